@@ -1,0 +1,39 @@
+/**
+ * Every `node:diagnostics_channel` this library publishes on, created once here. Publishers check
+ * `hasSubscribers` first, so nobody pays for an event nobody watches. Payloads are documented in
+ * docs/diagnostics.md; none of them carries the ACL token.
+ * @module
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/** A request to Consul is about to be sent. Payload: {@link RequestStartMessage}. */
+export const requestStartChannel = diagnosticsChannel.channel('consul-hotreload:request:start');
+/** A request to Consul finished (with an answer or an error). Payload: {@link RequestFinishMessage}. */
+export const requestFinishChannel = diagnosticsChannel.channel('consul-hotreload:request:finish');
+/** A watch applied a change. Payload: `{ key, index, changes }`. */
+export const watchChangeChannel = diagnosticsChannel.channel('consul-hotreload:watch:change');
+/** A watch met an error (transport, server, validation). Payload: `{ key, error }`. */
+export const watchErrorChannel = diagnosticsChannel.channel('consul-hotreload:watch:error');
+
+/** Payload of `consul-hotreload:request:start`. */
+export interface RequestStartMessage {
+  /** `'kv.get'`, `'kv.list'`, … */
+  operation: string;
+  method: string;
+  /** Path and query, without any token. */
+  path: string;
+  /** Blocking index sent, 0 when the request is not blocking. */
+  index: number;
+}
+
+/** Payload of `consul-hotreload:request:finish`. */
+export interface RequestFinishMessage extends RequestStartMessage {
+  /** HTTP status, or undefined when no answer arrived. */
+  status: number | undefined;
+  /** `X-Consul-Index` of the answer, when present. */
+  resultIndex: number | undefined;
+  /** Body bytes received. */
+  bytes: number;
+  durationMs: number;
+  error: Error | undefined;
+}

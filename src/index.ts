@@ -1,0 +1,27 @@
+/**
+ * consul-hotreload: zero-restart configuration and feature flags from HashiCorp Consul KV.
+ * This file is the whole public surface: named re-exports only.
+ * @module
+ */
+export {
+  AbortedError,
+  AclDeniedError,
+  BadRequestError,
+  ClosedError,
+  ConfigValidationError,
+  ConfigurationError,
+  ConsulError,
+  InvalidArgumentError,
+  isConsulError,
+  MalformedResponseError,
+  RateLimitedError,
+  ResponseTooLargeError,
+  ServerError,
+  TimeoutError,
+  TransportError,
+  TxnTooLargeError,
+  UnknownDatacenterError,
+  ValueTooLargeError,
+} from './errors.js';
+export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
+export type { LogFn, Logger } from './logger.js';
