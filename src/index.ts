@@ -3,13 +3,15 @@
  * This file is the whole public surface: named re-exports only.
  * @module
  */
+
+export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,
   AclDeniedError,
   BadRequestError,
   ClosedError,
-  ConfigValidationError,
   ConfigurationError,
+  ConfigValidationError,
   ConsulError,
   InvalidArgumentError,
   isConsulError,
@@ -23,5 +25,4 @@ export {
   UnknownDatacenterError,
   ValueTooLargeError,
 } from './errors.js';
-export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export type { LogFn, Logger } from './logger.js';
