@@ -1,0 +1,545 @@
+/**
+ * The last-known-good (LKG) cache file: every validated snapshot of a watched key or prefix is persisted, so
+ * an app can start with its last good config while Consul is down.
+ *
+ * One file holds the snapshots of every root an app watches, keyed by the watched key or prefix. Writes are
+ * atomic (temporary file in the same folder, fsync, rename, folder fsync) and serialized; a later write of a
+ * key supersedes one still queued. Reads verify a sha256 checksum and the shape, and return `undefined` with
+ * one warning rather than partial data.
+ *
+ * This module is a leaf: it knows nothing of Consul requests or watching.
+ * @module
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { type Logger, resolveLogger } from '../logger.js';
+
+/** The format version this module writes and the only one it reads. */
+export const LKG_FORMAT_VERSION = 1;
+
+/** One Consul KV entry as cached: enough to rebuild the watched value without Consul. */
+export interface LkgEntry {
+  /** The full Consul key. */
+  key: string;
+  /** Consul's `ModifyIndex` of the entry. */
+  modifyIndex: number;
+  /** Consul's `Flags` of the entry. */
+  flags: number;
+  /** The value as Consul sends it: base64, or `null` when the key holds no value. */
+  value: string | null;
+}
+
+/** What {@link LkgFile.write} persists for one watched key or prefix. */
+export interface LkgSnapshot {
+  /** The watched key or prefix (`''` for the whole KV store). One snapshot per key is kept. */
+  key: string;
+  /** The Consul index (`X-Consul-Index`) the entries were read at. */
+  index: number;
+  /** Every entry of the snapshot, in the order given. */
+  entries: LkgEntry[];
+}
+
+/** A snapshot as read back from the file: {@link LkgSnapshot} plus when it was saved. */
+export interface SavedLkgSnapshot extends LkgSnapshot {
+  /** When the snapshot was written, as an ISO 8601 UTC date. */
+  savedAt: string;
+}
+
+/**
+ * Why a read returned `undefined`. Logged as `reason` in the warning.
+ * - `missing`: there is no file at the path.
+ * - `unreadable`: the file exists but cannot be read (the warning also carries the errno `code`).
+ * - `invalid-json`: not JSON, typically a truncated or overwritten file.
+ * - `unsupported-version`: written by another format version.
+ * - `checksum-mismatch`: the payload does not match its checksum (corruption).
+ * - `invalid-shape`: the checksum matches but the content is not what this module writes.
+ * - `key-not-cached`: the file is valid but holds no snapshot for the requested key.
+ */
+export type LkgRejectReason =
+  | 'missing'
+  | 'unreadable'
+  | 'invalid-json'
+  | 'unsupported-version'
+  | 'checksum-mismatch'
+  | 'invalid-shape'
+  | 'key-not-cached';
+
+/** Options of {@link LkgFile}. */
+export interface LkgFileOptions {
+  /**
+   * Path of the cache file. Its folder is created (mode 0700) on the first write if missing. Temporary
+   * files are written beside it, so the folder must be writable.
+   */
+  path: string;
+  /**
+   * Receives a warning (`{ path, reason }`) for each read that returns `undefined`. Values are never logged.
+   * @default no logging
+   */
+  logger?: Logger | undefined;
+  /**
+   * Clock in milliseconds since the epoch: stamps `savedAt`, and dates leftover temporary files.
+   * @default Date.now
+   */
+  now?: (() => number) | undefined;
+}
+
+/** Options of one {@link LkgFile.write}. */
+export interface LkgWriteOptions {
+  /**
+   * Stops waiting for the write: the promise rejects with {@link AbortedError}. A queued snapshot is dropped
+   * unless another write of the same key waits on it; a write already under way completes, since a rename
+   * cannot be half undone.
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Internal test seam, not exported from the package index: lets a test pause a write between the fsync of
+ * the temporary file and its rename (to kill the process there, or to queue writes behind it).
+ */
+export interface LkgFileHooks {
+  /** Called once the temporary file is complete and synced, just before it is renamed over `path`. */
+  beforeRename?: (info: { path: string; tempPath: string }) => void | Promise<void>;
+}
+
+/** {@link LkgFileOptions} plus the internal {@link LkgFileHooks}; for tests only. */
+export interface LkgFileTestOptions extends LkgFileOptions {
+  hooks?: LkgFileHooks | undefined;
+}
+
+const LKG_FILE_DEFAULTS = {
+  now: (): number => Date.now(),
+} as const;
+
+/**
+ * A temporary file older than this is a crash leftover, not a write in progress: a write lasts milliseconds,
+ * and another process sharing the file may be writing right now, so only old files are removed.
+ */
+const STALE_TEMP_MS = 60_000;
+
+const OPERATION_WRITE = 'cache.write';
+
+const REJECT_MESSAGES: Record<LkgRejectReason, string> = {
+  missing: 'the file does not exist',
+  unreadable: 'the file cannot be read',
+  'invalid-json': 'the file is not valid JSON (truncated or corrupted)',
+  'unsupported-version': `the file was not written in format version ${LKG_FORMAT_VERSION}`,
+  'checksum-mismatch': 'the checksum does not match the content (corrupted)',
+  'invalid-shape': 'the content does not have the expected shape',
+  'key-not-cached': 'the file holds no snapshot for this key',
+};
+
+const entrySchema = z.strictObject({
+  key: z.string().min(1),
+  modifyIndex: z.int().nonnegative(),
+  flags: z.int().nonnegative(),
+  value: z.base64().nullable(),
+});
+
+const snapshotFields = {
+  key: z.string(),
+  index: z.int().nonnegative(),
+  entries: z.array(entrySchema),
+};
+
+/** What write() accepts; parsing also copies it, so a caller mutating it later changes nothing queued. */
+const snapshotInputSchema = z.object(snapshotFields);
+
+const payloadSchema = z
+  .strictObject({
+    snapshots: z.record(z.string(), z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() })),
+  })
+  .refine((payload) => Object.entries(payload.snapshots).every(([key, snapshot]) => snapshot.key === key));
+
+type Rejection = { reason: Exclude<LkgRejectReason, 'key-not-cached'>; code?: string | undefined };
+type Snapshots = Map<string, SavedLkgSnapshot>;
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface QueuedWrite {
+  snapshot: LkgSnapshot;
+  waiters: Set<Waiter>;
+}
+
+/**
+ * The last-known-good cache file of one app.
+ *
+ * ```ts
+ * const cache = new LkgFile({ path: '/var/cache/my-app/consul.json', logger });
+ * await cache.write({ key: 'config/app/', index: 42, entries });
+ * const snapshot = await cache.read('config/app/'); // SavedLkgSnapshot | undefined
+ * ```
+ *
+ * On the first write, the snapshots already in the file are kept, so keys not yet re-written survive a
+ * restart. Two processes sharing one path never see a torn file, but a key written by one can be lost when
+ * the other rewrites the file from what it read earlier.
+ */
+export class LkgFile {
+  /** Absolute path of the cache file. */
+  readonly path: string;
+  readonly #folder: string;
+  readonly #tempName: RegExp;
+  readonly #logger: Required<Logger>;
+  readonly #now: () => number;
+  readonly #hooks: LkgFileHooks;
+  /** What the file holds once the queued writes land; loaded from the file on the first write. */
+  #snapshots: Snapshots | undefined;
+  readonly #queue = new Map<string, QueuedWrite>();
+  #flushing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #leftoversChecked = false;
+
+  constructor(options: LkgFileOptions) {
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new InvalidArgumentError('cache: options.path must be a non-empty file path', {
+        operation: 'cache',
+      });
+    }
+    this.path = resolve(options.path);
+    this.#folder = dirname(this.path);
+    this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.\\d+\\.[0-9a-f]{12}\\.tmp$`);
+    this.#logger = resolveLogger(options.logger);
+    this.#now = options.now ?? LKG_FILE_DEFAULTS.now;
+    this.#hooks = (options as LkgFileTestOptions).hooks ?? {};
+  }
+
+  /**
+   * Persists `snapshot` as the last-known-good state of `snapshot.key`, replacing the previous one.
+   *
+   * Writes are serialized: while one is under way, later snapshots queue, and a newer snapshot of a key
+   * replaces a queued one (both promises resolve once the newer one is on disk).
+   * @returns resolves once the file holding the snapshot (or a newer one of the same key) is renamed into place.
+   * @throws {InvalidArgumentError} (as a rejection) when the snapshot has the wrong shape; nothing is queued.
+   * @throws {AbortedError} when `signal` fires first. {@link ClosedError} after {@link LkgFile.close}.
+   * Errors from the file system (`ENOSPC`, `EACCES`…) reject as they are; the temporary file is removed.
+   */
+  write(snapshot: LkgSnapshot, options: LkgWriteOptions = {}): Promise<void> {
+    const key = typeof snapshot?.key === 'string' ? snapshot.key : undefined;
+    if (this.#closing !== undefined) {
+      return Promise.reject(
+        new ClosedError(`${OPERATION_WRITE} ${key ?? ''}: the cache file was closed`, {
+          operation: OPERATION_WRITE,
+          key,
+        }),
+      );
+    }
+    const parsed = snapshotInputSchema.safeParse(snapshot);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map(
+        (issue) => `${issue.path.join('.') || '(snapshot)'}: ${issue.message}`,
+      );
+      return Promise.reject(
+        new InvalidArgumentError(
+          `${OPERATION_WRITE} ${key ?? ''}: invalid snapshot: ${problems.join('; ')}`,
+          {
+            operation: OPERATION_WRITE,
+            key,
+          },
+        ),
+      );
+    }
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortedWrite(parsed.data.key, signal.reason));
+    return new Promise<void>((resolvePromise, rejectPromise) => {
+      const queued = this.#enqueue(parsed.data);
+      const onAbort = (): void => {
+        queued.waiters.delete(waiter);
+        if (queued.waiters.size === 0 && this.#queue.get(parsed.data.key) === queued) {
+          this.#queue.delete(parsed.data.key);
+        }
+        rejectPromise(abortedWrite(parsed.data.key, signal?.reason));
+      };
+      const waiter: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolvePromise();
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          rejectPromise(error);
+        },
+      };
+      queued.waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  /**
+   * Reads the snapshot of `key` from the file. Never throws.
+   * @returns the snapshot, or `undefined` (with one warning through the logger, see {@link LkgRejectReason})
+   * when the file is missing, unreadable, corrupted, of another version, or holds no snapshot for `key`.
+   */
+  async read(key: string): Promise<SavedLkgSnapshot | undefined> {
+    const loaded = await this.#load();
+    if (!(loaded instanceof Map)) {
+      this.#warnRejected(loaded);
+      return undefined;
+    }
+    const snapshot = loaded.get(key);
+    if (snapshot === undefined) this.#warnRejected({ reason: 'key-not-cached' }, key);
+    return snapshot;
+  }
+
+  /**
+   * Reads every snapshot in the file, by watched key. Never throws.
+   * @returns the snapshots, or `undefined` (with one warning) when the file cannot be used.
+   */
+  async readAll(): Promise<ReadonlyMap<string, SavedLkgSnapshot> | undefined> {
+    const loaded = await this.#load();
+    if (loaded instanceof Map) return loaded;
+    this.#warnRejected(loaded);
+    return undefined;
+  }
+
+  /**
+   * Waits for queued writes to land (their failures are reported to their own callers), then refuses new
+   * writes with {@link ClosedError}. Idempotent: a second call returns the same promise. Never rejects.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      while (this.#flushing !== undefined) await this.#flushing;
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@link LkgFile.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #enqueue(snapshot: LkgSnapshot): QueuedWrite {
+    const queued = this.#queue.get(snapshot.key);
+    if (queued === undefined) {
+      const fresh: QueuedWrite = { snapshot, waiters: new Set() };
+      this.#queue.set(snapshot.key, fresh);
+      return fresh;
+    }
+    queued.snapshot = snapshot;
+    return queued;
+  }
+
+  /** Writes batches until the queue is empty. Never rejects: each batch settles its own waiters. */
+  async #flush(): Promise<void> {
+    do {
+      await this.#writeBatch();
+      // The check and the reset happen in one synchronous step, so a write() queued after the last batch
+      // either is seen here or finds #flushing unset and starts a new flush.
+    } while (this.#queue.size > 0);
+    this.#flushing = undefined;
+  }
+
+  async #writeBatch(): Promise<void> {
+    let batch: QueuedWrite[] = [];
+    try {
+      const snapshots = await this.#currentSnapshots();
+      await this.#removeLeftoversOnce();
+      // Taken after the awaits above, so writes queued meanwhile share this file write.
+      batch = this.#takeQueue();
+      if (batch.length === 0) return;
+      const savedAt = new Date(this.#now()).toISOString();
+      for (const { snapshot } of batch) snapshots.set(snapshot.key, { ...snapshot, savedAt });
+      await this.#writeAtomically(serializeLkgFile(snapshots));
+      for (const { waiters } of batch) for (const waiter of waiters) waiter.resolve();
+    } catch (error) {
+      // The snapshots stay in memory: they are the newest validated state, and the next write retries them.
+      if (batch.length === 0) batch = this.#takeQueue();
+      for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  #takeQueue(): QueuedWrite[] {
+    const batch = [...this.#queue.values()];
+    this.#queue.clear();
+    return batch;
+  }
+
+  async #currentSnapshots(): Promise<Snapshots> {
+    if (this.#snapshots !== undefined) return this.#snapshots;
+    const loaded = await this.#load();
+    if (loaded instanceof Map) {
+      this.#snapshots = loaded;
+    } else {
+      if (loaded.reason !== 'missing') {
+        this.#logger.warn(
+          {
+            path: this.path,
+            reason: loaded.reason,
+            ...(loaded.code === undefined ? {} : { code: loaded.code }),
+          },
+          `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
+        );
+      }
+      this.#snapshots = new Map();
+    }
+    return this.#snapshots;
+  }
+
+  async #writeAtomically(text: string): Promise<void> {
+    await mkdir(this.#folder, { recursive: true, mode: 0o700 });
+    // Same folder as the target, so rename() is atomic; a unique name, so two writers never share one.
+    const tempPath = join(
+      this.#folder,
+      `.${basename(this.path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+    );
+    // 'wx' fails rather than follow or reuse an existing file; the mode is set at creation, so the secret
+    // content is never readable by others, not even for a moment.
+    const handle = await open(tempPath, 'wx', 0o600);
+    let renamed = false;
+    try {
+      try {
+        await handle.writeFile(text, 'utf8');
+        // Data on disk before the rename: otherwise a power loss can leave the new name on empty content.
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.#hooks.beforeRename?.({ path: this.path, tempPath });
+      await rename(tempPath, this.path);
+      renamed = true;
+    } finally {
+      if (!renamed) await unlink(tempPath).catch(() => {});
+    }
+    await this.#syncFolder();
+  }
+
+  /** Makes the rename itself durable. Windows cannot open a folder for fsync; some file systems refuse it. */
+  async #syncFolder(): Promise<void> {
+    if (process.platform === 'win32') return;
+    try {
+      const handle = await open(this.#folder, 'r');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      this.#logger.debug(
+        { path: this.path, code: errorCode(error) },
+        'cache folder fsync not supported here',
+      );
+    }
+  }
+
+  /** Removes temporary files left by a crashed writer, once per instance; failures are only logged. */
+  async #removeLeftoversOnce(): Promise<void> {
+    if (this.#leftoversChecked) return;
+    this.#leftoversChecked = true;
+    let names: string[];
+    try {
+      names = await readdir(this.#folder);
+    } catch {
+      return;
+    }
+    for (const name of names.filter((candidate) => this.#tempName.test(candidate))) {
+      const tempPath = join(this.#folder, name);
+      try {
+        const { mtimeMs } = await stat(tempPath);
+        if (this.#now() - mtimeMs < STALE_TEMP_MS) continue;
+        await unlink(tempPath);
+        this.#logger.debug({ path: this.path, tempPath }, 'removed a leftover temporary cache file');
+      } catch (error) {
+        this.#logger.debug(
+          { path: this.path, tempPath, code: errorCode(error) },
+          'could not remove a leftover temporary cache file',
+        );
+      }
+    }
+  }
+
+  async #load(): Promise<Snapshots | Rejection> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      const code = errorCode(error);
+      return code === 'ENOENT' ? { reason: 'missing' } : { reason: 'unreadable', code };
+    }
+    return parseLkgFile(text);
+  }
+
+  #warnRejected(rejection: Rejection | { reason: 'key-not-cached' }, key?: string): void {
+    const code = 'code' in rejection ? rejection.code : undefined;
+    this.#logger.warn(
+      {
+        path: this.path,
+        ...(key === undefined ? {} : { key }),
+        reason: rejection.reason,
+        ...(code === undefined ? {} : { code }),
+      },
+      `last-known-good cache not used: ${REJECT_MESSAGES[rejection.reason]}`,
+    );
+  }
+}
+
+/**
+ * JSON with object fields sorted and no whitespace: one text per value, so the checksum depends on the
+ * content only, not on the field order or layout (a file reformatted by a tool still verifies).
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    const fields = Object.keys(record)
+      .filter((name) => record[name] !== undefined)
+      .sort()
+      .map((name) => `${JSON.stringify(name)}:${canonicalJson(record[name])}`);
+    return `{${fields.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** sha256 (hex) of a canonical payload text. */
+export function lkgChecksum(canonicalPayload: string): string {
+  return createHash('sha256').update(canonicalPayload, 'utf8').digest('hex');
+}
+
+/** The file text: version and checksum first (readable with `head`), then the canonical payload. */
+function serializeLkgFile(snapshots: Snapshots): string {
+  const payload = canonicalJson({ snapshots: Object.fromEntries(snapshots) });
+  return `{"version":${LKG_FORMAT_VERSION},"checksum":"${lkgChecksum(payload)}","payload":${payload}}\n`;
+}
+
+function parseLkgFile(text: string): Snapshots | Rejection {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { reason: 'invalid-json' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { reason: 'invalid-shape' };
+  const envelope = parsed as Record<string, unknown>;
+  if (!('version' in envelope)) return { reason: 'invalid-shape' };
+  if (envelope.version !== LKG_FORMAT_VERSION) return { reason: 'unsupported-version' };
+  if (typeof envelope.checksum !== 'string' || !('payload' in envelope)) return { reason: 'invalid-shape' };
+  // The checksum comes before the shape: damage is the likelier cause, and it is the more useful reason.
+  if (lkgChecksum(canonicalJson(envelope.payload)) !== envelope.checksum)
+    return { reason: 'checksum-mismatch' };
+  const payload = payloadSchema.safeParse(envelope.payload);
+  if (!payload.success) return { reason: 'invalid-shape' };
+  return new Map(Object.entries(payload.data.snapshots));
+}
+
+function abortedWrite(key: string, reason: unknown): AbortedError {
+  return new AbortedError(`${OPERATION_WRITE} ${key}: aborted before the snapshot was written`, {
+    operation: OPERATION_WRITE,
+    key,
+    cause: reason,
+  });
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,541 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  canonicalJson,
+  LkgFile,
+  type LkgFileHooks,
+  type LkgFileTestOptions,
+  type LkgSnapshot,
+  lkgChecksum,
+  type SavedLkgSnapshot,
+} from '../../../src/cache/lkg-file.js';
+import type { Logger } from '../../../src/logger.js';
+import type { LkgWriterInput } from '../../fixtures/lkg-writer.js';
+
+const NOW_MS = Date.parse('2025-03-01T12:00:00.000Z');
+const SAVED_AT = '2025-03-01T12:00:00.000Z';
+const SECRET = 's3cr3t-db-password';
+const SECRET_BASE64 = Buffer.from(SECRET).toString('base64');
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const WRITER_FIXTURE = fileURLToPath(new URL('../../fixtures/lkg-writer.ts', import.meta.url));
+const posixOnly = process.platform === 'win32' ? it.skip : it;
+
+type LogCall = [Record<string, unknown>, string | undefined];
+
+function recordingLogger(): { logger: Logger; warnings: LogCall[] } {
+  const warnings: LogCall[] = [];
+  return { logger: { warn: (obj, msg) => warnings.push([obj, msg]) }, warnings };
+}
+
+function snapshot(key: string, index: number, value: string | null = SECRET_BASE64): LkgSnapshot {
+  return { key, index, entries: [{ key: `${key}db/password`, modifyIndex: 7, flags: 0, value }] };
+}
+
+function saved(written: LkgSnapshot): SavedLkgSnapshot {
+  return { ...written, savedAt: SAVED_AT };
+}
+
+/** A hook that stops the first rename until `release()`; `paused` resolves when the write reaches it. */
+function pauseFirstRename(): {
+  hooks: LkgFileHooks;
+  paused: Promise<void>;
+  release: () => void;
+  renames: () => number;
+} {
+  let renames = 0;
+  let onPaused = (): void => {};
+  let release = (): void => {};
+  const paused = new Promise<void>((resolve) => {
+    onPaused = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const hooks: LkgFileHooks = {
+    beforeRename: async () => {
+      renames += 1;
+      if (renames === 1) {
+        onPaused();
+        await released;
+      }
+    },
+  };
+  return { hooks, paused, release, renames: () => renames };
+}
+
+describe('LkgFile', () => {
+  let folder: string;
+  let path: string;
+  let child: ChildProcess | undefined;
+
+  beforeEach(async () => {
+    folder = await mkdtemp(join(tmpdir(), 'lkg-file-'));
+    path = join(folder, 'cache.json');
+  });
+
+  afterEach(async () => {
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    child = undefined;
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  function open(extra: Omit<LkgFileTestOptions, 'path'> = {}): LkgFile {
+    const options: LkgFileTestOptions = { path, now: () => NOW_MS, ...extra };
+    return new LkgFile(options);
+  }
+
+  it('reads back the snapshot it wrote, stamped with savedAt from the clock', async () => {
+    const cache = open();
+    const written = snapshot('config/app/', 42);
+
+    await cache.write(written);
+
+    expect(await cache.read('config/app/')).toEqual(saved(written));
+    expect(await open().read('config/app/')).toEqual(saved(written));
+  });
+
+  it('keeps one snapshot per watched key and replaces only the key written', async () => {
+    const cache = open();
+    const first = snapshot('config/app/', 1);
+    const other = snapshot('flags/', 2, null);
+    const second = snapshot('config/app/', 3);
+
+    await cache.write(first);
+    await cache.write(other);
+    await cache.write(second);
+
+    expect(await cache.readAll()).toEqual(
+      new Map([
+        ['config/app/', saved(second)],
+        ['flags/', saved(other)],
+      ]),
+    );
+  });
+
+  it('keeps the snapshots already in the file when a new instance writes another key', async () => {
+    const before = snapshot('config/app/', 1);
+    const after = snapshot('flags/', 2);
+
+    await open().write(before);
+    await open().write(after);
+
+    expect(await open().readAll()).toEqual(
+      new Map([
+        ['config/app/', saved(before)],
+        ['flags/', saved(after)],
+      ]),
+    );
+  });
+
+  it('verifies the checksum over the canonical payload, so a file with other field order and layout reads', async () => {
+    await open().write(snapshot('config/app/', 1));
+    const file = JSON.parse(await readFile(path, 'utf8')) as {
+      payload: { snapshots: Record<string, object> };
+    };
+    const reordered = Object.fromEntries(Object.entries(file.payload.snapshots['config/app/']!).reverse());
+    await writeFile(
+      path,
+      JSON.stringify({ ...file, payload: { snapshots: { 'config/app/': reordered } } }, null, 2),
+    );
+    const { logger, warnings } = recordingLogger();
+
+    expect(await open({ logger }).read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+    expect(warnings).toEqual([]);
+  });
+
+  posixOnly(
+    'creates the temporary file with mode 0600 and renames it over a looser existing file',
+    async () => {
+      await writeFile(path, 'old content');
+      await chmod(path, 0o644);
+      const tempModes: number[] = [];
+      const cache = open({
+        hooks: {
+          beforeRename: async ({ tempPath }) => {
+            tempModes.push((await stat(tempPath)).mode & 0o777);
+          },
+        },
+      });
+
+      await cache.write(snapshot('config/app/', 1));
+
+      expect(tempModes).toEqual([0o600]);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+    },
+  );
+
+  it('writes the version, the checksum of the canonical payload, then the payload', async () => {
+    await open().write(snapshot('config/app/', 42));
+
+    const text = await readFile(path, 'utf8');
+    const file = JSON.parse(text) as { version: number; checksum: string; payload: unknown };
+    expect(Object.keys(file)).toEqual(['version', 'checksum', 'payload']);
+    expect(file.version).toBe(1);
+    expect(file.checksum).toBe(lkgChecksum(canonicalJson(file.payload)));
+    expect(file.payload).toEqual({ snapshots: { 'config/app/': saved(snapshot('config/app/', 42)) } });
+    expect(text.endsWith('}\n')).toBe(true);
+  });
+
+  describe('reading a file it cannot trust', () => {
+    const cases: Array<{
+      name: string;
+      prepare: (path: string) => Promise<void>;
+      warning: Record<string, unknown>;
+      message: string;
+    }> = [
+      {
+        name: 'a missing file',
+        prepare: async () => {},
+        warning: { reason: 'missing' },
+        message: 'last-known-good cache not used: the file does not exist',
+      },
+      {
+        name: 'a truncated file',
+        prepare: async (path) => {
+          await new LkgFile({ path }).write(snapshot('config/app/', 1));
+          await truncate(path, Math.floor((await stat(path)).size / 2));
+        },
+        warning: { reason: 'invalid-json' },
+        message: 'last-known-good cache not used: the file is not valid JSON (truncated or corrupted)',
+      },
+      {
+        name: 'garbage',
+        prepare: (path) => writeFile(path, Buffer.from([0x00, 0xff, 0x7b, 0x22, 0x6e])),
+        warning: { reason: 'invalid-json' },
+        message: 'last-known-good cache not used: the file is not valid JSON (truncated or corrupted)',
+      },
+      {
+        name: 'a payload that does not match its checksum',
+        prepare: async (path) => {
+          await new LkgFile({ path }).write(snapshot('config/app/', 1));
+          const text = await readFile(path, 'utf8');
+          expect(text).toContain('"modifyIndex":7');
+          await writeFile(path, text.replace('"modifyIndex":7', '"modifyIndex":8'));
+        },
+        warning: { reason: 'checksum-mismatch' },
+        message: 'last-known-good cache not used: the checksum does not match the content (corrupted)',
+      },
+      {
+        name: 'another format version',
+        prepare: async (path) => {
+          await new LkgFile({ path }).write(snapshot('config/app/', 1));
+          const text = await readFile(path, 'utf8');
+          await writeFile(path, text.replace('{"version":1,', '{"version":2,'));
+        },
+        warning: { reason: 'unsupported-version' },
+        message: 'last-known-good cache not used: the file was not written in format version 1',
+      },
+      {
+        name: 'a payload of the wrong shape under a valid checksum',
+        prepare: async (path) => {
+          const bad = { snapshots: { 'config/app/': { ...saved(snapshot('config/app/', 1)), index: -1 } } };
+          const payload = canonicalJson(bad);
+          await writeFile(path, `{"version":1,"checksum":"${lkgChecksum(payload)}","payload":${payload}}`);
+        },
+        warning: { reason: 'invalid-shape' },
+        message: 'last-known-good cache not used: the content does not have the expected shape',
+      },
+      {
+        name: 'a snapshot filed under another key than its own',
+        prepare: async (path) => {
+          const bad = { snapshots: { 'config/app/': saved(snapshot('config/other/', 1)) } };
+          const payload = canonicalJson(bad);
+          await writeFile(path, `{"version":1,"checksum":"${lkgChecksum(payload)}","payload":${payload}}`);
+        },
+        warning: { reason: 'invalid-shape' },
+        message: 'last-known-good cache not used: the content does not have the expected shape',
+      },
+      {
+        name: 'a path that cannot be read as a file',
+        prepare: (path) => mkdir(path),
+        warning: { reason: 'unreadable', code: 'EISDIR' },
+        message: 'last-known-good cache not used: the file cannot be read',
+      },
+      {
+        name: 'a valid file without the requested key',
+        prepare: async (path) => {
+          await new LkgFile({ path }).write(snapshot('flags/', 1));
+        },
+        warning: { key: 'config/app/', reason: 'key-not-cached' },
+        message: 'last-known-good cache not used: the file holds no snapshot for this key',
+      },
+    ];
+
+    it.each(cases)(
+      'returns undefined with exactly one warning for $name',
+      async ({ prepare, warning, message }) => {
+        await prepare(path);
+        const { logger, warnings } = recordingLogger();
+
+        expect(await open({ logger }).read('config/app/')).toBeUndefined();
+
+        expect(warnings).toEqual([[{ path, ...warning }, message]]);
+        expect(JSON.stringify(warnings)).not.toContain(SECRET_BASE64);
+      },
+    );
+
+    it('returns undefined with exactly one warning from readAll() too', async () => {
+      await writeFile(path, '{"version":1,"checksum":');
+      const { logger, warnings } = recordingLogger();
+
+      expect(await open({ logger }).readAll()).toBeUndefined();
+
+      expect(warnings).toEqual([
+        [
+          { path, reason: 'invalid-json' },
+          'last-known-good cache not used: the file is not valid JSON (truncated or corrupted)',
+        ],
+      ]);
+    });
+
+    it('replaces a corrupted file on the next write, with one warning saying so', async () => {
+      await writeFile(path, 'garbage');
+      const { logger, warnings } = recordingLogger();
+      const cache = open({ logger });
+
+      await cache.write(snapshot('config/app/', 5));
+
+      expect(warnings).toEqual([
+        [
+          { path, reason: 'invalid-json' },
+          'last-known-good cache replaced: the file is not valid JSON (truncated or corrupted)',
+        ],
+      ]);
+      expect(await open().readAll()).toEqual(new Map([['config/app/', saved(snapshot('config/app/', 5))]]));
+    });
+  });
+
+  it('rejects a snapshot of the wrong shape with InvalidArgumentError and writes nothing', async () => {
+    const cache = open();
+    const bad = {
+      key: 'config/app/',
+      index: -1,
+      entries: [{ key: 'config/app/x', modifyIndex: 1, flags: 0 }],
+    };
+
+    const error = await cache.write(bad as unknown as LkgSnapshot).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({
+      name: 'InvalidArgumentError',
+      code: 'CONSUL_INVALID_ARGUMENT',
+      operation: 'cache.write',
+      key: 'config/app/',
+    });
+    expect((error as Error).message).toBe(
+      'cache.write config/app/: invalid snapshot: index: Too small: expected number to be >=0; ' +
+        'entries.0.value: Invalid input: expected string, received undefined',
+    );
+    expect(await readdir(folder)).toEqual([]);
+  });
+
+  it('supersedes a queued write with a later write of the same key, and resolves both', async () => {
+    const pause = pauseFirstRename();
+    const cache = open({ hooks: pause.hooks });
+    const first = cache.write(snapshot('config/app/', 1));
+    await pause.paused;
+
+    const queued = cache.write(snapshot('config/app/', 2));
+    const latest = cache.write(snapshot('config/app/', 3));
+    pause.release();
+    await Promise.all([first, queued, latest]);
+
+    expect(pause.renames()).toBe(2);
+    expect(await cache.readAll()).toEqual(new Map([['config/app/', saved(snapshot('config/app/', 3))]]));
+  });
+
+  it('ends with the last snapshot when many writes are made at once, in one file write', async () => {
+    let renames = 0;
+    const cache = open({
+      hooks: {
+        beforeRename: () => {
+          renames += 1;
+        },
+      },
+    });
+
+    await Promise.all(Array.from({ length: 10 }, (_, i) => cache.write(snapshot('config/app/', i + 1))));
+
+    expect(renames).toBe(1);
+    expect(await cache.read('config/app/')).toEqual(saved(snapshot('config/app/', 10)));
+  });
+
+  it('lands every key when writes of several keys queue behind one in progress', async () => {
+    const pause = pauseFirstRename();
+    const cache = open({ hooks: pause.hooks });
+    const first = cache.write(snapshot('config/app/', 1));
+    await pause.paused;
+
+    const others = [cache.write(snapshot('flags/', 2)), cache.write(snapshot('config/app/', 3))];
+    pause.release();
+    await Promise.all([first, ...others]);
+
+    expect(pause.renames()).toBe(2);
+    expect(await cache.readAll()).toEqual(
+      new Map([
+        ['config/app/', saved(snapshot('config/app/', 3))],
+        ['flags/', saved(snapshot('flags/', 2))],
+      ]),
+    );
+  });
+
+  it('rejects with AbortedError and drops a queued write when its signal fires', async () => {
+    const pause = pauseFirstRename();
+    const cache = open({ hooks: pause.hooks });
+    const first = cache.write(snapshot('config/app/', 1));
+    await pause.paused;
+    const controller = new AbortController();
+    const reason = new Error('shutting down');
+
+    const dropped = cache.write(snapshot('config/app/', 2), { signal: controller.signal });
+    controller.abort(reason);
+    const error = await dropped.catch((caught: unknown) => caught);
+    pause.release();
+    await first;
+    await cache.close();
+
+    expect(error).toMatchObject({
+      name: 'AbortedError',
+      code: 'CONSUL_ABORTED',
+      operation: 'cache.write',
+      key: 'config/app/',
+      message: 'cache.write config/app/: aborted before the snapshot was written',
+      cause: reason,
+    });
+    expect(pause.renames()).toBe(1);
+    expect(await cache.read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+  });
+
+  it('rejects at once and writes nothing when the signal has already fired', async () => {
+    const cache = open();
+
+    const error = await cache
+      .write(snapshot('config/app/', 1), { signal: AbortSignal.abort() })
+      .catch((caught: unknown) => caught);
+    await cache.close();
+
+    expect(error).toMatchObject({ code: 'CONSUL_ABORTED', key: 'config/app/' });
+    expect(await readdir(folder)).toEqual([]);
+  });
+
+  it('waits in close() for queued writes, then refuses writes with ClosedError', async () => {
+    const pause = pauseFirstRename();
+    const cache = open({ hooks: pause.hooks });
+    const written = cache.write(snapshot('config/app/', 1));
+    await pause.paused;
+    const queued = cache.write(snapshot('config/app/', 2));
+
+    const closing = cache.close();
+    expect(cache.close()).toBe(closing);
+    expect(cache[Symbol.asyncDispose]()).toBe(closing);
+    pause.release();
+    await closing;
+
+    await expect(written).resolves.toBeUndefined();
+    await expect(queued).resolves.toBeUndefined();
+    expect(await cache.read('config/app/')).toEqual(saved(snapshot('config/app/', 2)));
+    await expect(cache.write(snapshot('config/app/', 3))).rejects.toMatchObject({
+      name: 'ClosedError',
+      code: 'CONSUL_CLOSED',
+      operation: 'cache.write',
+      key: 'config/app/',
+      message: 'cache.write config/app/: the cache file was closed',
+    });
+  });
+
+  it('rejects with the file system error, removes its temporary file, and retries the snapshot on the next write', async () => {
+    await mkdir(path);
+    const cache = open();
+
+    await expect(cache.write(snapshot('config/app/', 1))).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(await readdir(folder)).toEqual(['cache.json']);
+
+    await rm(path, { recursive: true });
+    await cache.write(snapshot('flags/', 2));
+    expect(await cache.readAll()).toEqual(
+      new Map([
+        ['config/app/', saved(snapshot('config/app/', 1))],
+        ['flags/', saved(snapshot('flags/', 2))],
+      ]),
+    );
+  });
+
+  it('ignores leftover temporary files when reading', async () => {
+    await open().write(snapshot('config/app/', 1));
+    await writeFile(join(folder, `.cache.json.${process.pid}.0123456789ab.tmp`), 'half a fi');
+
+    expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+  });
+
+  it('removes temporary files older than a minute on its first write and keeps newer ones', async () => {
+    const stale = `.cache.json.4242.aaaaaaaaaaaa.tmp`;
+    const fresh = `.cache.json.4343.bbbbbbbbbbbb.tmp`;
+    const unrelated = '.other.json.4242.cccccccccccc.tmp';
+    for (const name of [stale, fresh, unrelated]) await writeFile(join(folder, name), 'leftover');
+    const twoMinutesAgo = new Date(Date.now() - 120_000);
+    await utimes(join(folder, stale), twoMinutesAgo, twoMinutesAgo);
+    await utimes(join(folder, unrelated), twoMinutesAgo, twoMinutesAgo);
+
+    await new LkgFile({ path }).write(snapshot('config/app/', 1));
+
+    expect((await readdir(folder)).sort()).toEqual([fresh, unrelated, 'cache.json'].sort());
+  });
+
+  it('leaves the previous file valid when the writer is killed between writing and renaming', async () => {
+    const old = snapshot('config/app/', 41);
+    const input: LkgWriterInput = { path, old, bigEntryCount: 1000, valueBytes: 3000, nowMs: NOW_MS };
+    const writer = spawn(process.execPath, ['--import', 'tsx', WRITER_FIXTURE, JSON.stringify(input)], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = writer;
+    let stderr = '';
+    writer.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const exited = once(writer, 'exit');
+    const lines: string[] = [];
+    let tempPath = '';
+    for await (const line of createInterface({ input: writer.stdout! })) {
+      lines.push(line);
+      if (line.startsWith('about-to-rename ')) {
+        tempPath = line.slice('about-to-rename '.length);
+        break;
+      }
+    }
+    expect({ lines, stderr }).toEqual({ lines: ['old-written', `about-to-rename ${tempPath}`], stderr: '' });
+
+    writer.kill('SIGKILL');
+    expect(await exited).toEqual([null, 'SIGKILL']);
+
+    const { logger, warnings } = recordingLogger();
+    expect(await new LkgFile({ path, logger }).read('config/app/')).toEqual(saved(old));
+    expect(warnings).toEqual([]);
+    // The big snapshot was complete on disk: only the missing rename kept it out of the cache file.
+    const interrupted = await new LkgFile({ path: tempPath }).read('config/app/');
+    expect({ index: interrupted?.index, entries: interrupted?.entries.length }).toEqual({
+      index: 42,
+      entries: 1000,
+    });
+
+    // The next writer, a minute later, removes the leftover.
+    await new LkgFile({ path, now: () => Date.now() + 61_000 }).write(snapshot('flags/', 1));
+    expect(await readdir(folder)).toEqual(['cache.json']);
+  });
+});
