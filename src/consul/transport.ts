@@ -1,0 +1,439 @@
+/**
+ * HTTP to one Consul agent over undici: one dispatcher per client (keep-alive, TLS/mTLS, `connections`,
+ * HTTP/2, unix sockets), client-side timeouts, a response size limit, and the mapping of every failure to a
+ * typed error from src/errors.ts. Knows nothing about KV semantics beyond status codes.
+ * @module
+ */
+import { STATUS_CODES } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextEventLoopTurn } from 'node:timers/promises';
+import { Agent, type Dispatcher } from 'undici';
+import {
+  type RequestFinishMessage,
+  type RequestStartMessage,
+  requestFinishChannel,
+  requestStartChannel,
+} from '../diagnostics.js';
+import {
+  AbortedError,
+  AclDeniedError,
+  BadRequestError,
+  ClosedError,
+  ConsulError,
+  type ErrorDetails,
+  RateLimitedError,
+  ResponseTooLargeError,
+  ServerError,
+  TimeoutError,
+  TransportError,
+  TxnTooLargeError,
+  UnknownDatacenterError,
+  ValueTooLargeError,
+} from '../errors.js';
+import type { ResolvedClientConfig } from './config.js';
+
+/** One request to Consul, as the KV layer describes it. */
+export interface TransportRequest {
+  /** `'kv.get'`, `'kv.list'`, … — named in every error. */
+  operation: string;
+  /** The key or prefix concerned, named in every error. */
+  key: string | undefined;
+  method: 'GET' | 'PUT' | 'DELETE';
+  /** Encoded path starting with `/v1/`, without the address's path prefix. */
+  path: string;
+  /** Encoded query string without `?`, or `''`. */
+  query: string;
+  /** Request body, for PUT. */
+  body?: Buffer | string | undefined;
+  /** `Content-Type` of the body. */
+  contentType?: string | undefined;
+  /** Blocking index sent (0 when not blocking); reported on the diagnostics channels. */
+  index: number;
+  /** Client-side timeout in ms, covering headers and the whole body. */
+  timeoutMs: number;
+  /** Caller's signal; when it fires the request ends with AbortedError. */
+  signal?: AbortSignal | undefined;
+  /** Statuses besides 2xx that are answers rather than errors (404 on reads, 409 on txn). */
+  acceptStatus?: readonly number[] | undefined;
+  /** Extra words for a 403 message: what the token needs. */
+  permissionHint?: string | undefined;
+}
+
+/** An answer with a 2xx or accepted status and its whole body. */
+export interface TransportResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
+class InternalAbort extends Error {
+  constructor(readonly kind: 'timeout' | 'closed') {
+    super(kind === 'timeout' ? 'client-side timeout' : 'client closed');
+    this.name = 'InternalAbort';
+  }
+}
+
+/** The longest text of a Consul error body quoted in a message. */
+const MAX_QUOTED_BODY = 300;
+
+/**
+ * Sends requests to one agent and turns every failure into a typed {@link ConsulError}.
+ *
+ * Owns its dispatcher unless one was injected; `close()` aborts what is in flight and, for an owned
+ * dispatcher, destroys its sockets.
+ */
+export class Transport {
+  readonly #config: ResolvedClientConfig;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #headers: Record<string, string>;
+  readonly #secrets: string[];
+  /** Controllers of requests in flight, aborted by `close()`. */
+  readonly #controllers = new Set<AbortController>();
+  /** Promises of requests in flight, awaited by `close()`. */
+  readonly #pending = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+
+  constructor(config: ResolvedClientConfig) {
+    this.#config = config;
+    this.#ownsDispatcher = config.dispatcher === undefined;
+    this.#dispatcher = config.dispatcher ?? createDispatcher(config);
+    this.#headers = { 'user-agent': 'consul-hotreload' };
+    this.#secrets = [];
+    if (config.token !== undefined) {
+      // The token travels only in this header: never in the URL (`?token=` is deprecated, §1, and URLs get logged).
+      this.#headers['x-consul-token'] = config.token;
+      this.#secrets.push(config.token);
+    }
+    if (config.auth !== undefined) {
+      const credentials = `${config.auth.username}:${config.auth.password}`;
+      this.#headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+      if (config.auth.password !== '') this.#secrets.push(config.auth.password);
+    }
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Sends one request and reads its whole body (up to `maxResponseBytes`).
+   * @returns the answer, when its status is 2xx or in `acceptStatus`
+   * @throws ConsulError subclasses for every other outcome; see the contract's error table
+   */
+  request(request: TransportRequest): Promise<TransportResponse> {
+    const details: ErrorDetails = { operation: request.operation, key: request.key };
+    if (this.#closing !== undefined) {
+      return Promise.reject(new ClosedError(`${describe(request)}: the client was closed`, details));
+    }
+    if (request.signal?.aborted) {
+      return Promise.reject(
+        new AbortedError(`${describe(request)}: aborted by the caller's signal`, {
+          ...details,
+          cause: request.signal.reason,
+        }),
+      );
+    }
+    const done = this.#send(request);
+    this.#pending.add(done);
+    const settle = (): void => {
+      this.#pending.delete(done);
+    };
+    done.then(settle, settle);
+    return done;
+  }
+
+  async #send(request: TransportRequest): Promise<TransportResponse> {
+    const controller = new AbortController();
+    this.#controllers.add(controller);
+    const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
+    const signal =
+      request.signal === undefined ? controller.signal : AbortSignal.any([request.signal, controller.signal]);
+    const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
+    const startMessage: RequestStartMessage = {
+      operation: request.operation,
+      method: request.method,
+      path,
+      index: request.index,
+    };
+    if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
+    const started = performance.now();
+    let status: number | undefined;
+    let headers: Record<string, string | string[] | undefined> | undefined;
+    let bytes = 0;
+    let failure: Error | undefined;
+    try {
+      const headerValues =
+        request.contentType === undefined
+          ? this.#headers
+          : { ...this.#headers, 'content-type': request.contentType };
+      // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
+      const backstopMs = request.timeoutMs + 1000;
+      const response = await this.#dispatcher.request({
+        origin: this.#config.origin,
+        path,
+        method: request.method,
+        headers: headerValues,
+        body: request.body,
+        signal,
+        headersTimeout: backstopMs,
+        bodyTimeout: backstopMs,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      const body = await this.#readBody(response, request, status);
+      bytes = body.length;
+      // undici hands a keep-alive socket back to the pool one event-loop turn after the response ends. A
+      // watch loop sends its next blocking query at once, so without this turn every loop would hold two
+      // sockets, doubling our share of Consul's 200-connections-per-IP cap (§7).
+      await nextEventLoopTurn();
+      if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
+        return { status, headers, body };
+      }
+      throw this.#statusError(request, status, body);
+    } catch (error) {
+      failure = this.#mapError(error, request, signal, status);
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+      this.#controllers.delete(controller);
+      if (requestFinishChannel.hasSubscribers) {
+        const finish: RequestFinishMessage = {
+          ...startMessage,
+          status,
+          resultIndex: headerIndex(headers),
+          bytes,
+          durationMs: performance.now() - started,
+          error: failure,
+        };
+        requestFinishChannel.publish(finish);
+      }
+    }
+  }
+
+  async #readBody(
+    response: Dispatcher.ResponseData,
+    request: TransportRequest,
+    status: number,
+  ): Promise<Buffer> {
+    const limit = this.#config.maxResponseBytes;
+    const tooLarge = (): ResponseTooLargeError =>
+      new ResponseTooLargeError(
+        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+        { operation: request.operation, key: request.key, status },
+      );
+    const declared = Number(response.headers['content-length']);
+    if (declared > limit) {
+      response.body.destroy();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) {
+        // Leaving the loop destroys the stream, so undici drops the socket rather than reading on.
+        response.body.destroy();
+        throw tooLarge();
+      }
+      chunks.push(chunk);
+    }
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+  }
+
+  #statusError(request: TransportRequest, status: number, body: Buffer): ConsulError {
+    const text = this.#quote(body);
+    const shown = text === '' ? `${status} ${STATUS_CODES[status] ?? ''}`.trimEnd() : `${status} ${text}`;
+    const details: ErrorDetails = { operation: request.operation, key: request.key, status };
+    const message = (hint: string): string => `${describe(request)}: ${shown} (${hint})`;
+    if (status === 403) {
+      const hint = text.startsWith('ACL not found')
+        ? 'Consul does not know this token; check the token option, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE'
+        : (request.permissionHint ?? 'the token lacks a permission this request needs');
+      return new AclDeniedError(message(hint), details);
+    }
+    if (status === 429) {
+      return new RateLimitedError(
+        message('Consul is limiting this client; retry with backoff and keep fewer connections open'),
+        details,
+      );
+    }
+    if (status === 413) {
+      if (text.startsWith('Transaction contains too many operations')) {
+        return new TxnTooLargeError(
+          message('split the transaction; Consul accepts at most 128 operations'),
+          details,
+        );
+      }
+      return new ValueTooLargeError(
+        message("the request is over Consul's kv_max_value_size / txn_max_req_len; store less per key"),
+        details,
+      );
+    }
+    if (status >= 500) {
+      if (text.includes('No path to datacenter')) {
+        const dc = this.#config.datacenter === undefined ? '' : ` '${this.#config.datacenter}'`;
+        return new UnknownDatacenterError(
+          message(`Consul does not know the datacenter${dc}; check the datacenter option`),
+          details,
+        );
+      }
+      if (text.includes('No cluster leader')) {
+        return new ServerError(
+          message('the Consul cluster has no leader; retry later'),
+          details,
+          'CONSUL_NO_LEADER',
+        );
+      }
+      return new ServerError(message('Consul server error; reads may be retried'), details);
+    }
+    if (status >= 400) {
+      const hint = /Namespaces|Partitions are a Consul Enterprise feature/.test(text)
+        ? 'namespaces and partitions need Consul Enterprise; unset the namespace/partition options or CONSUL_NAMESPACE/CONSUL_PARTITION'
+        : 'Consul refused the request';
+      return new BadRequestError(message(hint), details);
+    }
+    return new BadRequestError(message('unexpected status from Consul'), details);
+  }
+
+  /** A Consul error body as quotable text: whitespace folded, cut short, secrets removed. */
+  #quote(body: Buffer): string {
+    let text = body
+      .subarray(0, MAX_QUOTED_BODY * 4)
+      .toString('utf8')
+      .replace(/\s+/g, ' ')
+      .trim();
+    if (text.length > MAX_QUOTED_BODY) text = `${text.slice(0, MAX_QUOTED_BODY)}…`;
+    for (const secret of this.#secrets) text = text.replaceAll(secret, '[redacted]');
+    return text;
+  }
+
+  #mapError(
+    error: unknown,
+    request: TransportRequest,
+    signal: AbortSignal,
+    status: number | undefined,
+  ): Error {
+    const details: ErrorDetails = { operation: request.operation, key: request.key, status };
+    // Our own errors (status, size) stand even if a signal fired meanwhile; a caller's abort reason may itself
+    // be a ConsulError, so compare with the reason rather than trusting the class.
+    if (error instanceof ConsulError && error !== signal.reason) return error;
+    if (signal.aborted) {
+      const reason: unknown = signal.reason;
+      if (reason instanceof InternalAbort && reason.kind === 'closed') {
+        return new ClosedError(`${describe(request)}: the client was closed`, details);
+      }
+      if (reason instanceof InternalAbort) {
+        return timeoutError(request, details);
+      }
+      return new AbortedError(`${describe(request)}: aborted by the caller's signal`, {
+        ...details,
+        cause: reason,
+      });
+    }
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      return timeoutError(request, { ...details, cause: error });
+    }
+    if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') {
+      // An injected dispatcher closed under us.
+      return new ClosedError(`${describe(request)}: the dispatcher was closed`, { ...details, cause: error });
+    }
+    const reason = error instanceof Error ? error.message : String(error);
+    return new TransportError(
+      `${describe(request)}: cannot reach Consul at ${this.#config.address}: ${reason} (is the agent running? check the address option or CONSUL_HTTP_ADDR)`,
+      { ...details, cause: error },
+    );
+  }
+
+  /**
+   * Aborts every request in flight (they fail with ClosedError), waits for them to settle, then destroys
+   * the owned dispatcher's sockets. Idempotent: a second call returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    for (const controller of this.#controllers) controller.abort(new InternalAbort('closed'));
+    await Promise.allSettled(this.#pending);
+    if (this.#ownsDispatcher) await this.#dispatcher.destroy();
+  }
+}
+
+/**
+ * The undici dispatcher for a resolved config: an Agent with keep-alive, `connections` sockets at most,
+ * TLS/mTLS settings, HTTP/2 over TLS when allowed, and a unix socket when the address names one.
+ */
+export function createDispatcher(config: ResolvedClientConfig): Agent {
+  return new Agent(dispatcherOptions(config));
+}
+
+/** The options {@link createDispatcher} gives undici; separate so tests can check what reaches `connect`. */
+export function dispatcherOptions(config: ResolvedClientConfig): Agent.Options {
+  const connect: NonNullable<Agent.Options['connect']> & Record<string, unknown> = {};
+  if (config.socketPath !== undefined) connect.socketPath = config.socketPath;
+  const https = config.scheme === 'https';
+  if (https) {
+    const { tls } = config;
+    if (tls.ca !== undefined) connect.ca = tls.ca;
+    if (tls.cert !== undefined) connect.cert = tls.cert;
+    if (tls.key !== undefined) connect.key = tls.key;
+    if (tls.servername !== undefined) connect.servername = tls.servername;
+    connect.rejectUnauthorized = tls.verify;
+  }
+  return {
+    connections: config.connections,
+    allowH2: https && config.allowH2,
+    connect,
+    // Our own timers bound every request; undici's 300 s defaults would cut long blocking queries.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  };
+}
+
+/**
+ * Client-side timeout of a blocking read (§4): Consul may hold it for the wait (clamped to 600 s, 300 s
+ * when unset) plus up to wait/16 of jitter, plus up to 7 s of `rpc_hold_timeout`; 2 s more for the network.
+ * @param waitMs - the `wait` sent, in ms; 0 or undefined means Consul's default of 300 s
+ */
+export function blockingTimeoutMs(waitMs: number | undefined): number {
+  const effective =
+    waitMs === undefined || waitMs <= 0 ? DEFAULT_QUERY_TIME_MS : Math.min(waitMs, MAX_QUERY_TIME_MS);
+  return effective + effective / 16 + RPC_HOLD_TIMEOUT_MS + NETWORK_MARGIN_MS;
+}
+
+/** Consul's `default_query_time` (§4). */
+export const DEFAULT_QUERY_TIME_MS = 300_000;
+/** Consul's `max_query_time` (§4). */
+export const MAX_QUERY_TIME_MS = 600_000;
+const RPC_HOLD_TIMEOUT_MS = 7_000;
+const NETWORK_MARGIN_MS = 2_000;
+
+function timeoutError(request: TransportRequest, details: ErrorDetails): TimeoutError {
+  const what = request.index > 0 ? 'blocking query got' : 'got';
+  return new TimeoutError(
+    `${describe(request)}: ${what} no answer from Consul within ${Math.round(request.timeoutMs)} ms (the agent may be overloaded or unreachable; raise requestTimeout for non-blocking requests)`,
+    details,
+  );
+}
+
+function describe(request: TransportRequest): string {
+  return describeTarget(request.operation, request.key);
+}
+
+/** How messages name what failed: `kv.get config/app/db`, or `kv.list (all keys)` for the empty prefix. */
+export function describeTarget(operation: string, key: string | undefined): string {
+  if (key === undefined) return operation;
+  return `${operation} ${key === '' ? '(all keys)' : key}`;
+}
+
+/** `X-Consul-Index` when it is a plain decimal, for the diagnostics payload. */
+function headerIndex(headers: Record<string, string | string[] | undefined> | undefined): number | undefined {
+  const value = headers?.['x-consul-index'];
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined;
+  return Number(value);
+}
