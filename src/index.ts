@@ -4,6 +4,24 @@
  * @module
  */
 
+export { ConsulClient } from './consul/client.js';
+export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
+export { parseDuration } from './consul/duration.js';
+export type {
+  DeleteOptions,
+  KeysOptions,
+  KV,
+  KVGetResult,
+  KVKeysResult,
+  KVListResult,
+  PutOptions,
+  QueryMeta,
+  ReadOptions,
+  TxnOp,
+  TxnResult,
+  TxnVerb,
+} from './consul/kv.js';
+export { KVEntry } from './consul/kv.js';
 export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,
