@@ -22,6 +22,17 @@ export type {
   TxnVerb,
 } from './consul/kv.js';
 export { KVEntry } from './consul/kv.js';
+export type { Fault, FaultInjector, FaultRule } from './devserver/faults.js';
+export { parseChaosSpec } from './devserver/faults.js';
+export type {
+  DevServer,
+  DevServerEntry,
+  DevServerKv,
+  DevServerOptions,
+  DevServerSeed,
+  DevServerStats,
+} from './devserver/server.js';
+export { startDevServer } from './devserver/server.js';
 export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,

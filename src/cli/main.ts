@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * The `consul-hotreload` command: a small dispatcher over subcommands, each in its own module and loaded
+ * only when used. For now: `dev`.
+ * @module
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+
+/** Where a command writes; the process's streams by default, replaceable in tests. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** One subcommand: a one-line summary for the help, and its runner, which resolves with the exit code. */
+interface Command {
+  readonly summary: string;
+  run(argv: string[], io: CliIo): Promise<number>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  dev: {
+    summary: 'run an embedded Consul-compatible KV dev server',
+    run: async (argv, io) => (await import('./dev.js')).runDev(argv, io),
+  },
+};
+
+/** The process's own stdout and stderr. */
+export const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(
+    ([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`,
+  );
+  return [
+    'Usage: consul-hotreload <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run "consul-hotreload <command> --help" for the options of a command.',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Runs the CLI with these arguments (without `node` and the script); resolves with the exit code:
+ * 0 on success, 1 for a usage error or a failure (each command documents its own codes).
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout)(usage());
+    return name === undefined ? 1 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    io.stderr(`consul-hotreload: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 1;
+  }
+  return command.run(rest, io);
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    // npm links the bin through a symlink, so compare real paths.
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`consul-hotreload: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

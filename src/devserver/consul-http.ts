@@ -1,0 +1,215 @@
+/**
+ * What Consul's HTTP layer does for every KV and txn request before the endpoint runs (§1): method
+ * checks, datacenter, token, consistency and `wait`/`index` parsing, the CE namespace/partition refusals,
+ * and — in the RPC — the datacenter route and the ACL check. Shared by the KV and txn routes.
+ * @module
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Logger } from '../logger.js';
+import type { DevServerFaults } from './faults.js';
+import { goQuote, parseGoDuration, parseGoUint64 } from './go-strconv.js';
+import type { GoQuery } from './go-url.js';
+import { sendBody, sendText } from './http-io.js';
+import type { KvStore } from './store.js';
+import type { WaiterRegistry } from './waiters.js';
+
+/** The dev server's datacenter; any other `?dc=` has no path (§1). */
+export const DATACENTER = 'dc1';
+
+/** Prefix of the 400 texts for session features (`?acquire`, `?release`, txn `lock`/`unlock`/`check-session`). */
+export const SESSIONS_UNSUPPORTED = 'Sessions are not supported by the consul-hotreload dev server';
+
+/** A request held open by the server (a blocking query or a `hang` fault); `end()` releases it without answering. */
+export interface HeldRequest {
+  end(): void;
+}
+
+/** Limits and settings the routes need, resolved once by the server. */
+export interface RouteSettings {
+  readonly aclToken: string | undefined;
+  readonly defaultQueryTimeMs: number;
+  readonly maxQueryTimeMs: number;
+  readonly jitter: boolean;
+  readonly kvMaxValueSize: number;
+  readonly txnMaxReqLen: number;
+}
+
+/** Everything a route handler works with. */
+export interface RouteContext {
+  readonly store: KvStore;
+  readonly waiters: WaiterRegistry;
+  readonly faults: DevServerFaults;
+  readonly settings: RouteSettings;
+  /** Requests held open now, ended by `close()`. */
+  readonly held: Set<HeldRequest>;
+  readonly counters: { requests: number };
+  readonly logger: Required<Logger>;
+}
+
+/** The result of Consul's common query parsing (`parse()` in its HTTP layer). */
+export interface CommonParams {
+  readonly token: string;
+  readonly datacenter: string;
+  /** The blocking `index`; 0 = not blocking. */
+  readonly minIndex: bigint;
+  /** The parsed `wait`, in ms (may be ≤ 0, meaning "default"); undefined when absent. */
+  readonly waitMs: number | undefined;
+  readonly pretty: boolean;
+}
+
+/** §1 token precedence: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer <token>`. */
+export function requestToken(req: IncomingMessage, query: GoQuery): string {
+  const fromQuery = query.get('token');
+  if (fromQuery !== '') return fromQuery;
+  const header = req.headers['x-consul-token'];
+  if (typeof header === 'string' && header !== '') return header;
+  const parts = (req.headers.authorization ?? '').trim().split(/\s+/);
+  if (parts.length === 2 && parts[0]?.toLowerCase() === 'bearer') return parts[1] ?? '';
+  return '';
+}
+
+/**
+ * Parses the parameters every KV read/write and read-only txn shares, in Consul's order: consistency
+ * conflicts, then `wait`, then `index` (§1). Sends the 400 and returns undefined when one is invalid.
+ */
+export function parseCommonParams(
+  req: IncomingMessage,
+  res: ServerResponse,
+  query: GoQuery,
+): CommonParams | undefined {
+  let stale = query.has('stale');
+  const consistent = query.has('consistent');
+  const maxStale = query.get('max_stale');
+  if (maxStale !== '') {
+    const maxStaleMs = parseGoDuration(maxStale);
+    if (maxStaleMs === undefined) {
+      sendText(res, 400, `Invalid max_stale value ${goQuote(maxStale)}`);
+      return undefined;
+    }
+    if (maxStaleMs > 0) stale = true;
+  }
+  if (stale && consistent) {
+    sendText(res, 400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+    return undefined;
+  }
+  // The agent's HTTP cache (use_cache) is on by default, so ?cached is honoured and conflicts too.
+  if (query.has('cached') && consistent) {
+    sendText(res, 400, 'Cannot specify ?cached with ?consistent, conflicting semantics.');
+    return undefined;
+  }
+
+  let waitMs: number | undefined;
+  const wait = query.get('wait');
+  if (wait !== '') {
+    waitMs = parseGoDuration(wait);
+    if (waitMs === undefined) {
+      sendText(res, 400, 'Invalid wait time');
+      return undefined;
+    }
+  }
+  let minIndex = 0n;
+  const index = query.get('index');
+  if (index !== '') {
+    const parsed = parseGoUint64(index);
+    if (!parsed.ok) {
+      sendText(res, 400, 'Invalid index');
+      return undefined;
+    }
+    minIndex = parsed.value;
+  }
+  return {
+    token: requestToken(req, query),
+    datacenter: query.get('dc'),
+    minIndex,
+    waitMs,
+    pretty: query.has('pretty'),
+  };
+}
+
+/** §1: Consul CE refuses namespaces and partitions, headers first; returns the 400 text or undefined. */
+export function enterpriseRefusal(req: IncomingMessage, query: GoQuery): string | undefined {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' ? value : '';
+  };
+  const namespaces = 'Namespaces are a Consul Enterprise feature';
+  const partitions = 'Partitions are a Consul Enterprise feature';
+  if (header('x-consul-namespace') !== '') return `Invalid header: "X-Consul-Namespace" - ${namespaces}`;
+  if (query.get('ns') !== '') return `Invalid query parameter: "ns" - ${namespaces}`;
+  if (header('x-consul-partition') !== '') return `Invalid header: "X-Consul-Partition" - ${partitions}`;
+  if (query.get('partition') !== '') return `Invalid query parameter: "partition" - ${partitions}`;
+  return undefined;
+}
+
+/**
+ * The checks Consul's RPC layer makes before running the endpoint: the datacenter route (`500 No path to
+ * datacenter`), then the token (`403 ACL not found` for an unknown token, `403 Permission denied` without
+ * one). Sends the error and returns false when the request may not proceed.
+ */
+export function admitRequest(
+  ctx: RouteContext,
+  res: ServerResponse,
+  params: { datacenter: string; token: string },
+): boolean {
+  if (params.datacenter !== '' && params.datacenter !== DATACENTER) {
+    sendText(res, 500, 'No path to datacenter');
+    return false;
+  }
+  const required = ctx.settings.aclToken;
+  if (required !== undefined && params.token !== required) {
+    sendText(res, 403, params.token === '' ? 'Permission denied' : 'ACL not found');
+    return false;
+  }
+  return true;
+}
+
+/** §1: `OPTIONS` → empty 200 with `Allow`; any other unregistered method → 405 `method <M> not allowed`. */
+export function refuseMethod(req: IncomingMessage, res: ServerResponse, allow: string): void {
+  if (req.method === 'OPTIONS') {
+    sendBody(res, 200, '', { Allow: allow });
+    return;
+  }
+  sendText(res, 405, `method ${req.method ?? ''} not allowed`, { Allow: allow });
+}
+
+/**
+ * §4: the time a blocking query may be held. `wait` ≤ 0 or absent → the default; above the maximum →
+ * clamped; then, after clamping, Consul's random stagger of [0, timeout/16) is added when jitter is on.
+ */
+export function blockingTimeoutMs(
+  settings: Pick<RouteSettings, 'defaultQueryTimeMs' | 'maxQueryTimeMs' | 'jitter'>,
+  waitMs: number | undefined,
+  random: () => number = Math.random,
+): number {
+  const { defaultQueryTimeMs, maxQueryTimeMs, jitter } = settings;
+  let timeoutMs = waitMs === undefined || waitMs <= 0 ? defaultQueryTimeMs : Math.min(waitMs, maxQueryTimeMs);
+  if (jitter) timeoutMs += random() * (timeoutMs / 16);
+  return Math.min(timeoutMs, 2 ** 31 - 1);
+}
+
+/** §1 read headers, sent on every successful read, 404s included. `'missing'` leaves out `X-Consul-Index` (a fault). */
+export function readMetaHeaders(index: number | 'missing'): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {
+    'X-Consul-KnownLeader': 'true',
+    'X-Consul-LastContact': '0',
+    'X-Consul-Query-Backend': 'blocking-query',
+  };
+  if (index !== 'missing') headers['X-Consul-Index'] = String(index);
+  return headers;
+}
+
+/** The declared request body size, or -1 when there is no Content-Length (chunked). */
+export function declaredContentLength(req: IncomingMessage): number {
+  const header = req.headers['content-length'];
+  return header === undefined ? -1 : Number(header);
+}
+
+/** §2/§6 413 text for a declared body over the limit. */
+export function bodyTooLargeText(contentLength: number, maxBytes: number, docsUrl: string): string {
+  return `Request body(${contentLength} bytes) too large, max size: ${maxBytes} bytes. See ${docsUrl}.`;
+}
+
+/** §6 413 text for an undeclared (chunked) body that went over the limit. */
+export function streamTooLargeText(maxBytes: number, docsUrl: string): string {
+  return `Request body too large, max size: ${maxBytes} bytes. See ${docsUrl}.`;
+}

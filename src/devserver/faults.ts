@@ -1,0 +1,185 @@
+/**
+ * Fault injection for the dev server: make chosen KV requests fail the ways real Consul and real networks
+ * do (an error status, a reset connection, a hang, a broken body, a wrong `X-Consul-Index`, a blocking
+ * query that returns without a change), so watchers can be tested against them (§8 checklist, "optionally").
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+
+/** One way to misbehave. */
+export type Fault =
+  /** Answer with this status and body (default empty) instead of serving. */
+  | { kind: 'status'; status: number; body?: string }
+  /** Send the headers and part of the body, then reset the connection. */
+  | { kind: 'reset' }
+  /** Never answer, until the client gives up or the server closes. */
+  | { kind: 'hang' }
+  /** Answer 200 with a broken JSON body (default `[{"Key":`) and the normal read headers. */
+  | { kind: 'malformed'; body?: string }
+  /** Serve normally, but with `X-Consul-Index` removed (`'missing'`) or replaced (`0`, a lower value…). */
+  | { kind: 'index'; index: 'missing' | number }
+  /** A blocking query returns at once with unchanged data and index. Only blocking queries consume it. */
+  | { kind: 'spurious' };
+
+/** A fault and which requests it applies to. */
+export interface FaultRule {
+  fault: Fault;
+  /** How many matching requests it applies to; `Infinity` = until cleared. @default 1 */
+  times?: number;
+  match?: {
+    /** HTTP method of the requests it applies to. @default 'GET' (faults apply to KV reads unless told otherwise) */
+    method?: string;
+    /** The decoded key path after `/v1/kv/`: a string must equal it, a RegExp must match it. @default any key */
+    path?: string | RegExp;
+  };
+}
+
+/** Control over the dev server's faults. */
+export interface FaultInjector {
+  /** Adds a rule after the existing ones; rules are consumed in order, the first matching rule wins. */
+  inject(rule: FaultRule): void;
+  /** Removes every rule. */
+  clear(): void;
+  /** Number of rules not yet used up. */
+  pending(): number;
+}
+
+/** A KV request as the fault rules see it. */
+export interface FaultRequest {
+  readonly method: string;
+  /** The decoded key path after `/v1/kv/`. */
+  readonly path: string;
+  /** Whether it is a blocking query (`index` > 0). */
+  readonly blocking: boolean;
+}
+
+interface ActiveRule {
+  readonly fault: Fault;
+  readonly method: string;
+  readonly path: string | RegExp | undefined;
+  remaining: number;
+}
+
+const FAULT_KINDS = new Set(['status', 'reset', 'hang', 'malformed', 'index', 'spurious']);
+
+function invalid(message: string): InvalidArgumentError {
+  return new InvalidArgumentError(message, { operation: 'devserver.faults.inject' });
+}
+
+function validateFault(fault: Fault): void {
+  if (!FAULT_KINDS.has(fault.kind)) throw invalid(`unknown fault kind ${JSON.stringify(fault.kind)}`);
+  if (
+    fault.kind === 'status' &&
+    !(Number.isInteger(fault.status) && fault.status >= 100 && fault.status <= 999)
+  ) {
+    throw invalid(`fault status must be an HTTP status code (100-999), got ${fault.status}`);
+  }
+  if (
+    fault.kind === 'index' &&
+    fault.index !== 'missing' &&
+    !(Number.isInteger(fault.index) && fault.index >= 0)
+  ) {
+    throw invalid(`fault index must be 'missing' or an integer >= 0, got ${fault.index}`);
+  }
+}
+
+/** The dev server's fault rules. */
+export class DevServerFaults implements FaultInjector {
+  #rules: ActiveRule[] = [];
+
+  inject(rule: FaultRule): void {
+    validateFault(rule.fault);
+    const times = rule.times ?? 1;
+    if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
+      throw invalid(`fault times must be a positive integer or Infinity, got ${times}`);
+    }
+    this.#rules.push({
+      fault: rule.fault,
+      method: (rule.match?.method ?? 'GET').toUpperCase(),
+      path: rule.match?.path,
+      remaining: times,
+    });
+  }
+
+  clear(): void {
+    this.#rules = [];
+  }
+
+  pending(): number {
+    return this.#rules.length;
+  }
+
+  /** Consumes and returns the fault for this request, if a rule matches. */
+  take(request: FaultRequest): Fault | undefined {
+    const at = this.#rules.findIndex((rule) => matches(rule, request));
+    const rule = this.#rules[at];
+    if (rule === undefined) return undefined;
+    rule.remaining--;
+    if (rule.remaining <= 0) this.#rules.splice(at, 1);
+    return rule.fault;
+  }
+}
+
+function matches(rule: ActiveRule, request: FaultRequest): boolean {
+  if (rule.method !== request.method) return false;
+  if (rule.fault.kind === 'spurious' && !request.blocking) return false;
+  if (rule.path === undefined) return true;
+  return typeof rule.path === 'string' ? rule.path === request.path : rule.path.test(request.path);
+}
+
+/**
+ * Parses the CLI's `--chaos` spec into rules for KV reads: comma-separated `kind[=arg][:times]` items, in
+ * order. Kinds: `status=<code>`, `reset`, `hang`, `malformed`, `index=<missing|n>`, `spurious`; times is a
+ * positive integer or `inf` (default 1). Example: `status=500:3,hang:1` — three 500s, then one hang.
+ * @throws {InvalidArgumentError} naming the bad item.
+ */
+export function parseChaosSpec(spec: string): FaultRule[] {
+  const rules: FaultRule[] = [];
+  for (const rawItem of spec.split(',')) {
+    const item = rawItem.trim();
+    if (item === '') continue;
+    const fail = (why: string) =>
+      new InvalidArgumentError(`invalid --chaos item ${JSON.stringify(item)}: ${why}`, {
+        operation: 'devserver.chaos',
+      });
+    const [head = '', timesText, extra] = item.split(':');
+    if (extra !== undefined) throw fail('too many ":"');
+    let times = 1;
+    if (timesText !== undefined) {
+      if (timesText === 'inf') times = Number.POSITIVE_INFINITY;
+      else if (/^[1-9][0-9]*$/.test(timesText)) times = Number(timesText);
+      else throw fail('times must be a positive integer or "inf"');
+    }
+    const equals = head.indexOf('=');
+    const kind = equals < 0 ? head : head.slice(0, equals);
+    const arg = equals < 0 ? undefined : head.slice(equals + 1);
+    rules.push({ fault: chaosFault(kind, arg, fail), times });
+  }
+  return rules;
+}
+
+function chaosFault(kind: string, arg: string | undefined, fail: (why: string) => Error): Fault {
+  const noArg = (fault: Fault): Fault => {
+    if (arg !== undefined) throw fail(`${kind} takes no argument`);
+    return fault;
+  };
+  switch (kind) {
+    case 'status':
+      if (arg === undefined || !/^[1-9][0-9]{2}$/.test(arg))
+        throw fail('status needs a code, e.g. status=503');
+      return { kind: 'status', status: Number(arg) };
+    case 'index':
+      if (arg === 'missing') return { kind: 'index', index: 'missing' };
+      if (arg === undefined || !/^[0-9]+$/.test(arg))
+        throw fail('index needs "missing" or a number, e.g. index=0');
+      return { kind: 'index', index: Number(arg) };
+    case 'reset':
+    case 'hang':
+    case 'spurious':
+      return noArg({ kind });
+    case 'malformed':
+      return noArg({ kind: 'malformed' });
+    default:
+      throw fail('unknown kind (status, reset, hang, malformed, index, spurious)');
+  }
+}

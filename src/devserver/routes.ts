@@ -1,0 +1,443 @@
+/**
+ * HTTP → store: routing like Consul's Go mux (§1), the KV endpoints (§2) with their index headers (§3)
+ * and blocking queries (§4), and the fault hooks. The txn endpoint lives in txn-route.ts.
+ * @module
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import {
+  admitRequest,
+  blockingTimeoutMs,
+  bodyTooLargeText,
+  type CommonParams,
+  declaredContentLength,
+  enterpriseRefusal,
+  parseCommonParams,
+  type RouteContext,
+  readMetaHeaders,
+  refuseMethod,
+  SESSIONS_UNSUPPORTED,
+  streamTooLargeText,
+} from './consul-http.js';
+import type { Fault } from './faults.js';
+import { isGoPrintable, parseGoUint64 } from './go-strconv.js';
+import { cleanPath, GoQuery, goPathEscape, goUnescape } from './go-url.js';
+import { readBodyBounded, sendBody, sendText } from './http-io.js';
+import { entryToJson, renderJson } from './kv-json.js';
+import { handleTxn } from './txn-route.js';
+import type { WatchTarget } from './waiters.js';
+
+const KV_PREFIX = '/v1/kv/';
+const KV_METHODS = new Set(['GET', 'PUT', 'DELETE']);
+const KV_ALLOW = 'OPTIONS,GET,PUT,DELETE';
+const KV_SIZE_DOCS =
+  'https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size';
+const JSON_HEADERS: OutgoingHttpHeaders = { 'Content-Type': 'application/json' };
+// §2: ?raw answers carry these exact headers.
+const RAW_HEADERS: OutgoingHttpHeaders = {
+  'Content-Type': 'text/plain',
+  'X-Content-Type-Options': 'nosniff',
+  'Content-Security-Policy': 'sandbox',
+};
+const DEFAULT_MALFORMED_BODY = '[{"Key":';
+const EMPTY = Buffer.alloc(0);
+
+/** Creates the server's request listener. */
+export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    ctx.counters.requests++;
+    route(ctx, req, res).catch((error: unknown) => {
+      ctx.logger.error({ err: error, method: req.method }, 'dev server: request failed');
+      if (!res.headersSent) sendText(res, 500, error instanceof Error ? error.message : String(error));
+      else res.destroy();
+    });
+  };
+}
+
+async function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const rawUrl = req.url ?? '/';
+  const queryAt = rawUrl.indexOf('?');
+  const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
+  const rawQuery = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
+  const path = goUnescape(rawPath, false);
+  if (path === undefined || !rawPath.startsWith('/')) {
+    // Go's server cannot parse the request target at all.
+    sendText(res, 400, '400 Bad Request', { Connection: 'close' });
+    return;
+  }
+  // §1: go-cleanhttp answers a path with non-printable runes with an empty 400, before routing.
+  if (!isGoPrintable(path)) {
+    sendBody(res, 400, EMPTY);
+    return;
+  }
+  // §1: Go's ServeMux redirects unclean paths (`//`, `.`, `..`) and `/v1/kv` to the clean form.
+  const cleaned = cleanPath(path);
+  if (cleaned !== path || path === '/v1/kv') {
+    const target = path === '/v1/kv' ? '/v1/kv/' : cleaned;
+    redirect(req, res, `${goPathEscape(target)}${rawQuery === '' ? '' : `?${rawQuery}`}`);
+    return;
+  }
+  const query = new GoQuery(rawQuery);
+  if (path.startsWith(KV_PREFIX)) return handleKv(ctx, req, res, path.slice(KV_PREFIX.length), query);
+  if (path === '/v1/txn') return handleTxn(ctx, req, res, query);
+  if (path === '/v1/status/leader') {
+    if (req.method !== 'GET') return refuseMethod(req, res, 'OPTIONS,GET');
+    return sendBody(res, 200, renderJson('127.0.0.1:8300', query.has('pretty')), JSON_HEADERS);
+  }
+  sendBody(res, 404, EMPTY);
+}
+
+/** Go's `http.Redirect` with 301: a small HTML body for GET only. */
+function redirect(req: IncomingMessage, res: ServerResponse, location: string): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    sendBody(res, 301, EMPTY, { Location: location });
+    return;
+  }
+  const body = req.method === 'GET' ? `<a href="${escapeHtml(location)}">Moved Permanently</a>.\n\n` : '';
+  sendBody(res, 301, body, { Location: location, 'Content-Type': 'text/html; charset=utf-8' });
+}
+
+const HTML_ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  "'": '&#39;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&#34;',
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&'<>"]/g, (char) => HTML_ESCAPES[char] ?? char);
+}
+
+async function handleKv(
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  key: string,
+  query: GoQuery,
+): Promise<void> {
+  const method = req.method ?? '';
+  if (!KV_METHODS.has(method)) return refuseMethod(req, res, KV_ALLOW);
+  const params = parseCommonParams(req, res, query);
+  if (params === undefined) return;
+  const refusal = enterpriseRefusal(req, query);
+  if (refusal !== undefined) return sendText(res, 400, refusal);
+  if (method === 'GET') return kvGet(ctx, res, key, query, params);
+  if (method === 'PUT') return kvPut(ctx, req, res, key, query, params);
+  return kvDelete(ctx, res, key, query, params);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reads
+
+/** What a GET asks for (§2): one key (optionally raw), a recursive list, or a key list. */
+type KvRead =
+  | { kind: 'get'; key: string; raw: boolean }
+  | { kind: 'list'; prefix: string }
+  | { kind: 'keys'; prefix: string; separator: string };
+
+/** One evaluation of a read: the response it would give now. */
+interface ReadAnswer {
+  readonly status: 200 | 404;
+  readonly index: number;
+  readonly body: Buffer;
+  readonly headers: OutgoingHttpHeaders;
+  /** A single-key GET that found nothing (§4: such a query keeps blocking). */
+  readonly missingKey: boolean;
+}
+
+function kvReadFrom(key: string, query: GoQuery): KvRead | undefined {
+  // §2: keys wins over recurse; `separator` wins over the historic `seperator`.
+  if (query.has('keys')) {
+    const separator = query.has('separator') ? query.get('separator') : query.get('seperator');
+    return { kind: 'keys', prefix: key, separator };
+  }
+  if (query.has('recurse')) return { kind: 'list', prefix: key };
+  if (key === '') return undefined;
+  return { kind: 'get', key, raw: query.has('raw') };
+}
+
+function watchTargetOf(read: KvRead): WatchTarget {
+  return read.kind === 'get' ? { kind: 'key', path: read.key } : { kind: 'prefix', path: read.prefix };
+}
+
+function evaluateRead(ctx: RouteContext, read: KvRead, pretty: boolean): ReadAnswer {
+  const notFound = (index: number, missingKey: boolean): ReadAnswer => ({
+    status: 404,
+    index,
+    body: EMPTY,
+    headers: {},
+    missingKey,
+  });
+  const json = (index: number, value: unknown): ReadAnswer => ({
+    status: 200,
+    index,
+    body: renderJson(value, pretty),
+    headers: JSON_HEADERS,
+    missingKey: false,
+  });
+  switch (read.kind) {
+    case 'get': {
+      const { value: entry, index } = ctx.store.get(read.key);
+      if (entry === undefined) return notFound(index, true);
+      if (read.raw) {
+        return { status: 200, index, body: entry.value ?? EMPTY, headers: RAW_HEADERS, missingKey: false };
+      }
+      return json(index, [entryToJson(entry)]);
+    }
+    case 'list': {
+      const { value: entries, index } = ctx.store.list(read.prefix);
+      // §2: an empty list is a 404, even for the empty prefix.
+      return entries.length === 0
+        ? notFound(index, false)
+        : json(
+            index,
+            entries.map((entry) => entryToJson(entry)),
+          );
+    }
+    case 'keys': {
+      const { value: keys, index } = ctx.store.keys(read.prefix, read.separator);
+      // §2: no keys is a 404, except for the empty prefix, which answers [].
+      return keys.length === 0 && read.prefix !== '' ? notFound(index, false) : json(index, keys);
+    }
+  }
+}
+
+function sendRead(
+  res: ServerResponse,
+  answer: ReadAnswer,
+  indexOverride: number | 'missing' | undefined,
+): void {
+  const headers = { ...readMetaHeaders(indexOverride ?? answer.index), ...answer.headers };
+  sendBody(res, answer.status, answer.body, headers);
+}
+
+function kvGet(
+  ctx: RouteContext,
+  res: ServerResponse,
+  key: string,
+  query: GoQuery,
+  params: CommonParams,
+): void {
+  const read = kvReadFrom(key, query);
+  if (read === undefined) {
+    sendText(res, 400, 'Missing key name');
+    return;
+  }
+  const blocking = params.minIndex > 0n;
+  const evaluate = () => evaluateRead(ctx, read, params.pretty);
+  const fault = ctx.faults.take({ method: 'GET', path: key, blocking });
+  if (fault !== undefined && actOnFault(ctx, res, fault, () => answerParts(evaluate()))) return;
+  if (!admitRequest(ctx, res, params)) return;
+
+  const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
+  // §4: only index > 0 blocks; otherwise wait is ignored.
+  if (!blocking) {
+    sendRead(res, evaluate(), indexOverride);
+    return;
+  }
+  holdBlockingRead(ctx, res, {
+    target: watchTargetOf(read),
+    evaluate,
+    minIndex: params.minIndex,
+    timeoutMs: blockingTimeoutMs(ctx.settings, params.waitMs),
+    spurious: fault?.kind === 'spurious',
+    indexOverride,
+  });
+}
+
+interface BlockingRead {
+  readonly target: WatchTarget;
+  readonly evaluate: () => ReadAnswer;
+  readonly minIndex: bigint;
+  readonly timeoutMs: number;
+  /** A `spurious` fault: return at once with the unchanged result. */
+  readonly spurious: boolean;
+  readonly indexOverride: number | 'missing' | undefined;
+}
+
+/**
+ * Consul's blocking loop (§4): answer as soon as the result's index exceeds the floor (the client's index
+ * at first); otherwise wait for a write touching the key or prefix, re-evaluate, and at the timeout answer
+ * with the current result. A single key that is still missing on a re-evaluation moves the floor up to the
+ * current index, so unrelated writes never end its wait (newer Consul path).
+ */
+function holdBlockingRead(ctx: RouteContext, res: ServerResponse, query: BlockingRead): void {
+  let floor = query.minIndex;
+  let sawMissingKey = false;
+  const ready = (answer: ReadAnswer): boolean => {
+    if (answer.missingKey) {
+      if (sawMissingKey) floor = BigInt(answer.index);
+      sawMissingKey = true;
+    }
+    return BigInt(answer.index) > floor;
+  };
+
+  const first = query.evaluate();
+  if (ready(first) || query.spurious) {
+    sendRead(res, first, query.indexOverride);
+    return;
+  }
+
+  let settled = false;
+  const settle = (answer: ReadAnswer | undefined) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    unregister();
+    ctx.held.delete(held);
+    res.off('close', onClose);
+    if (answer !== undefined) sendRead(res, answer, query.indexOverride);
+  };
+  const held = { end: () => settle(undefined) };
+  const onClose = () => settle(undefined);
+  const unregister = ctx.waiters.add(query.target, () => {
+    const answer = query.evaluate();
+    if (ready(answer)) settle(answer);
+  });
+  const timer = setTimeout(() => settle(query.evaluate()), query.timeoutMs);
+  ctx.held.add(held);
+  // The response closes when the client disconnects: drop the waiter at once.
+  res.on('close', onClose);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Faults
+
+interface AnswerParts {
+  readonly body: Buffer;
+  readonly headers: OutgoingHttpHeaders;
+}
+
+function answerParts(answer: ReadAnswer): AnswerParts {
+  return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...answer.headers } };
+}
+
+/**
+ * Carries out a fault that replaces the answer (`status`, `hang`, `reset`, `malformed`); returns false for
+ * the faults that only alter a normal answer (`index`, `spurious`).
+ */
+function actOnFault(
+  ctx: RouteContext,
+  res: ServerResponse,
+  fault: Fault,
+  normal: () => AnswerParts,
+): boolean {
+  switch (fault.kind) {
+    case 'status':
+      sendText(res, fault.status, fault.body ?? '');
+      return true;
+    case 'hang': {
+      const held = { end: () => ctx.held.delete(held) };
+      ctx.held.add(held);
+      res.once('close', held.end);
+      return true;
+    }
+    case 'malformed': {
+      const { headers } = normal();
+      const body = fault.body ?? DEFAULT_MALFORMED_BODY;
+      sendBody(res, 200, body, { ...headers, 'Content-Type': 'application/json' });
+      return true;
+    }
+    case 'reset': {
+      const { body, headers } = normal();
+      const full = body.length >= 2 ? body : Buffer.from('[]');
+      res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': full.length });
+      // Headers and the first half of the body reach the client, then the connection is reset.
+      res.write(full.subarray(0, Math.floor(full.length / 2)), () => res.socket?.resetAndDestroy());
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writes
+
+function sendWriteResult(res: ServerResponse, ok: boolean, pretty: boolean): void {
+  // §1: writes set none of the index headers.
+  sendBody(res, 200, renderJson(ok, pretty), JSON_HEADERS);
+}
+
+/** §2: more than one of these flags → 400 `Conflicting flags: <sorted, encoded query>`. */
+function conflictingFlags(res: ServerResponse, query: GoQuery, flags: readonly string[]): boolean {
+  if (flags.filter((flag) => query.has(flag)).length < 2) return false;
+  sendText(res, 400, `Conflicting flags: ${query.encode()}\n`);
+  return true;
+}
+
+/** §2: a present but unparseable uint64 parameter is a plain error → 500 with Go's parse text. */
+function uint64Param(res: ServerResponse, query: GoQuery, name: string): bigint | null | undefined {
+  if (!query.has(name)) return undefined;
+  const parsed = parseGoUint64(query.get(name));
+  if (parsed.ok) return parsed.value;
+  sendText(res, 500, parsed.message);
+  return null;
+}
+
+async function kvPut(
+  ctx: RouteContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  key: string,
+  query: GoQuery,
+  params: CommonParams,
+): Promise<void> {
+  if (key === '') return sendText(res, 400, 'Missing key name');
+  if (conflictingFlags(res, query, ['cas', 'acquire', 'release'])) return;
+  const flags = uint64Param(res, query, 'flags');
+  if (flags === null) return;
+  const casIndex = uint64Param(res, query, 'cas');
+  if (casIndex === null) return;
+  if (query.has('acquire') || query.has('release')) {
+    return sendText(res, 400, `${SESSIONS_UNSUPPORTED}: ?acquire and ?release cannot be used`);
+  }
+  const maxBytes = ctx.settings.kvMaxValueSize;
+  const declared = declaredContentLength(req);
+  if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, KV_SIZE_DOCS));
+  const read = await readBodyBounded(req, maxBytes);
+  if (read.kind === 'aborted') return;
+  if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, KV_SIZE_DOCS));
+
+  const fault = ctx.faults.take({ method: 'PUT', path: key, blocking: false });
+  if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
+  if (!admitRequest(ctx, res, params)) return;
+  // §2: an empty body is stored as a nil value.
+  const value = read.body.length === 0 ? null : read.body;
+  if (casIndex === undefined) {
+    ctx.store.set(key, value, flags ?? 0n);
+    return sendWriteResult(res, true, params.pretty);
+  }
+  sendWriteResult(res, ctx.store.cas(key, value, flags ?? 0n, casIndex), params.pretty);
+}
+
+function kvDelete(
+  ctx: RouteContext,
+  res: ServerResponse,
+  key: string,
+  query: GoQuery,
+  params: CommonParams,
+): void {
+  if (conflictingFlags(res, query, ['recurse', 'cas'])) return;
+  const recurse = query.has('recurse');
+  if (!recurse && key === '') {
+    sendText(res, 400, 'Missing key name');
+    return;
+  }
+  const casIndex = uint64Param(res, query, 'cas');
+  if (casIndex === null) return;
+
+  const fault = ctx.faults.take({ method: 'DELETE', path: key, blocking: false });
+  if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
+  if (!admitRequest(ctx, res, params)) return;
+  let deleted = true;
+  if (recurse) ctx.store.deleteTree(key);
+  else if (casIndex !== undefined) deleted = ctx.store.deleteCas(key, casIndex);
+  else ctx.store.delete(key);
+  // §2: true unless a CAS delete found the key at another ModifyIndex.
+  sendWriteResult(res, deleted, params.pretty);
+}
+
+function writeAnswerParts(): AnswerParts {
+  return { body: Buffer.from('true'), headers: JSON_HEADERS };
+}

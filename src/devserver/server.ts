@@ -1,0 +1,418 @@
+/**
+ * `startDevServer()`: an embedded Consul-compatible KV server on a real socket, for tests, the demo, the
+ * bench and `consul-hotreload dev`. It speaks the KV HTTP API, blocking queries and `/v1/txn` as the
+ * semantics doc describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
+ * per-client cap, and fault injection.
+ *
+ * It never imports `src/consul/`: a shared bug would make the tests agree with themselves.
+ * @module
+ */
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { InvalidArgumentError } from '../errors.js';
+import { type Logger, resolveLogger } from '../logger.js';
+import type { HeldRequest, RouteContext } from './consul-http.js';
+import { DevServerFaults, type FaultInjector } from './faults.js';
+import { createRequestHandler } from './routes.js';
+import { type DevServerSeed, seedEntries } from './seed.js';
+import { KvStore } from './store.js';
+import { WaiterRegistry } from './waiters.js';
+
+export type { DevServerSeed } from './seed.js';
+
+/** Options of {@link startDevServer}. */
+export interface DevServerOptions {
+  /** TCP port; `0` picks a free one (read it from {@link DevServer.port}). @default 0 */
+  port?: number;
+  /** Interface to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
+  seed?: DevServerSeed;
+  /**
+   * When set, ACLs are on and this is the only valid token, taken from `?token=`, `X-Consul-Token` or
+   * `Authorization: Bearer` (§1). No token → `403 Permission denied`; another token → `403 ACL not found`.
+   * @default undefined (ACLs off: every request is allowed, tokens are ignored)
+   */
+  aclToken?: string;
+  /**
+   * How long a delete's tombstone keeps a prefix's index from going backwards (§3), in ms. Reaped at the
+   * TTL (checked on every read and write, and by a timer); `0` reaps them at the next read or write.
+   * @default 900_000 (Consul's 15 min)
+   */
+  tombstoneTtlMs?: number;
+  /** Blocking-query timeout when `wait` is absent or ≤ 0 (§4), in ms. @default 300_000 */
+  defaultQueryTimeMs?: number;
+  /** Upper bound for `wait` (§4), in ms. @default 600_000 */
+  maxQueryTimeMs?: number;
+  /** Add Consul's random stagger of [0, wait/16) to each blocking query's timeout (§4). @default true */
+  jitter?: boolean;
+  /** Largest value a PUT or txn op may carry, in bytes (`kv_max_value_size`). @default 524288 */
+  kvMaxValueSize?: number;
+  /** Largest txn body, in bytes (`txn_max_req_len`; the effective limit is the larger of the two). @default 524288 */
+  txnMaxReqLen?: number;
+  /**
+   * Concurrent connections allowed per client IP (`http_max_conns_per_client`); over it the connection gets
+   * go-connlimit's raw 429 and is closed (§7). `0` = unlimited.
+   * @default 0
+   */
+  maxConnsPerClient?: number;
+  /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (§3). @default Date.now */
+  now?: () => number;
+  /** Where failures of the server itself are logged (pino or console shape). @default no logging */
+  logger?: Logger;
+}
+
+const DEV_SERVER_DEFAULTS = {
+  port: 0,
+  host: '127.0.0.1',
+  tombstoneTtlMs: 15 * 60_000,
+  defaultQueryTimeMs: 300_000,
+  maxQueryTimeMs: 600_000,
+  jitter: true,
+  kvMaxValueSize: 524_288,
+  txnMaxReqLen: 524_288,
+  maxConnsPerClient: 0,
+} as const;
+
+/** A stored entry as seen through {@link DevServer.kv}. */
+export interface DevServerEntry {
+  key: string;
+  value: Buffer | null;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+}
+
+/** Direct store access that bypasses HTTP; writes wake blocking queries like HTTP writes. */
+export interface DevServerKv {
+  /** Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). */
+  put(key: string, value: string | Uint8Array, flags?: number): number;
+  /** Deletes a key, or with `recurse` every key under a raw prefix; leaves tombstones like Consul (§3). */
+  delete(key: string, opts?: { recurse?: boolean }): void;
+  /** A key's entry, or undefined. */
+  get(key: string): DevServerEntry | undefined;
+  /** The global raft-like index (index of the last change; 1 before any write). */
+  index(): number;
+  /** Reaps every tombstone older than the TTL by the server's clock, now. */
+  reapTombstones(): void;
+}
+
+/** Counters for tests and the bench. */
+export interface DevServerStats {
+  /** HTTP requests received. */
+  requests: number;
+  /** Blocking queries held open now. */
+  blockingHeld: number;
+  /** Wake-ups delivered to blocking queries by writes (one per query per touching write). */
+  wakeups: number;
+  /** Open client connections now (excluding ones refused by the per-client cap). */
+  connections: number;
+  /** Connections accepted since start, refused ones included. */
+  connectionsTotal: number;
+  /** Connections refused with go-connlimit's 429. */
+  connectionsRejected: number;
+}
+
+/** A running dev server. */
+export interface DevServer {
+  /** Base URL, e.g. `http://127.0.0.1:8500`. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly kv: DevServerKv;
+  readonly faults: FaultInjector;
+  stats(): DevServerStats;
+  /** Ends blocking queries, destroys every socket, stops timers. Idempotent: later calls return the same promise. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+// §7: go-connlimit writes this raw response and closes the connection.
+const CONNLIMIT_RESPONSE =
+  'HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n' +
+  'Your IP is issuing too many concurrent connections, please rate limit your calls\n';
+
+interface ResolvedDevServerOptions {
+  port: number;
+  host: string;
+  seed: DevServerSeed | undefined;
+  aclToken: string | undefined;
+  tombstoneTtlMs: number;
+  defaultQueryTimeMs: number;
+  maxQueryTimeMs: number;
+  jitter: boolean;
+  kvMaxValueSize: number;
+  txnMaxReqLen: number;
+  maxConnsPerClient: number;
+  now: () => number;
+}
+
+function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
+  const resolved: ResolvedDevServerOptions = {
+    port: options.port ?? DEV_SERVER_DEFAULTS.port,
+    host: options.host ?? DEV_SERVER_DEFAULTS.host,
+    seed: options.seed,
+    aclToken: options.aclToken,
+    tombstoneTtlMs: options.tombstoneTtlMs ?? DEV_SERVER_DEFAULTS.tombstoneTtlMs,
+    defaultQueryTimeMs: options.defaultQueryTimeMs ?? DEV_SERVER_DEFAULTS.defaultQueryTimeMs,
+    maxQueryTimeMs: options.maxQueryTimeMs ?? DEV_SERVER_DEFAULTS.maxQueryTimeMs,
+    jitter: options.jitter ?? DEV_SERVER_DEFAULTS.jitter,
+    kvMaxValueSize: options.kvMaxValueSize ?? DEV_SERVER_DEFAULTS.kvMaxValueSize,
+    txnMaxReqLen: options.txnMaxReqLen ?? DEV_SERVER_DEFAULTS.txnMaxReqLen,
+    maxConnsPerClient: options.maxConnsPerClient ?? DEV_SERVER_DEFAULTS.maxConnsPerClient,
+    now: options.now ?? Date.now,
+  };
+  const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
+    if (!ok) {
+      throw new InvalidArgumentError(`startDevServer: option ${name} must be ${expected}`, {
+        operation: 'devserver.start',
+      });
+    }
+  };
+  const isInt = (value: number, min: number) => Number.isSafeInteger(value) && value >= min;
+  check('port', isInt(resolved.port, 0) && resolved.port <= 65_535, 'an integer from 0 to 65535');
+  check('tombstoneTtlMs', resolved.tombstoneTtlMs >= 0, 'a number >= 0');
+  check('defaultQueryTimeMs', resolved.defaultQueryTimeMs > 0, 'a number > 0');
+  check('maxQueryTimeMs', resolved.maxQueryTimeMs > 0, 'a number > 0');
+  check('kvMaxValueSize', isInt(resolved.kvMaxValueSize, 1), 'an integer >= 1');
+  check('txnMaxReqLen', isInt(resolved.txnMaxReqLen, 1), 'an integer >= 1');
+  check('maxConnsPerClient', isInt(resolved.maxConnsPerClient, 0), 'an integer >= 0');
+  check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
+  return resolved;
+}
+
+/** Maps `::ffff:1.2.3.4` to `1.2.3.4`, so one client counts once for the per-client cap. */
+function clientIp(socket: Socket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+class RunningDevServer implements DevServer {
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly kv: DevServerKv;
+  readonly faults: DevServerFaults;
+  readonly #net: NetServer;
+  readonly #store: KvStore;
+  readonly #waiters: WaiterRegistry;
+  readonly #held: Set<HeldRequest>;
+  readonly #counters: { requests: number };
+  readonly #connections: ConnectionTracker;
+  #closing: Promise<void> | undefined;
+
+  constructor(parts: {
+    net: NetServer;
+    context: RouteContext;
+    connections: ConnectionTracker;
+    host: string;
+    port: number;
+  }) {
+    const { context } = parts;
+    this.#net = parts.net;
+    this.#store = context.store;
+    this.#waiters = context.waiters;
+    this.#held = context.held;
+    this.#counters = context.counters;
+    this.#connections = parts.connections;
+    this.faults = context.faults;
+    this.host = parts.host;
+    this.port = parts.port;
+    this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
+    this.kv = directKv(context.store);
+  }
+
+  stats(): DevServerStats {
+    const waiters = this.#waiters.counts();
+    return {
+      requests: this.#counters.requests,
+      blockingHeld: waiters.held,
+      wakeups: waiters.wakeups,
+      connections: this.#connections.open,
+      connectionsTotal: this.#connections.total,
+      connectionsRejected: this.#connections.rejected,
+    };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    for (const held of [...this.#held]) held.end();
+    this.#store.dispose();
+    await this.#connections.destroyAll();
+    await closed;
+  }
+}
+
+/** Tracks accepted sockets per client IP; refuses those over the cap with go-connlimit's raw 429 (§7). */
+class ConnectionTracker {
+  /** Connections accepted since start, refused ones included. */
+  total = 0;
+  /** Connections refused over the cap. */
+  rejected = 0;
+  readonly #served = new Set<Socket>();
+  readonly #refused = new Set<Socket>();
+  readonly #perClient = new Map<string, number>();
+  readonly #maxPerClient: number;
+  #closed = false;
+
+  constructor(maxPerClient: number) {
+    this.#maxPerClient = maxPerClient;
+  }
+
+  /** Connections being served now. */
+  get open(): number {
+    return this.#served.size;
+  }
+
+  /** Returns whether the socket may be served; refuses it (and returns false) over the cap or after close. */
+  admit(socket: Socket): boolean {
+    this.total++;
+    if (this.#closed) {
+      socket.destroy();
+      return false;
+    }
+    const ip = clientIp(socket);
+    const current = this.#perClient.get(ip) ?? 0;
+    if (this.#maxPerClient > 0 && current >= this.#maxPerClient) {
+      this.rejected++;
+      this.#refuse(socket);
+      return false;
+    }
+    this.#perClient.set(ip, current + 1);
+    this.#served.add(socket);
+    socket.once('close', () => {
+      this.#served.delete(socket);
+      const left = (this.#perClient.get(ip) ?? 1) - 1;
+      if (left === 0) this.#perClient.delete(ip);
+      else this.#perClient.set(ip, left);
+    });
+    return true;
+  }
+
+  /** Destroys every socket and refuses new ones; resolves once every socket has closed. */
+  async destroyAll(): Promise<void> {
+    this.#closed = true;
+    const sockets = [...this.#served, ...this.#refused];
+    const closed = sockets.map((socket) => (socket.closed ? undefined : once(socket, 'close')));
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(closed);
+  }
+
+  #refuse(socket: Socket): void {
+    this.#refused.add(socket);
+    socket.once('close', () => this.#refused.delete(socket));
+    socket.on('error', () => {});
+    // Keep reading (and discarding) what the client sends, so closing does not reset the connection
+    // before the client has read the 429.
+    socket.resume();
+    socket.end(CONNLIMIT_RESPONSE);
+    socket.setTimeout(2_000, () => socket.destroy());
+  }
+}
+
+function directKv(store: KvStore): DevServerKv {
+  const requireKey = (key: string, operation: string) => {
+    if (typeof key !== 'string' || key === '') {
+      throw new InvalidArgumentError(`${operation}: key must be a non-empty string`, { operation, key });
+    }
+  };
+  return {
+    put(key, value, flags = 0) {
+      requireKey(key, 'devserver.kv.put');
+      if (!(Number.isSafeInteger(flags) && flags >= 0)) {
+        throw new InvalidArgumentError(`devserver.kv.put: flags must be an integer >= 0, got ${flags}`, {
+          operation: 'devserver.kv.put',
+          key,
+        });
+      }
+      const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
+      return store.set(key, bytes.length === 0 ? null : bytes, BigInt(flags)).modifyIndex;
+    },
+    delete(key, opts) {
+      if (opts?.recurse === true) {
+        store.deleteTree(key);
+        return;
+      }
+      requireKey(key, 'devserver.kv.delete');
+      store.delete(key);
+    },
+    get(key) {
+      const entry = store.get(key).value;
+      if (entry === undefined) return undefined;
+      return {
+        key: entry.key,
+        value: entry.value,
+        flags: Number(entry.flags),
+        createIndex: entry.createIndex,
+        modifyIndex: entry.modifyIndex,
+      };
+    },
+    index: () => store.index(),
+    reapTombstones: () => {
+      store.reapTombstones();
+    },
+  };
+}
+
+/**
+ * Starts a dev server and resolves once it listens.
+ * @throws {InvalidArgumentError} for a bad option or seed, naming it.
+ */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const resolved = resolveOptions(options);
+  const seed = resolved.seed === undefined ? [] : seedEntries(resolved.seed);
+  const waiters = new WaiterRegistry();
+  const store = new KvStore({
+    tombstoneTtlMs: resolved.tombstoneTtlMs,
+    now: resolved.now,
+    onCommit: (keys) => waiters.notify(keys),
+  });
+  for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
+
+  const context: RouteContext = {
+    store,
+    waiters,
+    faults: new DevServerFaults(),
+    settings: {
+      aclToken: resolved.aclToken,
+      defaultQueryTimeMs: resolved.defaultQueryTimeMs,
+      maxQueryTimeMs: resolved.maxQueryTimeMs,
+      jitter: resolved.jitter,
+      kvMaxValueSize: resolved.kvMaxValueSize,
+      txnMaxReqLen: resolved.txnMaxReqLen,
+    },
+    held: new Set(),
+    counters: { requests: 0 },
+    logger: resolveLogger(options.logger),
+  };
+  // Node's 5-minute default would cut blocking queries that wait up to 637.5 s (§4).
+  const http = createHttpServer({ requestTimeout: 0 }, createRequestHandler(context));
+  const connections = new ConnectionTracker(resolved.maxConnsPerClient);
+  // Sockets are accepted here and handed to the HTTP server only when under the per-client cap.
+  const net = createNetServer((socket) => {
+    if (connections.admit(socket)) http.emit('connection', socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    net.once('error', reject);
+    net.listen(resolved.port, resolved.host, () => {
+      net.off('error', reject);
+      resolve();
+    });
+  }).catch((error: unknown) => {
+    store.dispose();
+    throw error;
+  });
+  const address = net.address();
+  const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
+  return new RunningDevServer({ net, context, connections, host: resolved.host, port });
+}

@@ -1,0 +1,525 @@
+/**
+ * The dev server's KV state: entries, one global raft-like index, tombstones and transactions, with the
+ * index rules of Consul's state store (§3) and the CAS and transaction rules of §2 and §6.
+ *
+ * Every change runs in a {@link StoreTxn} overlay that is committed at once under one new index, so a
+ * single PUT and a 128-op transaction follow the same code path. A write that changes nothing (an identical
+ * value) commits nothing: no index bump, no wake-ups (§2).
+ * @module
+ */
+import { goQuote } from './go-strconv.js';
+import { compareCodePoints } from './go-url.js';
+
+/** One stored key. Values are immutable; a write replaces the entry. */
+export interface KvEntry {
+  readonly key: string;
+  /** The value bytes; `null` for an empty value (§2: shown as `"Value": null`). */
+  readonly value: Buffer | null;
+  /** Consul's opaque uint64 flags. */
+  readonly flags: bigint;
+  /** Always 0: the dev server does not support sessions, so nothing is ever locked. */
+  readonly lockIndex: number;
+  readonly createIndex: number;
+  readonly modifyIndex: number;
+}
+
+/** Options of {@link KvStore}; the server resolves their defaults. */
+export interface KvStoreOptions {
+  /** How long a tombstone keeps a prefix's index from going backwards (§3), in ms. */
+  tombstoneTtlMs: number;
+  /** Clock for tombstone ages, in ms. */
+  now: () => number;
+  /** Called after every commit with the keys whose entries changed (for waking blocking queries). */
+  onCommit?: ((keys: readonly string[]) => void) | undefined;
+}
+
+/** A read's answer with the `X-Consul-Index` Consul would send for it (§3, never 0). */
+export interface IndexedResult<T> {
+  readonly value: T;
+  readonly index: number;
+}
+
+/** One KV operation of a transaction, already decoded from the request (§6). */
+export interface TxnKvOp {
+  /** `set`, `cas`, `get`, `get-or-empty`, `get-tree`, `check-index`, `check-not-exists`, `delete`, `delete-tree`, `delete-cas`. */
+  readonly verb: string;
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly flags: bigint;
+  /** The `Index` field: the CAS or check index. */
+  readonly index: bigint;
+}
+
+/** One entry of a transaction's `Results`; `withValue` is false for write results, which blank `Value` (§6). */
+export interface TxnResult {
+  readonly entry: KvEntry;
+  readonly withValue: boolean;
+}
+
+/** One entry of a failed transaction's `Errors` (§6). */
+export interface TxnError {
+  readonly opIndex: number;
+  readonly what: string;
+}
+
+/** What a transaction did: committed with results, or rolled back with every error found. */
+export type TxnOutcome = { ok: true; results: TxnResult[] } | { ok: false; errors: TxnError[] };
+
+/** Verbs that make a transaction a write (§6); a transaction without any is served by the read path. */
+export const TXN_WRITE_VERBS: ReadonlySet<string> = new Set([
+  'set',
+  'cas',
+  'lock',
+  'unlock',
+  'delete',
+  'delete-tree',
+  'delete-cas',
+]);
+
+interface Tombstone {
+  readonly index: number;
+  readonly createdAtMs: number;
+}
+
+/** Read access to committed state, used by the transaction overlay. */
+interface CommittedView {
+  entry(key: string): KvEntry | undefined;
+  entriesWithPrefix(prefix: string): KvEntry[];
+}
+
+/** Keys kept in code-point (= Go byte) order, so prefix scans are a binary search plus a walk (§2: sorted lists). */
+class SortedKeys {
+  #keys: string[] = [];
+
+  #lowerBound(target: string): number {
+    let low = 0;
+    let high = this.#keys.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareCodePoints(this.#keys[mid] ?? '', target) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  insert(key: string): void {
+    const at = this.#lowerBound(key);
+    if (this.#keys[at] !== key) this.#keys.splice(at, 0, key);
+  }
+
+  remove(keys: readonly string[]): void {
+    if (keys.length === 1) {
+      const at = this.#lowerBound(keys[0] ?? '');
+      if (this.#keys[at] === keys[0]) this.#keys.splice(at, 1);
+      return;
+    }
+    const removed = new Set(keys);
+    this.#keys = this.#keys.filter((key) => !removed.has(key));
+  }
+
+  withPrefix(prefix: string): string[] {
+    const out: string[] = [];
+    for (let i = this.#lowerBound(prefix); i < this.#keys.length; i++) {
+      const key = this.#keys[i] ?? '';
+      if (!key.startsWith(prefix)) break;
+      out.push(key);
+    }
+    return out;
+  }
+}
+
+function sameContent(entry: KvEntry, value: Buffer | null, flags: bigint): boolean {
+  if (entry.flags !== flags) return false;
+  if (entry.value === null || value === null) return entry.value === value;
+  return entry.value.equals(value);
+}
+
+/**
+ * A transaction over the committed state: reads see its own writes; nothing is visible to others until
+ * the store commits it. All writes share one index, as all ops of a Consul transaction share one Raft index.
+ */
+export class StoreTxn {
+  /** The index every write of this transaction gets if it commits. */
+  readonly index: number;
+  readonly #committed: CommittedView;
+  /** key -> new entry, or null when deleted. */
+  readonly #changes = new Map<string, KvEntry | null>();
+  readonly #tombstones = new Map<string, number>();
+
+  constructor(committed: CommittedView, index: number) {
+    this.#committed = committed;
+    this.index = index;
+  }
+
+  /** The keys written or deleted, for commit. */
+  get changes(): ReadonlyMap<string, KvEntry | null> {
+    return this.#changes;
+  }
+
+  /** Tombstones to insert on commit: key -> index. */
+  get tombstones(): ReadonlyMap<string, number> {
+    return this.#tombstones;
+  }
+
+  /** A key as this transaction sees it. */
+  get(key: string): KvEntry | undefined {
+    const changed = this.#changes.get(key);
+    if (changed !== undefined) return changed ?? undefined;
+    return this.#committed.entry(key);
+  }
+
+  /** Entries under a raw prefix as this transaction sees them, sorted by key. */
+  list(prefix: string): KvEntry[] {
+    const merged = new Map<string, KvEntry>();
+    for (const entry of this.#committed.entriesWithPrefix(prefix)) merged.set(entry.key, entry);
+    let touched = false;
+    for (const [key, entry] of this.#changes) {
+      if (!key.startsWith(prefix)) continue;
+      touched = true;
+      if (entry === null) merged.delete(key);
+      else merged.set(key, entry);
+    }
+    const entries = [...merged.values()];
+    return touched ? entries.sort((a, b) => compareCodePoints(a.key, b.key)) : entries;
+  }
+
+  /** Upserts; an identical value and flags change nothing and return the existing entry (§2). */
+  set(key: string, value: Buffer | null, flags: bigint): KvEntry {
+    const existing = this.get(key);
+    if (existing !== undefined && sameContent(existing, value, flags)) return existing;
+    const entry: KvEntry = {
+      key,
+      value,
+      flags,
+      lockIndex: existing?.lockIndex ?? 0,
+      createIndex: existing?.createIndex ?? this.index,
+      modifyIndex: this.index,
+    };
+    this.#changes.set(key, entry);
+    return entry;
+  }
+
+  /** §2 CAS: index 0 sets only if absent; index N only if the key exists with ModifyIndex N. */
+  cas(key: string, value: Buffer | null, flags: bigint, casIndex: bigint): KvEntry | undefined {
+    const existing = this.get(key);
+    if (casIndex === 0n) {
+      if (existing !== undefined) return undefined;
+    } else if (existing === undefined || BigInt(existing.modifyIndex) !== casIndex) {
+      return undefined;
+    }
+    return this.set(key, value, flags);
+  }
+
+  /** Deletes one key, leaving a tombstone at it (§3). Deleting a missing key changes nothing. */
+  delete(key: string): void {
+    if (this.get(key) === undefined) return;
+    this.#changes.set(key, null);
+    this.#tombstones.set(key, this.index);
+  }
+
+  /** §2: true if deleted or absent; false if the key exists with another ModifyIndex. */
+  deleteCas(key: string, casIndex: bigint): boolean {
+    const existing = this.get(key);
+    if (existing === undefined) return true;
+    if (BigInt(existing.modifyIndex) !== casIndex) return false;
+    this.delete(key);
+    return true;
+  }
+
+  /** Deletes every key with this raw prefix; one tombstone at the prefix, none for prefix `''` (§3). */
+  deleteTree(prefix: string): void {
+    const doomed = this.list(prefix);
+    if (doomed.length === 0) return;
+    for (const entry of doomed) this.#changes.set(entry.key, null);
+    if (prefix !== '') this.#tombstones.set(prefix, this.index);
+  }
+}
+
+/** Consul's KV state store, reduced to what the dev server serves. */
+export class KvStore {
+  readonly #entries = new Map<string, KvEntry>();
+  readonly #sortedKeys = new SortedKeys();
+  readonly #tombstones = new Map<string, Tombstone>();
+  readonly #options: KvStoreOptions;
+  // §3: index 1 is the cluster's first internal Raft write, so the first user write gets at least 2.
+  #raftIndex = 1;
+  #kvsTableIndex = 0;
+  #tombstonesTableIndex = 0;
+  #nextReapAtMs: number | undefined;
+  #reapTimer: NodeJS.Timeout | undefined;
+  #disposed = false;
+  readonly #committedView: CommittedView = {
+    entry: (key) => this.#entries.get(key),
+    entriesWithPrefix: (prefix) => this.#committedWithPrefix(prefix),
+  };
+
+  constructor(options: KvStoreOptions) {
+    this.#options = options;
+  }
+
+  /** The global raft-like index: the index of the last committed change. */
+  index(): number {
+    return this.#raftIndex;
+  }
+
+  /** Number of tombstones not yet reaped. */
+  get tombstoneCount(): number {
+    this.#reapDue();
+    return this.#tombstones.size;
+  }
+
+  /** §3 whole-KV index: max of the kvs and tombstones table indexes, never 0. */
+  wholeIndex(): number {
+    this.#reapDue();
+    return Math.max(this.#kvsTableIndex, this.#tombstonesTableIndex, 1);
+  }
+
+  /** A single key; the index is its ModifyIndex, or the whole-KV index when missing (§3). */
+  get(key: string): IndexedResult<KvEntry | undefined> {
+    this.#reapDue();
+    const entry = this.#entries.get(key);
+    return { value: entry, index: entry?.modifyIndex ?? this.wholeIndex() };
+  }
+
+  /** Entries under a raw prefix, sorted; the index follows §3 (entries and tombstones under the prefix). */
+  list(prefix: string): IndexedResult<KvEntry[]> {
+    this.#reapDue();
+    const entries = this.#committedWithPrefix(prefix);
+    return { value: entries, index: this.#prefixIndex(prefix, entries) };
+  }
+
+  /**
+   * Keys under a prefix, folded after the first `separator` following the prefix (§2); keys folded away
+   * still count toward the index.
+   */
+  keys(prefix: string, separator: string): IndexedResult<string[]> {
+    const { value: entries, index } = this.list(prefix);
+    const keys: string[] = [];
+    const seen = new Set<string>();
+    for (const { key } of entries) {
+      const at = separator === '' ? -1 : key.indexOf(separator, prefix.length);
+      if (at < 0) {
+        keys.push(key);
+        continue;
+      }
+      const folded = key.slice(0, at + separator.length);
+      if (!seen.has(folded)) {
+        seen.add(folded);
+        keys.push(folded);
+      }
+    }
+    return { value: keys, index };
+  }
+
+  /** Plain set; returns the resulting entry (the existing one, unchanged, when identical). */
+  set(key: string, value: Buffer | null, flags: bigint): KvEntry {
+    return this.#transact((tx) => tx.set(key, value, flags));
+  }
+
+  /** CAS set (§2); true when the value was (or already was identically) set. */
+  cas(key: string, value: Buffer | null, flags: bigint, casIndex: bigint): boolean {
+    return this.#transact((tx) => tx.cas(key, value, flags, casIndex) !== undefined);
+  }
+
+  /** Deletes a key (missing key: no-op). */
+  delete(key: string): void {
+    this.#transact((tx) => tx.delete(key));
+  }
+
+  /** CAS delete (§2). */
+  deleteCas(key: string, casIndex: bigint): boolean {
+    return this.#transact((tx) => tx.deleteCas(key, casIndex));
+  }
+
+  /** Deletes every key under a raw prefix (`''` empties the store). */
+  deleteTree(prefix: string): void {
+    this.#transact((tx) => tx.deleteTree(prefix));
+  }
+
+  /**
+   * Runs a transaction's KV ops (§6): every op runs even after a failure so that every error is reported;
+   * any error rolls the whole transaction back.
+   */
+  runTxn(ops: readonly TxnKvOp[]): TxnOutcome {
+    // Consul's pre-apply check rejects an empty key for every verb but delete-tree before running anything.
+    const precheck: TxnError[] = [];
+    ops.forEach((op, opIndex) => {
+      if (op.key === '' && op.verb !== 'delete-tree') precheck.push({ opIndex, what: 'Must provide key' });
+    });
+    if (precheck.length > 0) return { ok: false, errors: precheck };
+    this.#reapDue();
+
+    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    const results: TxnResult[] = [];
+    const errors: TxnError[] = [];
+    ops.forEach((op, opIndex) => {
+      const what = applyTxnOp(tx, op, results);
+      if (what !== undefined) errors.push({ opIndex, what });
+    });
+    if (errors.length > 0) return { ok: false, errors };
+    this.#commit(tx);
+    return { ok: true, results };
+  }
+
+  /** Removes every tombstone older than the TTL now; returns how many were reaped. */
+  reapTombstones(): number {
+    const nowMs = this.#options.now();
+    let reaped = 0;
+    let nextReapAtMs: number | undefined;
+    for (const [key, tombstone] of this.#tombstones) {
+      const expiresAtMs = tombstone.createdAtMs + this.#options.tombstoneTtlMs;
+      if (expiresAtMs <= nowMs) {
+        this.#tombstones.delete(key);
+        reaped++;
+      } else if (nextReapAtMs === undefined || expiresAtMs < nextReapAtMs) {
+        nextReapAtMs = expiresAtMs;
+      }
+    }
+    this.#nextReapAtMs = nextReapAtMs;
+    this.#scheduleReap();
+    return reaped;
+  }
+
+  /** Stops the reaping timer. The store stays readable. */
+  dispose(): void {
+    this.#disposed = true;
+    clearTimeout(this.#reapTimer);
+    this.#reapTimer = undefined;
+  }
+
+  #committedWithPrefix(prefix: string): KvEntry[] {
+    const entries: KvEntry[] = [];
+    for (const key of this.#sortedKeys.withPrefix(prefix)) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined) entries.push(entry);
+    }
+    return entries;
+  }
+
+  #prefixIndex(prefix: string, entries: readonly KvEntry[]): number {
+    // §3: the empty prefix always reports the whole-KV index.
+    if (prefix === '') return this.wholeIndex();
+    let index = 0;
+    for (const entry of entries) index = Math.max(index, entry.modifyIndex);
+    for (const [key, tombstone] of this.#tombstones) {
+      if (key.startsWith(prefix)) index = Math.max(index, tombstone.index);
+    }
+    // §3: nothing under the prefix, not even a tombstone, reports the whole-KV index.
+    return index === 0 ? this.wholeIndex() : index;
+  }
+
+  #transact<T>(work: (tx: StoreTxn) => T): T {
+    this.#reapDue();
+    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    const result = work(tx);
+    this.#commit(tx);
+    return result;
+  }
+
+  #commit(tx: StoreTxn): void {
+    if (tx.changes.size === 0) return; // §2: nothing changed, so no index bump and no wake-up.
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [key, entry] of tx.changes) {
+      if (entry === null) {
+        if (this.#entries.delete(key)) removed.push(key);
+      } else {
+        if (!this.#entries.has(key)) added.push(key);
+        this.#entries.set(key, entry);
+      }
+    }
+    if (removed.length > 0) this.#sortedKeys.remove(removed);
+    for (const key of added) this.#sortedKeys.insert(key);
+
+    const createdAtMs = this.#options.now();
+    for (const [key, index] of tx.tombstones) {
+      this.#tombstones.set(key, { index, createdAtMs });
+      this.#tombstonesTableIndex = index;
+    }
+    if (tx.tombstones.size > 0) {
+      const expiresAtMs = createdAtMs + this.#options.tombstoneTtlMs;
+      if (this.#nextReapAtMs === undefined || expiresAtMs < this.#nextReapAtMs)
+        this.#nextReapAtMs = expiresAtMs;
+      this.#scheduleReap();
+    }
+    this.#raftIndex = tx.index;
+    this.#kvsTableIndex = tx.index;
+    this.#options.onCommit?.([...tx.changes.keys()]);
+  }
+
+  /** Lazy reaping on every read and write, so an injected clock takes effect without timers. */
+  #reapDue(): void {
+    if (this.#nextReapAtMs !== undefined && this.#options.now() >= this.#nextReapAtMs) this.reapTombstones();
+  }
+
+  #scheduleReap(): void {
+    if (this.#disposed || this.#nextReapAtMs === undefined) {
+      clearTimeout(this.#reapTimer);
+      this.#reapTimer = undefined;
+      return;
+    }
+    if (this.#reapTimer !== undefined) return;
+    const ttlMs = this.#options.tombstoneTtlMs;
+    const delayMs = Math.min(Math.max(this.#nextReapAtMs - this.#options.now(), 1), ttlMs, 2 ** 31 - 1);
+    this.#reapTimer = setTimeout(() => {
+      this.#reapTimer = undefined;
+      this.reapTombstones();
+    }, delayMs);
+    this.#reapTimer.unref();
+  }
+}
+
+/** Applies one op to the transaction; returns Consul's `What` text when it fails (§6). */
+function applyTxnOp(tx: StoreTxn, op: TxnKvOp, results: TxnResult[]): string | undefined {
+  const key = goQuote(op.key);
+  switch (op.verb) {
+    case 'set':
+      results.push({ entry: tx.set(op.key, op.value, op.flags), withValue: false });
+      return undefined;
+    case 'cas': {
+      const entry = tx.cas(op.key, op.value, op.flags, op.index);
+      if (entry === undefined) return `failed to set key ${key}, index is stale`;
+      results.push({ entry, withValue: false });
+      return undefined;
+    }
+    case 'get': {
+      const entry = tx.get(op.key);
+      if (entry === undefined) return `key ${key} doesn't exist`;
+      results.push({ entry, withValue: true });
+      return undefined;
+    }
+    case 'get-or-empty': {
+      const entry = tx.get(op.key) ?? emptyEntry(op.key);
+      results.push({ entry, withValue: true });
+      return undefined;
+    }
+    case 'get-tree':
+      for (const entry of tx.list(op.key)) results.push({ entry, withValue: true });
+      return undefined;
+    case 'check-index': {
+      const entry = tx.get(op.key);
+      if (entry === undefined) return `failed to check index, key ${key} doesn't exist`;
+      if (BigInt(entry.modifyIndex) !== op.index) {
+        return `failed index check for key ${key}, current modify index ${entry.modifyIndex} != ${op.index}`;
+      }
+      results.push({ entry, withValue: false });
+      return undefined;
+    }
+    case 'check-not-exists':
+      return tx.get(op.key) === undefined ? undefined : `key ${key} exists`;
+    case 'delete':
+      tx.delete(op.key);
+      return undefined;
+    case 'delete-tree':
+      tx.deleteTree(op.key);
+      return undefined;
+    case 'delete-cas':
+      return tx.deleteCas(op.key, op.index) ? undefined : `failed to delete key ${key}, index is stale`;
+    default:
+      return `unknown KV verb ${goQuote(op.verb)}`;
+  }
+}
+
+function emptyEntry(key: string): KvEntry {
+  return { key, value: null, flags: 0n, lockIndex: 0, createIndex: 0, modifyIndex: 0 };
+}

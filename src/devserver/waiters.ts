@@ -1,0 +1,110 @@
+/**
+ * Blocking queries waiting for a key or a prefix. A write wakes only the queries whose key or prefix it
+ * touches: for a write to key K, the exact waiters on K and the prefix waiters on every prefix of K. The
+ * prefixes of K are looked up by length in a Map, so a write costs O(len(K)), not O(waiters) — 10,000
+ * held queries on other keys cost a write nothing.
+ * @module
+ */
+
+/** What a blocking query watches: one key (`GET /v1/kv/<key>`) or a raw prefix (`?recurse`, `?keys`). */
+export interface WatchTarget {
+  readonly kind: 'key' | 'prefix';
+  readonly path: string;
+}
+
+/** Counts for `stats()`. */
+export interface WaiterCounts {
+  /** Waiters registered now. */
+  readonly held: number;
+  /** Of which on exact keys. */
+  readonly exact: number;
+  /** Of which on prefixes. */
+  readonly prefix: number;
+  /** Wake-ups delivered since start (one per waiter per write that touched it). */
+  readonly wakeups: number;
+}
+
+interface Waiter {
+  readonly target: WatchTarget;
+  readonly onWake: () => void;
+}
+
+/** The registry of waiting blocking queries, indexed by exact key and by prefix. */
+export class WaiterRegistry {
+  readonly #exact = new Map<string, Set<Waiter>>();
+  readonly #prefix = new Map<string, Set<Waiter>>();
+  /** prefix length -> number of distinct prefixes of that length with waiters; lets a write skip lengths nobody watches. */
+  readonly #prefixLengths = new Map<number, number>();
+  #held = 0;
+  #exactHeld = 0;
+  #wakeups = 0;
+
+  /**
+   * Registers a waiter; `onWake` runs (synchronously, after the write committed) for every write touching
+   * the target, until the returned function removes it. Removing twice is harmless.
+   */
+  add(target: WatchTarget, onWake: () => void): () => void {
+    const waiter: Waiter = { target, onWake };
+    const index = target.kind === 'key' ? this.#exact : this.#prefix;
+    let set = index.get(target.path);
+    if (set === undefined) {
+      set = new Set();
+      index.set(target.path, set);
+      if (target.kind === 'prefix') this.#countLength(target.path.length, 1);
+    }
+    set.add(waiter);
+    this.#held++;
+    if (target.kind === 'key') this.#exactHeld++;
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      this.#remove(waiter);
+    };
+  }
+
+  /** Wakes every waiter touched by writes to these keys, each at most once; returns how many woke. */
+  notify(keys: Iterable<string>): number {
+    if (this.#held === 0) return 0;
+    const woken = new Set<Waiter>();
+    for (const key of keys) {
+      for (const waiter of this.#exact.get(key) ?? []) woken.add(waiter);
+      if (this.#prefix.size === 0) continue;
+      for (const length of this.#prefixLengths.keys()) {
+        if (length > key.length) continue;
+        for (const waiter of this.#prefix.get(key.slice(0, length)) ?? []) woken.add(waiter);
+      }
+    }
+    this.#wakeups += woken.size;
+    for (const waiter of woken) waiter.onWake();
+    return woken.size;
+  }
+
+  /** Current counts. */
+  counts(): WaiterCounts {
+    return {
+      held: this.#held,
+      exact: this.#exactHeld,
+      prefix: this.#held - this.#exactHeld,
+      wakeups: this.#wakeups,
+    };
+  }
+
+  #remove(waiter: Waiter): void {
+    const { kind, path } = waiter.target;
+    const index = kind === 'key' ? this.#exact : this.#prefix;
+    const set = index.get(path);
+    if (set === undefined || !set.delete(waiter)) return;
+    this.#held--;
+    if (kind === 'key') this.#exactHeld--;
+    if (set.size > 0) return;
+    index.delete(path);
+    if (kind === 'prefix') this.#countLength(path.length, -1);
+  }
+
+  #countLength(length: number, delta: number): void {
+    const count = (this.#prefixLengths.get(length) ?? 0) + delta;
+    if (count === 0) this.#prefixLengths.delete(length);
+    else this.#prefixLengths.set(length, count);
+  }
+}

@@ -1,0 +1,134 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type DevServer, startDevServer } from '../../src/devserver/server.js';
+import { httpGet, httpPut, httpRequest } from '../helpers/http.js';
+
+let server: DevServer | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(): Promise<DevServer> {
+  server = await startDevServer({ port: 0, jitter: false, seed: { 'app/k': 'v' } });
+  return server;
+}
+
+describe('dev server faults', () => {
+  it('answers with the injected status and body, then serves normally', async () => {
+    const dev = await start();
+    dev.faults.inject({
+      fault: { kind: 'status', status: 503, body: 'rate limit exceeded, try again later' },
+      times: 2,
+    });
+    const first = await httpGet(dev.address, '/v1/kv/app/k');
+    const second = await httpGet(dev.address, '/v1/kv/app/k');
+    const third = await httpGet(dev.address, '/v1/kv/app/k');
+    expect([first.status, first.text, first.headers['x-consul-index']]).toEqual([
+      503,
+      'rate limit exceeded, try again later',
+      undefined,
+    ]);
+    expect([second.status, third.status]).toEqual([503, 200]);
+    expect(dev.faults.pending()).toBe(0);
+  });
+
+  it('leaves writes alone unless the rule names their method', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'status', status: 500 } });
+    expect((await httpPut(dev.address, '/v1/kv/app/w', 'x')).status).toBe(200);
+    expect(dev.faults.pending()).toBe(1);
+    dev.faults.clear();
+    dev.faults.inject({ fault: { kind: 'status', status: 429 }, match: { method: 'PUT' } });
+    expect((await httpPut(dev.address, '/v1/kv/app/w', 'y')).status).toBe(429);
+    expect(dev.kv.get('app/w')?.value?.toString()).toBe('x');
+  });
+
+  it('applies only to the matching key path', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'status', status: 500 }, match: { path: /^other\// } });
+    expect((await httpGet(dev.address, '/v1/kv/app/k')).status).toBe(200);
+    expect((await httpGet(dev.address, '/v1/kv/other/x')).status).toBe(500);
+  });
+
+  it('replaces or removes X-Consul-Index while serving the normal body', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'index', index: 0 } });
+    dev.faults.inject({ fault: { kind: 'index', index: 'missing' } });
+    const zero = await httpGet(dev.address, '/v1/kv/app/k');
+    const missing = await httpGet(dev.address, '/v1/kv/app/k');
+    expect([zero.status, zero.headers['x-consul-index']]).toEqual([200, '0']);
+    expect(JSON.parse(zero.text)[0].Key).toBe('app/k');
+    expect([
+      missing.status,
+      missing.headers['x-consul-index'],
+      missing.headers['x-consul-knownleader'],
+    ]).toEqual([200, undefined, 'true']);
+  });
+
+  it('applies an index fault to a blocking query when it returns', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'index', index: 1 } });
+    const pending = httpGet(dev.address, '/v1/kv/app/k?index=2&wait=10m');
+    await vi.waitFor(() => expect(dev.stats().blockingHeld).toBe(1), { interval: 2 });
+    dev.kv.put('app/k', 'new');
+    expect((await pending).headers['x-consul-index']).toBe('1');
+  });
+
+  it('makes a blocking query return at once with unchanged data and index (spurious)', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'spurious' } });
+    const plain = await httpGet(dev.address, '/v1/kv/app/k');
+    expect(dev.faults.pending()).toBe(1);
+    const spurious = await httpGet(dev.address, '/v1/kv/app/k?index=2&wait=10m');
+    expect([spurious.status, spurious.headers['x-consul-index'], spurious.text]).toEqual([
+      200,
+      '2',
+      plain.text,
+    ]);
+    expect(dev.stats().blockingHeld).toBe(0);
+  });
+
+  it('answers 200 with a broken JSON body (malformed)', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'malformed' } });
+    dev.faults.inject({ fault: { kind: 'malformed', body: 'not json' } });
+    const first = await httpGet(dev.address, '/v1/kv/app/k');
+    const second = await httpGet(dev.address, '/v1/kv/app/k');
+    expect([
+      first.status,
+      first.text,
+      first.headers['content-type'],
+      first.headers['x-consul-index'],
+    ]).toEqual([200, '[{"Key":', 'application/json', '2']);
+    expect(second.text).toBe('not json');
+  });
+
+  it('sends headers and part of the body, then resets the connection', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'reset' } });
+    await expect(httpGet(dev.address, '/v1/kv/app/k')).rejects.toThrow(/^aborted$/);
+    expect((await httpGet(dev.address, '/v1/kv/app/k')).status).toBe(200);
+  });
+
+  it('hangs until the client gives up', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'hang' } });
+    const controller = new AbortController();
+    const pending = httpRequest(dev.address, { path: '/v1/kv/app/k', signal: controller.signal });
+    await vi.waitFor(() => expect(dev.stats().requests).toBe(1), { interval: 2 });
+    controller.abort();
+    await expect(pending).rejects.toThrow(/abort/i);
+    expect((await httpGet(dev.address, '/v1/kv/app/k')).status).toBe(200);
+  });
+
+  it('hangs until the server closes', async () => {
+    const dev = await start();
+    dev.faults.inject({ fault: { kind: 'hang' } });
+    const pending = httpGet(dev.address, '/v1/kv/app/k');
+    await vi.waitFor(() => expect(dev.stats().requests).toBe(1), { interval: 2 });
+    const failed = expect(pending).rejects.toThrow('socket hang up');
+    await dev.close();
+    await failed;
+  });
+});

@@ -1,0 +1,187 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
+import { httpRequest, type RawResponse } from '../helpers/http.js';
+
+let server: DevServer | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(options: DevServerOptions = {}): Promise<DevServer> {
+  server = await startDevServer({ port: 0, jitter: false, ...options });
+  return server;
+}
+
+const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+function txn(address: string, ops: unknown, query = '', chunked = false): Promise<RawResponse> {
+  const body = typeof ops === 'string' ? ops : JSON.stringify(ops);
+  return httpRequest(address, { method: 'PUT', path: `/v1/txn${query}`, body, chunked });
+}
+
+describe('dev server transactions (§6)', () => {
+  it('commits all ops atomically and answers 200 with Results and Errors null', async () => {
+    const { address, kv } = await start();
+    const res = await txn(address, [
+      { KV: { Verb: 'set', Key: 'a', Value: b64('1'), Flags: 7 } },
+      { KV: { Verb: 'get', Key: 'a' } },
+      { KV: { Verb: 'delete', Key: 'nothing' } },
+    ]);
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/json');
+    expect(res.headers['x-consul-index']).toBeUndefined();
+    expect(JSON.parse(res.text)).toEqual({
+      Results: [
+        { KV: { LockIndex: 0, Key: 'a', Flags: 7, Value: null, CreateIndex: 2, ModifyIndex: 2 } },
+        { KV: { LockIndex: 0, Key: 'a', Flags: 7, Value: b64('1'), CreateIndex: 2, ModifyIndex: 2 } },
+      ],
+      Errors: null,
+    });
+    expect(kv.index()).toBe(2);
+  });
+
+  it('rolls back and answers 409 with every error and Results null', async () => {
+    const { address, kv } = await start();
+    kv.put('exists', 'x'); // 2
+    const res = await txn(address, [
+      { KV: { Verb: 'set', Key: 'new', Value: b64('v') } },
+      { KV: { Verb: 'cas', Key: 'exists', Value: b64('y'), Index: 99 } },
+      { KV: { Verb: 'check-not-exists', Key: 'exists' } },
+    ]);
+    expect(res.status).toBe(409);
+    expect(res.text).toBe(
+      '{"Results":null,"Errors":[{"OpIndex":1,"What":"failed to set key \\"exists\\", index is stale"},{"OpIndex":2,"What":"key \\"exists\\" exists"}]}',
+    );
+    expect(kv.get('new')).toBeUndefined();
+    expect(kv.index()).toBe(2);
+  });
+
+  it('accepts field names in any case, as Go does', async () => {
+    const { address, kv } = await start();
+    const res = await txn(address, [{ kv: { verb: 'set', key: 'lower', value: b64('ok') } }]);
+    expect(res.status).toBe(200);
+    expect(kv.get('lower')?.value?.toString()).toBe('ok');
+  });
+
+  it('serves a read-only transaction through the read path', async () => {
+    const { address, kv } = await start();
+    kv.put('r', 'v');
+    const res = await txn(address, [{ KV: { Verb: 'get', Key: 'r' } }]);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-consul-knownleader']).toBe('true');
+    expect(res.headers['x-consul-lastcontact']).toBe('0');
+    expect(res.headers['x-consul-index']).toBeUndefined();
+    expect(JSON.parse(res.text)).toEqual({
+      Results: [
+        { KV: { LockIndex: 0, Key: 'r', Flags: 0, Value: b64('v'), CreateIndex: 2, ModifyIndex: 2 } },
+      ],
+      Errors: null,
+      Index: 0,
+      LastContact: 0,
+      KnownLeader: true,
+      ConsistencyLevel: '',
+      NotModified: false,
+      Backend: 0,
+      ResultsFilteredByACLs: false,
+    });
+    const conflict = await txn(address, [{ KV: { Verb: 'get', Key: 'r' } }], '?stale&consistent');
+    expect([conflict.status, conflict.text]).toEqual([
+      400,
+      'Cannot specify ?stale with ?consistent, conflicting semantics.',
+    ]);
+  });
+
+  it('ignores consistency parameters on a write transaction', async () => {
+    const { address } = await start();
+    const res = await txn(
+      address,
+      [{ KV: { Verb: 'set', Key: 'w', Value: b64('v') } }],
+      '?stale&consistent&index=x',
+    );
+    expect(res.status).toBe(200);
+  });
+
+  it('refuses more than 128 operations with 413', async () => {
+    const { address } = await start();
+    const ops = Array.from({ length: 129 }, (_, i) => ({ KV: { Verb: 'get', Key: `k${i}` } }));
+    const res = await txn(address, ops);
+    expect([res.status, res.text]).toEqual([413, 'Transaction contains too many operations (129 > 128)']);
+    const limit = await txn(
+      address,
+      ops.slice(0, 128).map((_, i) => ({ KV: { Verb: 'get-or-empty', Key: `k${i}` } })),
+    );
+    expect(limit.status).toBe(200);
+  });
+
+  it('refuses a body over the larger of txn_max_req_len and kv_max_value_size', async () => {
+    const { address } = await start({ txnMaxReqLen: 64, kvMaxValueSize: 32 });
+    const big = JSON.stringify([{ KV: { Verb: 'set', Key: 'k', Value: b64('x'.repeat(60)) } }]);
+    const declared = await txn(address, big);
+    expect([declared.status, declared.text]).toEqual([
+      413,
+      `Request body(${big.length} bytes) too large, max size: 64 bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#txn_max_req_len.`,
+    ]);
+    const chunked = await txn(address, big, '', true);
+    expect([chunked.status, chunked.text]).toEqual([
+      413,
+      'Request body too large, max size: 64 bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#txn_max_req_len.',
+    ]);
+  });
+
+  it('refuses a single value over kv_max_value_size', async () => {
+    const { address } = await start({ kvMaxValueSize: 8 });
+    const res = await txn(address, [{ KV: { Verb: 'set', Key: 'big"key', Value: b64('123456789') } }]);
+    expect([res.status, res.text]).toEqual([413, 'Value for key "big\\"key" is too large (9 > 8 bytes)']);
+  });
+
+  it('answers an undecodable body with 400 Failed to parse body', async () => {
+    const { address } = await start();
+    for (const body of ['{not json', '{"KV":{}}', '[{"KV":{"Value":"***"}}]', '[{"KV":{"Flags":"1"}}]']) {
+      const res = await txn(address, body);
+      expect(res.status).toBe(400);
+      expect(res.text.startsWith('Failed to parse body: ')).toBe(true);
+    }
+  });
+
+  it('reports an unknown verb and an empty key in the 409 body', async () => {
+    const { address } = await start();
+    const unknown = await txn(address, [{ KV: { Verb: 'explode', Key: 'k' } }]);
+    expect([unknown.status, JSON.parse(unknown.text).Errors]).toEqual([
+      409,
+      [{ OpIndex: 0, What: 'unknown KV verb "explode"' }],
+    ]);
+    const empty = await txn(address, [{ KV: { Verb: 'set', Key: '' } }]);
+    expect(JSON.parse(empty.text).Errors).toEqual([{ OpIndex: 0, What: 'Must provide key' }]);
+  });
+
+  it('refuses session verbs with a clear 400', async () => {
+    const { address } = await start();
+    for (const verb of ['lock', 'unlock', 'check-session']) {
+      const res = await txn(address, [{ KV: { Verb: verb, Key: 'k', Session: 's' } }]);
+      expect([res.status, res.text]).toEqual([
+        400,
+        `Sessions are not supported by the consul-hotreload dev server: txn verb "${verb}" cannot be used`,
+      ]);
+    }
+  });
+
+  it('answers other methods with 405 and OPTIONS with 200', async () => {
+    const { address } = await start();
+    const get = await httpRequest(address, { path: '/v1/txn' });
+    expect([get.status, get.text, get.headers.allow]).toEqual([405, 'method GET not allowed', 'OPTIONS,PUT']);
+    const options = await httpRequest(address, { method: 'OPTIONS', path: '/v1/txn' });
+    expect([options.status, options.headers.allow]).toEqual([200, 'OPTIONS,PUT']);
+  });
+
+  it('routes to the datacenter and checks the token after decoding the body', async () => {
+    const { address } = await start({ aclToken: 'secret' });
+    const ops = [{ KV: { Verb: 'set', Key: 'k', Value: b64('v') } }];
+    expect((await txn(address, ops, '?dc=far')).text).toBe('No path to datacenter');
+    const denied = await txn(address, ops);
+    expect([denied.status, denied.text]).toEqual([403, 'Permission denied']);
+    expect((await txn(address, '{bad', '')).status).toBe(400);
+    expect((await txn(address, ops, '?token=secret')).status).toBe(200);
+  });
+});
