@@ -24,6 +24,22 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'run an embedded Consul-compatible KV dev server',
     run: async (argv, io) => (await import('./dev.js')).runDev(argv, io),
   },
+  get: {
+    summary: 'print the value of a key',
+    run: async (argv, io) => (await import('./get.js')).runGet(argv, io),
+  },
+  put: {
+    summary: 'write a value to a key (optionally check-and-set)',
+    run: async (argv, io) => (await import('./put.js')).runPut(argv, io),
+  },
+  watch: {
+    summary: 'print the changes of a key or prefix as they happen',
+    run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io),
+  },
+  validate: {
+    summary: 'check the config under a prefix against a zod schema',
+    run: async (argv, io) => (await import('./validate.js')).runValidate(argv, io),
+  },
 };
 
 /** The process's own stdout and stderr. */

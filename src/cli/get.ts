@@ -1,0 +1,81 @@
+/**
+ * `consul-hotreload get <key>`: prints a key's value, or its whole entry as JSON.
+ * @module
+ */
+import { ConsulClient } from '../consul/client.js';
+import type { KVGetResult } from '../consul/kv.js';
+import {
+  CONNECTION_HELP,
+  CONNECTION_OPTIONS,
+  connectionOptions,
+  DEFAULT_TIMEOUT_MS,
+  parseCommandLine,
+  parseDurationFlag,
+  requirePositionals,
+} from './options.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+
+/** Help text of `consul-hotreload get`. */
+export const HELP = `Usage: consul-hotreload get [options] <key>
+
+Print the value of a Consul KV key, followed by a newline (an empty value prints an empty line).
+
+Options:
+  --json                   print the whole entry as JSON: key, value (UTF-8 text, null when
+                           empty), flags, createIndex, modifyIndex, lockIndex, session, and the
+                           index of the answer (X-Consul-Index)
+  --base64                 print the value base64-encoded (binary values), also with --json
+
+${CONNECTION_HELP}
+${EXIT_CODES_HELP}`;
+
+const OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  json: { type: 'boolean' },
+  base64: { type: 'boolean' },
+} as const;
+
+/** Runs `consul-hotreload get` with these arguments; resolves with the exit code. */
+export async function runGet(argv: string[], io: CommandIo): Promise<number> {
+  try {
+    const { values, positionals } = parseCommandLine(argv, OPTIONS);
+    if (values.help === true) {
+      io.stdout(HELP);
+      return EXIT.ok;
+    }
+    const [key = ''] = requirePositionals(positionals, ['<key>']);
+    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
+    const client = new ConsulClient({ ...(await connectionOptions(values, io)), requestTimeout });
+    let result: KVGetResult;
+    try {
+      result = await client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal });
+    } finally {
+      await client.close();
+    }
+    const { entry } = result;
+    if (entry === null) {
+      io.stderr(`error: key ${key} does not exist (index ${result.index})\n`);
+      return EXIT.failed;
+    }
+    const base64 = values.base64 === true;
+    const value = base64 ? (entry.value?.toString('base64') ?? null) : entry.text();
+    if (values.json === true) {
+      const json = {
+        key: entry.key,
+        value,
+        flags: entry.flags,
+        createIndex: entry.createIndex,
+        modifyIndex: entry.modifyIndex,
+        lockIndex: entry.lockIndex,
+        session: entry.session ?? null,
+        index: result.index,
+      };
+      io.stdout(`${JSON.stringify(json, null, 2)}\n`);
+    } else {
+      io.stdout(`${value ?? ''}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return printError(io, 'get', error);
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * `consul-hotreload watch`, run in-process with a recording io against the embedded dev server. Every test
+ * passes `--min-interval 0`, so the next blocking query starts as soon as an answer is handled and the
+ * request counts are exact.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { HELP, runWatch } from '../../../src/cli/watch.js';
+import { type DevServer, startDevServer } from '../../../src/devserver/server.js';
+import { httpGet } from '../../helpers/http.js';
+import { closedPortAddress, RecordingIo } from './cli-io.js';
+
+let server: DevServer | undefined;
+let stop: AbortController | undefined;
+
+async function start(options: { aclToken?: string } = {}): Promise<DevServer> {
+  server = await startDevServer({
+    jitter: false,
+    seed: { 'app/flag': 'on', 'app/port': '5432' },
+    ...options,
+  });
+  return server;
+}
+
+/** Starts `watch` with these arguments; `stop()` ends it like Ctrl-C would. */
+function watch(args: string[]): { io: RecordingIo; exit: Promise<number> } {
+  stop = new AbortController();
+  const io = new RecordingIo({ signal: stop.signal });
+  return { io, exit: runWatch(['--min-interval', '0', ...args], io) };
+}
+
+/** Body bytes Consul sends for this read now: what one answer of the watch costs. */
+async function bodyBytes(s: DevServer, path: string): Promise<number> {
+  return (await httpGet(s.address, path)).body.length;
+}
+
+afterEach(async () => {
+  stop?.abort();
+  stop = undefined;
+  await server?.close();
+  server = undefined;
+});
+
+describe('watch', () => {
+  it('prints a change to a key as it happens, then what the watch cost when stopped', async () => {
+    const s = await start();
+    const firstAnswer = await bodyBytes(s, '/v1/kv/app/flag');
+    const { io, exit } = watch(['--address', s.address, '--stats', 'app/flag']);
+    await io.untilStdout('watching');
+    const index = s.kv.put('app/flag', 'off');
+    await io.untilStdout('stats:');
+    const secondAnswer = await bodyBytes(s, '/v1/kv/app/flag');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const bytes = firstAnswer + secondAnswer;
+    expect(io.out).toBe(
+      [
+        `watching app/flag from index 2: "on"`,
+        `[index ${index}] updated app/flag = "off" (was "on")`,
+        // The first answer counts as a change: it brought the key.
+        `  stats: requests=2 changes=2 spurious=0 errors=0 bytes=${bytes}`,
+        // The third request was waiting for the next change when the watch stopped.
+        `stopped: requests=3 changes=2 spurious=0 errors=0 bytes=${bytes}`,
+        '',
+      ].join('\n'),
+    );
+    expect(io.err).toBe('');
+  });
+
+  it('prints additions, updates and deletions under a prefix as JSON lines with --json', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--json', '--format', 'yaml', 'app/']);
+    await io.untilStdout('"ready"');
+    s.kv.put('app/port', '5433');
+    await io.untilStdout('"updated"');
+    s.kv.put('app/debug', 'true');
+    await io.untilStdout('"added"');
+    s.kv.delete('app/flag');
+    await io.untilStdout('"deleted"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const lines = io.out
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines).toEqual([
+      { type: 'ready', key: 'app/', index: 3, valid: true, current: { flag: 'on', port: 5432 } },
+      {
+        type: 'change',
+        key: 'app/',
+        index: 4,
+        changes: [{ key: 'app/port', type: 'updated', value: 5433, previous: 5432 }],
+      },
+      { type: 'change', key: 'app/', index: 5, changes: [{ key: 'app/debug', type: 'added', value: true }] },
+      {
+        type: 'change',
+        key: 'app/',
+        index: 6,
+        changes: [{ key: 'app/flag', type: 'deleted', previous: 'on' }],
+      },
+      { type: 'stopped', key: 'app/' },
+    ]);
+  });
+
+  it('reports a value that does not decode and keeps watching until it is fixed', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--format', 'json', 'app/flag']);
+    await io.untilStdout('problem');
+    const index = s.kv.put('app/flag', '"fixed"');
+    await io.untilStdout('fixed');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    expect(io.out).toBe(
+      [
+        'watching app/flag from index 2: no valid value yet',
+        '[index 2] invalid config under app/flag: 1 problem; the last good value keeps serving',
+        `  - app/flag: not valid JSON: Unexpected token 'o', "on" is not valid JSON`,
+        `[index ${index}] added app/flag = "fixed"`,
+        'stopped',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints a failed request on stderr and counts it, and goes on watching', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--stats', 'app/flag']);
+    await io.untilStdout('watching');
+    const off = s.kv.put('app/flag', 'off');
+    await io.untilStdout('"off"');
+    // The next request has started but cannot have reached the server yet (same thread): it gets the 500.
+    s.faults.inject({ fault: { kind: 'status', status: 500, body: 'boom' }, times: 1 });
+    await io.untilStderr('retrying');
+    const again = s.kv.put('app/flag', 'on again');
+    await io.untilStdout('"on again"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    expect(io.err).toBe(
+      'error: kv.get app/flag: 500 boom (Consul server error; reads may be retried) (still watching; retrying)\n',
+    );
+    // The byte counts are checked exactly by the first test; here the counters are the subject.
+    expect(io.out.replace(/bytes=\d+/g, 'bytes=N')).toBe(
+      [
+        'watching app/flag from index 2: "on"',
+        `[index ${off}] updated app/flag = "off" (was "on")`,
+        '  stats: requests=2 changes=2 spurious=0 errors=0 bytes=N',
+        `[index ${again}] updated app/flag = "on again" (was "off")`,
+        '  stats: requests=4 changes=3 spurious=0 errors=1 bytes=N',
+        'stopped: requests=5 changes=3 spurious=0 errors=1 bytes=N',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('stops at once, exit code 0, when its signal has already fired', async () => {
+    const s = await start();
+    stop = new AbortController();
+    stop.abort();
+    const io = new RecordingIo({ signal: stop.signal });
+    expect(await runWatch(['--address', s.address, 'app/flag'], io)).toBe(0);
+    expect(io.out).toBe('stopped\n');
+  });
+
+  it('exits 2 when Consul cannot be reached within --timeout', async () => {
+    const address = await closedPortAddress();
+    const port = new URL(address).port;
+    const { io, exit } = watch(['--address', address, '--timeout', '500ms', 'app/']);
+    expect(await exit).toBe(2);
+    expect(io.out).toBe('');
+    expect(io.err).toBe(
+      `error: watch app/: no valid value within 500 ms; last error: kv.list app/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
+    );
+  });
+
+  it('exits 2 at once when Consul refuses the token, without printing it', async () => {
+    const s = await start({ aclToken: 'the-right-token' });
+    const { io, exit } = watch(['--address', s.address, '--token', 'a-wrong-secret', 'app/flag']);
+    expect(await exit).toBe(2);
+    expect(io.err).toBe(
+      'error: kv.get app/flag: 403 ACL not found (Consul does not know this token; check the token option, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE)\n',
+    );
+    expect(io.out + io.err).not.toContain('a-wrong-secret');
+  });
+
+  it('exits 1 for an unknown --format', async () => {
+    const io = new RecordingIo();
+    expect(await runWatch(['--format', 'xml', 'app/'], io)).toBe(1);
+    expect(io.err).toBe(
+      'error: --format must be one of text, json, yaml; got "xml"\nRun "consul-hotreload watch --help" for usage.\n',
+    );
+  });
+
+  it('exits 1 for a --wait over 10 minutes', async () => {
+    const io = new RecordingIo();
+    expect(await runWatch(['--wait', '11m', 'app/'], io)).toBe(1);
+    expect(io.err).toBe(
+      "error: Watcher: wait must be between 1 ms and 10 minutes (Consul's max_query_time); got 660000 ms\n",
+    );
+  });
+
+  it('exits 1 without a key', async () => {
+    const io = new RecordingIo();
+    expect(await runWatch([], io)).toBe(1);
+    expect(io.err).toBe('error: missing <key-or-prefix>\nRun "consul-hotreload watch --help" for usage.\n');
+  });
+
+  it('prints its help with --help and exits 0', async () => {
+    const io = new RecordingIo();
+    expect(await runWatch(['--help'], io)).toBe(0);
+    expect(io.out).toBe(HELP);
+  });
+});
