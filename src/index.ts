@@ -4,6 +4,31 @@
  * @module
  */
 
+export type {
+  ConfigChangeEvent,
+  ConfigEvents,
+  ConfigListener,
+  ConfigOptions,
+  ConfigState,
+  LoadOptions,
+  UnknownKeysMode,
+  WatchChangeEvent,
+  WatchSource,
+  WatchSubscription,
+} from './bindings/config.js';
+export { ConfigBinding, defineConfig } from './bindings/config.js';
+export type {
+  FlagChangeEvent,
+  FlagEvents,
+  FlagOptions,
+  FlagReason,
+  FlagType,
+  FlagTypeOf,
+  FlagValue,
+  WidenFlag,
+} from './bindings/flag.js';
+export { createFlag, Flag } from './bindings/flag.js';
+export type { LkgEntry, LkgSnapshot, SavedLkgSnapshot } from './cache/lkg-file.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
@@ -55,3 +80,20 @@ export {
   ValueTooLargeError,
 } from './errors.js';
 export type { LogFn, Logger } from './logger.js';
+export type { Decoder, WatchFormat } from './watch/decode.js';
+export type { LoopState } from './watch/loop.js';
+export { Subscription } from './watch/subscription.js';
+export type {
+  ChangeEvent,
+  DebounceOptions,
+  KeyChange,
+  QueryStats,
+  StateEvent,
+  SubscriptionEvents,
+  SubscriptionState,
+  WatchedEntry,
+  WatcherOptions,
+  WatcherStats,
+  WatchOptions,
+} from './watch/types.js';
+export { Watcher } from './watch/watcher.js';

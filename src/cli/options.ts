@@ -70,11 +70,16 @@ export const CONNECTION_HELP = `Connection options (each falls back to its CONSU
 Other variables: CONSUL_HTTP_SSL, CONSUL_HTTP_AUTH, CONSUL_CAPATH.
 `;
 
+/** What {@link parseCommandLine} returns for an options table `O`. */
+export type StrictParse<O extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>
+>;
+
 /**
  * Parses a command line strictly (unknown flags and missing values are errors) with positionals allowed.
  * @throws UsageError with node's message (it names the flag, never a value)
  */
-export function parseCommandLine<O extends OptionsConfig>(argv: string[], options: O) {
+export function parseCommandLine<O extends OptionsConfig>(argv: string[], options: O): StrictParse<O> {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (error) {

@@ -41,7 +41,8 @@ describe('consul-hotreload CLI', () => {
     const { out, io } = captureIo();
     expect(await main(['--help'], io)).toBe(0);
     expect(out.stdout).toContain('Usage: consul-hotreload <command> [options]');
-    expect(out.stdout).toContain('  dev  run an embedded Consul-compatible KV dev server');
+    expect(out.stdout).toContain('  dev       run an embedded Consul-compatible KV dev server');
+    for (const name of ['get', 'put', 'watch', 'validate']) expect(out.stdout).toContain(`  ${name} `);
   });
 
   it('exits 1 with the usage for no command or an unknown one', async () => {

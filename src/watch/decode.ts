@@ -1,0 +1,229 @@
+/**
+ * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached by key + ModifyIndex + format;
+ * schema validation; and the mapping of every problem back to the Consul key that caused it.
+ * @module
+ */
+import { LRUCache } from 'lru-cache';
+import { parse as parseYaml } from 'yaml';
+import type * as zc from 'zod/v4/core';
+import { safeParse } from 'zod/v4/core';
+import type { ValidationIssue } from '../errors.js';
+import { looksSecret } from '../logger.js';
+
+/**
+ * A custom decoder: gets the raw bytes (null for an empty value) and the full key, returns the value.
+ * Throwing marks the key invalid (an `invalid` event naming the key); the last good value keeps serving.
+ */
+export type Decoder = (value: Buffer | null, key: string) => unknown;
+
+/**
+ * How a value's bytes become a value:
+ * - `'text'`: UTF-8 string; an empty value is `''`;
+ * - `'json'`: `JSON.parse` of the UTF-8 text (a leading BOM is ignored); an empty value is `undefined`;
+ * - `'yaml'`: one YAML document (the `yaml` package, YAML 1.2); an empty value is `undefined`;
+ * - a {@link Decoder} function.
+ */
+export type WatchFormat = 'text' | 'json' | 'yaml' | Decoder;
+
+/** The fields of a KV entry decoding reads; `KVEntry` from src/consul/kv.ts has them. */
+export interface DecodableEntry {
+  readonly key: string;
+  readonly modifyIndex: number;
+  /** The value as Consul sent it (base64 or null): checked on a cache hit. */
+  readonly rawValue: string | null;
+  /** The value's bytes; read only on a cache miss. */
+  readonly value: Buffer | null;
+}
+
+/** Result of decoding one value. A failure keeps only a message safe to show (see {@link decodeFailure}). */
+export type DecodeOutcome = { ok: true; value: unknown } | { ok: false; message: string; cause: unknown };
+
+const BOM = '\uFEFF';
+
+function utf8(value: Buffer): string {
+  const text = value.toString('utf8');
+  return text.startsWith(BOM) ? text.slice(1) : text;
+}
+
+const BUILT_IN: Readonly<Record<'text' | 'json' | 'yaml', Decoder>> = {
+  text: (value) => (value === null ? '' : value.toString('utf8')),
+  json: (value) => (value === null || value.length === 0 ? undefined : JSON.parse(utf8(value))),
+  yaml: (value) => (value === null || value.length === 0 ? undefined : parseYaml(utf8(value))),
+};
+
+const FORMAT_NAME: Readonly<Record<'text' | 'json' | 'yaml', string>> = {
+  text: 'text',
+  json: 'JSON',
+  yaml: 'YAML',
+};
+
+/** Returns the decoder function for a format. */
+export function decoderFor(format: WatchFormat): Decoder {
+  return typeof format === 'function' ? format : BUILT_IN[format];
+}
+
+/** True when `format` names a built-in format or is a function. */
+export function isWatchFormat(format: unknown): format is WatchFormat {
+  return typeof format === 'function' || format === 'text' || format === 'json' || format === 'yaml';
+}
+
+/**
+ * Turns a decoder's exception into a message. Parser messages can quote the input (`JSON.parse` does), so
+ * for a secret-looking key only the format is named.
+ */
+export function decodeFailure(format: WatchFormat, key: string, error: unknown): string {
+  const what =
+    typeof format === 'function' ? 'the custom decoder failed' : `not valid ${FORMAT_NAME[format]}`;
+  if (looksSecret(key)) return what;
+  const detail = error instanceof Error ? error.message : String(error);
+  return `${what}: ${detail.split('\n')[0]}`;
+}
+
+interface CachedDecode {
+  readonly rawValue: string | null;
+  readonly outcome: DecodeOutcome;
+}
+
+/**
+ * Decoded values by key + ModifyIndex + format, shared by every subscription of a Watcher.
+ *
+ * Within one Consul cluster the ModifyIndex identifies a key's bytes. A hit is still checked against the
+ * base64 text it was decoded from (a string comparison, far cheaper than decoding), so a rebuilt cluster
+ * that reuses indexes cannot serve an old value. Only work is saved: a miss (never seen, or evicted)
+ * decodes again. Failures are cached too, so a broken value is not re-parsed by every subscription.
+ */
+export class DecodeCache {
+  readonly #cache: LRUCache<string, CachedDecode> | undefined;
+  readonly #formatIds = new WeakMap<Decoder, number>();
+  #nextFormatId = 0;
+  #decodes = 0;
+
+  /** @param max - entries kept; 0 disables the cache */
+  constructor(max: number) {
+    this.#cache = max > 0 ? new LRUCache({ max }) : undefined;
+  }
+
+  /** How many times a decoder actually ran (cache misses), for tests and stats. */
+  get decodes(): number {
+    return this.#decodes;
+  }
+
+  #formatId(format: WatchFormat): string {
+    if (typeof format !== 'function') return format;
+    let id = this.#formatIds.get(format);
+    if (id === undefined) {
+      id = this.#nextFormatId++;
+      this.#formatIds.set(format, id);
+    }
+    return `fn${id}`;
+  }
+
+  /** Decodes `entry` with `format`, from the cache when possible. Never throws. */
+  decode(entry: DecodableEntry, format: WatchFormat): DecodeOutcome {
+    // Format id and index contain no ':', so the key (which may) goes last and the id is unambiguous.
+    const cacheKey = `${this.#formatId(format)}:${entry.modifyIndex}:${entry.key}`;
+    const cached = this.#cache?.get(cacheKey);
+    if (cached !== undefined && cached.rawValue === entry.rawValue) return cached.outcome;
+    const outcome = this.#run(entry, format);
+    this.#cache?.set(cacheKey, { rawValue: entry.rawValue, outcome });
+    return outcome;
+  }
+
+  #run(entry: DecodableEntry, format: WatchFormat): DecodeOutcome {
+    this.#decodes++;
+    let bytes: Buffer | null;
+    try {
+      bytes = entry.value;
+    } catch (error) {
+      return { ok: false, message: 'the value is not valid base64', cause: error };
+    }
+    try {
+      return { ok: true, value: decoderFor(format)(bytes, entry.key) };
+    } catch (error) {
+      return { ok: false, message: decodeFailure(format, entry.key, error), cause: error };
+    }
+  }
+
+  /** Drops every cached value. */
+  clear(): void {
+    this.#cache?.clear();
+  }
+}
+
+const RECEIVED_MAX = 80;
+
+/** A short rendering of a received value for an issue; `'[redacted]'` when `secret`. */
+export function describeReceived(value: unknown, secret: boolean): string {
+  if (secret) return '[redacted]';
+  let text: string;
+  if (value === undefined) text = 'undefined';
+  else if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function') {
+    text = String(value);
+  } else {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = String(value);
+    }
+  }
+  return text.length > RECEIVED_MAX ? `${text.slice(0, RECEIVED_MAX - 1)}…` : text;
+}
+
+/** Maps a path inside the validated value to the Consul key that holds (or should hold) it. */
+export type KeyLocator = (path: readonly PropertyKey[]) => string;
+
+/** Result of {@link validate}. */
+export type ValidationOutcome<T> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
+
+/**
+ * Runs `schema` on `value` and maps each zod issue to the Consul key that produced it (via `locateKey`).
+ * The received value is included only where it is not secret-looking (by key or by any path segment).
+ * A schema that throws, or is asynchronous, yields one issue for the whole value.
+ */
+export function validate<S extends zc.$ZodType>(
+  schema: S,
+  value: unknown,
+  locateKey: KeyLocator,
+): ValidationOutcome<zc.output<S>> {
+  let result: ReturnType<typeof safeParse<S>>;
+  try {
+    result = safeParse(schema, value, { reportInput: true });
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return {
+      ok: false,
+      issues: [{ key: locateKey([]), path: [], message: `the schema threw: ${detail}` }],
+    };
+  }
+  if (result.success) return { ok: true, value: result.data };
+  const issues: ValidationIssue[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      // One issue per extra key, so each names its own Consul key.
+      for (const extra of issue.keys) {
+        const path = [...issue.path, extra];
+        issues.push(toIssue(locateKey(path), path, `unrecognized key "${extra}"`, undefined, undefined));
+      }
+      continue;
+    }
+    const expected = issue.code === 'invalid_type' ? String(issue.expected) : undefined;
+    issues.push(toIssue(locateKey(issue.path), issue.path, issue.message, expected, issue));
+  }
+  return { ok: false, issues };
+}
+
+function toIssue(
+  key: string,
+  path: readonly PropertyKey[],
+  message: string,
+  expected: string | undefined,
+  source: { input?: unknown } | undefined,
+): ValidationIssue {
+  const shownPath = path.map((segment) => (typeof segment === 'number' ? segment : String(segment)));
+  const secret =
+    looksSecret(key) || shownPath.some((segment) => typeof segment === 'string' && looksSecret(segment));
+  const issue: ValidationIssue = { key, path: shownPath, message };
+  if (expected !== undefined) issue.expected = expected;
+  if (source !== undefined && 'input' in source) issue.received = describeReceived(source.input, secret);
+  return issue;
+}

@@ -1,0 +1,213 @@
+/**
+ * Public option and event types of the Watcher and its subscriptions.
+ * @module
+ */
+import type * as zc from 'zod/v4/core';
+import type { Consistency, ConsulClientOptions } from '../consul/config.js';
+import type { ConfigValidationError, ConsulError } from '../errors.js';
+import type { WatchFormat } from './decode.js';
+import type { LoopState } from './loop.js';
+
+/**
+ * Where a subscription stands:
+ * - `connecting`: no valid value yet (`ready` pending, or rejected while the watch keeps retrying);
+ * - `ready`: `current` holds the last valid value and the watch is healthy;
+ * - `stale`: `current` holds a value, but requests have been failing for `staleAfter` ms;
+ * - `closed`: closed; no more events.
+ */
+export type SubscriptionState = 'connecting' | 'ready' | 'stale' | 'closed';
+
+/** Quiescence before a change is applied, like consul-template's `wait`. Times in ms or Go durations. */
+export interface DebounceOptions {
+  /** Apply once no further change came for this long. */
+  min: number | string;
+  /** Apply at most this long after the first change held back, even if changes keep coming. */
+  max: number | string;
+}
+
+/**
+ * Options of {@link Watcher}: every {@link ConsulClientOptions} field (address, token, TLS, `dispatcher`…;
+ * unset fields come from `CONSUL_*` environment variables), plus how to watch.
+ */
+export interface WatcherOptions extends ConsulClientOptions {
+  /**
+   * How long Consul may hold a blocking query open when nothing changes: ms, or a Go duration (`'55s'`).
+   * At most 10 minutes (Consul's `max_query_time`, §4). The HTTP timeout is set above it by the client.
+   * @default '5m'
+   */
+  wait?: number | string;
+  /**
+   * Least time, in ms, between the starts of two successive requests of one query, so a key that changes
+   * all the time is polled at most this often instead of in a tight loop (§4). `0` disables it.
+   * @default 100
+   */
+  minInterval?: number;
+  /**
+   * Retry delays after errors, in ms: exponential with full jitter (the delay after the n-th consecutive
+   * failure is random in [0, min(max, min × 2ⁿ))), reset by a success. 403, unknown datacenter and other
+   * errors that retrying will not fix soon wait `max` every time.
+   * @default { min: 250, max: 30_000 }
+   */
+  backoff?: { min?: number; max?: number };
+  /**
+   * After this many ms of failing requests (counted from the first failure after the last success) a ready
+   * subscription turns `stale`; it turns `ready` again on the next successful answer. A blocking request
+   * that is simply waiting for a change is healthy.
+   * @default 60_000
+   */
+  staleAfter?: number;
+  /**
+   * Prefixes (normally ending in `/`) that each get one blocking query shared by every subscription below
+   * them: 1,000 subscriptions under one root make one connection. Each subscription filters the root's
+   * entries by its own key. A subscription under several roots uses the longest. Roots are queried with the
+   * watcher's `consistency`; a subscription asking for another one gets its own query.
+   * @default []
+   */
+  roots?: readonly string[];
+  /**
+   * Read consistency (§1): `'default'` (the leader), `'stale'` (any server; spreads load, may lag),
+   * `'consistent'` (the leader after a quorum check).
+   * @default 'default'
+   */
+  consistency?: Consistency;
+  /**
+   * With `consistency: 'stale'`: an answer whose `X-Consul-LastContact` exceeds this many ms is read again
+   * at once with `'consistent'`, non-blocking. Unset: stale answers are always accepted.
+   * @default undefined
+   */
+  maxStale?: number;
+  /**
+   * Hold changes back until Consul has been quiet for `min`, but at most `max` after the first held-back
+   * change. Applies after the first value (which is never delayed). Unset: every change is applied at once.
+   * @default undefined
+   */
+  debounce?: DebounceOptions;
+  /**
+   * `ready` of a subscription rejects (TimeoutError, the last error as `cause`) when no valid value came
+   * within this many ms; the subscription keeps trying. `0` waits forever.
+   * @default 30_000
+   */
+  startTimeout?: number;
+  /**
+   * Decoded values kept for reuse, by key + ModifyIndex + format. `0` disables the cache (every changed
+   * value is decoded once per subscription that sees it).
+   * @default 10_000
+   */
+  decodeCacheSize?: number;
+  /** Closes the watcher when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Randomness in [0, 1) for the backoff jitter; tests pass a fixed function.
+   * @default Math.random
+   */
+  random?: () => number;
+}
+
+/** Options of {@link Watcher.watch}. */
+export interface WatchOptions<S extends zc.$ZodType = zc.$ZodType> {
+  /**
+   * How each value's bytes are decoded; see {@link WatchFormat}.
+   * @default 'text'
+   */
+  format?: WatchFormat;
+  /**
+   * A zod schema for the value: for a key, its decoded value (`undefined` when the key does not exist); for
+   * a prefix, the tree of decoded values below it. `current` is the schema's output. Without a schema
+   * nothing is validated and `current` is the decoded value or tree itself. Must be synchronous.
+   */
+  schema?: S;
+  /** Closes the subscription when aborted. */
+  signal?: AbortSignal;
+  /** @default the watcher's `consistency` */
+  consistency?: Consistency;
+  /** `false` turns off the watcher's debounce for this subscription. @default the watcher's `debounce` */
+  debounce?: DebounceOptions | false;
+  /** @default the watcher's `startTimeout` */
+  startTimeout?: number;
+}
+
+/** One key as a subscription sees it: its decoded value (before the schema), ModifyIndex and flags. */
+export interface WatchedEntry {
+  readonly value: unknown;
+  readonly modifyIndex: number;
+  readonly flags: number;
+}
+
+/** One key that changed between two valid values of a subscription. */
+export interface KeyChange {
+  /** The full Consul key. */
+  readonly key: string;
+  readonly type: 'added' | 'updated' | 'deleted';
+  /** Decoded value now (before the schema); undefined when deleted. */
+  readonly value: unknown;
+  /** Decoded value in the last valid value; undefined when added. */
+  readonly previous: unknown;
+}
+
+/** Payload of a subscription's `change` event. */
+export interface ChangeEvent<T> {
+  /** `X-Consul-Index` of the answer that brought the change. */
+  readonly index: number;
+  /** Every key that changed since the last valid value, in the order first seen, deletions last. */
+  readonly changes: readonly KeyChange[];
+  /** The new value; equal to `subscription.current`. */
+  readonly current: T;
+}
+
+/** Payload of a subscription's `state` event. */
+export interface StateEvent {
+  readonly state: SubscriptionState;
+  readonly previous: SubscriptionState;
+}
+
+/** Events of a {@link Subscription}, one payload object each. */
+export interface SubscriptionEvents<T> {
+  /** A new valid value is in `current` (not emitted for the first value: `ready` resolves with it). */
+  change: (event: ChangeEvent<T>) => void;
+  /** Consul holds a value that does not decode or validate; `current` keeps the last valid value. */
+  invalid: (error: ConfigValidationError) => void;
+  /** A request failed; the watch keeps retrying and `current` keeps its value. */
+  error: (error: ConsulError) => void;
+  /** `state` changed. */
+  state: (event: StateEvent) => void;
+}
+
+/** Counters of one blocking query, from {@link Watcher.stats}. */
+export interface QueryStats {
+  /** The key or prefix queried. */
+  key: string;
+  /** `'prefix'` (a recursive list) or `'key'` (one key). */
+  kind: 'key' | 'prefix';
+  consistency: Consistency;
+  /** Open subscriptions served by this query. */
+  subscriptions: number;
+  /** Requests started (stale re-reads included). */
+  requests: number;
+  /** Failed requests. */
+  errors: number;
+  /** Answers that changed at least one key (the first answer counts when it holds keys). */
+  changes: number;
+  /** Answers after the first that changed nothing (timeouts, wake-ups for unrelated writes, §4). */
+  spurious: number;
+  /** Times Consul's index went backwards and the query started over (§3). */
+  indexResets: number;
+  /** Body bytes received. */
+  bytes: number;
+  /** `X-Consul-Index` of the last answer (1 when it was missing or 0); 0 before the first. */
+  lastIndex: number;
+  /** `X-Consul-LastContact` (ms) of the last answer; undefined before the first. */
+  lastContact: number | undefined;
+  /** `Date.now()` of the last successful answer; undefined before the first. */
+  lastSuccessAt: number | undefined;
+  state: LoopState;
+}
+
+/** Result of {@link Watcher.stats}. */
+export interface WatcherStats {
+  /** One row per blocking query. */
+  queries: QueryStats[];
+  /** Open subscriptions. */
+  subscriptions: number;
+  /** Values decoded so far (cache misses). */
+  decodes: number;
+}

@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { KVEntry } from '../../../src/consul/kv.js';
+import { Snapshot, sameContent } from '../../../src/watch/diff.js';
+
+function entry(key: string, value: string | null, modifyIndex: number, flags = 0): KVEntry {
+  return KVEntry.from({ key, value, modifyIndex, createIndex: 1, flags });
+}
+
+/** Changes without the entry objects, for readable exact comparisons. */
+function summary(snapshot: Snapshot<KVEntry>, entries: KVEntry[]) {
+  return snapshot.apply(entries).map((c) => ({
+    key: c.key,
+    type: c.type,
+    now: c.entry?.modifyIndex,
+    before: c.previous?.modifyIndex,
+  }));
+}
+
+describe('Snapshot.apply', () => {
+  it('reports every key of the first answer as added, in answer order', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    expect(summary(snapshot, [entry('a/x', '1', 5), entry('a/y', '2', 6)])).toEqual([
+      { key: 'a/x', type: 'added', now: 5, before: undefined },
+      { key: 'a/y', type: 'added', now: 6, before: undefined },
+    ]);
+    expect(snapshot.size).toBe(2);
+  });
+
+  it('reports nothing for a wake-up where no ModifyIndex moved (§4 spurious return)', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', '1', 5), entry('a/y', '2', 6)]);
+    expect(summary(snapshot, [entry('a/x', '1', 5), entry('a/y', '2', 6)])).toEqual([]);
+  });
+
+  it('reports a changed value as updated, carrying both versions', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', '1', 5), entry('a/y', '2', 6)]);
+    const changes = snapshot.apply([entry('a/x', '1', 5), entry('a/y', '3', 9)]);
+    expect(changes).toHaveLength(1);
+    expect(changes[0]?.type).toBe('updated');
+    expect(changes[0]?.entry?.text()).toBe('3');
+    expect(changes[0]?.previous?.text()).toBe('2');
+  });
+
+  it('does not report a key whose ModifyIndex moved but whose value and flags are identical (§4)', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', 'same', 5, 7)]);
+    expect(summary(snapshot, [entry('a/x', 'same', 11, 7)])).toEqual([]);
+    // The snapshot took the new ModifyIndex, so the next answer with 11 is not compared again.
+    expect(snapshot.get('a/x')?.modifyIndex).toBe(11);
+  });
+
+  it('reports a flags-only change as updated', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', 'same', 5, 0)]);
+    expect(summary(snapshot, [entry('a/x', 'same', 6, 42)])).toEqual([
+      { key: 'a/x', type: 'updated', now: 6, before: 5 },
+    ]);
+  });
+
+  it('tells an empty value (null) from an empty-looking non-empty one', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', null, 5)]);
+    expect(summary(snapshot, [entry('a/x', ' ', 6)])).toEqual([
+      { key: 'a/x', type: 'updated', now: 6, before: 5 },
+    ]);
+    expect(summary(snapshot, [entry('a/x', null, 7)])).toEqual([
+      { key: 'a/x', type: 'updated', now: 7, before: 6 },
+    ]);
+  });
+
+  it('reports keys that disappeared as deleted, after the other changes', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', '1', 5), entry('a/y', '2', 6), entry('a/z', '3', 7)]);
+    expect(summary(snapshot, [entry('a/w', '0', 9), entry('a/y', '2', 6)])).toEqual([
+      { key: 'a/w', type: 'added', now: 9, before: undefined },
+      { key: 'a/x', type: 'deleted', now: undefined, before: 5 },
+      { key: 'a/z', type: 'deleted', now: undefined, before: 7 },
+    ]);
+    expect([...snapshot.entries()].map((e) => e.key)).toEqual(['a/y', 'a/w']);
+  });
+
+  it('reports every key as deleted when the prefix becomes empty (404 → [])', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', '1', 5), entry('a/y', '2', 6)]);
+    expect(summary(snapshot, [])).toEqual([
+      { key: 'a/x', type: 'deleted', now: undefined, before: 5 },
+      { key: 'a/y', type: 'deleted', now: undefined, before: 6 },
+    ]);
+    expect(snapshot.size).toBe(0);
+  });
+
+  it('never decodes the value of a key whose ModifyIndex did not move', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/x', '1', 5)]);
+    // Bad base64 would throw on access; same ModifyIndex means it is never read.
+    const broken = new KVEntry({
+      key: 'a/x',
+      flags: 0,
+      createIndex: 1,
+      modifyIndex: 5,
+      lockIndex: 0,
+      session: undefined,
+      value: '%%%not base64',
+    });
+    expect(snapshot.apply([broken])).toEqual([]);
+  });
+
+  it('keeps the first of a key listed twice in one answer', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    expect(summary(snapshot, [entry('a/x', '1', 5), entry('a/x', '2', 6)])).toEqual([
+      { key: 'a/x', type: 'added', now: 5, before: undefined },
+    ]);
+  });
+
+  it('handles a one-key change in a 10,000-key prefix without reporting the others', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    const keys = Array.from({ length: 10_000 }, (_, i) =>
+      entry(`big/${String(i).padStart(5, '0')}`, `${i}`, i + 1),
+    );
+    snapshot.apply(keys);
+    const next = keys.slice();
+    next[4321] = entry('big/04321', 'changed', 20_000);
+    expect(summary(snapshot, next)).toEqual([
+      { key: 'big/04321', type: 'updated', now: 20_000, before: 4322 },
+    ]);
+  });
+});
+
+describe('sameContent', () => {
+  it('compares flags and bytes, never indexes', () => {
+    expect(sameContent(entry('k', 'v', 1, 3), entry('k', 'v', 2, 3))).toBe(true);
+    expect(sameContent(entry('k', 'v', 1, 3), entry('k', 'v', 1, 4))).toBe(false);
+    expect(sameContent(entry('k', 'v', 1), entry('k', 'w', 1))).toBe(false);
+  });
+});

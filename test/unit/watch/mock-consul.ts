@@ -1,0 +1,139 @@
+/**
+ * A scripted Consul for Watcher unit tests: an undici MockAgent (no sockets, no network) with helpers that
+ * answer KV reads the way Consul does (§1–§3) and can hold an answer back like a blocking query.
+ */
+import { MockAgent } from 'undici';
+
+export const ADDRESS = 'http://127.0.0.1:8500';
+
+/** A KV entry as a test writes it. */
+export interface EntrySpec {
+  key: string;
+  value: string | null;
+  modifyIndex: number;
+  flags?: number;
+}
+
+/** An answer: entries (a JSON list), `null` for 404, or an error status with a text body. */
+export interface AnswerSpec {
+  entries?: EntrySpec[] | null;
+  /** `X-Consul-Index`; omitted when undefined. */
+  index?: number | undefined;
+  status?: number;
+  body?: string;
+  lastContact?: number;
+}
+
+function body(entries: EntrySpec[]): string {
+  return JSON.stringify(
+    entries.map((e) => ({
+      LockIndex: 0,
+      Key: e.key,
+      Flags: e.flags ?? 0,
+      Value: e.value === null ? null : Buffer.from(e.value).toString('base64'),
+      CreateIndex: 1,
+      ModifyIndex: e.modifyIndex,
+    })),
+  );
+}
+
+export class MockConsul {
+  readonly agent = new MockAgent({ enableCallHistory: true });
+  readonly #pool = this.agent.get(ADDRESS);
+
+  constructor() {
+    this.agent.disableNetConnect();
+  }
+
+  /**
+   * Expects one GET of `path` (with its exact query string) and answers it. With `hold`, the answer waits
+   * until the returned `release()` is called (a blocking query); without, it comes at once.
+   */
+  answer(
+    path: string,
+    spec: AnswerSpec,
+    options: { hold?: boolean; times?: number } = {},
+  ): { release: () => void; arrived: Promise<void> } {
+    let release: () => void = () => {};
+    let arrive: () => void = () => {};
+    const arrived = new Promise<void>((resolve) => (arrive = resolve));
+    const gate = options.hold ? new Promise<void>((resolve) => (release = resolve)) : undefined;
+    const headers: Record<string, string> = {
+      'x-consul-knownleader': 'true',
+      'x-consul-lastcontact': String(spec.lastContact ?? 0),
+    };
+    if (spec.index !== undefined) headers['x-consul-index'] = String(spec.index);
+    let status = spec.status ?? 200;
+    let text = spec.body ?? '';
+    if (spec.status === undefined) {
+      if (spec.entries === null) status = 404;
+      else {
+        headers['content-type'] = 'application/json';
+        text = body(spec.entries ?? []);
+      }
+    }
+    this.#pool
+      .intercept({ path, method: 'GET' })
+      .reply(
+        status,
+        () => {
+          arrive();
+          return gate === undefined ? text : gate.then(() => text);
+        },
+        { headers },
+      )
+      .times(options.times ?? 1);
+    return { release, arrived };
+  }
+
+  /**
+   * Answers every GET of `path` with `503 busy` until `heal()`, then with `spec` (entries and index).
+   * Expected to be called at least once.
+   */
+  flaky(path: string, spec: { entries: EntrySpec[]; index: number }): { heal: () => void } {
+    let healed = false;
+    this.#pool
+      .intercept({ path, method: 'GET' })
+      .reply(() =>
+        healed
+          ? {
+              statusCode: 200,
+              data: body(spec.entries),
+              responseOptions: {
+                headers: { 'content-type': 'application/json', 'x-consul-index': String(spec.index) },
+              },
+            }
+          : { statusCode: 503, data: 'busy' },
+      )
+      .persist();
+    return { heal: () => (healed = true) };
+  }
+
+  /**
+   * Expects one GET of `path` that never answers (a blocking query left open until it is aborted).
+   * Resolves when that request arrives.
+   */
+  hang(path: string): Promise<void> {
+    return new Promise((arrived) => {
+      this.#pool.intercept({ path, method: 'GET' }).reply(200, () => {
+        arrived();
+        return new Promise<string>(() => {});
+      });
+    });
+  }
+
+  /** Every request so far, as `path?query`. */
+  requests(): string[] {
+    return (this.agent.getCallHistory()?.calls() ?? []).map((c) => c.fullUrl.slice(ADDRESS.length));
+  }
+
+  /** Headers of the n-th request. */
+  headers(n: number): Record<string, string | string[]> | null | undefined {
+    return this.agent.getCallHistory()?.calls()[n]?.headers;
+  }
+
+  async close(): Promise<void> {
+    this.agent.assertNoPendingInterceptors();
+    await this.agent.close();
+  }
+}
