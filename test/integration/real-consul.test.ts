@@ -4,10 +4,10 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConsulClient } from '../../src/consul/client.js';
+import type { ChangeEvent } from '../../src/watch/types.js';
 import { Watcher } from '../../src/watch/watcher.js';
 
 const address = process.env.CONSUL_HTTP_ADDR;
@@ -46,9 +46,11 @@ describe.skipIf(!enabled)('against the real Consul agent at CONSUL_HTTP_ADDR', (
     try {
       const sub = watcher.watch(prefix, { format: 'text', schema: z.record(z.string(), z.string()) });
       await sub.ready;
-      const changed = once(sub, 'change');
+      const changed = new Promise<ChangeEvent<Record<string, string>>>((resolve) =>
+        sub.once('change', resolve),
+      );
       await client.kv.put(`${prefix}b`, 'bee');
-      const [event] = (await changed) as [{ changes: Array<{ key: string; type: string }> }];
+      const event = await changed;
       expect(event.changes).toEqual([expect.objectContaining({ key: `${prefix}b`, type: 'added' })]);
       expect(sub.current).toMatchObject({ a: 'two', b: 'bee' });
     } finally {
