@@ -305,7 +305,7 @@ describe('Watcher on the dev server: answers that change nothing (§4)', () => {
     expect(events.slice(1).map(([name, event]) => [name, name === 'change' ? event.index : 0])).toEqual([
       ['change', fence],
     ]);
-    // Two watcher requests and the PUT, then the fence's answer and the next blocking query.
+    // The identical PUT woke nothing: the full read, the blocking query the fence answered, the next one.
     expect(w.stats().queries[0]).toMatchObject({ requests: 3, changes: 2, spurious: 0 });
   });
 
@@ -325,6 +325,7 @@ describe('Watcher on the dev server: answers that change nothing (§4)', () => {
     expect(events.slice(1).map(([name, event]) => [name, name === 'change' ? event.index : 0])).toEqual([
       ['change', fence],
     ]);
+    // Stats are per query: other/y did change the root's view, so it counts as a change, not as spurious.
     expect(w.stats().queries).toEqual([
       expect.objectContaining({ key: '', kind: 'prefix', requests: 4, changes: 3, spurious: 0 }),
     ]);

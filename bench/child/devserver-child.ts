@@ -1,0 +1,85 @@
+/**
+ * A dev server in its own process, driven over IPC by bench/lib/server-process.ts, so the measuring process
+ * spends CPU, heap and file descriptors on the client side only.
+ *
+ * argv[2]: JSON {@link DevServerChildConfig}. Sends `{ type: 'ready', address }` once listening, then
+ * answers each `{ id, op, … }` request with `{ id, result }` or `{ id, error }`. Run with `--expose-gc`
+ * for the `memory` op to collect first.
+ * @module
+ */
+import { type DevServer, startDevServer } from '../../src/devserver/server.js';
+import { benchSeed } from '../lib/keys.js';
+
+/** What the parent asks the child to serve. */
+export interface DevServerChildConfig {
+  /** Seed `seedCount` bench keys under this prefix. */
+  seedPrefix?: string;
+  seedCount?: number;
+  /** Consul's wait/16 stagger. @default true */
+  jitter?: boolean;
+}
+
+/** One request from the parent. */
+export type DevServerChildRequest =
+  | { id: number; op: 'put'; key: string; value: string }
+  | { id: number; op: 'stats' }
+  | { id: number; op: 'index' }
+  | { id: number; op: 'memory' }
+  | { id: number; op: 'close' };
+
+/** Memory of the child after a full collection (when `--expose-gc` is on). */
+export interface MemorySample {
+  heapUsed: number;
+  external: number;
+  rss: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as DevServerChildConfig;
+const collect = (globalThis as { gc?: () => void }).gc;
+
+function memory(): MemorySample {
+  collect?.();
+  collect?.();
+  const usage = process.memoryUsage();
+  return { heapUsed: usage.heapUsed, external: usage.external, rss: usage.rss };
+}
+
+function answer(server: DevServer, request: DevServerChildRequest): unknown {
+  switch (request.op) {
+    case 'put':
+      return server.kv.put(request.key, request.value);
+    case 'stats':
+      return server.stats();
+    case 'index':
+      return server.kv.index();
+    case 'memory':
+      return memory();
+    case 'close':
+      return null;
+  }
+}
+
+const seed =
+  config.seedPrefix === undefined ? undefined : benchSeed(config.seedPrefix, config.seedCount ?? 0);
+const server = await startDevServer({ jitter: config.jitter ?? true, ...(seed ? { seed } : {}) });
+
+process.on('message', (message: DevServerChildRequest) => {
+  let reply: { id: number; result?: unknown; error?: string };
+  try {
+    reply = { id: message.id, result: answer(server, message) };
+  } catch (error) {
+    reply = { id: message.id, error: error instanceof Error ? error.message : String(error) };
+  }
+  if (message.op === 'close') {
+    void server.close().then(() => {
+      process.send?.(reply, () => process.disconnect());
+    });
+    return;
+  }
+  process.send?.(reply);
+});
+// The parent went away: do not linger.
+process.on('disconnect', () => {
+  void server.close().then(() => process.exit(0));
+});
+process.send?.({ type: 'ready', address: server.address });

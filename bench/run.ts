@@ -1,0 +1,78 @@
+/**
+ * Runs the bench sections in order, in one process (children only where the brief needs isolation), and
+ * prints each as it finishes. `bench/main.ts` is the command line; the smoke test calls {@link run} with
+ * `scale: 'smoke'`.
+ * @module
+ */
+import { execSync } from 'node:child_process';
+import os from 'node:os';
+import { renderSection, type Scale, type SectionId, type SectionResult } from './lib/report.js';
+import { runConnections } from './sections/connections.js';
+import { runCpu } from './sections/cpu.js';
+import { runDevServer } from './sections/devserver.js';
+import { runHeap } from './sections/heap.js';
+import { runLatency } from './sections/latency.js';
+import { runRequests } from './sections/requests.js';
+
+/** Every section, in run order. */
+export const SECTIONS: ReadonlyArray<{ id: SectionId; run: (scale: Scale) => Promise<SectionResult> }> = [
+  { id: 'latency', run: runLatency },
+  { id: 'cpu', run: runCpu },
+  { id: 'connections', run: runConnections },
+  { id: 'requests', run: runRequests },
+  { id: 'heap', run: runHeap },
+  { id: 'devserver', run: runDevServer },
+];
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  /** @default 'full' */
+  scale?: Scale;
+  /** Run only these sections. @default every section */
+  only?: readonly SectionId[];
+  /** Where text goes. @default console.log; pass a no-op to stay quiet */
+  print?: (text: string) => void;
+}
+
+/** The machine the numbers come from. */
+export function machineFacts(): string {
+  let fdLimit = 'unknown';
+  try {
+    fdLimit = execSync('ulimit -n', { shell: '/bin/sh', encoding: 'utf8' }).trim();
+  } catch {
+    // Not a POSIX shell: leave it unknown.
+  }
+  const cpus = os.cpus();
+  return [
+    `Node ${process.version} on ${os.platform()} ${os.arch()}`,
+    `${cpus.length} CPU cores (${cpus[0]?.model.trim() ?? 'unknown model'})`,
+    `${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, open-file limit ${fdLimit}`,
+  ].join('; ');
+}
+
+/** Runs the chosen sections and returns their results. */
+export async function run(options: RunOptions = {}): Promise<SectionResult[]> {
+  const scale = options.scale ?? 'full';
+  const print = options.print ?? ((text: string) => console.log(text));
+  const chosen = SECTIONS.filter(
+    (section) => options.only === undefined || options.only.includes(section.id),
+  );
+  print(`# consul-hotreload bench (${scale})\n\n${machineFacts()}\n`);
+  const results: SectionResult[] = [];
+  const started = performance.now();
+  for (const section of chosen) {
+    const sectionStarted = performance.now();
+    const result = await section.run(scale);
+    results.push(result);
+    const seconds = ((performance.now() - sectionStarted) / 1000).toFixed(1);
+    print(`${renderSection(result, SECTIONS.indexOf(section) + 1)}\n\n(${seconds} s)\n`);
+  }
+  const checks = results.flatMap((result) => result.checks);
+  const missed = checks.filter((check) => !check.pass);
+  print(
+    `Summary: ${checks.length - missed.length}/${checks.length} targets met` +
+      (missed.length > 0 ? `; missed: ${missed.map((check) => check.name).join('; ')}` : '') +
+      ` (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+  );
+  return results;
+}

@@ -1,0 +1,219 @@
+/**
+ * Section 6: the dev server holding 10,000 concurrent blocking queries (10 per key over 1,000 keys).
+ *
+ * The server runs in a child process (its file descriptors and memory are its own); this process opens
+ * one undici Client (one HTTP/1.1 connection) per query. Then single writes over HTTP wake queries: each
+ * must wake exactly the 10 queries on its key (counted by the server and by the responses that arrive),
+ * and the time from sending the PUT to each woken response arriving is the wake latency.
+ * @module
+ */
+import { execSync } from 'node:child_process';
+import { Client } from 'undici';
+import { type ServerProcess, startServerProcess } from '../lib/children.js';
+import { benchKey, changedKeyNumber } from '../lib/keys.js';
+import {
+  type Check,
+  formatBytes,
+  formatCount,
+  formatMs,
+  type Scale,
+  type SectionResult,
+  type Table,
+} from '../lib/report.js';
+import { summarize } from '../lib/stats.js';
+import { sleep, waitUntil } from '../lib/wait.js';
+
+const SIZES = {
+  full: { keys: 1000, perKey: 10, writes: 200, batch: 500 },
+  smoke: { keys: 5, perKey: 10, writes: 2, batch: 50 },
+} as const;
+
+const PREFIX = 'wake/';
+const TARGET_P99_MS = 5;
+/** Quiet time after each write: lets a wrongly woken query answer before counting, and spaces writes out. */
+const IDLE_BETWEEN_WRITES_MS = 20;
+/** File descriptors this process keeps for everything besides the queries. */
+const SPARE_FDS = 256;
+
+interface Query {
+  readonly key: number;
+  readonly client: Client;
+  /** When the response arrived (performance.now()), once it has. */
+  readonly arrived: Promise<number>;
+}
+
+function openFileLimit(): number {
+  try {
+    return Number(execSync('ulimit -n', { shell: '/bin/sh', encoding: 'utf8' }).trim());
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+function holdQuery(address: string, key: number, index: number, responses: { count: number }): Query {
+  const client = new Client(address, { pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+  const path = `/v1/kv/${benchKey(PREFIX, key)}?index=${index}&wait=120s`;
+  const arrived = client.request({ path, method: 'GET' }).then(async (response) => {
+    const at = performance.now();
+    responses.count++;
+    await response.body.dump();
+    return at;
+  });
+  // A query cut by closing at the end is not a result.
+  arrived.catch(() => {});
+  return { key, client, arrived };
+}
+
+/** `10 on each of 30 writes`, or the list when they differ. */
+function describeCounts(counts: readonly number[]): string {
+  const first = counts[0];
+  if (first !== undefined && counts.every((count) => count === first)) {
+    return `${first} on each of ${counts.length} writes`;
+  }
+  return counts.join(', ');
+}
+
+/** Runs section 6. */
+export async function runDevServer(scale: Scale): Promise<SectionResult> {
+  const sizes = SIZES[scale];
+  const notes: string[] = [];
+  let keys: number = sizes.keys;
+  const limit = openFileLimit();
+  if (keys * sizes.perKey + SPARE_FDS > limit) {
+    keys = Math.max(1, Math.floor((limit - SPARE_FDS) / sizes.perKey));
+    notes.push(`open-file limit ${limit}: scaled down to ${keys * sizes.perKey} queries`);
+  }
+  const total = keys * sizes.perKey;
+  const server: ServerProcess = await startServerProcess({
+    seedPrefix: PREFIX,
+    seedCount: keys,
+    jitter: false,
+  });
+  const queries: Query[] = [];
+  const writer = new Client(server.address, { pipelining: 1 });
+  const responses = { count: 0 };
+  const latencies: number[] = [];
+  const putLatencies: number[] = [];
+  const unwatchedLatencies: number[] = [];
+  const wokenPerWrite: number[] = [];
+  const respondedPerWrite: number[] = [];
+  let memoryPerQuery = { heap: 0, rss: 0 };
+  let openMs = 0;
+  try {
+    const index = await server.index();
+    const baseline = await server.memory();
+    const opening = performance.now();
+    for (let start = 0; start < total; start += sizes.batch) {
+      const end = Math.min(total, start + sizes.batch);
+      for (let q = start; q < end; q++) queries.push(holdQuery(server.address, q % keys, index, responses));
+      await waitUntil(async () => (await server.stats()).blockingHeld >= end, {
+        what: `${end} blocking queries held`,
+        intervalMs: 10,
+        timeoutMs: 30_000,
+      });
+    }
+    openMs = performance.now() - opening;
+    const held = await server.memory();
+    memoryPerQuery = {
+      heap: (held.heapUsed + held.external - baseline.heapUsed - baseline.external) / total,
+      rss: (held.rss - baseline.rss) / total,
+    };
+
+    /** A PUT to a key nobody watches: the loopback HTTP floor on this machine, in the same conditions. */
+    const putUnwatched = async (value: string) => {
+      const sent = performance.now();
+      await (await writer.request({ path: '/v1/kv/unwatched', method: 'PUT', body: value })).body.dump();
+      return performance.now() - sent;
+    };
+    // Warms the writer's connection too, so the first timed PUT does not pay a connect.
+    await putUnwatched('warm-up');
+    for (let write = 0; write < sizes.writes; write++) {
+      unwatchedLatencies.push(await putUnwatched(`floor-${write}`));
+      await sleep(IDLE_BETWEEN_WRITES_MS);
+      const key = changedKeyNumber(write, keys);
+      const woken = queries.filter((query) => query.key === key);
+      const before = await server.stats();
+      const respondedBefore = responses.count;
+      const sent = performance.now();
+      const put = writer
+        .request({ path: `/v1/kv/${benchKey(PREFIX, key)}`, method: 'PUT', body: `write-${write}` })
+        .then(async (response) => {
+          const at = performance.now();
+          await response.body.dump();
+          return at;
+        });
+      const arrivals = await Promise.all(woken.map((query) => query.arrived));
+      putLatencies.push((await put) - sent);
+      for (const at of arrivals) latencies.push(at - sent);
+      // Give any query woken by mistake time to answer before counting.
+      await sleep(IDLE_BETWEEN_WRITES_MS);
+      const after = await server.stats();
+      wokenPerWrite.push(after.wakeups - before.wakeups);
+      respondedPerWrite.push(responses.count - respondedBefore);
+    }
+  } finally {
+    await Promise.all([writer, ...queries.map((query) => query.client)].map((client) => client.destroy()));
+    await server.close();
+  }
+  const wake = summarize(latencies);
+  const put = summarize(putLatencies);
+  const unwatched = summarize(unwatchedLatencies);
+  const exact = (counts: number[]) => counts.every((count) => count === sizes.perKey);
+  const table: Table = {
+    title: `${formatCount(total)} blocking queries held on one dev server (${sizes.perKey} per key over ${formatCount(keys)} keys); ${sizes.writes} single-key writes`,
+    columns: ['measure', 'value'],
+    rows: [
+      ['queries held', formatCount(total)],
+      ['time to open and hold them all', formatMs(openMs)],
+      ['server memory per held query (heap + external)', formatBytes(memoryPerQuery.heap)],
+      ['server RSS per held query', formatBytes(memoryPerQuery.rss)],
+      ['queries woken per write (server count)', describeCounts(wokenPerWrite)],
+      ['responses per write (client count)', describeCounts(respondedPerWrite)],
+      ['wake latency p50 (PUT sent → woken response)', formatMs(wake.p50)],
+      ['wake latency p99', formatMs(wake.p99)],
+      ['wake latency max', formatMs(wake.max)],
+      [`PUT round trip p50 / p99 (waking ${sizes.perKey})`, `${formatMs(put.p50)} / ${formatMs(put.p99)}`],
+      [
+        'PUT to an unwatched key p50 / p99 (loopback floor)',
+        `${formatMs(unwatched.p50)} / ${formatMs(unwatched.p99)}`,
+      ],
+    ],
+  };
+  const checks: Check[] = [
+    {
+      name: 'a write wakes exactly the queries on its key',
+      target: `${sizes.perKey} per write`,
+      measured: `server ${Math.min(...wokenPerWrite)}–${Math.max(...wokenPerWrite)}, client ${Math.min(...respondedPerWrite)}–${Math.max(...respondedPerWrite)}`,
+      pass: exact(wokenPerWrite) && exact(respondedPerWrite),
+    },
+    {
+      name: `wake latency p99 with ${formatCount(total)} held`,
+      target: `< ${TARGET_P99_MS} ms`,
+      measured: formatMs(wake.p99),
+      pass: wake.p99 < TARGET_P99_MS,
+    },
+  ];
+  return {
+    id: 'devserver',
+    title: 'Dev server: many held blocking queries',
+    tables: [table],
+    checks,
+    notes: [
+      ...notes,
+      'dev server in a child process (jitter off); one undici Client = one HTTP/1.1 connection per query in this process',
+      'wake latency = from sending the PUT to a woken response arriving; it includes the PUT itself',
+      `writes are ${IDLE_BETWEEN_WRITES_MS} ms apart, each after a PUT to an unwatched key that shows the loopback floor in the same conditions`,
+      'memory per query = (server heap + external, or RSS, with all held) minus the same before any, after full GCs, divided by the count',
+    ],
+    values: {
+      queries: total,
+      wakeP50Ms: wake.p50,
+      wakeP99Ms: wake.p99,
+      unwatchedPutP50Ms: unwatched.p50,
+      unwatchedPutP99Ms: unwatched.p99,
+      memoryPerQueryBytes: memoryPerQuery.heap,
+      rssPerQueryBytes: memoryPerQuery.rss,
+      openMs,
+    },
+  };
+}

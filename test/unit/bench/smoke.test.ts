@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { SectionResult } from '../../../bench/lib/report.js';
+import { renderSection } from '../../../bench/lib/report.js';
+import { SECTIONS } from '../../../bench/run.js';
+
+/** The shape every section must have, whatever the numbers. */
+function expectWellFormed(result: SectionResult, id: string): void {
+  expect(result.id).toBe(id);
+  expect(result.title).not.toBe('');
+  expect(result.tables.length).toBeGreaterThan(0);
+  for (const table of result.tables) {
+    expect(table.rows.length).toBeGreaterThan(0);
+    for (const row of table.rows) expect(row).toHaveLength(table.columns.length);
+  }
+  for (const check of result.checks) {
+    expect(typeof check.pass).toBe('boolean');
+    expect(check.measured).not.toBe('');
+  }
+  for (const [name, value] of Object.entries(result.values)) {
+    expect([name, Number.isNaN(value)]).toEqual([name, false]);
+  }
+  expect(renderSection(result, 1)).toContain(result.title);
+}
+
+// Each section at its smallest size: proves the bench code runs and closes everything, in seconds.
+// Timings are not asserted; speed belongs to `npm run bench`.
+describe('bench sections (smoke scale)', () => {
+  const byId = new Map(SECTIONS.map((section) => [section.id, section]));
+
+  it('measures write-to-event latency for both libraries on a key and a prefix', async () => {
+    const result = await byId.get('latency')!.run('smoke');
+    expectWellFormed(result, 'latency');
+    expect(result.tables[0]!.rows.map((row) => row.slice(0, 2))).toEqual([
+      ['single key', 'consul-hotreload'],
+      ['single key', 'consul npm watch + diff'],
+      ['prefix of 10 keys', 'consul-hotreload'],
+      ['prefix of 10 keys', 'consul npm watch + diff'],
+    ]);
+  });
+
+  it('measures client CPU per change against consul npm and the bare GET floor', async () => {
+    const result = await byId.get('cpu')!.run('smoke');
+    expectWellFormed(result, 'cpu');
+    expect(result.checks.map((check) => check.name)).toEqual([
+      'CPU per change vs consul npm watch + diff',
+      'CPU per change vs bare GET + JSON.parse',
+    ]);
+  });
+
+  it('counts one connection for consul-hotreload and one per watch for consul npm', async () => {
+    const result = await byId.get('connections')!.run('smoke');
+    expectWellFormed(result, 'connections');
+    expect([result.values.hotreloadConnections, result.values.consulNpmConnections]).toEqual([1, 20]);
+  });
+
+  it('counts requests while idle and during an outage for both libraries', async () => {
+    const result = await byId.get('requests')!.run('smoke');
+    expectWellFormed(result, 'requests');
+    expect(result.values.hotreloadOutageRequests).toBeGreaterThan(0);
+    expect(result.values.consulNpmOutageRequests).toBeGreaterThan(0);
+  });
+
+  it('measures retained memory of each holder in its own child process', async () => {
+    const result = await byId.get('heap')!.run('smoke');
+    expectWellFormed(result, 'heap');
+    expect(result.tables[0]!.rows.map((row) => row[0])).toEqual([
+      'JSON.parse of the body, kept (reference)',
+      'consul npm watch + diff (entries + Map kept)',
+      'consul-hotreload',
+      'consul-hotreload (decodeCacheSize: 0)',
+    ]);
+  });
+
+  it('wakes exactly the queries on the written key of the dev server', async () => {
+    const result = await byId.get('devserver')!.run('smoke');
+    expectWellFormed(result, 'devserver');
+    expect(result.values.queries).toBe(50);
+    expect(result.checks[0]).toMatchObject({
+      name: 'a write wakes exactly the queries on its key',
+      pass: true,
+    });
+  });
+});
