@@ -134,7 +134,6 @@ export class KVEntry {
   readonly session: string | undefined;
   /** The value as Consul sent it (base64, or null); compare it to detect changes without decoding. */
   readonly rawValue: string | null;
-  #decoded: Buffer | null | undefined;
 
   constructor(init: KVEntryInit) {
     this.key = init.key;
@@ -172,13 +171,13 @@ export class KVEntry {
   }
 
   /**
-   * The value's bytes, or null when Consul sent `"Value": null` (an empty value, §2). Decoded once and
-   * cached; the same Buffer is returned each time, so do not modify it.
+   * The value's bytes, or null when Consul sent `"Value": null` (an empty value, §2). Decoded at each
+   * access into a new Buffer: entries live on in watch snapshots, and keeping a decoded copy in each would
+   * roughly double their memory for values that are read once.
    * @throws MalformedResponseError when the base64 is invalid
    */
   get value(): Buffer | null {
-    if (this.#decoded === undefined) this.#decoded = decodeValue(this.rawValue, this.key);
-    return this.#decoded;
+    return decodeValue(this.rawValue, this.key);
   }
 
   /** The value as UTF-8 text, or null for an empty value. */
