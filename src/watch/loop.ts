@@ -186,13 +186,6 @@ export class BlockingLoop<R extends LoopAnswer> {
   async #run(): Promise<void> {
     const { minIntervalMs } = this.#options;
     let lastStart = Number.NEGATIVE_INFINITY;
-    const aborted = new Promise<never>((_, reject) => {
-      this.#controller.signal.addEventListener('abort', () => reject(this.#controller.signal.reason), {
-        once: true,
-      });
-    });
-    // Closing rejects `aborted` whether or not a request is racing it.
-    aborted.catch(() => {});
     while (!this.#closed) {
       const untilNextStart = lastStart + minIntervalMs - this.#now();
       if (untilNextStart > 0) await this.#sleep(untilNextStart);
@@ -203,7 +196,8 @@ export class BlockingLoop<R extends LoopAnswer> {
       let result: R;
       try {
         // Racing the abort means a fetch that ignores its signal still cannot hold close() up.
-        result = await Promise.race([this.#options.fetch(sentIndex, this.#controller.signal), aborted]);
+        const signal = this.#controller.signal;
+        result = await raceAbort(this.#options.fetch(sentIndex, signal), signal);
       } catch (error) {
         if (this.#closed) break;
         await this.#failed(error);
@@ -281,4 +275,30 @@ export class BlockingLoop<R extends LoopAnswer> {
     if (this.#staleTimer !== undefined) clearTimeout(this.#staleTimer);
     this.#staleTimer = undefined;
   }
+}
+
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as it aborts. The abort listener is
+ * removed on both paths: racing every request against one loop-long promise instead would add a reaction
+ * per request to it and keep every answer alive until close (a leak of one body per request).
+ */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
