@@ -96,4 +96,5 @@ export type {
   WatcherStats,
   WatchOptions,
 } from './watch/types.js';
+export type { WatcherCacheOptions } from './watch/watcher.js';
 export { Watcher } from './watch/watcher.js';

@@ -7,10 +7,17 @@
  * serves). A change batch updates the candidate; if it decodes and validates it becomes the good value and
  * a `change` event lists every key that differs from the previous good value, however many invalid states
  * came between.
+ *
+ * With a last-known-good cache, a subscription that has no value yet when its query first fails (or when
+ * `startTimeout` ends) restores the cached snapshot through the same decode and validation, serves it as
+ * `stale`, and treats the first live answer as a replacement of the whole snapshot: `change` lists only
+ * the keys that really differ.
  * @module
  */
 import { EventEmitter } from 'eventemitter3';
 import type * as zc from 'zod/v4/core';
+import type { LkgEntry, LkgSnapshot } from '../cache/lkg-file.js';
+import { KVEntry } from '../consul/kv.js';
 import { watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
 import {
   ClosedError,
@@ -22,6 +29,7 @@ import {
 import type { Logger } from '../logger.js';
 import { type DecodableEntry, type DecodeCache, validate, type WatchFormat } from './decode.js';
 import { type DiffableEntry, type RawChange, sameContent } from './diff.js';
+import type { LkgStore } from './lkg-store.js';
 import type { LoopState } from './loop.js';
 import {
   buildTree,
@@ -66,6 +74,8 @@ export interface SubscriptionInit {
   logger: Required<Logger>;
   /** Called once by `close()`: stops feeding the subscription (and the query, if it was the last). */
   detach: (subscription: Subscription<unknown>) => Promise<void>;
+  /** The watcher's last-known-good cache; undefined without one. */
+  store?: LkgStore | undefined;
 }
 
 /** The decoded bytes each record came from, to tell a real change from a rewrite of the same value. */
@@ -80,13 +90,38 @@ function differs(before: WatchedEntry, after: WatchedEntry): boolean {
 
 type ReadyState = 'pending' | 'resolved' | 'rejected';
 
+type Events<T> = SubscriptionEvents<T>;
+type EventName<T> = EventEmitter.EventNames<Events<T>>;
+type Listener<T, E extends EventName<T>> = EventEmitter.EventListener<Events<T>, E>;
+/** Every event has one payload, so a guard passes one argument and allocates nothing per call. */
+type Guarded = (this: unknown, payload: unknown) => void;
+type AnyListener = (this: unknown, payload: never) => unknown;
+
+/** The listener each guard wraps, so `listeners()` returns what the user registered. */
+const originalOf = new WeakMap<Guarded, AnyListener>();
+
+/** A cached entry as the decode pipeline reads a Consul one. */
+function cachedEntry(cached: LkgEntry): KVEntry {
+  return new KVEntry({
+    key: cached.key,
+    flags: cached.flags,
+    createIndex: 0,
+    modifyIndex: cached.modifyIndex,
+    lockIndex: 0,
+    session: undefined,
+    value: cached.value,
+  });
+}
+
 /**
  * A watched key or prefix. Created by `Watcher.watch()`; `T` is the schema's output type.
  *
  * Events carry one payload object each (see {@link SubscriptionEvents}). State is updated before an event is
  * emitted, so `current` is already new when `change` fires. A listener that throws is logged and published
- * on `consul-hotreload:watch:error`; the watch carries on (later listeners of that same emit are skipped, as
- * with any EventEmitter).
+ * on `consul-hotreload:watch:error`; every other listener of that event still gets it, and the watch
+ * carries on. (Plain eventemitter3 stops an emit at the first listener that throws: each listener is
+ * registered inside a guard instead, which costs one function call per listener and nothing when nothing
+ * throws. `listeners()` and `off()` take and give the listeners as registered.)
  */
 export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   /** The watched key, or prefix when it ends in `/`. */
@@ -130,6 +165,12 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   #debounceMaxTimer: ReturnType<typeof setTimeout> | undefined;
   #startTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
+  /** `current` came from the last-known-good cache and no live answer has been applied since. */
+  #fromCache = false;
+  /** The one attempt to start from the cache: resolves true when it served `ready`. */
+  #cacheAttempt: Promise<boolean> | undefined;
+  /** Guards by event, then by listener; made on the first registration. */
+  #guards: Map<PropertyKey, WeakMap<AnyListener, Guarded>> | undefined;
 
   /** @internal Use `Watcher.watch()`. */
   constructor(init: SubscriptionInit) {
@@ -173,6 +214,53 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     return this.#index;
   }
 
+  /** Adds a listener; a throw from it is reported and never keeps the event from the other listeners. */
+  override on<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    return super.on(event, this.#guard(event, fn), context);
+  }
+
+  /** Same as {@link Subscription.on}. */
+  override addListener<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    return super.addListener(event, this.#guard(event, fn), context);
+  }
+
+  /** Adds a listener for the next event only; guarded like {@link Subscription.on}. */
+  override once<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
+    return super.once(event, this.#guard(event, fn), context);
+  }
+
+  /** Removes a listener, given as it was registered. */
+  override removeListener<E extends EventName<T>>(
+    event: E,
+    fn?: Listener<T, E>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    return super.removeListener(
+      event,
+      fn === undefined ? undefined : this.#guarded(event, fn),
+      context,
+      once,
+    );
+  }
+
+  /** Same as {@link Subscription.removeListener}. */
+  override off<E extends EventName<T>>(
+    event: E,
+    fn?: Listener<T, E>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    return this.removeListener(event, fn, context, once);
+  }
+
+  /** The listeners of `event`, as they were registered. */
+  override listeners<E extends EventName<T>>(event: E): Array<Listener<T, E>> {
+    return super
+      .listeners(event)
+      .map((fn) => (originalOf.get(fn as unknown as Guarded) ?? fn) as Listener<T, E>);
+  }
+
   /**
    * Stops the subscription: `ready` rejects with ClosedError if still pending, a last `state` event
    * (`closed`) is emitted, listeners are removed, timers cleared. When it was the last subscription of its
@@ -200,9 +288,12 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     return this.close();
   }
 
-  /** @internal Whether a first evaluation is done or scheduled: the query then only sends changes. */
+  /**
+   * @internal Whether a first evaluation of live data is done or scheduled: the query then only sends
+   * changes. A value restored from the cache does not count: the first live answer must reach it.
+   */
   get [kEvaluated](): boolean {
-    return this.#evaluated || this.#evaluationScheduled;
+    return (this.#evaluated && !this.#fromCache) || this.#evaluationScheduled;
   }
 
   /**
@@ -212,10 +303,18 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   [kApply](changes: readonly RawChange<WatchEntry>[], index: number): void {
     if (this.#state === 'closed') return;
     this.#index = index;
+    // The first live answer after a restore from the cache holds every key (the query had never answered,
+    // so its diff lists all as added): it replaces the cached snapshot, and a cached key it lacks is gone.
+    if (this.#fromCache) for (const key of this.#candidate.keys()) this.#pending.set(key, undefined);
     for (const change of changes) {
       // Folder keys (`db/`) and the prefix's own key hold no value of the tree.
       if (this.#prefix && treePath(this.key, change.key) === undefined) continue;
       this.#pending.set(change.key, change.entry);
+    }
+    if (this.#fromCache) {
+      // Never debounced: it ends the `stale` state of the cached value.
+      this.#evaluate();
+      return;
     }
     if (!this.#evaluated) {
       if (!this.#evaluationScheduled) {
@@ -239,6 +338,9 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   /** @internal The query's health changed (or, for a late subscription, is this). */
   [kHealth](state: LoopState): void {
     this.#queryStale = state === 'stale';
+    // A value from the cache stays `stale` until the first live answer is applied (see kApply), which comes
+    // right after the query turns `ready`.
+    if (this.#fromCache) return;
     if (state === 'stale' && this.#state === 'ready') this.#setState('stale');
     else if (state === 'ready' && this.#state === 'stale') this.#setState('ready');
   }
@@ -247,8 +349,11 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   [kError](error: ConsulError): void {
     if (this.#state === 'closed') return;
     this.#lastError = error;
-    // Retrying will not fix a 403, an unknown datacenter or a 400 soon: fail `ready` now, keep trying.
+    // Retrying will not fix a 403, an unknown datacenter or a 400 soon: fail `ready` now, keep trying. Such
+    // an answer is Consul's word, so the cache does not hide it. A retryable failure (Consul unreachable,
+    // 5xx, 429, timeout) starts from the cache at once rather than after `startTimeout`.
     if (!error.retryable) this.#settleReadyWithError(error);
+    else if (this.#init.store !== undefined && this.#readyState === 'pending') void this.#useCache();
     this.#emitSafely('error', error);
   }
 
@@ -257,13 +362,100 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     if (this.#state === 'closed') return;
     this.#clearDebounce();
     const batch = this.#pending;
-    if (batch.size === 0 && this.#evaluated) return;
+    const leftCache = this.#fromCache;
+    if (batch.size === 0 && this.#evaluated && !leftCache) return;
     this.#pending = new Map();
     this.#evaluated = true;
+    this.#fromCache = false;
     const conflicts = this.#applyBatch(batch);
     const outcome = this.#validateCandidate(conflicts);
-    if (outcome.ok) this.#commit(outcome.value);
-    else this.#reject(outcome.issues);
+    if (outcome.ok) this.#commit(outcome.value, leftCache);
+    else this.#reject(outcome.issues, leftCache);
+  }
+
+  /** Starts from the cache once; later calls share the first attempt. Never rejects. */
+  #useCache(): Promise<boolean> {
+    this.#cacheAttempt ??= this.#restoreFromCache().catch((error: unknown) => {
+      this.#init.logger.error(
+        { key: this.key, err: error },
+        `watch ${this.key}: internal error while restoring the last-known-good value`,
+      );
+      return false;
+    });
+    return this.#cacheAttempt;
+  }
+
+  /** No live value, answer or rejection yet: only then may the cache serve `ready`. */
+  #canRestore(): boolean {
+    return (
+      this.#state === 'connecting' &&
+      this.#readyState === 'pending' &&
+      !this.#evaluated &&
+      !this.#evaluationScheduled
+    );
+  }
+
+  /**
+   * Decodes and validates the cached snapshot exactly as a live answer; a valid one resolves `ready` and
+   * turns the subscription `stale`. A snapshot that no longer validates (the schema changed since) is
+   * dropped with a warning, leaving the subscription as it was.
+   */
+  async #restoreFromCache(): Promise<boolean> {
+    const store = this.#init.store!;
+    const snapshot = await store.load(this.key);
+    // Consul may have answered while the file was read: the live value wins.
+    if (snapshot === undefined || !this.#canRestore()) return false;
+    const batch = new Map<string, WatchEntry>();
+    for (const cached of snapshot.entries) {
+      const own = this.#prefix ? treePath(this.key, cached.key) !== undefined : cached.key === this.key;
+      if (own) batch.set(cached.key, cachedEntry(cached));
+    }
+    const outcome = this.#validateCandidate(this.#applyBatch(batch));
+    if (!outcome.ok) {
+      this.#resetCandidate();
+      const error = new ConfigValidationError('watch', this.key, outcome.issues);
+      this.#init.logger.warn(
+        { key: this.key, path: store.path, savedAt: snapshot.savedAt, issues: outcome.issues.length },
+        `last-known-good cache not used for ${this.key}: the saved value no longer validates\n${error.message}`,
+      );
+      return false;
+    }
+    this.#evaluated = true;
+    this.#fromCache = true;
+    this.#index = snapshot.index;
+    this.#init.logger.warn(
+      { key: this.key, path: store.path, savedAt: snapshot.savedAt, index: snapshot.index },
+      `watch ${this.key}: Consul has not answered; serving the last-known-good value saved at ${snapshot.savedAt}`,
+    );
+    this.#commit(outcome.value, false);
+    return true;
+  }
+
+  /** Back to no candidate at all, as before the first answer. */
+  #resetCandidate(): void {
+    this.#candidate = new Map();
+    this.#tree = this.#prefix ? emptyTree() : undefined;
+    this.#decodeIssues.clear();
+    this.#changedSinceGood.clear();
+  }
+
+  /** Queues the good value's entries for the cache (fire-and-forget; the store logs failures). */
+  #persist(): void {
+    const store = this.#init.store;
+    if (store === undefined) return;
+    const entries = this.#entries;
+    const index = this.#index;
+    store.save(this.key, () => this.#snapshotOf(entries, index));
+  }
+
+  #snapshotOf(entries: ReadonlyMap<string, WatchedEntry>, index: number): LkgSnapshot {
+    const cached: LkgEntry[] = [];
+    for (const [key, record] of entries) {
+      const source = sourceOf.get(record);
+      if (source === undefined) continue;
+      cached.push({ key, modifyIndex: source.modifyIndex, flags: source.flags, value: source.rawValue });
+    }
+    return { key: this.key, index, entries: cached };
   }
 
   /** Decodes the batch into a new candidate map and tree; returns the tree conflicts, if any. */
@@ -346,7 +538,8 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     };
   }
 
-  #commit(value: unknown): void {
+  /** @param leftCache - this is the first live value after a restore from the cache */
+  #commit(value: unknown, leftCache: boolean): void {
     const good = this.#entries;
     const candidate = this.#candidate;
     const changes: KeyChange[] = [];
@@ -368,12 +561,20 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     this.#changedSinceGood.clear();
     const first = !this.#hasGood;
     this.#entries = candidate;
-    // Nothing really changed (e.g. A → invalid B → A again): keep `current` and its identity.
-    if (!first && changes.length === 0) return;
-    this.#hasGood = true;
-    this.#current = value as T;
-    this.#clearStartTimer();
-    if (this.#state === 'connecting') this.#setState(this.#queryStale ? 'stale' : 'ready');
+    // Nothing really changed (e.g. A → invalid B → A again, or Consul holds what the cache held): keep
+    // `current` and its identity, and write nothing.
+    const changed = first || changes.length > 0;
+    if (changed) {
+      this.#hasGood = true;
+      this.#current = value as T;
+      this.#clearStartTimer();
+      // Only values that decoded and validated get here; a restored value is already in the cache.
+      if (!this.#fromCache) this.#persist();
+    }
+    if (this.#state === 'connecting' || leftCache) {
+      this.#setState(this.#fromCache || this.#queryStale ? 'stale' : 'ready');
+    }
+    if (!changed) return;
     if (first && this.#readyState === 'pending') {
       this.#readyState = 'resolved';
       this.#resolveReady(value);
@@ -386,17 +587,31 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     this.#emitSafely('change', event);
   }
 
-  #reject(issues: ValidationIssue[]): void {
+  /** @param leftCache - Consul's first answer after a restore from the cache: the cached value keeps serving */
+  #reject(issues: ValidationIssue[], leftCache: boolean): void {
     const error = new ConfigValidationError('watch', this.key, issues);
     this.#lastError = error;
     this.#init.logger.warn({ key: this.key, issues: issues.length }, error.message);
     if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
     this.#settleReadyWithError(error);
+    // Consul answered: the watch is healthy again, and the cached value is the last good one.
+    if (leftCache) this.#setState(this.#queryStale ? 'stale' : 'ready');
     this.#emitSafely('invalid', error);
   }
 
   #startTimedOut(): void {
     this.#startTimer = undefined;
+    if (this.#init.store === undefined) {
+      this.#rejectTimedOut();
+      return;
+    }
+    // Consul has not answered in time (a hung connection never fails): start from the cache if possible.
+    void this.#useCache().then((restored) => {
+      if (!restored) this.#rejectTimedOut();
+    });
+  }
+
+  #rejectTimedOut(): void {
     const ms = this.#init.startTimeoutMs;
     const last =
       this.#lastError === undefined ? '' : `; last error: ${this.#lastError.message.split('\n')[0]}`;
@@ -431,12 +646,51 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     try {
       (this.emit as (event: E, ...args: Parameters<SubscriptionEvents<T>[E]>) => boolean)(event, ...args);
     } catch (error) {
-      this.#init.logger.error(
-        { key: this.key, event, err: error },
-        `watch ${this.key}: a '${event}' listener threw`,
-      );
-      if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
+      // Only a listener added around the guards (EventEmitter.prototype.on.call) can throw here.
+      this.#listenerThrew(event, error);
     }
+  }
+
+  #listenerThrew(event: PropertyKey, error: unknown): void {
+    const name = String(event);
+    this.#init.logger.error(
+      { key: this.key, event: name, err: error },
+      `watch ${this.key}: a '${name}' listener threw`,
+    );
+    if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
+  }
+
+  /** The guard of `fn` for `event`, made once: the same listener added twice shares one guard, as in off(). */
+  #guard<E extends EventName<T>>(event: E, fn: Listener<T, E>): Listener<T, E> {
+    // eventemitter3 throws its own TypeError for a non-function.
+    if (typeof fn !== 'function') return fn;
+    const listener = fn as AnyListener;
+    this.#guards ??= new Map();
+    let byListener = this.#guards.get(event);
+    if (byListener === undefined) {
+      byListener = new WeakMap();
+      this.#guards.set(event, byListener);
+    }
+    let guarded = byListener.get(listener);
+    if (guarded === undefined) {
+      const report = (error: unknown): void => this.#listenerThrew(event, error);
+      guarded = function guarded(this: unknown, payload: unknown): void {
+        try {
+          listener.call(this, payload as never);
+        } catch (error) {
+          report(error);
+        }
+      };
+      byListener.set(listener, guarded);
+      originalOf.set(guarded, listener);
+    }
+    return guarded as unknown as Listener<T, E>;
+  }
+
+  /** The guard registered for `fn`, or `fn` itself when it never was (removing it then does nothing). */
+  #guarded<E extends EventName<T>>(event: E, fn: Listener<T, E>): Listener<T, E> {
+    const guarded = this.#guards?.get(event)?.get(fn as AnyListener);
+    return guarded === undefined ? fn : (guarded as unknown as Listener<T, E>);
   }
 
   #clearStartTimer(): void {

@@ -12,7 +12,9 @@ import type { LoopState } from './loop.js';
  * Where a subscription stands:
  * - `connecting`: no valid value yet (`ready` pending, or rejected while the watch keeps retrying);
  * - `ready`: `current` holds the last valid value and the watch is healthy;
- * - `stale`: `current` holds a value, but requests have been failing for `staleAfter` ms;
+ * - `stale`: `current` holds a value, but requests have been failing for `staleAfter` ms, or `current` was
+ *   restored from the last-known-good cache (see {@link WatcherOptions.cache}) and Consul has not answered
+ *   yet;
  * - `closed`: closed; no more events.
  */
 export type SubscriptionState = 'connecting' | 'ready' | 'stale' | 'closed';
@@ -23,6 +25,16 @@ export interface DebounceOptions {
   min: number | string;
   /** Apply at most this long after the first change held back, even if changes keep coming. */
   max: number | string;
+}
+
+/** Where the last-known-good cache lives; see {@link WatcherOptions.cache}. */
+export interface WatcherCacheOptions {
+  /**
+   * Path of the cache file (JSON, mode 0600; its folder is created with mode 0700 if missing). One file
+   * per app: it holds one snapshot per watched key or prefix. Temporary files are written beside it, so the
+   * folder must be writable.
+   */
+  path: string;
 }
 
 /**
@@ -94,6 +106,22 @@ export interface WatcherOptions extends ConsulClientOptions {
    * @default 10_000
    */
   decodeCacheSize?: number;
+  /**
+   * The last-known-good cache: every value of a subscription that decoded and validated is saved (its
+   * keys' raw values, ModifyIndex and flags, and the Consul index) to one file, atomically and in the
+   * background; an invalid value is never saved. A failed write is logged and published on
+   * `consul-hotreload:watch:error`, never thrown or emitted.
+   *
+   * At startup, a subscription that has no value yet when its first request fails with a retryable error
+   * (Consul unreachable, 5xx, 429, timeout), or when `startTimeout` ends, whichever comes first, resolves
+   * `ready` from the cache, through the same decode and schema as a live value, and is `stale` until
+   * Consul answers; then only the keys that really differ are reported by `change`. 403, unknown datacenter
+   * and other answers retrying will not fix still reject `ready`, and so does an invalid value from Consul.
+   * A missing or damaged file, or a saved value the schema now refuses, is ignored with a warning.
+   * {@link Watcher.close} waits for the pending writes. See docs/last-known-good.md.
+   * @default undefined (no cache: `ready` waits for Consul, or `startTimeout`)
+   */
+  cache?: WatcherCacheOptions;
   /** Closes the watcher when aborted. */
   signal?: AbortSignal;
   /**

@@ -22,6 +22,7 @@ import { type Logger, resolveLogger } from '../logger.js';
 import { DecodeCache, isWatchFormat } from './decode.js';
 import { type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
+import { LkgStore } from './lkg-store.js';
 import { BlockingLoop, type LoopAnswer, type LoopState, type RetryInfo } from './loop.js';
 import { kApply, kError, kEvaluated, kHealth, Subscription } from './subscription.js';
 import type { QueryStats, WatcherOptions, WatcherStats, WatchOptions } from './types.js';
@@ -35,6 +36,7 @@ export type {
   SubscriptionEvents,
   SubscriptionState,
   WatchedEntry,
+  WatcherCacheOptions,
   WatcherOptions,
   WatcherStats,
   WatchOptions,
@@ -65,6 +67,7 @@ interface ResolvedWatcherOptions {
   startTimeoutMs: number;
   decodeCacheSize: number;
   random: (() => number) | undefined;
+  cachePath: string | undefined;
 }
 
 function invalid(message: string): InvalidArgumentError {
@@ -112,6 +115,10 @@ function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherOptions 
   if (staleAfterMs === 0) throw invalid('staleAfter must be above 0');
   const random = options.random;
   if (random !== undefined && typeof random !== 'function') throw invalid('random must be a function');
+  const cachePath = options.cache?.path;
+  if (options.cache !== undefined && (typeof cachePath !== 'string' || cachePath === '')) {
+    throw invalid('cache.path must be a non-empty file path');
+  }
   return {
     waitMs,
     minIntervalMs: nonNegative(options.minInterval, 'minInterval', WATCHER_DEFAULTS.minIntervalMs),
@@ -128,6 +135,7 @@ function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherOptions 
       WATCHER_DEFAULTS.decodeCacheSize,
     ),
     random,
+    cachePath,
   };
 }
 
@@ -171,6 +179,8 @@ class KvQuery {
   readonly #awaitingFirst = new Set<Subscription<unknown>>();
   #subscriptions = 0;
   #answered = false;
+  /** The last failure while the query has never answered: a late subscription needs to know of it. */
+  #failureBeforeFirst: ConsulError | undefined;
   #lastIndex = 0;
   #lastContact: number | undefined;
   #changes = 0;
@@ -240,6 +250,9 @@ class KvQuery {
     if (this.#loop.state === 'stale') subscription[kHealth]('stale');
     if (!this.#answered) {
       this.#awaitingFirst.add(subscription);
+      // Consul is already failing: a late subscription starts from the cache (or fails `ready` on a 403)
+      // now rather than at the next failure, up to a backoff maximum away.
+      if (this.#failureBeforeFirst !== undefined) subscription[kError](this.#failureBeforeFirst);
       return;
     }
     const initial: RawChange<KVEntry>[] = [];
@@ -303,6 +316,7 @@ class KvQuery {
   #onAnswer(answer: QueryAnswer): void {
     const first = !this.#answered;
     this.#answered = true;
+    this.#failureBeforeFirst = undefined;
     const index = sanitizeIndex(answer.index);
     this.#lastIndex = index;
     this.#lastContact = answer.lastContact;
@@ -342,6 +356,7 @@ class KvQuery {
       `${error.message}; retrying in ${info.delayMs} ms`,
     );
     if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
+    if (!this.#answered) this.#failureBeforeFirst = error;
     for (const subscription of this.all()) subscription[kError](error);
   }
 
@@ -378,6 +393,7 @@ export class Watcher {
   readonly #client: ConsulClient;
   readonly #logger: Required<Logger>;
   readonly #cache: DecodeCache;
+  readonly #store: LkgStore | undefined;
   readonly #queries = new Map<string, KvQuery>();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
@@ -393,6 +409,8 @@ export class Watcher {
     this.#options = resolveWatcherOptions(options);
     this.#logger = resolveLogger(options.logger);
     this.#cache = new DecodeCache(this.#options.decodeCacheSize);
+    const { cachePath } = this.#options;
+    this.#store = cachePath === undefined ? undefined : new LkgStore(cachePath, this.#logger);
     this.#client = new ConsulClient(options);
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
@@ -452,6 +470,7 @@ export class Watcher {
       startTimeoutMs,
       cache: this.#cache,
       logger: this.#logger,
+      store: this.#store,
       detach: (sub) => {
         signal?.removeEventListener('abort', onAbort);
         return query?.remove(sub) ?? Promise.resolve();
@@ -521,8 +540,8 @@ export class Watcher {
 
   /**
    * Closes every subscription (pending `ready` promises reject with ClosedError), aborts every request in
-   * flight at once, clears every timer and closes the client. Idempotent: every call returns the same
-   * promise.
+   * flight at once, clears every timer, waits for the last-known-good writes still pending and closes the
+   * client. Idempotent: every call returns the same promise.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
@@ -532,6 +551,8 @@ export class Watcher {
     // Every loop stops synchronously here (aborting its request); then each subscription says goodbye.
     const stopped = queries.map((query) => query.close());
     for (const query of queries) for (const subscription of query.all()) stopped.push(subscription.close());
+    // Subscriptions are closed, so nothing new is queued: the last writes land, then the file closes.
+    if (this.#store !== undefined) stopped.push(this.#store.close());
     this.#closing = Promise.all(stopped)
       .then(() => this.#client.close())
       .finally(() => this.#cache.clear());

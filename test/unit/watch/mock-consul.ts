@@ -122,6 +122,12 @@ export class MockConsul {
     });
   }
 
+  /** Expects one GET of `path` that fails like a refused connection (no answer at all). */
+  refuse(path: string): void {
+    const error = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8500'), { code: 'ECONNREFUSED' });
+    this.#pool.intercept({ path, method: 'GET' }).replyWithError(error);
+  }
+
   /** Every request so far, as `path?query`. */
   requests(): string[] {
     return (this.agent.getCallHistory()?.calls() ?? []).map((c) => c.fullUrl.slice(ADDRESS.length));

@@ -1,3 +1,5 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { type EventEmitter as NodeEventEmitter, once } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { KVEntry } from '../../../src/consul/kv.js';
@@ -486,6 +488,97 @@ describe('Subscription: errors, state, close', () => {
       "watch config/app/: a 'change' listener threw",
       "watch config/app/: a 'change' listener threw",
     ]);
+  });
+
+  it('delivers an event to every listener when one throws, and reports the throw on the logger and watch:error', async () => {
+    const { sub, answer, logged } = harness('config/app/');
+    answer({ 'config/app/a': '1' });
+    await sub.ready;
+    const bug = new Error('listener bug');
+    const seen: Array<[string, unknown]> = [];
+    sub.on('change', () => {
+      throw bug;
+    });
+    sub.on('change', (event) => seen.push(['second', event.current]));
+    sub.on('state', () => {
+      throw bug;
+    });
+    sub.on('state', (event) => seen.push(['state', event.state]));
+    const published: unknown[] = [];
+    const onError = (message: unknown) => published.push(message);
+    diagnosticsChannel.subscribe('consul-hotreload:watch:error', onError);
+    try {
+      answer({ 'config/app/a': '2' });
+      sub[kHealth]('stale');
+      answer({ 'config/app/a': '3' });
+    } finally {
+      diagnosticsChannel.unsubscribe('consul-hotreload:watch:error', onError);
+    }
+    expect(seen).toEqual([
+      ['second', { a: 2 }],
+      ['state', 'stale'],
+      ['second', { a: 3 }],
+    ]);
+    expect(logged.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      "watch config/app/: a 'change' listener threw",
+      "watch config/app/: a 'state' listener threw",
+      "watch config/app/: a 'change' listener threw",
+    ]);
+    expect(published).toEqual([
+      { key: 'config/app/', error: bug },
+      { key: 'config/app/', error: bug },
+      { key: 'config/app/', error: bug },
+    ]);
+  });
+
+  it('keeps once(), off() and listeners() working with the listeners as registered', async () => {
+    const { sub, answer } = harness('config/app/');
+    answer({ 'config/app/a': '1' });
+    await sub.ready;
+    const calls: string[] = [];
+    const kept = (event: ChangeEvent<unknown>) => calls.push(`kept ${JSON.stringify(event.current)}`);
+    const removed = () => calls.push('removed');
+    const onlyOnce = () => {
+      calls.push('once');
+      throw new Error('once bug');
+    };
+    const context = { name: 'ctx' };
+    let seenThis: unknown;
+    sub.on('change', kept);
+    sub.addListener('change', removed);
+    sub.once('change', onlyOnce);
+    sub.on(
+      'change',
+      function (this: unknown) {
+        seenThis = this;
+      },
+      context,
+    );
+    // The harness added the first listener.
+    expect(sub.listeners('change').slice(1, 4)).toEqual([kept, removed, onlyOnce]);
+    sub.off('change', removed);
+    expect(sub.listenerCount('change')).toBe(4);
+    answer({ 'config/app/a': '2' });
+    answer({ 'config/app/a': '3' });
+    expect(calls).toEqual(['kept {"a":2}', 'once', 'kept {"a":3}']);
+    expect(seenThis).toBe(context);
+    sub.removeListener('change', kept);
+    sub.removeListener('change', () => {}); // never added: nothing happens
+    expect(sub.listenerCount('change')).toBe(2);
+    sub.removeAllListeners('change');
+    expect(sub.listeners('change')).toEqual([]);
+  });
+
+  it('works with node:events once(), which adds and removes its own listeners', async () => {
+    const { sub, answer } = harness('config/app/');
+    answer({ 'config/app/a': '1' });
+    await sub.ready;
+    // node:events accepts any emitter with on/once/removeListener at run time; its types want its own class.
+    const next = once(sub as unknown as NodeEventEmitter, 'change');
+    answer({ 'config/app/a': '2' });
+    const [event] = (await next) as [ChangeEvent<unknown>];
+    expect(event.current).toEqual({ a: 2 });
+    expect([sub.listenerCount('change'), sub.listenerCount('error')]).toEqual([1, 1]);
   });
 
   it('emits the first events after watch() returns, so listeners attached at once see them', async () => {

@@ -443,6 +443,36 @@ describe('Watcher: lifecycle and options', () => {
     expect(w.stats().queries).toEqual([]);
   });
 
+  it('keeps the loop going when the first of two change listeners throws: the second gets every change', async () => {
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
+    consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', {
+      entries: [entry('config/app/a', '2', 6)],
+      index: 6,
+    });
+    consul.answer('/v1/kv/config/app/?recurse=&index=6&wait=300000ms', {
+      entries: [entry('config/app/a', '3', 7)],
+      index: 7,
+    });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=7&wait=300000ms');
+    const errors: string[] = [];
+    const sub = makeWatcher({
+      logger: { error: (_obj, msg) => errors.push(msg ?? '') },
+    }).watch('config/app/', { format: 'json' });
+    const seen: unknown[] = [];
+    sub.on('change', () => {
+      throw new Error('listener bug');
+    });
+    sub.on('change', (event) => seen.push(event.current));
+    await sub.ready;
+    await blocking;
+    expect(seen).toEqual([{ a: 2 }, { a: 3 }]);
+    expect(errors).toEqual([
+      "watch config/app/: a 'change' listener threw",
+      "watch config/app/: a 'change' listener threw",
+    ]);
+    expect(consul.requests()).toHaveLength(4);
+  });
+
   it('publishes changes on watch:change and errors on watch:error', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { status: 500, body: 'boom' });
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
