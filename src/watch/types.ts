@@ -101,9 +101,11 @@ export interface WatcherOptions extends ConsulClientOptions {
    */
   startTimeout?: number;
   /**
-   * Decoded values kept for reuse, by key + ModifyIndex + format. `0` disables the cache (every changed
-   * value is decoded once per subscription that sees it).
-   * @default 10_000
+   * Decoded values kept for reuse, by key + ModifyIndex + format. Unchanged keys are never decoded again
+   * whatever its size (their decoded values live in each subscription's snapshot); the cache saves work when
+   * several subscriptions with the same format see one key, and when a key comes back after a full re-read.
+   * Each entry costs memory beside the snapshot, so it is kept small. `0` disables it.
+   * @default 1_000
    */
   decodeCacheSize?: number;
   /**

@@ -50,7 +50,7 @@ export const WATCHER_DEFAULTS = {
   backoffMaxMs: 30_000,
   staleAfterMs: 60_000,
   startTimeoutMs: 30_000,
-  decodeCacheSize: 10_000,
+  decodeCacheSize: 1_000,
 } as const;
 
 const OPERATION = 'watch';
