@@ -2,16 +2,14 @@
  * `consul-hotreload get <key>`: prints a key's value, or its whole entry as JSON.
  * @module
  */
-import { ConsulClient } from '../consul/client.js';
-import type { KVGetResult } from '../consul/kv.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  connectionOptions,
   DEFAULT_TIMEOUT_MS,
   parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  withConsulClient,
 } from './options.js';
 import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
 
@@ -45,13 +43,9 @@ export async function runGet(argv: string[], io: CommandIo): Promise<number> {
     }
     const [key = ''] = requirePositionals(positionals, ['<key>']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const client = new ConsulClient({ ...(await connectionOptions(values, io)), requestTimeout });
-    let result: KVGetResult;
-    try {
-      result = await client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal });
-    } finally {
-      await client.close();
-    }
+    const result = await withConsulClient(values, io, requestTimeout, (client) =>
+      client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal }),
+    );
     const { entry } = result;
     if (entry === null) {
       io.stderr(`error: key ${key} does not exist (index ${result.index})\n`);

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ConsulClient } from '../consul/client.js';
 import { type ConsulClientOptions, resolveClientConfig, type TlsOptions } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
 import { type CommandIo, stderrLogger, UsageError } from './output.js';
@@ -194,6 +195,26 @@ export async function connectionOptions(
 
   resolveClientConfig({ ...options, logger: stderrLogger(io) });
   return options;
+}
+
+/**
+ * Runs `use` with a client built from the connection flags (see {@link connectionOptions}) and closes the
+ * client afterwards, whether `use` resolved or threw.
+ * @param requestTimeout - how long each request may take, in ms (the parsed `--timeout`)
+ * @throws what {@link connectionOptions} or `use` throws
+ */
+export async function withConsulClient<T>(
+  values: ConnectionValues,
+  io: CommandIo,
+  requestTimeout: number,
+  use: (client: ConsulClient) => Promise<T>,
+): Promise<T> {
+  const client = new ConsulClient({ ...(await connectionOptions(values, io)), requestTimeout });
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
+  }
 }
 
 async function readPem(path: string | undefined, flag: string): Promise<Buffer | undefined> {

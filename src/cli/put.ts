@@ -3,17 +3,16 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { ConsulClient } from '../consul/client.js';
 import type { PutOptions } from '../consul/kv.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  connectionOptions,
   DEFAULT_TIMEOUT_MS,
   parseCommandLine,
   parseDurationFlag,
   parseUnsignedFlag,
   requirePositionals,
+  withConsulClient,
 } from './options.js';
 import { type CommandIo, EXIT, EXIT_CODES_HELP, printError, UsageError } from './output.js';
 
@@ -55,13 +54,9 @@ export async function runPut(argv: string[], io: CommandIo): Promise<number> {
     if (io.signal !== undefined) putOptions.signal = io.signal;
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
     const value = await readValue(valueArgument);
-    const client = new ConsulClient({ ...(await connectionOptions(values, io)), requestTimeout });
-    let written: boolean;
-    try {
-      written = await client.kv.put(key, value, putOptions);
-    } finally {
-      await client.close();
-    }
+    const written = await withConsulClient(values, io, requestTimeout, (client) =>
+      client.kv.put(key, value, putOptions),
+    );
     io.stdout(`${written}\n`);
     return written ? EXIT.ok : EXIT.failed;
   } catch (error) {

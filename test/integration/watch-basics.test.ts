@@ -2,91 +2,13 @@
  * The Watcher against the embedded dev server over real loopback sockets: exact change events for
  * additions, updates and deletions, 404s (§3), one event per Consul index, and answers that change nothing (§4).
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { DevServer, DevServerOptions } from '../../src/devserver/server.js';
-import { startDevServer } from '../../src/devserver/server.js';
-import type { RequestStartMessage } from '../../src/diagnostics.js';
-import type { ConfigValidationError, ConsulError } from '../../src/errors.js';
-import type { Subscription } from '../../src/watch/subscription.js';
-import type { ChangeEvent, StateEvent, WatcherOptions } from '../../src/watch/types.js';
-import { Watcher } from '../../src/watch/watcher.js';
+import type { ConfigValidationError } from '../../src/errors.js';
 import { httpRequest } from '../helpers/http.js';
+import { held, record, useWatchHarness } from '../helpers/watch.js';
 
-type Recorded =
-  | ['change', ChangeEvent<unknown>]
-  | ['invalid', ConfigValidationError]
-  | ['error', ConsulError]
-  | ['state', StateEvent];
-
-let server: DevServer | undefined;
-let watcher: Watcher | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  await watcher?.close();
-  await server?.close();
-  watcher = undefined;
-  server = undefined;
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-async function start(options: DevServerOptions = {}): Promise<DevServer> {
-  // No jitter: a blocking query is held exactly `wait`, which the tests set far above their run time.
-  server = await startDevServer({ port: 0, jitter: false, ...options });
-  return server;
-}
-
-function makeWatcher(dev: DevServer, options: WatcherOptions = {}): Watcher {
-  watcher = new Watcher({
-    address: dev.address,
-    env: {},
-    wait: '30s',
-    minInterval: 0,
-    backoff: { min: 1, max: 20 },
-    random: () => 0.5,
-    ...options,
-  });
-  return watcher;
-}
-
-/** Items in arrival order; `until(n)` resolves once n have arrived (awaits, never sleeps). */
-class Log<T> {
-  readonly items: T[] = [];
-  #wake: () => void = () => {};
-  push(item: T): void {
-    this.items.push(item);
-    this.#wake();
-  }
-  readonly until = async (count: number): Promise<void> => {
-    while (this.items.length < count) await new Promise<void>((resolve) => (this.#wake = resolve));
-  };
-}
-
-/** Every event of a subscription, in order. */
-function record(sub: Subscription<unknown>): Log<Recorded> {
-  const log = new Log<Recorded>();
-  sub.on('change', (event) => log.push(['change', event]));
-  sub.on('invalid', (error) => log.push(['invalid', error]));
-  sub.on('error', (error) => log.push(['error', error]));
-  sub.on('state', (event) => log.push(['state', event]));
-  return log;
-}
-
-/** The `index` of every request the watcher starts, from the `request:start` diagnostics channel. */
-function sentIndexes(): Log<number> {
-  const log = new Log<number>();
-  const onStart = (message: unknown): void => log.push((message as RequestStartMessage).index);
-  diagnosticsChannel.subscribe('consul-hotreload:request:start', onStart);
-  cleanups.push(() => diagnosticsChannel.unsubscribe('consul-hotreload:request:start', onStart));
-  return log;
-}
-
-/** Resolves once the dev server holds `count` blocking queries: the watcher is idle, waiting for a change. */
-function held(dev: DevServer, count = 1): Promise<void> {
-  return vi.waitFor(() => expect(dev.stats().blockingHeld).toBe(count), { timeout: 5_000, interval: 2 });
-}
+const { start, makeWatcher, sentIndexes } = useWatchHarness();
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 

@@ -3,32 +3,14 @@
  * once, and a process exits by itself after `await watcher.close()` (child-process fixture).
  */
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { DevServer, DevServerOptions } from '../../src/devserver/server.js';
-import { startDevServer } from '../../src/devserver/server.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { DevServer } from '../../src/devserver/server.js';
 import type { ConsulError } from '../../src/errors.js';
-import type { StateEvent, WatcherOptions } from '../../src/watch/types.js';
-import { Watcher } from '../../src/watch/watcher.js';
+import type { StateEvent } from '../../src/watch/types.js';
+import { useWatchHarness } from '../helpers/watch.js';
 
-let server: DevServer | undefined;
-let watcher: Watcher | undefined;
-
-afterEach(async () => {
-  await watcher?.close();
-  await server?.close();
-  watcher = undefined;
-  server = undefined;
-});
-
-async function start(options: DevServerOptions = {}): Promise<DevServer> {
-  server = await startDevServer({ port: 0, jitter: false, ...options });
-  return server;
-}
-
-function makeWatcher(dev: DevServer, options: WatcherOptions = {}): Watcher {
-  watcher = new Watcher({ address: dev.address, env: {}, minInterval: 0, ...options });
-  return watcher;
-}
+// The watcher's own defaults (5-minute wait), but no minimum interval between requests.
+const { start, makeWatcher } = useWatchHarness({ minInterval: 0 });
 
 /** Resolves once `test` passes on the dev server's stats (the server notices closed sockets asynchronously). */
 function serverReaches(dev: DevServer, test: (stats: ReturnType<DevServer['stats']>) => boolean) {

@@ -3,45 +3,12 @@
  * the same prefix, share one blocking query and one connection (§7: Consul caps connections per client IP),
  * and the query ends with its last subscription.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { DevServer, DevServerOptions } from '../../src/devserver/server.js';
-import { startDevServer } from '../../src/devserver/server.js';
+import { describe, expect, it } from 'vitest';
 import type { Subscription } from '../../src/watch/subscription.js';
-import type { ChangeEvent, WatcherOptions } from '../../src/watch/types.js';
-import { Watcher } from '../../src/watch/watcher.js';
+import type { ChangeEvent } from '../../src/watch/types.js';
+import { held, useWatchHarness } from '../helpers/watch.js';
 
-let server: DevServer | undefined;
-let watcher: Watcher | undefined;
-
-afterEach(async () => {
-  await watcher?.close();
-  await server?.close();
-  watcher = undefined;
-  server = undefined;
-});
-
-async function start(options: DevServerOptions = {}): Promise<DevServer> {
-  server = await startDevServer({ port: 0, jitter: false, ...options });
-  return server;
-}
-
-function makeWatcher(dev: DevServer, options: WatcherOptions = {}): Watcher {
-  watcher = new Watcher({
-    address: dev.address,
-    env: {},
-    wait: '30s',
-    minInterval: 0,
-    backoff: { min: 1, max: 20 },
-    random: () => 0.5,
-    ...options,
-  });
-  return watcher;
-}
-
-/** Resolves once the dev server holds `count` blocking queries. */
-function held(dev: DevServer, count = 1): Promise<void> {
-  return vi.waitFor(() => expect(dev.stats().blockingHeld).toBe(count), { timeout: 5_000, interval: 2 });
-}
+const { start, makeWatcher } = useWatchHarness();
 
 const nextChange = <T>(sub: Subscription<T>): Promise<ChangeEvent<T>> =>
   new Promise((resolve) => {

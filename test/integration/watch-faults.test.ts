@@ -3,91 +3,14 @@
  * missing `X-Consul-Index` (§3, §4), tombstone reaping, error statuses, broken connections and bodies,
  * a hung server, and the stale state.
  */
-import diagnosticsChannel from 'node:diagnostics_channel';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Fault } from '../../src/devserver/faults.js';
-import type { DevServer, DevServerOptions } from '../../src/devserver/server.js';
-import { startDevServer } from '../../src/devserver/server.js';
-import type { RequestStartMessage } from '../../src/diagnostics.js';
-import type { ConfigValidationError, ConsulError } from '../../src/errors.js';
-import type { Subscription } from '../../src/watch/subscription.js';
-import type { ChangeEvent, StateEvent, WatcherOptions } from '../../src/watch/types.js';
-import { Watcher } from '../../src/watch/watcher.js';
+import type { DevServer } from '../../src/devserver/server.js';
+import type { ConsulError } from '../../src/errors.js';
 import { httpGet } from '../helpers/http.js';
+import { held, type Log, type Recorded, record, useWatchHarness } from '../helpers/watch.js';
 
-type Recorded =
-  | ['change', ChangeEvent<unknown>]
-  | ['invalid', ConfigValidationError]
-  | ['error', ConsulError]
-  | ['state', StateEvent];
-
-let server: DevServer | undefined;
-let watcher: Watcher | undefined;
-const cleanups: Array<() => void> = [];
-
-afterEach(async () => {
-  await watcher?.close();
-  await server?.close();
-  watcher = undefined;
-  server = undefined;
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-
-async function start(options: DevServerOptions = {}): Promise<DevServer> {
-  server = await startDevServer({ port: 0, jitter: false, ...options });
-  return server;
-}
-
-function makeWatcher(dev: DevServer, options: WatcherOptions = {}): Watcher {
-  watcher = new Watcher({
-    address: dev.address,
-    env: {},
-    wait: '30s',
-    minInterval: 0,
-    backoff: { min: 1, max: 20 },
-    random: () => 0.5,
-    ...options,
-  });
-  return watcher;
-}
-
-/** Items in arrival order; resolves waits as items arrive (awaits, never sleeps). */
-class Log<T> {
-  readonly items: T[] = [];
-  #wake: () => void = () => {};
-  push(item: T): void {
-    this.items.push(item);
-    this.#wake();
-  }
-  /** Resolves once `test` holds for the items. */
-  readonly when = async (test: (items: readonly T[]) => boolean): Promise<void> => {
-    while (!test(this.items)) await new Promise<void>((resolve) => (this.#wake = resolve));
-  };
-  readonly until = (count: number): Promise<void> => this.when((items) => items.length >= count);
-}
-
-function record(sub: Subscription<unknown>): Log<Recorded> {
-  const log = new Log<Recorded>();
-  sub.on('change', (event) => log.push(['change', event]));
-  sub.on('invalid', (error) => log.push(['invalid', error]));
-  sub.on('error', (error) => log.push(['error', error]));
-  sub.on('state', (event) => log.push(['state', event]));
-  return log;
-}
-
-/** The `index` of every request the watcher starts, from the `request:start` diagnostics channel. */
-function sentIndexes(): Log<number> {
-  const log = new Log<number>();
-  const onStart = (message: unknown): void => log.push((message as RequestStartMessage).index);
-  diagnosticsChannel.subscribe('consul-hotreload:request:start', onStart);
-  cleanups.push(() => diagnosticsChannel.unsubscribe('consul-hotreload:request:start', onStart));
-  return log;
-}
-
-/** Resolves once the dev server holds `count` blocking queries: the watcher is idle, waiting for a change. */
-function held(dev: DevServer, count = 1): Promise<void> {
-  return vi.waitFor(() => expect(dev.stats().blockingHeld).toBe(count), { timeout: 5_000, interval: 2 });
-}
+const { start, makeWatcher, sentIndexes } = useWatchHarness();
 
 /** Event names, with the index of change events and the code of errors. */
 function summary(events: readonly Recorded[]): string[] {

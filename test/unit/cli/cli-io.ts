@@ -1,9 +1,15 @@
 /**
  * Test helpers for the CLI commands: an io that records what a command prints and lets a test await a
- * piece of output, and the address of a port where nothing listens.
+ * piece of output, the address of a port where nothing listens, and a dev server and temporary directory
+ * cleaned up after each test.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import type { CommandIo } from '../../../src/cli/output.js';
+import { type DevServer, type DevServerOptions, startDevServer } from '../../../src/devserver/server.js';
 
 interface Waiter {
   stream: 'out' | 'err';
@@ -67,4 +73,39 @@ export async function closedPortAddress(): Promise<string> {
   if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${address.port}`;
+}
+
+/** What {@link useCommandFixtures} gives a test file. */
+export interface CommandFixtures {
+  /** Starts the embedded dev server with these options; it is closed after the test. */
+  startServer(options: DevServerOptions): Promise<DevServer>;
+  /** Makes a fresh directory in the OS temp dir whose name starts with `prefix`; removed after the test. */
+  tempDir(prefix: string): Promise<string>;
+}
+
+/**
+ * Registers an `afterEach` that closes the last dev server started and removes the last temporary directory
+ * made; call once at the top level of a test file.
+ */
+export function useCommandFixtures(): CommandFixtures {
+  let server: DevServer | undefined;
+  let tempDir: string | undefined;
+
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+    tempDir = undefined;
+  });
+
+  return {
+    async startServer(options: DevServerOptions): Promise<DevServer> {
+      server = await startDevServer(options);
+      return server;
+    },
+    async tempDir(prefix: string): Promise<string> {
+      tempDir = await mkdtemp(join(tmpdir(), prefix));
+      return tempDir;
+    },
+  };
 }

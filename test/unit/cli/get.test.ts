@@ -1,21 +1,19 @@
 /**
  * `consul-hotreload get`, run in-process with a recording io against the embedded dev server.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HELP, runGet } from '../../../src/cli/get.js';
-import { type DevServer, startDevServer } from '../../../src/devserver/server.js';
-import { closedPortAddress, RecordingIo } from './cli-io.js';
+import type { DevServer } from '../../../src/devserver/server.js';
+import { closedPortAddress, RecordingIo, useCommandFixtures } from './cli-io.js';
 
 const TOKEN = 'cli-get-secret-token-7';
 
-let server: DevServer | undefined;
-let tempDir: string | undefined;
+const fixtures = useCommandFixtures();
 
 async function start(options: { aclToken?: string } = {}): Promise<DevServer> {
-  server = await startDevServer({
+  const server = await fixtures.startServer({
     jitter: false,
     seed: { 'app/flag': 'on', 'app/empty': '', 'app/port': 5432 },
     ...options,
@@ -23,13 +21,6 @@ async function start(options: { aclToken?: string } = {}): Promise<DevServer> {
   server.kv.put('app/bin', new Uint8Array([0, 255, 10]), 42);
   return server;
 }
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-  if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
-  tempDir = undefined;
-});
 
 describe('get', () => {
   it('prints the value followed by a newline', async () => {
@@ -91,7 +82,7 @@ describe('get', () => {
 
   it('sends the token from --token-file and never prints a refused token', async () => {
     const { address } = await start({ aclToken: TOKEN });
-    tempDir = await mkdtemp(join(tmpdir(), 'cli-get-'));
+    const tempDir = await fixtures.tempDir('cli-get-');
     const tokenFile = join(tempDir, 'token');
     await writeFile(tokenFile, `${TOKEN}\n`);
     const ok = new RecordingIo();

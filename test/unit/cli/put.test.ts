@@ -1,28 +1,16 @@
 /**
  * `consul-hotreload put`, run in-process with a recording io against the embedded dev server.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HELP, runPut } from '../../../src/cli/put.js';
-import { type DevServer, startDevServer } from '../../../src/devserver/server.js';
-import { closedPortAddress, RecordingIo } from './cli-io.js';
+import type { DevServer } from '../../../src/devserver/server.js';
+import { closedPortAddress, RecordingIo, useCommandFixtures } from './cli-io.js';
 
-let server: DevServer | undefined;
-let tempDir: string | undefined;
+const fixtures = useCommandFixtures();
 
-async function start(): Promise<DevServer> {
-  server = await startDevServer({ jitter: false, seed: { 'app/flag': 'on' } });
-  return server;
-}
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-  if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
-  tempDir = undefined;
-});
+const start = (): Promise<DevServer> => fixtures.startServer({ jitter: false, seed: { 'app/flag': 'on' } });
 
 describe('put', () => {
   it('writes the value and prints true', async () => {
@@ -43,7 +31,7 @@ describe('put', () => {
 
   it('stores the bytes of a file given as @file', async () => {
     const s = await start();
-    tempDir = await mkdtemp(join(tmpdir(), 'cli-put-'));
+    const tempDir = await fixtures.tempDir('cli-put-');
     const file = join(tempDir, 'value.bin');
     await writeFile(file, Buffer.from([0, 255, 10]));
     const io = new RecordingIo();
