@@ -94,6 +94,8 @@ export class Transport {
   /** Promises of requests in flight, awaited by `close()`. */
   readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
+  /** Settles one event-loop turn after the last response ended; see {@link Transport.#awaitSocketReturn}. */
+  #socketReturn: Promise<void> | undefined;
 
   constructor(config: ResolvedClientConfig) {
     this.#config = config;
@@ -149,8 +151,13 @@ export class Transport {
     const controller = new AbortController();
     this.#controllers.add(controller);
     const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
-    const signal =
-      request.signal === undefined ? controller.signal : AbortSignal.any([request.signal, controller.signal]);
+    // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
+    // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
+    // kept until a garbage collection clears it (work and GC pressure on every blocking query).
+    const callerSignal = request.signal;
+    const forwardAbort = (): void => controller.abort(callerSignal?.reason);
+    callerSignal?.addEventListener('abort', forwardAbort, { once: true });
+    const { signal } = controller;
     const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
     const startMessage: RequestStartMessage = {
       operation: request.operation,
@@ -171,6 +178,7 @@ export class Transport {
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = request.timeoutMs + 1000;
+      if (this.#socketReturn !== undefined) await this.#socketReturn;
       const response = await this.#dispatcher.request({
         origin: this.#config.origin,
         path,
@@ -185,10 +193,7 @@ export class Transport {
       headers = response.headers;
       const body = await this.#readBody(response, request, status);
       bytes = body.length;
-      // undici hands a keep-alive socket back to the pool one event-loop turn after the response ends. A
-      // watch loop sends its next blocking query at once, so without this turn every loop would hold two
-      // sockets, doubling our share of Consul's 200-connections-per-IP cap (§7).
-      await nextEventLoopTurn();
+      this.#awaitSocketReturn();
       if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
         return { status, headers, body };
       }
@@ -198,6 +203,7 @@ export class Transport {
       throw failure;
     } finally {
       clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', forwardAbort);
       this.#controllers.delete(controller);
       if (requestFinishChannel.hasSubscribers) {
         const finish: RequestFinishMessage = {
@@ -211,6 +217,19 @@ export class Transport {
         requestFinishChannel.publish(finish);
       }
     }
+  }
+
+  /**
+   * undici hands a keep-alive socket back to the pool one event-loop turn after the response ends. A watch
+   * loop sends its next blocking query at once, so without waiting for that turn every loop would hold two
+   * sockets, doubling our share of Consul's 200-connections-per-IP cap (§7). The wait delays the next
+   * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
+   */
+  #awaitSocketReturn(): void {
+    const returned: Promise<void> = nextEventLoopTurn().then(() => {
+      if (this.#socketReturn === returned) this.#socketReturn = undefined;
+    });
+    this.#socketReturn = returned;
   }
 
   async #readBody(
