@@ -66,12 +66,15 @@ export class Snapshot<E extends DiffableEntry> {
    * Makes the snapshot equal to `entries` (the whole answer: every key of the query) and returns what
    * changed, in answer order, deletions last.
    *
-   * - same ModifyIndex → unchanged; the value is never looked at;
+   * - same ModifyIndex → unchanged, and the value is not looked at, unless `verifyValues` (the watcher sets
+   *   it for full reads, index resets and wait timeouts): a restarted or rebuilt cluster can hand out the
+   *   same ModifyIndex again for other bytes (§3). Those answers are rare, so the hot path after a real
+   *   change stays one number comparison per key;
    * - new ModifyIndex but identical Value and Flags (a delete + re-create of the same value, a session
    *   change, §4) → not a change; the snapshot takes the new ModifyIndex silently;
    * - a key no longer present → `deleted`, including the whole prefix becoming empty (404 → `[]`).
    */
-  apply(entries: Iterable<E>): RawChange<E>[] {
+  apply(entries: Iterable<E>, verifyValues = false): RawChange<E>[] {
     const generation = ++this.#generation;
     const slots = this.#slots;
     const knownBefore = slots.size;
@@ -88,7 +91,8 @@ export class Snapshot<E extends DiffableEntry> {
       slot.seen = generation;
       matched++;
       const previous = slot.entry;
-      if (previous.modifyIndex === entry.modifyIndex) continue;
+      if (previous.modifyIndex === entry.modifyIndex && (!verifyValues || sameContent(previous, entry)))
+        continue;
       slot.entry = entry;
       if (!sameContent(previous, entry)) {
         changes.push({ key: entry.key, type: 'updated', entry, previous });

@@ -82,10 +82,13 @@ export interface SubscriptionInit {
 const sourceOf = new WeakMap<WatchedEntry, WatchEntry>();
 
 function differs(before: WatchedEntry, after: WatchedEntry): boolean {
-  if (before.modifyIndex === after.modifyIndex) return false;
+  if (before === after) return false;
   const a = sourceOf.get(before);
   const b = sourceOf.get(after);
-  return a === undefined || b === undefined || !sameContent(a, b);
+  // Compare the bytes even when the ModifyIndex is equal: a value restored from the cache, or read from a
+  // restarted cluster, can carry the same ModifyIndex as other bytes (§3). Only keys the diff reported get here.
+  if (a === undefined || b === undefined) return before.modifyIndex !== after.modifyIndex;
+  return !sameContent(a, b);
 }
 
 type ReadyState = 'pending' | 'resolved' | 'rejected';

@@ -196,7 +196,11 @@ class KvQuery {
     const { options } = init;
     this.#loop = new BlockingLoop<QueryAnswer>({
       fetch: (index, signal) => this.#fetch(index, signal),
-      onResult: (answer) => this.#onAnswer(answer),
+      // Compare values even under an equal ModifyIndex on full reads, resets and wait timeouts (index
+      // unchanged): a restarted or rebuilt cluster can reuse ModifyIndexes for other bytes (§3). These
+      // answers are rare (one per `wait` when idle), so the hot path after a real change stays cheap.
+      onResult: (answer, info) =>
+        this.#onAnswer(answer, info.sentIndex === 0 || info.step.reset || info.step.next === info.sentIndex),
       onError: (error, info) => this.#onError(error, info),
       onState: (state) => this.#onState(state),
       onCallbackError: (error) =>
@@ -313,7 +317,8 @@ class KvQuery {
     };
   }
 
-  #onAnswer(answer: QueryAnswer): void {
+  /** @param verifyValues - equal ModifyIndexes are not trusted for this answer (see Snapshot.apply) */
+  #onAnswer(answer: QueryAnswer, verifyValues: boolean): void {
     const first = !this.#answered;
     this.#answered = true;
     this.#failureBeforeFirst = undefined;
@@ -321,7 +326,7 @@ class KvQuery {
     this.#lastIndex = index;
     this.#lastContact = answer.lastContact;
     this.#bytes += answer.bytes;
-    const changes = this.#snapshot.apply(answer.entries);
+    const changes = this.#snapshot.apply(answer.entries, verifyValues);
     if (changes.length > 0) this.#changes++;
     else if (!first) this.#spurious++;
     // Group by subscription; each gets only its own keys, and nothing when none of them changed.

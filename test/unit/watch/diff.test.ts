@@ -134,3 +134,23 @@ describe('sameContent', () => {
     expect(sameContent(entry('k', 'v', 1), entry('k', 'w', 1))).toBe(false);
   });
 });
+
+describe('Snapshot.apply with verifyValues (§3: a rebuilt cluster can reuse ModifyIndexes)', () => {
+  it('trusts an equal ModifyIndex on ordinary answers', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a', 'one', 2)]);
+    expect(snapshot.apply([entry('a', 'two', 2)])).toEqual([]);
+    expect(snapshot.get('a')?.text()).toBe('one');
+  });
+
+  it('compares the bytes under an equal ModifyIndex when asked, and keeps the new entry', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    const before = entry('a', 'one', 2);
+    snapshot.apply([before, entry('b', 'same', 3)]);
+    const after = entry('a', 'two', 2);
+    expect(snapshot.apply([after, entry('b', 'same', 3)], true)).toEqual([
+      { key: 'a', type: 'updated', entry: after, previous: before },
+    ]);
+    expect(snapshot.get('a')).toBe(after);
+  });
+});
