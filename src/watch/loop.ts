@@ -7,6 +7,10 @@
  */
 import { Backoff } from './backoff.js';
 import { type IndexStep, nextIndex } from './index-rules.js';
+import { RequestPacer } from './rate-limit.js';
+
+/** Default of {@link BlockingLoopOptions.churnIntervalMs}: §4 "degrades to polling about every 15 s". */
+export const DEFAULT_CHURN_INTERVAL_MS = 15_000;
 
 /** The part of an answer the loop reads: Consul's `X-Consul-Index` (0 when missing). */
 export interface LoopAnswer {
@@ -60,10 +64,18 @@ export interface BlockingLoopOptions<R extends LoopAnswer> {
   /** Called when one of the callbacks above throws; the loop carries on. */
   onCallbackError?: ((error: unknown) => void) | undefined;
   /**
-   * Least time between the starts of two successive requests (§4: rate-limit the loop). `0` disables it.
+   * Least time between the starts of two successive requests while answers block normally (§4: rate-limit
+   * the loop). Under churn the spacing grows from it up to `churnIntervalMs`; see {@link RequestPacer}.
+   * `0` disables all rate limiting.
    * @default 100 (resolved by the Watcher)
    */
   minIntervalMs: number;
+  /**
+   * Ceiling of the spacing between request starts when answers keep coming back at once (§4: "polling about
+   * every 15 s under churn"). `0` disables the growth: `minIntervalMs` alone spaces requests.
+   * @default 15_000
+   */
+  churnIntervalMs?: number | undefined;
   /** Backoff bounds; see {@link Backoff}. */
   backoff: { minMs: number; maxMs: number };
   /**
@@ -82,7 +94,7 @@ export interface BlockingLoopOptions<R extends LoopAnswer> {
    */
   random?: (() => number) | undefined;
   /**
-   * Clock in ms, for the minimum interval.
+   * Clock in ms, for the spacing of requests and for timing how long each answer was held.
    * @default Date.now
    */
   now?: (() => number) | undefined;
@@ -113,7 +125,9 @@ function readRetryable(error: unknown): boolean {
  *
  * Rules (each tested in test/unit/watch/loop.test.ts):
  * - the next index comes only from the answer, through {@link nextIndex} (0/missing → 1, backwards → 0);
- * - successive request starts are at least `minIntervalMs` apart;
+ * - successive request starts are at least `minIntervalMs` apart; after more than 2 answers in a row that
+ *   came back in under 1 s (they did not block), the spacing doubles with each further one, up to
+ *   `churnIntervalMs`; an answer held 1 s or more restores `minIntervalMs` ({@link RequestPacer}, §4);
  * - a failure waits a jittered, growing delay (or the maximum for slow errors); a success resets it;
  * - after a failure the next request is a full read (index 0). Like Consul's api/watch, and unlike keeping
  *   the index: the first answer after an outage comes at once, so recovery (`stale` → `ready`) is seen at
@@ -127,6 +141,7 @@ export class BlockingLoop<R extends LoopAnswer> {
   readonly #controller = new AbortController();
   readonly #now: () => number;
   readonly #isRetryable: (error: unknown) => boolean;
+  readonly #pacer: RequestPacer;
   #state: LoopState = 'connecting';
   #requests = 0;
   #errors = 0;
@@ -144,6 +159,10 @@ export class BlockingLoop<R extends LoopAnswer> {
     this.#backoff = new Backoff({ ...options.backoff, random: options.random });
     this.#now = options.now ?? (() => Date.now());
     this.#isRetryable = options.isRetryable ?? readRetryable;
+    this.#pacer = new RequestPacer({
+      minIntervalMs: options.minIntervalMs,
+      churnIntervalMs: options.churnIntervalMs ?? DEFAULT_CHURN_INTERVAL_MS,
+    });
   }
 
   /** Current health; see {@link LoopState}. */
@@ -184,10 +203,10 @@ export class BlockingLoop<R extends LoopAnswer> {
   }
 
   async #run(): Promise<void> {
-    const { minIntervalMs } = this.#options;
     let lastStart = Number.NEGATIVE_INFINITY;
     while (!this.#closed) {
-      const untilNextStart = lastStart + minIntervalMs - this.#now();
+      // After a failure too: its backoff and this spacing overlap, so the longer one wins.
+      const untilNextStart = lastStart + this.#pacer.spacingMs - this.#now();
       if (untilNextStart > 0) await this.#sleep(untilNextStart);
       if (this.#closed) break;
       lastStart = this.#now();
@@ -204,6 +223,7 @@ export class BlockingLoop<R extends LoopAnswer> {
         continue;
       }
       if (this.#closed) break;
+      this.#pacer.answered(sentIndex, this.#now() - lastStart);
       this.#succeeded(result, sentIndex);
     }
   }

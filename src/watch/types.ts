@@ -49,11 +49,26 @@ export interface WatcherOptions extends ConsulClientOptions {
    */
   wait?: number | string;
   /**
-   * Least time, in ms, between the starts of two successive requests of one query, so a key that changes
-   * all the time is polled at most this often instead of in a tight loop (§4). `0` disables it.
+   * Least time, in ms, between the starts of two successive requests of one query while its answers block
+   * normally: a blocking query that waited and then brought a change is never held back longer (§4).
+   *
+   * Answers that come back less than 1 s after their request started did not block (a proxy stripping
+   * `X-Consul-Index`, an index of 0, spurious wake-ups, an empty-prefix root on a busy cluster, changes in
+   * quick succession). Two in a row keep this spacing; each further one doubles it, up to one request every
+   * 15 s, so a query never busy-loops (§4: rate-limit the loop). The first answer held 1 s or more restores
+   * this spacing at once. Full reads (index 0) and failures do not count either way. `0` disables all rate
+   * limiting, the 15 s ceiling included.
    * @default 100
    */
   minInterval?: number;
+  /**
+   * The slowest polling a query degrades to, in ms, while answers keep coming back at once (more than two in a
+   * row answered in under 1 s: a proxy stripping `X-Consul-Index`, spurious wake-ups, a busy empty-prefix
+   * root). The spacing doubles from `minInterval` up to this, and drops back to `minInterval` after an answer
+   * that blocked (§4: rate-limit the loop, ~15 s under churn). `0` keeps a fixed `minInterval`.
+   * @default 15_000
+   */
+  churnInterval?: number;
   /**
    * Retry delays after errors, in ms: exponential with full jitter (the delay after the n-th consecutive
    * failure is random in [0, min(max, min × 2ⁿ))), reset by a success. 403, unknown datacenter and other

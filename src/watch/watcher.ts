@@ -46,6 +46,7 @@ export type {
 export const WATCHER_DEFAULTS = {
   waitMs: 300_000,
   minIntervalMs: 100,
+  churnIntervalMs: 15_000,
   backoffMinMs: 250,
   backoffMaxMs: 30_000,
   staleAfterMs: 60_000,
@@ -58,6 +59,7 @@ const OPERATION = 'watch';
 interface ResolvedWatcherOptions {
   waitMs: number;
   minIntervalMs: number;
+  churnIntervalMs: number;
   backoff: { minMs: number; maxMs: number };
   staleAfterMs: number;
   roots: readonly string[];
@@ -122,6 +124,7 @@ function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherOptions 
   return {
     waitMs,
     minIntervalMs: nonNegative(options.minInterval, 'minInterval', WATCHER_DEFAULTS.minIntervalMs),
+    churnIntervalMs: nonNegative(options.churnInterval, 'churnInterval', WATCHER_DEFAULTS.churnIntervalMs),
     backoff: { minMs, maxMs },
     staleAfterMs,
     roots: [...roots],
@@ -209,6 +212,7 @@ class KvQuery {
           `watch ${this.key}: internal error while applying an answer`,
         ),
       minIntervalMs: options.minIntervalMs,
+      churnIntervalMs: options.churnIntervalMs,
       backoff: options.backoff,
       staleAfterMs: options.staleAfterMs,
       random: options.random,

@@ -8,8 +8,11 @@ import {
   type RetryInfo,
 } from '../../../src/watch/loop.js';
 
-/** One scripted fetch outcome: an answer, an error, or a request that blocks until aborted. */
-type Step = { index: number } | Error | 'hang';
+/**
+ * One scripted fetch outcome: an answer (at once, or after being held `holdMs` like a blocking query), an
+ * error, or a request that blocks until aborted.
+ */
+type Step = { index: number; holdMs?: number } | Error | 'hang';
 
 interface Harness {
   loop: BlockingLoop<{ index: number }>;
@@ -34,7 +37,20 @@ function harness(steps: Step[], overrides: Partial<BlockingLoopOptions<{ index: 
           signal.addEventListener('abort', () => reject(signal.reason), { once: true });
         });
       }
-      return step instanceof Error ? Promise.reject(step) : Promise.resolve(step);
+      if (step instanceof Error) return Promise.reject(step);
+      const { holdMs } = step;
+      if (holdMs === undefined) return Promise.resolve({ index: step.index });
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve({ index: step.index }), holdMs);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          },
+          { once: true },
+        );
+      });
     },
     onResult: (result, info) => h.answers.push({ index: result.index, info }),
     onError: (error, info) => h.errors.push({ message: (error as Error).message, info }),
@@ -111,6 +127,108 @@ describe('BlockingLoop', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(h.calls.map((c) => c.at)).toEqual([0, 0, 0]);
     await h.loop.close();
+  });
+
+  describe('rate limit under churn (§4)', () => {
+    /** `count` answers that come back at once with a missing `X-Consul-Index` (parsed as 0). */
+    const immediate = (count: number): Step[] => Array.from({ length: count }, () => ({ index: 0 }));
+
+    it('allows 2 immediate answers at minInterval, then doubles the spacing up to one request per 15 s', async () => {
+      const h = harness(immediate(100));
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(2_000);
+      // Was 20 requests in 2 s with a fixed 100 ms spacing.
+      expect(h.calls).toHaveLength(7);
+      await vi.advanceTimersByTimeAsync(69_000);
+      // The full read at 0 does not count; 100 ms after each of 2 quick answers, then 200, 400 … 12 800, 15 000.
+      expect(h.calls.map((c) => c.at)).toEqual([
+        0, 100, 200, 300, 500, 900, 1_700, 3_300, 6_500, 12_900, 25_700, 40_700, 55_700, 70_700,
+      ]);
+      expect(h.calls.map((c) => c.index)).toEqual([0, ...Array.from({ length: 13 }, () => 1)]);
+      await h.loop.close();
+    });
+
+    it('degrades the same way when the index advances on every immediate answer (a busy cluster)', async () => {
+      const h = harness(Array.from({ length: 100 }, (_, at) => ({ index: 10 + at })));
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(30_000);
+      expect(h.calls.map((c) => c.at)).toEqual([
+        0, 100, 200, 300, 500, 900, 1_700, 3_300, 6_500, 12_900, 25_700,
+      ]);
+      await h.loop.close();
+    });
+
+    it('never delays answers that blocked, even at exactly 1 s, beyond minInterval', async () => {
+      const h = harness([
+        { index: 5 },
+        { index: 6, holdMs: 5_000 },
+        { index: 7, holdMs: 1_000 },
+        { index: 8, holdMs: 1_000 },
+        { index: 9, holdMs: 1_000 },
+        { index: 10, holdMs: 1_000 },
+        { index: 10, holdMs: 300_000 },
+      ]);
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(400_000);
+      // Each request starts the moment the previous answer arrives (the full read is followed 100 ms later).
+      expect(h.calls.map((c) => c.at)).toEqual([0, 100, 5_100, 6_100, 7_100, 8_100, 9_100, 309_100]);
+      await h.loop.close();
+    });
+
+    it('returns to full speed after one answer that blocked, then degrades afresh', async () => {
+      const h = harness([{ index: 0 }, ...immediate(5), { index: 0, holdMs: 2_000 }, ...immediate(3)]);
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(h.calls.map((c) => c.at)).toEqual([
+        0, 100, 200, 300, 500, 900, 1_700, 3_700, 3_800, 3_900, 4_100,
+      ]);
+      await h.loop.close();
+    });
+
+    it('counts an answer held 999 ms as immediate', async () => {
+      const h = harness(Array.from({ length: 8 }, () => ({ index: 3, holdMs: 999 })));
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(12_000);
+      // Spacings after the 1st–5th quick answers (100, 100, 200, 400, 800 ms) are shorter than the 999 ms hold,
+      // so each request starts as the last answer arrives; after the 6th it is 1 600 ms, after the 7th 3 200.
+      expect(h.calls.map((c) => c.at)).toEqual([0, 999, 1_998, 2_997, 3_996, 4_995, 5_994, 7_594, 10_794]);
+      await h.loop.close();
+    });
+
+    it('keeps the churn spacing through a failure and the full read that follows it', async () => {
+      const h = harness([{ index: 0 }, ...immediate(4), serverError(), { index: 0 }, ...immediate(1)]);
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(10_000);
+      // The failure at 900 backs off 125 ms, but the spacing (400 ms after the 4th quick answer) still holds;
+      // the full read at 1 300 does not count; the next quick answer doubles the spacing to 800.
+      expect(h.calls.map((c) => c.at)).toEqual([0, 100, 200, 300, 500, 900, 1_300, 1_700, 2_500]);
+      expect(h.calls.map((c) => c.index)).toEqual([0, 1, 1, 1, 1, 1, 0, 1, 1]);
+      await h.loop.close();
+    });
+
+    it('caps the spacing at a custom churn interval', async () => {
+      const h = harness(immediate(100), { churnIntervalMs: 1_000 });
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(4_000);
+      expect(h.calls.map((c) => c.at)).toEqual([0, 100, 200, 300, 500, 900, 1_700, 2_700, 3_700]);
+      await h.loop.close();
+    });
+
+    it('keeps a fixed minInterval when the churn interval is 0', async () => {
+      const h = harness(immediate(100), { churnIntervalMs: 0 });
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(700);
+      expect(h.calls.map((c) => c.at)).toEqual([0, 100, 200, 300, 400, 500, 600, 700]);
+      await h.loop.close();
+    });
+
+    it('does not rate-limit at all when minInterval is 0', async () => {
+      const h = harness(immediate(20), { minIntervalMs: 0 });
+      h.loop.start();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.calls.map((c) => c.at)).toEqual(Array.from({ length: 21 }, () => 0));
+      await h.loop.close();
+    });
   });
 
   it('backs off with full jitter after retryable errors, doubling, and resets after a success', async () => {
