@@ -161,12 +161,17 @@ export function describeReceived(value: unknown, secret: boolean): string {
     text = String(value);
   } else {
     try {
-      text = JSON.stringify(value) ?? String(value);
+      // Fields with secret-looking names inside an object are redacted too, not only whole secret keys.
+      text = JSON.stringify(value, redactSecretFields) ?? String(value);
     } catch {
       text = String(value);
     }
   }
   return text.length > RECEIVED_MAX ? `${text.slice(0, RECEIVED_MAX - 1)}…` : text;
+}
+
+function redactSecretFields(this: unknown, name: string, value: unknown): unknown {
+  return name !== '' && !Array.isArray(this) && looksSecret(name) ? '[redacted]' : value;
 }
 
 /** Maps a path inside the validated value to the Consul key that holds (or should hold) it. */

@@ -182,4 +182,10 @@ describe('describeReceived', () => {
     expect(describeReceived('x'.repeat(200), false)).toHaveLength(80);
     expect(describeReceived('hunter2', true)).toBe('[redacted]');
   });
+
+  it('redacts secret-looking fields inside an object under a non-secret key', () => {
+    expect(describeReceived({ host: 'db', password: 'hunter2', list: ['token'] }, false)).toBe(
+      '{"host":"db","password":"[redacted]","list":["token"]}',
+    );
+  });
 });
