@@ -2,9 +2,13 @@
  * Snapshot of one query's entries and the per-key diff of each answer against it (§4: "treat every return
  * as maybe changed and diff by ModifyIndex/Value/Flags before emitting events").
  *
- * Cost per answer: one Map lookup and one number comparison per entry. Values are compared (as base64 text,
- * never decoded) only for keys whose ModifyIndex moved. No Set of all keys is built: deletions are found only
- * when fewer known keys came back than the snapshot holds.
+ * Cost per answer: one string comparison and one number comparison per entry. Consul lists keys sorted (§2),
+ * so each entry is first matched against the slot at the same place in the previous answer, which compares
+ * the key text without hashing it (the keys of a fresh JSON.parse have no hash yet). Only an entry that is not
+ * where the previous answer had it (a key added or deleted before it, or an answer out of order) costs a Map
+ * lookup, which also resynchronises the walk. Values are compared (as base64 text, never decoded) only for
+ * keys whose ModifyIndex moved. No Set of all keys is built: deletions are found only when fewer known keys
+ * came back than the snapshot holds.
  * @module
  */
 
@@ -34,9 +38,13 @@ export function sameContent(a: DiffableEntry, b: DiffableEntry): boolean {
 }
 
 interface Slot<E> {
+  /** The key as first stored (its hash is already computed by the Map). */
+  readonly key: string;
   entry: E;
   /** The {@link Snapshot.apply} generation that last saw this key. */
   seen: number;
+  /** Where this slot is in the order of the answer of generation `seen`. */
+  position: number;
 }
 
 /**
@@ -45,6 +53,13 @@ interface Slot<E> {
  */
 export class Snapshot<E extends DiffableEntry> {
   readonly #slots = new Map<string, Slot<E>>();
+  /**
+   * Every slot of `#slots`, in the order of the last answer (each once). Only a hint for matching the next
+   * answer: a slot is used only when its key is the entry's key, so an answer in any order stays correct.
+   */
+  #order: Slot<E>[] = [];
+  /** The array the next answer's order is built in; swapped with `#order` to allocate nothing per answer. */
+  #spareOrder: Slot<E>[] = [];
   #generation = 0;
 
   /** Number of keys held. */
@@ -78,26 +93,48 @@ export class Snapshot<E extends DiffableEntry> {
     const generation = ++this.#generation;
     const slots = this.#slots;
     const knownBefore = slots.size;
+    const previousOrder = this.#order;
+    const order = this.#spareOrder;
+    // Filled by index and cut to length at the end, so a same-sized answer reuses the array's storage.
+    let count = 0;
     const changes: RawChange<E>[] = [];
     let matched = 0;
+    // Where in the previous answer the next entry is expected.
+    let expected = 0;
     for (const entry of entries) {
-      const slot = slots.get(entry.key);
-      if (slot === undefined) {
-        slots.set(entry.key, { entry, seen: generation });
-        changes.push({ key: entry.key, type: 'added', entry, previous: undefined });
-        continue;
+      const key = entry.key;
+      let slot = previousOrder[expected];
+      if (slot !== undefined && slot.key === key) {
+        expected++;
+      } else {
+        // Not where the previous answer had it: find it by key (§2 order is a hint, never trusted).
+        slot = slots.get(key);
+        if (slot === undefined) {
+          const added: Slot<E> = { key, entry, seen: generation, position: count };
+          slots.set(key, added);
+          order[count++] = added;
+          changes.push({ key, type: 'added', entry, previous: undefined });
+          continue;
+        }
+        // Resume the walk after it; a slot already seen holds this answer's position, not the last one's.
+        if (slot.seen !== generation) expected = slot.position + 1;
       }
       if (slot.seen === generation) continue; // a key listed twice: keep the first
       slot.seen = generation;
+      slot.position = count;
+      order[count++] = slot;
       matched++;
       const previous = slot.entry;
       if (previous.modifyIndex === entry.modifyIndex && (!verifyValues || sameContent(previous, entry)))
         continue;
       slot.entry = entry;
       if (!sameContent(previous, entry)) {
-        changes.push({ key: entry.key, type: 'updated', entry, previous });
+        changes.push({ key, type: 'updated', entry, previous });
       }
     }
+    order.length = count;
+    this.#order = order;
+    this.#spareOrder = previousOrder;
     if (matched < knownBefore) {
       for (const [key, slot] of slots) {
         if (slot.seen === generation) continue;

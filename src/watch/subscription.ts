@@ -151,8 +151,20 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   #hasGood = false;
   #current: T | undefined;
   #entries: ReadonlyMap<string, WatchedEntry> = new Map();
-  // The candidate: what Consul holds now, decoded. `#tree` is undefined while two keys conflict.
+  /**
+   * `#entries` has left this object (the `entries` getter, or a cache write that builds its snapshot later):
+   * it must never change again. Until then a change batch may update it in place (see #applyBatch), which
+   * saves copying a whole prefix per change.
+   */
+  #entriesExposed = false;
+  // The candidate: what Consul holds now, decoded. `#tree` is undefined while two keys conflict. After a
+  // commit it IS `#entries`, until the next batch.
   #candidate: Map<string, WatchedEntry> = new Map();
+  /**
+   * While a batch updates `#entries` in place (it is the candidate and was never exposed): the good record of
+   * each key changed (undefined: the key was absent), to diff against in #commit and to restore in #reject.
+   */
+  #goodBefore: Map<string, WatchedEntry | undefined> | undefined;
   #tree: Folder | undefined;
   #decodeIssues = new Map<string, ValidationIssue>();
   /** Keys changed since the last good value: the `change` event compares exactly these. */
@@ -204,6 +216,8 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
    * do not modify it.
    */
   get entries(): ReadonlyMap<string, WatchedEntry> {
+    // A Map handed out never changes afterwards: the next batch copies it rather than updating it in place.
+    this.#entriesExposed = true;
     return this.#entries;
   }
 
@@ -436,6 +450,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
 
   /** Back to no candidate at all, as before the first answer. */
   #resetCandidate(): void {
+    this.#restoreGood();
     this.#candidate = new Map();
     this.#tree = this.#prefix ? emptyTree() : undefined;
     this.#decodeIssues.clear();
@@ -447,6 +462,8 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     const store = this.#init.store;
     if (store === undefined) return;
     const entries = this.#entries;
+    // The snapshot is built later, from this very Map: it must not change meanwhile.
+    this.#entriesExposed = true;
     const index = this.#index;
     store.save(this.key, () => this.#snapshotOf(entries, index));
   }
@@ -461,18 +478,36 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     return { key: this.key, index, entries: cached };
   }
 
-  /** Decodes the batch into a new candidate map and tree; returns the tree conflicts, if any. */
+  /** Decodes the batch into the candidate map and a new tree; returns the tree conflicts, if any. */
   #applyBatch(batch: ReadonlyMap<string, WatchEntry | undefined>): TreeConflict[] {
     if (batch.size === 0) return [];
-    const candidate = new Map(this.#candidate);
+    let candidate = this.#candidate;
+    // The candidate is private, so a batch updates it in place, except when it is the good value: then a
+    // Map someone holds is copied (as a new Map per change), and one nobody saw is updated in place, with
+    // the good records of the keys it changes kept aside.
+    let goodBefore: Map<string, WatchedEntry | undefined> | undefined;
+    // Never left over: every batch ends in #commit, #reject or #resetCandidate.
+    if (candidate === this.#entries) {
+      if (this.#entriesExposed) candidate = new Map(candidate);
+      else goodBefore = this.#goodBefore ??= new Map();
+    }
     const writer = this.#tree === undefined ? undefined : new TreeWriter(this.#tree);
     let conflicted = this.#tree === undefined && this.#prefix;
     for (const [key, entry] of batch) {
       this.#changedSinceGood.add(key);
       this.#decodeIssues.delete(key);
+      if (goodBefore !== undefined && !goodBefore.has(key)) goodBefore.set(key, candidate.get(key));
       const path = this.#prefix ? treePath(this.key, key) : undefined;
       const outcome = entry === undefined ? undefined : this.#init.cache.decode(entry, this.#init.format);
       if (entry === undefined || outcome === undefined || !outcome.ok) {
+        if (goodBefore !== undefined && candidate.has(key)) {
+          // Putting a deleted key back would move it to the end of the good Map: give the candidate its
+          // own Map now (only updates and additions happened in place so far, and those undo exactly).
+          this.#candidate = candidate;
+          this.#restoreGood();
+          candidate = this.#candidate;
+          goodBefore = undefined;
+        }
         candidate.delete(key);
         if (path !== undefined) writer?.delete(path);
         if (outcome !== undefined && !outcome.ok) {
@@ -545,10 +580,13 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   #commit(value: unknown, leftCache: boolean): void {
     const good = this.#entries;
     const candidate = this.#candidate;
+    // Set when the batch updated the good Map in place: it then holds the candidate already.
+    const goodBefore = this.#goodBefore;
+    this.#goodBefore = undefined;
     const changes: KeyChange[] = [];
     const deletions: KeyChange[] = [];
     for (const key of this.#changedSinceGood) {
-      const before = good.get(key);
+      const before = goodBefore?.has(key) === true ? goodBefore.get(key) : good.get(key);
       const after = candidate.get(key);
       if (before === undefined && after === undefined) continue;
       if (before === undefined) {
@@ -563,7 +601,10 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     changes.push(...deletions);
     this.#changedSinceGood.clear();
     const first = !this.#hasGood;
-    this.#entries = candidate;
+    if (candidate !== good) {
+      this.#entries = candidate;
+      this.#entriesExposed = false;
+    }
     // Nothing really changed (e.g. A → invalid B → A again, or Consul holds what the cache held): keep
     // `current` and its identity, and write nothing.
     const changed = first || changes.length > 0;
@@ -592,6 +633,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
 
   /** @param leftCache - Consul's first answer after a restore from the cache: the cached value keeps serving */
   #reject(issues: ValidationIssue[], leftCache: boolean): void {
+    this.#restoreGood();
     const error = new ConfigValidationError('watch', this.key, issues);
     this.#lastError = error;
     this.#init.logger.warn({ key: this.key, issues: issues.length }, error.message);
@@ -600,6 +642,23 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     // Consul answered: the watch is healthy again, and the cached value is the last good one.
     if (leftCache) this.#setState(this.#queryStale ? 'stale' : 'ready');
     this.#emitSafely('invalid', error);
+  }
+
+  /**
+   * Undoes a batch that updated the good Map in place: the candidate moves to a Map of its own and the good
+   * one gets its records back, in its own order (only updates, which keep a key's place, and additions, at
+   * the end, are ever made in place). Costs a copy, but only when a value is rejected or a key deleted.
+   */
+  #restoreGood(): void {
+    const goodBefore = this.#goodBefore;
+    if (goodBefore === undefined) return;
+    this.#goodBefore = undefined;
+    const good = this.#candidate;
+    this.#candidate = new Map(good);
+    for (const [key, record] of goodBefore) {
+      if (record === undefined) good.delete(key);
+      else good.set(key, record);
+    }
   }
 
   #startTimedOut(): void {

@@ -125,6 +125,99 @@ describe('Snapshot.apply', () => {
       { key: 'big/04321', type: 'updated', now: 20_000, before: 4322 },
     ]);
   });
+
+  it('matches keys by name when a key was added or deleted in the middle of a sorted answer', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/1', '1', 1), entry('a/2', '2', 2), entry('a/3', '3', 3), entry('a/4', '4', 4)]);
+    expect(
+      summary(snapshot, [
+        entry('a/1', '1', 1),
+        entry('a/3', '3', 3),
+        entry('a/35', 'n', 9),
+        entry('a/4', 'x', 8),
+      ]),
+    ).toEqual([
+      { key: 'a/35', type: 'added', now: 9, before: undefined },
+      { key: 'a/4', type: 'updated', now: 8, before: 4 },
+      { key: 'a/2', type: 'deleted', now: undefined, before: 2 },
+    ]);
+    expect(summary(snapshot, [entry('a/1', '1', 1), entry('a/3', 'y', 10), entry('a/35', 'n', 9)])).toEqual([
+      { key: 'a/3', type: 'updated', now: 10, before: 3 },
+      { key: 'a/4', type: 'deleted', now: undefined, before: 8 },
+    ]);
+  });
+
+  it('gives the same changes when the server lists keys out of order or twice', () => {
+    const snapshot = new Snapshot<KVEntry>();
+    snapshot.apply([entry('a/1', '1', 1), entry('a/2', '2', 2), entry('a/3', '3', 3)]);
+    expect(
+      summary(snapshot, [
+        entry('a/3', '3', 3),
+        entry('a/1', 'x', 7),
+        entry('a/3', 'dup', 8),
+        entry('a/0', 'n', 9),
+        entry('a/1', 'dup', 10),
+      ]),
+    ).toEqual([
+      { key: 'a/1', type: 'updated', now: 7, before: 1 },
+      { key: 'a/0', type: 'added', now: 9, before: undefined },
+      { key: 'a/2', type: 'deleted', now: undefined, before: 2 },
+    ]);
+    // Back in order: the snapshot holds the first of each duplicate.
+    expect(summary(snapshot, [entry('a/0', 'n', 9), entry('a/1', 'x', 7), entry('a/3', '3', 3)])).toEqual([]);
+    expect([...snapshot.entries()].map((e) => [e.key, e.modifyIndex])).toEqual([
+      ['a/1', 7],
+      ['a/3', 3],
+      ['a/0', 9],
+    ]);
+  });
+
+  it('agrees with a plain by-key diff over random answers in any order', () => {
+    // A small deterministic generator: the test must give the same answers on every run.
+    let seed = 12345;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const snapshot = new Snapshot<KVEntry>();
+    const model = new Map<string, KVEntry>();
+    let index = 1;
+    for (let round = 0; round < 300; round++) {
+      const answer: KVEntry[] = [];
+      for (let k = 0; k < 12; k++) {
+        if (random(3) === 0) continue;
+        const key = `r/${String(k).padStart(2, '0')}`;
+        const kept = model.get(key);
+        answer.push(kept !== undefined && random(4) !== 0 ? kept : entry(key, `${random(3)}`, index++));
+      }
+      const shape = random(4);
+      if (shape === 1) answer.reverse();
+      if (shape === 2 && answer.length > 1) answer.push(answer[random(answer.length)]!);
+      if (shape === 3 && answer.length > 1) answer.splice(random(answer.length), 0, answer.pop()!);
+      // The reference: by key, first occurrence wins, deletions last in the old insertion order.
+      const expected: { key: string; type: string }[] = [];
+      const seen = new Set<string>();
+      for (const e of answer) {
+        if (seen.has(e.key)) continue;
+        seen.add(e.key);
+        const before = model.get(e.key);
+        if (before === undefined) {
+          expected.push({ key: e.key, type: 'added' });
+          model.set(e.key, e);
+        } else if (before.modifyIndex !== e.modifyIndex) {
+          if (!sameContent(before, e)) expected.push({ key: e.key, type: 'updated' });
+          model.set(e.key, e);
+        }
+      }
+      for (const key of [...model.keys()]) {
+        if (seen.has(key)) continue;
+        model.delete(key);
+        expected.push({ key, type: 'deleted' });
+      }
+      expect(snapshot.apply(answer).map((c) => ({ key: c.key, type: c.type }))).toEqual(expected);
+      expect([...snapshot.entries()]).toEqual([...model.values()]);
+    }
+  });
 });
 
 describe('sameContent', () => {

@@ -377,6 +377,105 @@ describe('Subscription: invalid values', () => {
   });
 });
 
+describe('Subscription: the entries Map', () => {
+  /** The entries in iteration order, as key → decoded value. */
+  const listed = (entries: ReadonlyMap<string, { value: unknown }>) =>
+    [...entries].map(([key, record]) => [key, record.value]);
+
+  it('never changes a Map obtained from entries when later changes, invalid values or deletions arrive', async () => {
+    const { sub, answer } = harness('config/app/');
+    answer({ 'config/app/a': '1', 'config/app/b': '2' });
+    await sub.ready;
+    const first = sub.entries;
+    answer({ 'config/app/a': '3', 'config/app/b': '2', 'config/app/c': '4' });
+    const second = sub.entries;
+    answer({ 'config/app/a': '{broken', 'config/app/c': '4' });
+    answer({ 'config/app/c': '5' });
+    expect(listed(first)).toEqual([
+      ['config/app/a', 1],
+      ['config/app/b', 2],
+    ]);
+    expect(listed(second)).toEqual([
+      ['config/app/a', 3],
+      ['config/app/b', 2],
+      ['config/app/c', 4],
+    ]);
+    expect(listed(sub.entries)).toEqual([['config/app/c', 5]]);
+    expect(second).not.toBe(first);
+    expect(sub.entries).not.toBe(second);
+  });
+
+  it('keeps the good entries, in their order, when changes nobody read in between are rejected', async () => {
+    const schema = z.object({ a: z.number(), b: z.number() }).catchall(z.number());
+    const { sub, events, answer } = harness('config/app/', { schema });
+    answer({ 'config/app/a': '1', 'config/app/b': '2', 'config/app/c': '3' });
+    await sub.ready;
+    answer({ 'config/app/a': '10', 'config/app/b': '2', 'config/app/c': '3', 'config/app/d': '4' });
+    // Rejected by the schema: an update and an addition, nothing deleted.
+    answer({
+      'config/app/a': '"x"',
+      'config/app/b': '2',
+      'config/app/c': '3',
+      'config/app/d': '4',
+      'config/app/e': '5',
+    });
+    expect(listed(sub.entries)).toEqual([
+      ['config/app/a', 10],
+      ['config/app/b', 2],
+      ['config/app/c', 3],
+      ['config/app/d', 4],
+    ]);
+    // Rejected: an update, an addition and a value that does not decode.
+    answer({ 'config/app/a': '11', 'config/app/b': '"x"', 'config/app/c': '3', 'config/app/e': '5' });
+    // Rejected: a deletion of a required key, with an update before it.
+    answer({ 'config/app/a': '12', 'config/app/c': '3', 'config/app/d': '4' });
+    expect(listed(sub.entries)).toEqual([
+      ['config/app/a', 10],
+      ['config/app/b', 2],
+      ['config/app/c', 3],
+      ['config/app/d', 4],
+    ]);
+    expect(sub.current).toEqual({ a: 10, b: 2, c: 3, d: 4 });
+    const index = answer({ 'config/app/a': '12', 'config/app/b': '2', 'config/app/d': '6' });
+    expect(
+      events.filter((e) => e[0] === 'change').map((e) => (e[1] as ChangeEvent<unknown>).changes),
+    ).toEqual([
+      [
+        { key: 'config/app/a', type: 'updated', value: 10, previous: 1 },
+        { key: 'config/app/d', type: 'added', value: 4, previous: undefined },
+      ],
+      [
+        { key: 'config/app/a', type: 'updated', value: 12, previous: 10 },
+        { key: 'config/app/d', type: 'updated', value: 6, previous: 4 },
+        { key: 'config/app/c', type: 'deleted', value: undefined, previous: 3 },
+      ],
+    ]);
+    expect(events.filter((e) => e[0] === 'invalid')).toHaveLength(3);
+    expect(sub.index).toBe(index);
+    // b left the candidate when it stopped decoding, so it comes back last.
+    expect(listed(sub.entries)).toEqual([
+      ['config/app/a', 12],
+      ['config/app/d', 6],
+      ['config/app/b', 2],
+    ]);
+  });
+
+  it('lists entries in the order a fresh Map per change would have, through additions and deletions', async () => {
+    const { sub, answer } = harness('config/app/');
+    answer({ 'config/app/b': '1', 'config/app/c': '2' });
+    await sub.ready;
+    answer({ 'config/app/a': '0', 'config/app/b': '1', 'config/app/c': '2' });
+    answer({ 'config/app/a': '0', 'config/app/b': '9', 'config/app/c': '2' });
+    answer({ 'config/app/a': '0', 'config/app/b': '9' });
+    answer({ 'config/app/a': '0', 'config/app/b': '9', 'config/app/c': '7' });
+    expect(listed(sub.entries)).toEqual([
+      ['config/app/b', 9],
+      ['config/app/a', 0],
+      ['config/app/c', 7],
+    ]);
+  });
+});
+
 describe('Subscription: errors, state, close', () => {
   afterEach(() => {
     vi.useRealTimers();
