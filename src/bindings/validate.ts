@@ -10,7 +10,13 @@ import type * as z from 'zod';
 import { safeParse } from 'zod';
 import type { ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
-import { type Decoder, decodeFailure, decoderFor, type WatchFormat } from '../watch/decode.js';
+import {
+  type Decoder,
+  decodeFailure,
+  decoderFor,
+  describeReceived as renderReceived,
+  type WatchFormat,
+} from '../watch/decode.js';
 import { isFolder, locate } from '../watch/tree.js';
 
 /** A path inside the config tree, e.g. `['db', 'port']` or `['hosts', 0]`. */
@@ -27,8 +33,6 @@ export interface TreeCheck<T> {
   /** Keys found in Consul that the schema does not describe (reported whether or not `ok`). */
   unknownKeys: ValidationIssue[];
 }
-
-const MAX_RECEIVED_CHARS = 80;
 
 /**
  * Validates `tree` (the value assembled from the keys under `prefix`) with `schema`.
@@ -147,19 +151,10 @@ export function isSecretPath(path: TreePath): boolean {
 }
 
 /**
- * A short, log-safe rendering of a value found in Consul: strings quoted, objects as JSON with secret-looking
- * fields replaced by `[redacted]`, long renderings cut at 80 characters, `[redacted]` for a secret path.
+ * {@link renderReceived} of the watcher, with `undefined` (nothing found at the path) left out of the issue.
  */
 export function describeReceived(value: unknown, secret: boolean): string | undefined {
-  if (value === undefined) return undefined;
-  if (secret) return '[redacted]';
-  const text =
-    typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value, redactSecretFields) ?? String(value));
-  return text.length > MAX_RECEIVED_CHARS ? `${text.slice(0, MAX_RECEIVED_CHARS - 1)}…` : text;
-}
-
-function redactSecretFields(this: unknown, name: string, value: unknown): unknown {
-  return name !== '' && !Array.isArray(this) && looksSecret(name) ? '[redacted]' : value;
+  return value === undefined ? undefined : renderReceived(value, secret);
 }
 
 function toIssues(issue: z.core.$ZodIssue, input: unknown, context: IssueContext): ValidationIssue[] {

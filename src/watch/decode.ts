@@ -152,14 +152,17 @@ export class DecodeCache {
 
 const RECEIVED_MAX = 80;
 
-/** A short rendering of a received value for an issue; `'[redacted]'` when `secret`. */
+/**
+ * A short, log-safe rendering of a received value for an issue: strings quoted, objects as JSON with
+ * secret-looking fields replaced by `[redacted]`, cut at 80 characters; `'[redacted]'` when `secret`.
+ */
 export function describeReceived(value: unknown, secret: boolean): string {
   if (secret) return '[redacted]';
   let text: string;
   if (value === undefined) text = 'undefined';
-  else if (typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function') {
-    text = String(value);
-  } else {
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else if (typeof value === 'symbol' || typeof value === 'function') text = String(value);
+  else {
     try {
       // Fields with secret-looking names inside an object are redacted too, not only whole secret keys.
       text = JSON.stringify(value, redactSecretFields) ?? String(value);
