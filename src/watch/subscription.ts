@@ -16,8 +16,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import type * as zc from 'zod/v4/core';
-import type { LkgEntry, LkgSnapshot } from '../cache/lkg-file.js';
-import { KVEntry } from '../consul/kv.js';
+import type { LkgStore } from '../cache/lkg-store.js';
 import { watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
 import {
   ClosedError,
@@ -29,7 +28,6 @@ import {
 import type { Logger } from '../logger.js';
 import { type DecodableEntry, type DecodeCache, validate, type WatchFormat } from './decode.js';
 import { type DiffableEntry, type RawChange, sameContent } from './diff.js';
-import type { LkgStore } from './lkg-store.js';
 import type { LoopState } from './loop.js';
 import {
   buildTree,
@@ -91,6 +89,14 @@ function differs(before: WatchedEntry, after: WatchedEntry): boolean {
   return !sameContent(a, b);
 }
 
+/** The KV entries behind the records, for the last-known-good cache. */
+function* sourcesOf(entries: ReadonlyMap<string, WatchedEntry>): Generator<WatchEntry> {
+  for (const record of entries.values()) {
+    const source = sourceOf.get(record);
+    if (source !== undefined) yield source;
+  }
+}
+
 type ReadyState = 'pending' | 'resolved' | 'rejected';
 
 type Events<T> = SubscriptionEvents<T>;
@@ -102,19 +108,6 @@ type AnyListener = (this: unknown, payload: never) => unknown;
 
 /** The listener each guard wraps, so `listeners()` returns what the user registered. */
 const originalOf = new WeakMap<Guarded, AnyListener>();
-
-/** A cached entry as the decode pipeline reads a Consul one. */
-function cachedEntry(cached: LkgEntry): KVEntry {
-  return new KVEntry({
-    key: cached.key,
-    flags: cached.flags,
-    createIndex: 0,
-    modifyIndex: cached.modifyIndex,
-    lockIndex: 0,
-    session: undefined,
-    value: cached.value,
-  });
-}
 
 /**
  * A watched key or prefix. Created by `Watcher.watch()`; `T` is the schema's output type.
@@ -425,7 +418,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     const batch = new Map<string, WatchEntry>();
     for (const cached of snapshot.entries) {
       const own = this.#prefix ? treePath(this.key, cached.key) !== undefined : cached.key === this.key;
-      if (own) batch.set(cached.key, cachedEntry(cached));
+      if (own) batch.set(cached.key, cached);
     }
     const outcome = this.#validateCandidate(this.#applyBatch(batch));
     if (!outcome.ok) {
@@ -464,18 +457,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     const entries = this.#entries;
     // The snapshot is built later, from this very Map: it must not change meanwhile.
     this.#entriesExposed = true;
-    const index = this.#index;
-    store.save(this.key, () => this.#snapshotOf(entries, index));
-  }
-
-  #snapshotOf(entries: ReadonlyMap<string, WatchedEntry>, index: number): LkgSnapshot {
-    const cached: LkgEntry[] = [];
-    for (const [key, record] of entries) {
-      const source = sourceOf.get(record);
-      if (source === undefined) continue;
-      cached.push({ key, modifyIndex: source.modifyIndex, flags: source.flags, value: source.rawValue });
-    }
-    return { key: this.key, index, entries: cached };
+    store.save(this.key, this.#index, () => sourcesOf(entries));
   }
 
   /** Decodes the batch into the candidate map and a new tree; returns the tree conflicts, if any. */

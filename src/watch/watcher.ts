@@ -5,6 +5,7 @@
  */
 import type * as zc from 'zod/v4/core';
 import { createFlag, type Flag, type FlagOptions, type FlagValue, type WidenFlag } from '../bindings/flag.js';
+import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
@@ -22,7 +23,6 @@ import { type Logger, resolveLogger } from '../logger.js';
 import { DecodeCache, isWatchFormat } from './decode.js';
 import { type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
-import { LkgStore } from './lkg-store.js';
 import { BlockingLoop, type LoopAnswer, type LoopState, type RetryInfo } from './loop.js';
 import { kApply, kError, kEvaluated, kHealth, Subscription } from './subscription.js';
 import type { QueryStats, WatcherOptions, WatcherStats, WatchOptions } from './types.js';
