@@ -5,6 +5,7 @@ import { SummaryLineReporter } from './test/helpers/summary-reporter.js';
 export default defineConfig({
   resolve: {
     alias: {
+      'consul-hotreload/devserver': fileURLToPath(new URL('./src/devserver/index.ts', import.meta.url)),
       'consul-hotreload/openfeature': fileURLToPath(new URL('./src/openfeature/index.ts', import.meta.url)),
       'consul-hotreload': fileURLToPath(new URL('./src/index.ts', import.meta.url)),
     },

@@ -1,6 +1,8 @@
 /**
  * consul-hotreload: zero-restart configuration and feature flags from HashiCorp Consul KV.
- * This file is the whole public surface: named re-exports only.
+ * This file is the whole public surface of the main entry: named re-exports only. The embedded dev server
+ * and its fault injection are the `consul-hotreload/devserver` subpath (src/devserver/index.ts), so a
+ * production `import { Watcher }` does not load them; the OpenFeature provider is `consul-hotreload/openfeature`.
  * @module
  */
 
@@ -11,24 +13,8 @@ export type {
   ConfigOptions,
   ConfigState,
   LoadOptions,
-  UnknownKeysMode,
-  WatchChangeEvent,
-  WatchSource,
-  WatchSubscription,
-} from './bindings/config.js';
-export { ConfigBinding, defineConfig } from './bindings/config.js';
-export type {
-  FlagChangeEvent,
-  FlagEvents,
-  FlagOptions,
-  FlagReason,
-  FlagType,
-  FlagTypeOf,
-  FlagValue,
-  WidenFlag,
-} from './bindings/flag.js';
-export { createFlag, Flag } from './bindings/flag.js';
-export type { LkgEntry, LkgSnapshot, SavedLkgSnapshot } from './cache/lkg-file.js';
+} from './config/config.js';
+export { ConfigBinding, defineConfig } from './config/config.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
@@ -47,17 +33,6 @@ export type {
   TxnVerb,
 } from './consul/kv.js';
 export { KVEntry } from './consul/kv.js';
-export type { Fault, FaultInjector, FaultRule } from './devserver/faults.js';
-export { parseChaosSpec } from './devserver/faults.js';
-export type {
-  DevServer,
-  DevServerEntry,
-  DevServerKv,
-  DevServerOptions,
-  DevServerSeed,
-  DevServerStats,
-} from './devserver/server.js';
-export { startDevServer } from './devserver/server.js';
 export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,
@@ -79,22 +54,36 @@ export {
   UnknownDatacenterError,
   ValueTooLargeError,
 } from './errors.js';
+export type {
+  FlagChangeEvent,
+  FlagEvents,
+  FlagOptions,
+  FlagReason,
+  FlagType,
+  FlagTypeOf,
+  FlagValue,
+  ParsedFlag,
+  WidenFlag,
+} from './flags/flag.js';
+export { createFlag, Flag } from './flags/flag.js';
 export type { LogFn, Logger } from './logger.js';
-export type { Decoder, WatchFormat } from './watch/decode.js';
-export type { LoopState } from './watch/loop.js';
 export { Subscription } from './watch/subscription.js';
 export type {
   ChangeEvent,
   DebounceOptions,
+  Decoder,
   KeyChange,
+  LoopState,
   QueryStats,
   StateEvent,
   SubscriptionEvents,
   SubscriptionState,
+  UnknownKeysMode,
   WatchedEntry,
+  WatcherCacheOptions,
   WatcherOptions,
   WatcherStats,
+  WatchFormat,
   WatchOptions,
 } from './watch/types.js';
-export type { WatcherCacheOptions } from './watch/watcher.js';
 export { Watcher } from './watch/watcher.js';

@@ -1,4 +1,4 @@
-import { startDevServer } from 'consul-hotreload';
+import { startDevServer } from 'consul-hotreload/devserver';
 
 const server = await startDevServer({ port: 0, seed: { 'config/app/db/host': 'localhost' } });
 console.log(server.address); // http://127.0.0.1:<port>

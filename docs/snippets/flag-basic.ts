@@ -1,4 +1,4 @@
-import { Watcher } from 'consul-hotreload';
+import { createFlag, Watcher } from 'consul-hotreload';
 
 declare function renderNewCheckout(): string;
 declare function renderOldCheckout(): string;
@@ -6,7 +6,7 @@ declare function renderOldCheckout(): string;
 const watcher = new Watcher({ address: 'http://127.0.0.1:8500', roots: ['flags/'] });
 
 // `consul kv put flags/checkout/new-flow true` turns it on; delete the key and it is off again.
-const newFlow = watcher.flag('flags/checkout/new-flow', { type: 'boolean', default: false });
+const newFlow = createFlag(watcher, 'flags/checkout/new-flow', { type: 'boolean', default: false });
 
 export function checkoutPage(): string {
   // Always a boolean: the default until Consul answers, while the key is missing, and while it holds

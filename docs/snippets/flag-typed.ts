@@ -1,24 +1,24 @@
-import { Watcher } from 'consul-hotreload';
+import { createFlag, Watcher } from 'consul-hotreload';
 import { z } from 'zod';
 
 const watcher = new Watcher({ address: 'http://127.0.0.1:8500', roots: ['flags/'] });
 
 // A number, refused (so the default applies) unless it is an integer from 0 to 100.
-const rollout = watcher.flag('flags/search/rollout-percent', {
+const rollout = createFlag(watcher, 'flags/search/rollout-percent', {
   type: 'number',
   default: 0,
   schema: z.number().int().min(0).max(100),
 });
 
 // A string restricted to known variants.
-const variant = watcher.flag('flags/search/ranking', {
+const variant = createFlag(watcher, 'flags/search/ranking', {
   type: 'string',
   default: 'classic',
   schema: z.enum(['classic', 'semantic']),
 });
 
 // A JSON object; its type comes from the default (and the schema checks it).
-const banner = watcher.flag('flags/home/banner', {
+const banner = createFlag(watcher, 'flags/home/banner', {
   type: 'object',
   default: { enabled: false, text: '' },
   schema: z.object({ enabled: z.boolean(), text: z.string().max(200) }),

@@ -10,8 +10,9 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { defineConfig } from '../../src/bindings/config.js';
+import { defineConfig } from '../../src/config/config.js';
 import { startDevServer } from '../../src/devserver/server.js';
+import { createFlag } from '../../src/flags/flag.js';
 import { Watcher } from '../../src/watch/watcher.js';
 
 const RATE_LIMIT_KEY = 'config/http/rateLimit/requests';
@@ -63,7 +64,7 @@ const dev = await startDevServer({
 const watcher = new Watcher({ address: dev.address });
 const config = defineConfig({ prefix: 'config/http/', schema: HttpConfig, format: 'json', watcher });
 const { rateLimit } = await config.load();
-const greetingV2 = watcher.flag(FLAG_KEY, { type: 'boolean', default: false });
+const greetingV2 = createFlag(watcher, FLAG_KEY, { type: 'boolean', default: false });
 await greetingV2.ready;
 console.log(`rate limit: ${describe(rateLimit)}; ${FLAG_KEY} = ${greetingV2.value}`);
 

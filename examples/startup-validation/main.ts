@@ -7,7 +7,7 @@
  * It seeds an embedded dev Consul with a broken config, prints the error to stderr and exits with code 1.
  */
 import { z } from 'zod';
-import { defineConfig } from '../../src/bindings/config.js';
+import { defineConfig } from '../../src/config/config.js';
 import { startDevServer } from '../../src/devserver/server.js';
 import { ConfigValidationError } from '../../src/errors.js';
 

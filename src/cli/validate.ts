@@ -6,8 +6,9 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as z from 'zod';
-import { defineConfig, type UnknownKeysMode } from '../bindings/config.js';
+import { defineConfig } from '../config/config.js';
 import { isConsulError } from '../errors.js';
+import type { UnknownKeysMode } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
 import {
   CONNECTION_HELP,

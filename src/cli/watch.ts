@@ -6,7 +6,8 @@
  */
 import { type ConfigValidationError, type ConsulError, isConsulError } from '../errors.js';
 import type { Subscription } from '../watch/subscription.js';
-import { type ChangeEvent, type StateEvent, Watcher, type WatcherOptions } from '../watch/watcher.js';
+import type { ChangeEvent, StateEvent, WatcherOptions } from '../watch/types.js';
+import { Watcher } from '../watch/watcher.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,

@@ -19,7 +19,8 @@ import {
 import { ClosedError, ConfigValidationError, InvalidArgumentError, type ValidationIssue } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
-import { Watcher, type WatcherOptions } from '../watch/watcher.js';
+import type { WatcherOptions } from '../watch/types.js';
+import { Watcher } from '../watch/watcher.js';
 
 /** Where the flag definitions live: exactly one of `key` or `prefix`. */
 export type FlagSource =

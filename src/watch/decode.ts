@@ -1,29 +1,11 @@
 /**
- * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached by key + ModifyIndex + format;
- * schema validation; and the mapping of every problem back to the Consul key that caused it.
+ * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached by key + ModifyIndex + format.
  * @module
  */
 import { LRUCache } from 'lru-cache';
 import { parse as parseYaml } from 'yaml';
-import type * as zc from 'zod/v4/core';
-import { safeParse } from 'zod/v4/core';
-import type { ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
-
-/**
- * A custom decoder: gets the raw bytes (null for an empty value) and the full key, returns the value.
- * Throwing marks the key invalid (an `invalid` event naming the key); the last good value keeps serving.
- */
-export type Decoder = (value: Buffer | null, key: string) => unknown;
-
-/**
- * How a value's bytes become a value:
- * - `'text'`: UTF-8 string; an empty value is `''`;
- * - `'json'`: `JSON.parse` of the UTF-8 text (a leading BOM is ignored); an empty value is `undefined`;
- * - `'yaml'`: one YAML document (the `yaml` package, YAML 1.2); an empty value is `undefined`;
- * - a {@link Decoder} function.
- */
-export type WatchFormat = 'text' | 'json' | 'yaml' | Decoder;
+import type { Decoder, WatchFormat } from './types.js';
 
 /** The fields of a KV entry decoding reads; `KVEntry` from src/consul/kv.ts has them. */
 export interface DecodableEntry {
@@ -175,63 +157,4 @@ export function describeReceived(value: unknown, secret: boolean): string {
 
 function redactSecretFields(this: unknown, name: string, value: unknown): unknown {
   return name !== '' && !Array.isArray(this) && looksSecret(name) ? '[redacted]' : value;
-}
-
-/** Maps a path inside the validated value to the Consul key that holds (or should hold) it. */
-export type KeyLocator = (path: readonly PropertyKey[]) => string;
-
-/** Result of {@link validate}. */
-export type ValidationOutcome<T> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
-
-/**
- * Runs `schema` on `value` and maps each zod issue to the Consul key that produced it (via `locateKey`).
- * The received value is included only where it is not secret-looking (by key or by any path segment).
- * A schema that throws, or is asynchronous, yields one issue for the whole value.
- */
-export function validate<S extends zc.$ZodType>(
-  schema: S,
-  value: unknown,
-  locateKey: KeyLocator,
-): ValidationOutcome<zc.output<S>> {
-  let result: ReturnType<typeof safeParse<S>>;
-  try {
-    result = safeParse(schema, value, { reportInput: true });
-  } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    return {
-      ok: false,
-      issues: [{ key: locateKey([]), path: [], message: `the schema threw: ${detail}` }],
-    };
-  }
-  if (result.success) return { ok: true, value: result.data };
-  const issues: ValidationIssue[] = [];
-  for (const issue of result.error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      // One issue per extra key, so each names its own Consul key.
-      for (const extra of issue.keys) {
-        const path = [...issue.path, extra];
-        issues.push(toIssue(locateKey(path), path, `unrecognized key "${extra}"`, undefined, undefined));
-      }
-      continue;
-    }
-    const expected = issue.code === 'invalid_type' ? String(issue.expected) : undefined;
-    issues.push(toIssue(locateKey(issue.path), issue.path, issue.message, expected, issue));
-  }
-  return { ok: false, issues };
-}
-
-function toIssue(
-  key: string,
-  path: readonly PropertyKey[],
-  message: string,
-  expected: string | undefined,
-  source: { input?: unknown } | undefined,
-): ValidationIssue {
-  const shownPath = path.map((segment) => (typeof segment === 'number' ? segment : String(segment)));
-  const secret =
-    looksSecret(key) || shownPath.some((segment) => typeof segment === 'string' && looksSecret(segment));
-  const issue: ValidationIssue = { key, path: shownPath, message };
-  if (expected !== undefined) issue.expected = expected;
-  if (source !== undefined && 'input' in source) issue.received = describeReceived(source.input, secret);
-  return issue;
 }

@@ -5,12 +5,11 @@
  * a watch function, and knows nothing of KV, decoding or events: tests drive it with no HTTP at all.
  * @module
  */
+import { raceAbort } from '../abort.js';
 import { Backoff } from './backoff.js';
 import { type IndexStep, nextIndex } from './index-rules.js';
 import { RequestPacer } from './rate-limit.js';
-
-/** Default of {@link BlockingLoopOptions.churnIntervalMs}: §4 "degrades to polling about every 15 s". */
-export const DEFAULT_CHURN_INTERVAL_MS = 15_000;
+import type { LoopState } from './types.js';
 
 /** The part of an answer the loop reads: Consul's `X-Consul-Index` (0 when missing). */
 export interface LoopAnswer {
@@ -23,15 +22,6 @@ export interface LoopAnswer {
  * index passes it or the wait ends (§4). Must reject promptly when `signal` aborts.
  */
 export type FetchFn<R extends LoopAnswer> = (index: number, signal: AbortSignal) => Promise<R>;
-
-/**
- * Health of a loop:
- * - `connecting`: no successful answer yet;
- * - `ready`: the last request succeeded, or failures began less than `staleAfterMs` ago;
- * - `stale`: requests have failed for `staleAfterMs` with no success since;
- * - `closed`: {@link BlockingLoop.close} was called.
- */
-export type LoopState = 'connecting' | 'ready' | 'stale' | 'closed';
 
 /** How the loop reacts to a failed request, passed to {@link BlockingLoopOptions.onError}. */
 export interface RetryInfo {
@@ -73,9 +63,8 @@ export interface BlockingLoopOptions<R extends LoopAnswer> {
   /**
    * Ceiling of the spacing between request starts when answers keep coming back at once (§4: "polling about
    * every 15 s under churn"). `0` disables the growth: `minIntervalMs` alone spaces requests.
-   * @default 15_000
    */
-  churnIntervalMs?: number | undefined;
+  churnIntervalMs: number;
   /** Backoff bounds; see {@link Backoff}. */
   backoff: { minMs: number; maxMs: number };
   /**
@@ -83,11 +72,6 @@ export interface BlockingLoopOptions<R extends LoopAnswer> {
    * state turns `stale`. A blocking request that is simply waiting is healthy.
    */
   staleAfterMs: number;
-  /**
-   * Whether an error is worth retrying soon (jittered backoff) or only slowly (the backoff maximum).
-   * @default reads the error's `retryable` property (every ConsulError has one)
-   */
-  isRetryable?: ((error: unknown) => boolean) | undefined;
   /**
    * Randomness in [0, 1) for the backoff jitter.
    * @default Math.random
@@ -108,8 +92,6 @@ export interface LoopStats {
   errors: number;
   /** Answers whose index went backwards, so the loop started over from 0 (§3). */
   indexResets: number;
-  /** The index the next request sends (0 = full read). */
-  nextIndex: number;
   /** `Date.now()` of the last successful answer; undefined before the first. */
   lastSuccessAt: number | undefined;
   /** Current health. */
@@ -140,7 +122,6 @@ export class BlockingLoop<R extends LoopAnswer> {
   readonly #backoff: Backoff;
   readonly #controller = new AbortController();
   readonly #now: () => number;
-  readonly #isRetryable: (error: unknown) => boolean;
   readonly #pacer: RequestPacer;
   #state: LoopState = 'connecting';
   #requests = 0;
@@ -158,10 +139,9 @@ export class BlockingLoop<R extends LoopAnswer> {
     this.#options = options;
     this.#backoff = new Backoff({ ...options.backoff, random: options.random });
     this.#now = options.now ?? (() => Date.now());
-    this.#isRetryable = options.isRetryable ?? readRetryable;
     this.#pacer = new RequestPacer({
       minIntervalMs: options.minIntervalMs,
-      churnIntervalMs: options.churnIntervalMs ?? DEFAULT_CHURN_INTERVAL_MS,
+      churnIntervalMs: options.churnIntervalMs,
     });
   }
 
@@ -176,7 +156,6 @@ export class BlockingLoop<R extends LoopAnswer> {
       requests: this.#requests,
       errors: this.#errors,
       indexResets: this.#indexResets,
-      nextIndex: this.#index,
       lastSuccessAt: this.#lastSuccessAt,
       state: this.#state,
     };
@@ -241,7 +220,7 @@ export class BlockingLoop<R extends LoopAnswer> {
 
   async #failed(error: unknown): Promise<void> {
     this.#errors++;
-    const retryable = this.#isRetryable(error);
+    const retryable = readRetryable(error);
     const delayMs = retryable ? this.#backoff.next() : this.#backoff.slow();
     // Decision (documented on the class): the first request after a failure is a full read.
     this.#index = 0;
@@ -295,30 +274,4 @@ export class BlockingLoop<R extends LoopAnswer> {
     if (this.#staleTimer !== undefined) clearTimeout(this.#staleTimer);
     this.#staleTimer = undefined;
   }
-}
-
-/**
- * Settles with `promise`, or rejects with the signal's reason as soon as it aborts. The abort listener is
- * removed on both paths: racing every request against one loop-long promise instead would add a reaction
- * per request to it and keep every answer alive until close (a leak of one body per request).
- */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

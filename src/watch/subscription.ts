@@ -14,7 +14,6 @@
  * the keys that really differ.
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
 import type * as zc from 'zod/v4/core';
 import type { LkgStore } from '../cache/lkg-store.js';
 import { watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
@@ -25,30 +24,21 @@ import {
   TimeoutError,
   type ValidationIssue,
 } from '../errors.js';
+import { SafeEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
-import { type DecodableEntry, type DecodeCache, validate, type WatchFormat } from './decode.js';
-import { type DiffableEntry, type RawChange, sameContent } from './diff.js';
-import type { LoopState } from './loop.js';
-import {
-  buildTree,
-  emptyTree,
-  type Folder,
-  locate,
-  type TreeConflict,
-  TreeWriter,
-  treePath,
-} from './tree.js';
+import { CandidateStore, sourcesOf, type WatchEntry } from './candidate.js';
+import type { DecodeCache } from './decode.js';
+import type { RawChange } from './diff.js';
 import type {
   ChangeEvent,
-  KeyChange,
+  LoopState,
   StateEvent,
   SubscriptionEvents,
   SubscriptionState,
+  UnknownKeysMode,
   WatchedEntry,
+  WatchFormat,
 } from './types.js';
-
-/** What a subscription reads of a KV entry; `KVEntry` from src/consul/kv.ts has it all. */
-export type WatchEntry = DiffableEntry & DecodableEntry;
 
 /** Internal entry points, called by the query that feeds the subscription. Not part of the public API. */
 export const kApply: unique symbol = Symbol('consul-hotreload.apply');
@@ -65,6 +55,7 @@ export interface SubscriptionInit {
   key: string;
   format: WatchFormat;
   schema: zc.$ZodType | undefined;
+  unknownKeys: UnknownKeysMode;
   debounce: { minMs: number; maxMs: number } | undefined;
   /** 0 = no start timeout. */
   startTimeoutMs: number;
@@ -76,38 +67,7 @@ export interface SubscriptionInit {
   store?: LkgStore | undefined;
 }
 
-/** The decoded bytes each record came from, to tell a real change from a rewrite of the same value. */
-const sourceOf = new WeakMap<WatchedEntry, WatchEntry>();
-
-function differs(before: WatchedEntry, after: WatchedEntry): boolean {
-  if (before === after) return false;
-  const a = sourceOf.get(before);
-  const b = sourceOf.get(after);
-  // Compare the bytes even when the ModifyIndex is equal: a value restored from the cache, or read from a
-  // restarted cluster, can carry the same ModifyIndex as other bytes (§3). Only keys the diff reported get here.
-  if (a === undefined || b === undefined) return before.modifyIndex !== after.modifyIndex;
-  return !sameContent(a, b);
-}
-
-/** The KV entries behind the records, for the last-known-good cache. */
-function* sourcesOf(entries: ReadonlyMap<string, WatchedEntry>): Generator<WatchEntry> {
-  for (const record of entries.values()) {
-    const source = sourceOf.get(record);
-    if (source !== undefined) yield source;
-  }
-}
-
 type ReadyState = 'pending' | 'resolved' | 'rejected';
-
-type Events<T> = SubscriptionEvents<T>;
-type EventName<T> = EventEmitter.EventNames<Events<T>>;
-type Listener<T, E extends EventName<T>> = EventEmitter.EventListener<Events<T>, E>;
-/** Every event has one payload, so a guard passes one argument and allocates nothing per call. */
-type Guarded = (this: unknown, payload: unknown) => void;
-type AnyListener = (this: unknown, payload: never) => unknown;
-
-/** The listener each guard wraps, so `listeners()` returns what the user registered. */
-const originalOf = new WeakMap<Guarded, AnyListener>();
 
 /**
  * A watched key or prefix. Created by `Watcher.watch()`; `T` is the schema's output type.
@@ -115,11 +75,9 @@ const originalOf = new WeakMap<Guarded, AnyListener>();
  * Events carry one payload object each (see {@link SubscriptionEvents}). State is updated before an event is
  * emitted, so `current` is already new when `change` fires. A listener that throws is logged and published
  * on `consul-hotreload:watch:error`; every other listener of that event still gets it, and the watch
- * carries on. (Plain eventemitter3 stops an emit at the first listener that throws: each listener is
- * registered inside a guard instead, which costs one function call per listener and nothing when nothing
- * throws. `listeners()` and `off()` take and give the listeners as registered.)
+ * carries on (see src/events.ts).
  */
-export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
+export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   /** The watched key, or prefix when it ends in `/`. */
   readonly key: string;
   /**
@@ -143,25 +101,10 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   // The last good value.
   #hasGood = false;
   #current: T | undefined;
-  #entries: ReadonlyMap<string, WatchedEntry> = new Map();
-  /**
-   * `#entries` has left this object (the `entries` getter, or a cache write that builds its snapshot later):
-   * it must never change again. Until then a change batch may update it in place (see #applyBatch), which
-   * saves copying a whole prefix per change.
-   */
-  #entriesExposed = false;
-  // The candidate: what Consul holds now, decoded. `#tree` is undefined while two keys conflict. After a
-  // commit it IS `#entries`, until the next batch.
-  #candidate: Map<string, WatchedEntry> = new Map();
-  /**
-   * While a batch updates `#entries` in place (it is the candidate and was never exposed): the good record of
-   * each key changed (undefined: the key was absent), to diff against in #commit and to restore in #reject.
-   */
-  #goodBefore: Map<string, WatchedEntry | undefined> | undefined;
-  #tree: Folder | undefined;
-  #decodeIssues = new Map<string, ValidationIssue>();
-  /** Keys changed since the last good value: the `change` event compares exactly these. */
-  readonly #changedSinceGood = new Set<string>();
+  /** The candidate and the good value's entries. */
+  readonly #values: CandidateStore;
+  /** Unknown keys already logged, so `'warn'` logs a key once per appearance, not on every change. */
+  #warnedUnknown = new Set<string>();
   /** Changes received and not yet evaluated (debounce, or the first evaluation's microtask). */
   #pending = new Map<string, WatchEntry | undefined>();
   #index = 0;
@@ -177,16 +120,20 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   #fromCache = false;
   /** The one attempt to start from the cache: resolves true when it served `ready`. */
   #cacheAttempt: Promise<boolean> | undefined;
-  /** Guards by event, then by listener; made on the first registration. */
-  #guards: Map<PropertyKey, WeakMap<AnyListener, Guarded>> | undefined;
 
   /** @internal Use `Watcher.watch()`. */
   constructor(init: SubscriptionInit) {
-    super();
+    super((event, error) => listenerThrew(init, event, error));
     this.key = init.key;
     this.#init = init;
     this.#prefix = init.key.endsWith('/');
-    this.#tree = this.#prefix ? emptyTree() : undefined;
+    this.#values = new CandidateStore({
+      key: init.key,
+      format: init.format,
+      schema: init.schema,
+      findUnknownKeys: init.unknownKeys !== 'ignore',
+      cache: init.cache,
+    });
     this.ready = new Promise<T>((resolve, reject) => {
       this.#resolveReady = resolve as (value: unknown) => void;
       this.#rejectReady = reject;
@@ -209,9 +156,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
    * do not modify it.
    */
   get entries(): ReadonlyMap<string, WatchedEntry> {
-    // A Map handed out never changes afterwards: the next batch copies it rather than updating it in place.
-    this.#entriesExposed = true;
-    return this.#entries;
+    return this.#values.exposeEntries();
   }
 
   /** See {@link SubscriptionState}. */
@@ -222,53 +167,6 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
   /** `X-Consul-Index` of the last answer that reached this subscription; 0 before the first. */
   get index(): number {
     return this.#index;
-  }
-
-  /** Adds a listener; a throw from it is reported and never keeps the event from the other listeners. */
-  override on<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
-    return super.on(event, this.#guard(event, fn), context);
-  }
-
-  /** Same as {@link Subscription.on}. */
-  override addListener<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
-    return super.addListener(event, this.#guard(event, fn), context);
-  }
-
-  /** Adds a listener for the next event only; guarded like {@link Subscription.on}. */
-  override once<E extends EventName<T>>(event: E, fn: Listener<T, E>, context?: unknown): this {
-    return super.once(event, this.#guard(event, fn), context);
-  }
-
-  /** Removes a listener, given as it was registered. */
-  override removeListener<E extends EventName<T>>(
-    event: E,
-    fn?: Listener<T, E>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
-    return super.removeListener(
-      event,
-      fn === undefined ? undefined : this.#guarded(event, fn),
-      context,
-      once,
-    );
-  }
-
-  /** Same as {@link Subscription.removeListener}. */
-  override off<E extends EventName<T>>(
-    event: E,
-    fn?: Listener<T, E>,
-    context?: unknown,
-    once?: boolean,
-  ): this {
-    return this.removeListener(event, fn, context, once);
-  }
-
-  /** The listeners of `event`, as they were registered. */
-  override listeners<E extends EventName<T>>(event: E): Array<Listener<T, E>> {
-    return super
-      .listeners(event)
-      .map((fn) => (originalOf.get(fn as unknown as Guarded) ?? fn) as Listener<T, E>);
   }
 
   /**
@@ -315,10 +213,10 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     this.#index = index;
     // The first live answer after a restore from the cache holds every key (the query had never answered,
     // so its diff lists all as added): it replaces the cached snapshot, and a cached key it lacks is gone.
-    if (this.#fromCache) for (const key of this.#candidate.keys()) this.#pending.set(key, undefined);
+    if (this.#fromCache) for (const key of this.#values.keys()) this.#pending.set(key, undefined);
     for (const change of changes) {
       // Folder keys (`db/`) and the prefix's own key hold no value of the tree.
-      if (this.#prefix && treePath(this.key, change.key) === undefined) continue;
+      if (!this.#values.owns(change.key)) continue;
       this.#pending.set(change.key, change.entry);
     }
     if (this.#fromCache) {
@@ -364,7 +262,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     // 5xx, 429, timeout) starts from the cache at once rather than after `startTimeout`.
     if (!error.retryable) this.#settleReadyWithError(error);
     else if (this.#init.store !== undefined && this.#readyState === 'pending') void this.#useCache();
-    this.#emitSafely('error', error);
+    this.emit('error', error);
   }
 
   #evaluate(): void {
@@ -377,8 +275,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     this.#pending = new Map();
     this.#evaluated = true;
     this.#fromCache = false;
-    const conflicts = this.#applyBatch(batch);
-    const outcome = this.#validateCandidate(conflicts);
+    const outcome = this.#check(batch);
     if (outcome.ok) this.#commit(outcome.value, leftCache);
     else this.#reject(outcome.issues, leftCache);
   }
@@ -416,13 +313,10 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     // Consul may have answered while the file was read: the live value wins.
     if (snapshot === undefined || !this.#canRestore()) return false;
     const batch = new Map<string, WatchEntry>();
-    for (const cached of snapshot.entries) {
-      const own = this.#prefix ? treePath(this.key, cached.key) !== undefined : cached.key === this.key;
-      if (own) batch.set(cached.key, cached);
-    }
-    const outcome = this.#validateCandidate(this.#applyBatch(batch));
+    for (const cached of snapshot.entries) if (this.#values.owns(cached.key)) batch.set(cached.key, cached);
+    const outcome = this.#check(batch);
     if (!outcome.ok) {
-      this.#resetCandidate();
+      this.#values.reset();
       const error = new ConfigValidationError('watch', this.key, outcome.issues);
       this.#init.logger.warn(
         { key: this.key, path: store.path, savedAt: snapshot.savedAt, issues: outcome.issues.length },
@@ -441,152 +335,50 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     return true;
   }
 
-  /** Back to no candidate at all, as before the first answer. */
-  #resetCandidate(): void {
-    this.#restoreGood();
-    this.#candidate = new Map();
-    this.#tree = this.#prefix ? emptyTree() : undefined;
-    this.#decodeIssues.clear();
-    this.#changedSinceGood.clear();
-  }
-
   /** Queues the good value's entries for the cache (fire-and-forget; the store logs failures). */
   #persist(): void {
     const store = this.#init.store;
     if (store === undefined) return;
-    const entries = this.#entries;
-    // The snapshot is built later, from this very Map: it must not change meanwhile.
-    this.#entriesExposed = true;
+    // The snapshot is built later, from this very Map: exposed, it never changes.
+    const entries = this.#values.exposeEntries();
     store.save(this.key, this.#index, () => sourcesOf(entries));
   }
 
-  /** Decodes the batch into the candidate map and a new tree; returns the tree conflicts, if any. */
-  #applyBatch(batch: ReadonlyMap<string, WatchEntry | undefined>): TreeConflict[] {
-    if (batch.size === 0) return [];
-    let candidate = this.#candidate;
-    // The candidate is private, so a batch updates it in place, except when it is the good value: then a
-    // Map someone holds is copied (as a new Map per change), and one nobody saw is updated in place, with
-    // the good records of the keys it changes kept aside.
-    let goodBefore: Map<string, WatchedEntry | undefined> | undefined;
-    // Never left over: every batch ends in #commit, #reject or #resetCandidate.
-    if (candidate === this.#entries) {
-      if (this.#entriesExposed) candidate = new Map(candidate);
-      else goodBefore = this.#goodBefore ??= new Map();
-    }
-    const writer = this.#tree === undefined ? undefined : new TreeWriter(this.#tree);
-    let conflicted = this.#tree === undefined && this.#prefix;
-    for (const [key, entry] of batch) {
-      this.#changedSinceGood.add(key);
-      this.#decodeIssues.delete(key);
-      if (goodBefore !== undefined && !goodBefore.has(key)) goodBefore.set(key, candidate.get(key));
-      const path = this.#prefix ? treePath(this.key, key) : undefined;
-      const outcome = entry === undefined ? undefined : this.#init.cache.decode(entry, this.#init.format);
-      if (entry === undefined || outcome === undefined || !outcome.ok) {
-        if (goodBefore !== undefined && candidate.has(key)) {
-          // Putting a deleted key back would move it to the end of the good Map: give the candidate its
-          // own Map now (only updates and additions happened in place so far, and those undo exactly).
-          this.#candidate = candidate;
-          this.#restoreGood();
-          candidate = this.#candidate;
-          goodBefore = undefined;
-        }
-        candidate.delete(key);
-        if (path !== undefined) writer?.delete(path);
-        if (outcome !== undefined && !outcome.ok) {
-          this.#decodeIssues.set(key, { key, path: path ?? [], message: outcome.message });
-        }
-        continue;
-      }
-      const record: WatchedEntry = {
-        value: outcome.value,
-        modifyIndex: entry.modifyIndex,
-        flags: entry.flags,
-      };
-      sourceOf.set(record, entry);
-      candidate.set(key, record);
-      if (path !== undefined && writer?.set(path, outcome.value) !== undefined) conflicted = true;
-    }
-    this.#candidate = candidate;
-    if (!this.#prefix) return [];
-    if (!conflicted) {
-      this.#tree = writer!.root;
-      return [];
-    }
-    // A conflict: rebuild from scratch to list every one, and keep rebuilding until none is left.
-    const { root, conflicts } = buildTree(this.#treeValues());
-    this.#tree = conflicts.length === 0 ? root : undefined;
-    return conflicts;
-  }
-
-  *#treeValues(): Generator<readonly [readonly string[], unknown]> {
-    for (const [key, record] of this.#candidate) {
-      const path = treePath(this.key, key);
-      if (path !== undefined) yield [path, record.value];
-    }
-  }
-
-  #validateCandidate(
-    conflicts: readonly TreeConflict[],
+  /**
+   * Applies the batch to the candidate and validates it; with `unknownKeys: 'error'`, keys the schema does
+   * not describe are issues too, and with `'warn'` they are logged once a value is accepted.
+   */
+  #check(
+    batch: ReadonlyMap<string, WatchEntry | undefined>,
   ): { ok: true; value: unknown } | { ok: false; issues: ValidationIssue[] } {
-    const issues = [...this.#decodeIssues.values(), ...conflicts.map((c) => this.#conflictIssue(c))];
-    if (conflicts.length > 0 || (issues.length > 0 && !this.#prefix)) return { ok: false, issues };
-    const input = this.#prefix ? this.#tree : this.#candidate.get(this.key)?.value;
-    const { schema } = this.#init;
-    if (schema === undefined) return issues.length === 0 ? { ok: true, value: input } : { ok: false, issues };
-    const result = validate(schema, input, (path) => this.#keyAt(path));
-    if (result.ok) return issues.length === 0 ? result : { ok: false, issues };
-    // Keys that failed to decode are missing from the tree: drop the schema's complaints about them.
-    for (const issue of result.issues) if (!this.#decodeIssues.has(issue.key)) issues.push(issue);
-    return { ok: false, issues };
+    const outcome = this.#values.apply(batch);
+    const { unknownKeys } = outcome;
+    if (this.#init.unknownKeys === 'error' && unknownKeys.length > 0) {
+      return { ok: false, issues: outcome.ok ? unknownKeys : [...outcome.issues, ...unknownKeys] };
+    }
+    if (!outcome.ok) return outcome;
+    if (this.#init.unknownKeys === 'warn') this.#warnUnknownKeys(unknownKeys);
+    return outcome;
   }
 
-  /** The Consul key behind a path of the validated value (see `locate` in tree.ts). */
-  #keyAt(path: readonly PropertyKey[]): string {
-    if (!this.#prefix || this.#tree === undefined) return this.key;
-    const { keyPath, folder } = locate(this.#tree, path);
-    if (keyPath.length === 0) return this.key;
-    return `${this.key}${keyPath.join('/')}${folder ? '/' : ''}`;
-  }
-
-  #conflictIssue(conflict: TreeConflict): ValidationIssue {
-    const valueKey = this.key + conflict.valuePath.join('/');
-    const nestedKey = this.key + conflict.nestedPath.join('/');
-    return {
-      key: valueKey,
-      path: [...conflict.valuePath],
-      message: `${valueKey} holds a value but is also a folder of ${nestedKey}; a key cannot be both`,
-    };
+  #warnUnknownKeys(unknownKeys: readonly ValidationIssue[]): void {
+    const present = new Set<string>();
+    for (const issue of unknownKeys) {
+      present.add(issue.key);
+      if (this.#warnedUnknown.has(issue.key)) continue;
+      this.#init.logger.warn(
+        { key: issue.key, path: issue.path.join('.'), received: issue.received },
+        `unknown config key ${issue.key}: not described by the schema of ${this.key}`,
+      );
+    }
+    // Forget keys that went away, so a key that comes back is reported again.
+    this.#warnedUnknown = present;
   }
 
   /** @param leftCache - this is the first live value after a restore from the cache */
   #commit(value: unknown, leftCache: boolean): void {
-    const good = this.#entries;
-    const candidate = this.#candidate;
-    // Set when the batch updated the good Map in place: it then holds the candidate already.
-    const goodBefore = this.#goodBefore;
-    this.#goodBefore = undefined;
-    const changes: KeyChange[] = [];
-    const deletions: KeyChange[] = [];
-    for (const key of this.#changedSinceGood) {
-      const before = goodBefore?.has(key) === true ? goodBefore.get(key) : good.get(key);
-      const after = candidate.get(key);
-      if (before === undefined && after === undefined) continue;
-      if (before === undefined) {
-        changes.push({ key, type: 'added', value: after!.value, previous: undefined });
-      } else if (after === undefined) {
-        deletions.push({ key, type: 'deleted', value: undefined, previous: before.value });
-      } else if (differs(before, after)) {
-        changes.push({ key, type: 'updated', value: after.value, previous: before.value });
-      }
-    }
-    // Deletions last, as within one answer (diff.ts), even when the changes span several answers.
-    changes.push(...deletions);
-    this.#changedSinceGood.clear();
+    const changes = this.#values.commit();
     const first = !this.#hasGood;
-    if (candidate !== good) {
-      this.#entries = candidate;
-      this.#entriesExposed = false;
-    }
     // Nothing really changed (e.g. A → invalid B → A again, or Consul holds what the cache held): keep
     // `current` and its identity, and write nothing.
     const changed = first || changes.length > 0;
@@ -610,37 +402,22 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     const event: ChangeEvent<T> = { index: this.#index, changes, current: value as T };
     if (watchChangeChannel.hasSubscribers)
       watchChangeChannel.publish({ key: this.key, index: this.#index, changes });
-    this.#emitSafely('change', event);
+    this.emit('change', event);
   }
 
   /** @param leftCache - Consul's first answer after a restore from the cache: the cached value keeps serving */
   #reject(issues: ValidationIssue[], leftCache: boolean): void {
-    this.#restoreGood();
+    this.#values.reject();
     const error = new ConfigValidationError('watch', this.key, issues);
     this.#lastError = error;
-    this.#init.logger.warn({ key: this.key, issues: issues.length }, error.message);
+    // A first value that is refused reaches the caller through `ready`; later ones only through the log.
+    if (this.#readyState !== 'pending')
+      this.#init.logger.warn({ key: this.key, issues: issues.length }, error.message);
     if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
     this.#settleReadyWithError(error);
     // Consul answered: the watch is healthy again, and the cached value is the last good one.
     if (leftCache) this.#setState(this.#queryStale ? 'stale' : 'ready');
-    this.#emitSafely('invalid', error);
-  }
-
-  /**
-   * Undoes a batch that updated the good Map in place: the candidate moves to a Map of its own and the good
-   * one gets its records back, in its own order (only updates, which keep a key's place, and additions, at
-   * the end, are ever made in place). Costs a copy, but only when a value is rejected or a key deleted.
-   */
-  #restoreGood(): void {
-    const goodBefore = this.#goodBefore;
-    if (goodBefore === undefined) return;
-    this.#goodBefore = undefined;
-    const good = this.#candidate;
-    this.#candidate = new Map(good);
-    for (const [key, record] of goodBefore) {
-      if (record === undefined) good.delete(key);
-      else good.set(key, record);
-    }
+    this.emit('invalid', error);
   }
 
   #startTimedOut(): void {
@@ -680,61 +457,7 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     if (previous === state) return;
     this.#state = state;
     const event: StateEvent = { state, previous };
-    this.#emitSafely('state', event);
-  }
-
-  #emitSafely<E extends keyof SubscriptionEvents<T>>(
-    event: E,
-    ...args: Parameters<SubscriptionEvents<T>[E]>
-  ): void {
-    try {
-      (this.emit as (event: E, ...args: Parameters<SubscriptionEvents<T>[E]>) => boolean)(event, ...args);
-    } catch (error) {
-      // Only a listener added around the guards (EventEmitter.prototype.on.call) can throw here.
-      this.#listenerThrew(event, error);
-    }
-  }
-
-  #listenerThrew(event: PropertyKey, error: unknown): void {
-    const name = String(event);
-    this.#init.logger.error(
-      { key: this.key, event: name, err: error },
-      `watch ${this.key}: a '${name}' listener threw`,
-    );
-    if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
-  }
-
-  /** The guard of `fn` for `event`, made once: the same listener added twice shares one guard, as in off(). */
-  #guard<E extends EventName<T>>(event: E, fn: Listener<T, E>): Listener<T, E> {
-    // eventemitter3 throws its own TypeError for a non-function.
-    if (typeof fn !== 'function') return fn;
-    const listener = fn as AnyListener;
-    this.#guards ??= new Map();
-    let byListener = this.#guards.get(event);
-    if (byListener === undefined) {
-      byListener = new WeakMap();
-      this.#guards.set(event, byListener);
-    }
-    let guarded = byListener.get(listener);
-    if (guarded === undefined) {
-      const report = (error: unknown): void => this.#listenerThrew(event, error);
-      guarded = function guarded(this: unknown, payload: unknown): void {
-        try {
-          listener.call(this, payload as never);
-        } catch (error) {
-          report(error);
-        }
-      };
-      byListener.set(listener, guarded);
-      originalOf.set(guarded, listener);
-    }
-    return guarded as unknown as Listener<T, E>;
-  }
-
-  /** The guard registered for `fn`, or `fn` itself when it never was (removing it then does nothing). */
-  #guarded<E extends EventName<T>>(event: E, fn: Listener<T, E>): Listener<T, E> {
-    const guarded = this.#guards?.get(event)?.get(fn as AnyListener);
-    return guarded === undefined ? fn : (guarded as unknown as Listener<T, E>);
+    this.emit('state', event);
   }
 
   #clearStartTimer(): void {
@@ -753,4 +476,10 @@ export class Subscription<T> extends EventEmitter<SubscriptionEvents<T>> {
     this.#clearStartTimer();
     this.#clearDebounce();
   }
+}
+
+/** A listener of the subscription threw: logged and published, never passed on. */
+function listenerThrew(init: SubscriptionInit, event: string, error: unknown): void {
+  init.logger.error({ key: init.key, event, err: error }, `watch ${init.key}: a '${event}' listener threw`);
+  if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: init.key, error });
 }

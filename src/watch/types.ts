@@ -5,8 +5,34 @@
 import type * as zc from 'zod/v4/core';
 import type { Consistency, ConsulClientOptions } from '../consul/config.js';
 import type { ConfigValidationError, ConsulError } from '../errors.js';
-import type { WatchFormat } from './decode.js';
-import type { LoopState } from './loop.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * A custom decoder: gets the raw bytes (null for an empty value) and the full key, returns the value.
+ * Throwing marks the key invalid (an `invalid` event naming the key); the last good value keeps serving.
+ */
+export type Decoder = (value: Buffer | null, key: string) => unknown;
+
+/**
+ * How a value's bytes become a value:
+ * - `'text'`: UTF-8 string; an empty value is `''`;
+ * - `'json'`: `JSON.parse` of the UTF-8 text (a leading BOM is ignored); an empty value is `undefined`;
+ * - `'yaml'`: one YAML document (the `yaml` package, YAML 1.2); an empty value is `undefined`;
+ * - a {@link Decoder} function.
+ */
+export type WatchFormat = 'text' | 'json' | 'yaml' | Decoder;
+
+/**
+ * Health of a blocking query:
+ * - `connecting`: no successful answer yet;
+ * - `ready`: the last request succeeded, or failures began less than `staleAfter` ago;
+ * - `stale`: requests have failed for `staleAfter` with no success since;
+ * - `closed`: the query was stopped.
+ */
+export type LoopState = 'connecting' | 'ready' | 'stale' | 'closed';
+
+/** What to do with keys under a watched prefix that the schema does not describe; see {@link WatchOptions.unknownKeys}. */
+export type UnknownKeysMode = 'warn' | 'error' | 'ignore';
 
 /**
  * Where a subscription stands:
@@ -161,6 +187,19 @@ export interface WatchOptions<S extends zc.$ZodType = zc.$ZodType> {
    * nothing is validated and `current` is the decoded value or tree itself. Must be synchronous.
    */
   schema?: S;
+  /**
+   * For a prefix with a schema: what to do with keys in Consul that the schema does not describe (often a
+   * typo: `db/hots`). `'warn'` logs each one once when it appears, `'error'` makes them validation issues
+   * (so `ready` rejects and a later change that adds one is refused), `'ignore'` says nothing. Objects built
+   * with `z.looseObject()`, `z.record()` or a catchall describe every key below them.
+   * @default 'ignore'
+   */
+  unknownKeys?: UnknownKeysMode;
+  /**
+   * Where this subscription's warnings go (refused values, unknown keys, listener failures).
+   * @default the watcher's `logger`
+   */
+  logger?: Logger;
   /** Closes the subscription when aborted. */
   signal?: AbortSignal;
   /** @default the watcher's `consistency` */

@@ -1,384 +1,32 @@
 /**
- * Watcher: owns a ConsulClient, runs one blocking query per watched key/prefix (or per root), and feeds each
- * query's changes to the subscriptions it serves.
+ * Watcher: the engine's facade. Owns a ConsulClient, resolves options once, routes each `watch()` to the
+ * query that serves it (query-kv.ts), and closes everything in one call.
  * @module
  */
 import type * as zc from 'zod/v4/core';
-import { createFlag, type Flag, type FlagOptions, type FlagValue, type WidenFlag } from '../bindings/flag.js';
 import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import { parseDuration } from '../consul/duration.js';
-import { type KVEntry, validateKey } from '../consul/kv.js';
-import { MAX_QUERY_TIME_MS } from '../consul/transport.js';
-import { watchErrorChannel } from '../diagnostics.js';
+import { validateKey } from '../consul/kv.js';
+import { ClosedError } from '../errors.js';
+import { DecodeCache } from './decode.js';
 import {
-  ClosedError,
-  type ConsulError,
-  InvalidArgumentError,
-  isConsulError,
-  TransportError,
-} from '../errors.js';
-import { type Logger, resolveLogger } from '../logger.js';
-import { DecodeCache, isWatchFormat } from './decode.js';
-import { type RawChange, Snapshot } from './diff.js';
-import { sanitizeIndex } from './index-rules.js';
-import { BlockingLoop, type LoopAnswer, type LoopState, type RetryInfo } from './loop.js';
-import { kApply, kError, kEvaluated, kHealth, Subscription } from './subscription.js';
-import type { QueryStats, WatcherOptions, WatcherStats, WatchOptions } from './types.js';
+  checkWatchOptions,
+  type ResolvedWatcherOptions,
+  resolveWatcherOptions,
+  resolveWatchOptions,
+} from './options.js';
+import { KvQuery, kvTarget } from './query-kv.js';
+import { Subscription } from './subscription.js';
+import type { WatcherOptions, WatcherStats, WatchOptions } from './types.js';
 
-export type {
-  ChangeEvent,
-  DebounceOptions,
-  KeyChange,
-  QueryStats,
-  StateEvent,
-  SubscriptionEvents,
-  SubscriptionState,
-  WatchedEntry,
-  WatcherCacheOptions,
-  WatcherOptions,
-  WatcherStats,
-  WatchOptions,
-} from './types.js';
-
-/** Defaults of {@link WatcherOptions}, in ms. */
-export const WATCHER_DEFAULTS = {
-  waitMs: 300_000,
-  minIntervalMs: 100,
-  churnIntervalMs: 15_000,
-  backoffMinMs: 250,
-  backoffMaxMs: 30_000,
-  staleAfterMs: 60_000,
-  startTimeoutMs: 30_000,
-  decodeCacheSize: 1_000,
-} as const;
+/**
+ * Throws the InvalidArgumentError `watch(key, options)` would throw for a bad format or `unknownKeys`, for
+ * views that must refuse bad input when they are made rather than when they start watching.
+ */
+export const validateWatchOptions: (key: string, options: WatchOptions) => void = checkWatchOptions;
 
 const OPERATION = 'watch';
-
-interface ResolvedWatcherOptions {
-  waitMs: number;
-  minIntervalMs: number;
-  churnIntervalMs: number;
-  backoff: { minMs: number; maxMs: number };
-  staleAfterMs: number;
-  roots: readonly string[];
-  consistency: Consistency;
-  maxStaleMs: number | undefined;
-  debounce: { minMs: number; maxMs: number } | undefined;
-  startTimeoutMs: number;
-  decodeCacheSize: number;
-  random: (() => number) | undefined;
-  cachePath: string | undefined;
-}
-
-function invalid(message: string): InvalidArgumentError {
-  return new InvalidArgumentError(`Watcher: ${message}`, { operation: OPERATION });
-}
-
-function nonNegative(value: number | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw invalid(`${name} must be a non-negative number of milliseconds; got ${String(value)}`);
-  }
-  return value;
-}
-
-function resolveConsistency(value: unknown, name: string): Consistency {
-  if (value === 'default' || value === 'stale' || value === 'consistent') return value;
-  throw invalid(`${name} must be 'default', 'stale' or 'consistent'; got ${String(value)}`);
-}
-
-function resolveDebounce(
-  value: WatcherOptions['debounce'],
-  name: string,
-): { minMs: number; maxMs: number } | undefined {
-  if (value === undefined) return undefined;
-  const minMs = parseDuration(value.min, `${name}.min`, OPERATION);
-  const maxMs = parseDuration(value.max, `${name}.max`, OPERATION);
-  if (maxMs < minMs)
-    throw invalid(`${name}.max (${maxMs} ms) must not be less than ${name}.min (${minMs} ms)`);
-  return { minMs, maxMs };
-}
-
-/** Resolves every option once; bad input throws InvalidArgumentError naming the option. */
-function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherOptions {
-  const waitMs = parseDuration(options.wait ?? WATCHER_DEFAULTS.waitMs, 'wait', OPERATION);
-  if (waitMs < 1 || waitMs > MAX_QUERY_TIME_MS) {
-    throw invalid(`wait must be between 1 ms and 10 minutes (Consul's max_query_time); got ${waitMs} ms`);
-  }
-  const minMs = nonNegative(options.backoff?.min, 'backoff.min', WATCHER_DEFAULTS.backoffMinMs);
-  const maxMs = nonNegative(options.backoff?.max, 'backoff.max', WATCHER_DEFAULTS.backoffMaxMs);
-  if (maxMs < minMs) throw invalid(`backoff.max (${maxMs}) must not be less than backoff.min (${minMs})`);
-  const roots = options.roots ?? [];
-  if (!Array.isArray(roots)) throw invalid('roots must be an array of prefixes');
-  for (const root of roots) validateKey(root, 'Watcher roots', true);
-  const staleAfterMs = nonNegative(options.staleAfter, 'staleAfter', WATCHER_DEFAULTS.staleAfterMs);
-  if (staleAfterMs === 0) throw invalid('staleAfter must be above 0');
-  const random = options.random;
-  if (random !== undefined && typeof random !== 'function') throw invalid('random must be a function');
-  const cachePath = options.cache?.path;
-  if (options.cache !== undefined && (typeof cachePath !== 'string' || cachePath === '')) {
-    throw invalid('cache.path must be a non-empty file path');
-  }
-  return {
-    waitMs,
-    minIntervalMs: nonNegative(options.minInterval, 'minInterval', WATCHER_DEFAULTS.minIntervalMs),
-    churnIntervalMs: nonNegative(options.churnInterval, 'churnInterval', WATCHER_DEFAULTS.churnIntervalMs),
-    backoff: { minMs, maxMs },
-    staleAfterMs,
-    roots: [...roots],
-    consistency: resolveConsistency(options.consistency ?? 'default', 'consistency'),
-    maxStaleMs: options.maxStale === undefined ? undefined : nonNegative(options.maxStale, 'maxStale', 0),
-    debounce: resolveDebounce(options.debounce, 'debounce'),
-    startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', WATCHER_DEFAULTS.startTimeoutMs),
-    decodeCacheSize: nonNegative(
-      options.decodeCacheSize,
-      'decodeCacheSize',
-      WATCHER_DEFAULTS.decodeCacheSize,
-    ),
-    random,
-    cachePath,
-  };
-}
-
-/** One answer of a query, whatever the kind: the entries under its key and Consul's metadata. */
-interface QueryAnswer extends LoopAnswer {
-  entries: readonly KVEntry[];
-  lastContact: number;
-  bytes: number;
-}
-
-interface QueryInit {
-  key: string;
-  kind: 'key' | 'prefix';
-  consistency: Consistency;
-  client: ConsulClient;
-  options: ResolvedWatcherOptions;
-  logger: Required<Logger>;
-  /** Called when the last subscription left: the watcher forgets the query. */
-  onEmpty: (query: KvQuery) => void;
-}
-
-/** The '/'-prefixes of a key, and the key itself: every subscription key that can contain it. */
-function* containingKeys(key: string): Generator<string> {
-  for (let slash = key.indexOf('/'); slash !== -1; slash = key.indexOf('/', slash + 1)) {
-    yield key.slice(0, slash + 1);
-  }
-  if (!key.endsWith('/')) yield key;
-}
-
-/** One blocking query (a key, a prefix or a root) and the subscriptions it serves. */
-class KvQuery {
-  readonly key: string;
-  readonly kind: 'key' | 'prefix';
-  readonly consistency: Consistency;
-  readonly #init: QueryInit;
-  readonly #snapshot = new Snapshot<KVEntry>();
-  readonly #loop: BlockingLoop<QueryAnswer>;
-  /** Subscriptions by their own key, so an answer's changes reach them with a few Map lookups per key. */
-  readonly #byKey = new Map<string, Set<Subscription<unknown>>>();
-  /** Subscriptions added before the first answer: they need it even when none of their keys exist. */
-  readonly #awaitingFirst = new Set<Subscription<unknown>>();
-  #subscriptions = 0;
-  #answered = false;
-  /** The last failure while the query has never answered: a late subscription needs to know of it. */
-  #failureBeforeFirst: ConsulError | undefined;
-  #lastIndex = 0;
-  #lastContact: number | undefined;
-  #changes = 0;
-  #spurious = 0;
-  #bytes = 0;
-  #rereads = 0;
-
-  constructor(init: QueryInit) {
-    this.key = init.key;
-    this.kind = init.kind;
-    this.consistency = init.consistency;
-    this.#init = init;
-    const { options } = init;
-    this.#loop = new BlockingLoop<QueryAnswer>({
-      fetch: (index, signal) => this.#fetch(index, signal),
-      // Compare values even under an equal ModifyIndex on full reads, resets and wait timeouts (index
-      // unchanged): a restarted or rebuilt cluster can reuse ModifyIndexes for other bytes (§3). These
-      // answers are rare (one per `wait` when idle), so the hot path after a real change stays cheap.
-      onResult: (answer, info) =>
-        this.#onAnswer(answer, info.sentIndex === 0 || info.step.reset || info.step.next === info.sentIndex),
-      onError: (error, info) => this.#onError(error, info),
-      onState: (state) => this.#onState(state),
-      onCallbackError: (error) =>
-        init.logger.error(
-          { key: this.key, err: error },
-          `watch ${this.key}: internal error while applying an answer`,
-        ),
-      minIntervalMs: options.minIntervalMs,
-      churnIntervalMs: options.churnIntervalMs,
-      backoff: options.backoff,
-      staleAfterMs: options.staleAfterMs,
-      random: options.random,
-    });
-    this.#loop.start();
-  }
-
-  async #fetch(index: number, signal: AbortSignal): Promise<QueryAnswer> {
-    const { maxStaleMs } = this.#init.options;
-    let answer = await this.#read(index, this.consistency, signal);
-    // With 'stale' reads, an answer from a server too long out of touch with the leader is read again
-    // consistently, without blocking (§1 consistency modes).
-    if (this.consistency === 'stale' && maxStaleMs !== undefined && answer.lastContact > maxStaleMs) {
-      this.#rereads++;
-      answer = await this.#read(0, 'consistent', signal);
-    }
-    return answer;
-  }
-
-  async #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<QueryAnswer> {
-    // `wait` means nothing without an index (§4), so a full read sends neither.
-    const options =
-      index > 0 ? { index, wait: this.#init.options.waitMs, consistency, signal } : { consistency, signal };
-    const { kv } = this.#init.client;
-    if (this.kind === 'prefix') return kv.list(this.key, options);
-    const result = await kv.get(this.key, options);
-    return { ...result, entries: result.entry === null ? [] : [result.entry] };
-  }
-
-  get subscriptions(): number {
-    return this.#subscriptions;
-  }
-
-  /** Registers a subscription; if the query already has data, hands it the keys it covers as additions. */
-  add(subscription: Subscription<unknown>): void {
-    let set = this.#byKey.get(subscription.key);
-    if (set === undefined) {
-      set = new Set();
-      this.#byKey.set(subscription.key, set);
-    }
-    set.add(subscription);
-    this.#subscriptions++;
-    if (this.#loop.state === 'stale') subscription[kHealth]('stale');
-    if (!this.#answered) {
-      this.#awaitingFirst.add(subscription);
-      // Consul is already failing: a late subscription starts from the cache (or fails `ready` on a 403)
-      // now rather than at the next failure, up to a backoff maximum away.
-      if (this.#failureBeforeFirst !== undefined) subscription[kError](this.#failureBeforeFirst);
-      return;
-    }
-    const initial: RawChange<KVEntry>[] = [];
-    if (subscription.key.endsWith('/')) {
-      for (const entry of this.#snapshot.entries()) {
-        if (entry.key.startsWith(subscription.key)) {
-          initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
-        }
-      }
-    } else {
-      const entry = this.#snapshot.get(subscription.key);
-      if (entry !== undefined) initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
-    }
-    subscription[kApply](initial, this.#lastIndex);
-  }
-
-  /** Unregisters a subscription; the last one out stops the loop (aborting its request). */
-  remove(subscription: Subscription<unknown>): Promise<void> {
-    const set = this.#byKey.get(subscription.key);
-    if (set?.delete(subscription) !== true) return Promise.resolve();
-    this.#awaitingFirst.delete(subscription);
-    if (set.size === 0) this.#byKey.delete(subscription.key);
-    this.#subscriptions--;
-    if (this.#subscriptions > 0) return Promise.resolve();
-    this.#init.onEmpty(this);
-    return this.#loop.close();
-  }
-
-  /** Stops the loop whatever the subscriptions. */
-  close(): Promise<void> {
-    return this.#loop.close();
-  }
-
-  /** Every subscription, copied first: a listener may close one (or watch another) while we iterate. */
-  all(): Subscription<unknown>[] {
-    const all: Subscription<unknown>[] = [];
-    for (const set of this.#byKey.values()) all.push(...set);
-    return all;
-  }
-
-  stats(): QueryStats {
-    const loop = this.#loop.stats;
-    return {
-      key: this.key,
-      kind: this.kind,
-      consistency: this.consistency,
-      subscriptions: this.#subscriptions,
-      requests: loop.requests + this.#rereads,
-      errors: loop.errors,
-      changes: this.#changes,
-      spurious: this.#spurious,
-      indexResets: loop.indexResets,
-      bytes: this.#bytes,
-      lastIndex: this.#lastIndex,
-      lastContact: this.#lastContact,
-      lastSuccessAt: loop.lastSuccessAt,
-      state: loop.state,
-    };
-  }
-
-  /** @param verifyValues - equal ModifyIndexes are not trusted for this answer (see Snapshot.apply) */
-  #onAnswer(answer: QueryAnswer, verifyValues: boolean): void {
-    const first = !this.#answered;
-    this.#answered = true;
-    this.#failureBeforeFirst = undefined;
-    const index = sanitizeIndex(answer.index);
-    this.#lastIndex = index;
-    this.#lastContact = answer.lastContact;
-    this.#bytes += answer.bytes;
-    const changes = this.#snapshot.apply(answer.entries, verifyValues);
-    if (changes.length > 0) this.#changes++;
-    else if (!first) this.#spurious++;
-    // Group by subscription; each gets only its own keys, and nothing when none of them changed.
-    const bySubscription = new Map<Subscription<unknown>, RawChange<KVEntry>[]>();
-    for (const change of changes) {
-      for (const candidate of containingKeys(change.key)) {
-        const subscriptions = this.#byKey.get(candidate);
-        if (subscriptions === undefined) continue;
-        for (const subscription of subscriptions) {
-          const list = bySubscription.get(subscription);
-          if (list === undefined) bySubscription.set(subscription, [change]);
-          else list.push(change);
-        }
-      }
-    }
-    for (const [subscription, list] of bySubscription) subscription[kApply](list, index);
-    // A subscription waiting for its first value needs the answer even when none of its keys exist.
-    if (first) {
-      for (const subscription of this.#awaitingFirst) {
-        if (!subscription[kEvaluated]) subscription[kApply]([], index);
-      }
-      this.#awaitingFirst.clear();
-    }
-  }
-
-  #onError(raw: unknown, info: RetryInfo): void {
-    const error = toConsulError(raw, this.key);
-    const { logger } = this.#init;
-    const log = error.retryable ? logger.warn : logger.error;
-    log(
-      { key: this.key, code: error.code, status: error.status, attempt: info.attempt, delayMs: info.delayMs },
-      `${error.message}; retrying in ${info.delayMs} ms`,
-    );
-    if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
-    if (!this.#answered) this.#failureBeforeFirst = error;
-    for (const subscription of this.all()) subscription[kError](error);
-  }
-
-  #onState(state: LoopState): void {
-    for (const subscription of this.all()) subscription[kHealth](state);
-  }
-}
-
-function toConsulError(error: unknown, key: string): ConsulError {
-  if (isConsulError(error)) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new TransportError(`watch ${key}: ${detail}`, { operation: OPERATION, key, cause: error });
-}
 
 /**
  * Watches Consul KV keys and prefixes with blocking queries and serves their decoded, validated values.
@@ -400,7 +48,6 @@ function toConsulError(error: unknown, key: string): ConsulError {
 export class Watcher {
   readonly #options: ResolvedWatcherOptions;
   readonly #client: ConsulClient;
-  readonly #logger: Required<Logger>;
   readonly #cache: DecodeCache;
   readonly #store: LkgStore | undefined;
   readonly #queries = new Map<string, KvQuery>();
@@ -416,10 +63,9 @@ export class Watcher {
    */
   constructor(options: WatcherOptions = {}) {
     this.#options = resolveWatcherOptions(options);
-    this.#logger = resolveLogger(options.logger);
     this.#cache = new DecodeCache(this.#options.decodeCacheSize);
-    const { cachePath } = this.#options;
-    this.#store = cachePath === undefined ? undefined : new LkgStore(cachePath, this.#logger);
+    const { cachePath, logger } = this.#options;
+    this.#store = cachePath === undefined ? undefined : new LkgStore(cachePath, logger);
     this.#client = new ConsulClient(options);
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
@@ -448,37 +94,22 @@ export class Watcher {
     if (this.#closing !== undefined) {
       throw new ClosedError(`watch ${key}: the watcher is closed`, { operation: OPERATION, key });
     }
-    const resolved = this.#options;
-    const format = options.format ?? 'text';
-    if (!isWatchFormat(format)) {
-      throw new InvalidArgumentError(
-        `watch ${key}: format must be 'text', 'json', 'yaml' or a function; got ${String(format)}`,
-        { operation: OPERATION, key },
-      );
-    }
-    const consistency =
-      options.consistency === undefined
-        ? resolved.consistency
-        : resolveConsistency(options.consistency, 'consistency');
-    const debounce =
-      options.debounce === false
-        ? undefined
-        : (resolveDebounce(options.debounce, 'debounce') ?? resolved.debounce);
-    const startTimeoutMs = nonNegative(options.startTimeout, 'startTimeout', resolved.startTimeoutMs);
-    const { signal } = options;
+    const resolved = resolveWatchOptions(key, options, this.#options);
+    const { signal } = resolved;
     // An already-aborted signal gets a closed subscription and never starts a query.
-    const query = signal?.aborted ? undefined : this.#queryFor(key, consistency);
+    const query = signal?.aborted ? undefined : this.#queryFor(key, resolved.consistency);
     const onAbort = (): void => {
       void subscription.close();
     };
     const subscription = new Subscription<unknown>({
       key,
-      format,
-      schema: options.schema,
-      debounce,
-      startTimeoutMs,
+      format: resolved.format,
+      schema: resolved.schema,
+      unknownKeys: resolved.unknownKeys,
+      debounce: resolved.debounce,
+      startTimeoutMs: resolved.startTimeoutMs,
       cache: this.#cache,
-      logger: this.#logger,
+      logger: resolved.logger,
       store: this.#store,
       detach: (sub) => {
         signal?.removeEventListener('abort', onAbort);
@@ -494,45 +125,15 @@ export class Watcher {
     return subscription;
   }
 
-  /**
-   * A live, typed feature flag stored in one Consul key. Its `value` is always safe to use: the default
-   * while the key is missing or invalid (with an `invalid` event), the stored value otherwise. Flags under
-   * one of the watcher's `roots` share the root's single query.
-   *
-   * @example
-   * const newCheckout = watcher.flag('flags/new-checkout', { type: 'boolean', default: false });
-   * if (newCheckout.value) { … }
-   */
-  flag<T extends FlagValue>(key: string, options: FlagOptions<T>): Flag<WidenFlag<T>> {
-    return createFlag(this, key, options);
-  }
-
   /** The query serving `key`: its root's when under a root (same consistency), else its own. */
   #queryFor(key: string, consistency: Consistency): KvQuery {
-    let root: string | undefined;
-    if (consistency === this.#options.consistency) {
-      for (const candidate of this.#options.roots) {
-        if (key.startsWith(candidate) && (root === undefined || candidate.length > root.length))
-          root = candidate;
-      }
-    }
-    const queryKey = root ?? key;
-    const kind = root !== undefined || key.endsWith('/') ? 'prefix' : 'key';
-    const id = `${kind}\u0000${consistency}\u0000${queryKey}`;
-    let query = this.#queries.get(id);
+    const target = kvTarget(key, consistency, this.#options);
+    let query = this.#queries.get(target.id);
     if (query === undefined) {
-      query = new KvQuery({
-        key: queryKey,
-        kind,
-        consistency,
-        client: this.#client,
-        options: this.#options,
-        logger: this.#logger,
-        onEmpty: (empty) => {
-          if (this.#queries.get(id) === empty) this.#queries.delete(id);
-        },
+      query = new KvQuery(target, this.#client, this.#options, (empty) => {
+        if (this.#queries.get(target.id) === empty) this.#queries.delete(target.id);
       });
-      this.#queries.set(id, query);
+      this.#queries.set(target.id, query);
     }
     return query;
   }

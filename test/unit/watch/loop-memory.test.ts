@@ -30,6 +30,7 @@ describe('BlockingLoop memory', () => {
       },
       onError: () => {},
       minIntervalMs: 0,
+      churnIntervalMs: 15_000,
       backoff: { minMs: 1, maxMs: 1 },
       staleAfterMs: 60_000,
     });

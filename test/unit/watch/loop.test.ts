@@ -4,9 +4,9 @@ import {
   type AnswerInfo,
   BlockingLoop,
   type BlockingLoopOptions,
-  type LoopState,
   type RetryInfo,
 } from '../../../src/watch/loop.js';
+import type { LoopState } from '../../../src/watch/types.js';
 
 /**
  * One scripted fetch outcome: an answer (at once, or after being held `holdMs` like a blocking query), an
@@ -56,6 +56,7 @@ function harness(steps: Step[], overrides: Partial<BlockingLoopOptions<{ index: 
     onError: (error, info) => h.errors.push({ message: (error as Error).message, info }),
     onState: (state) => h.states.push(state),
     minIntervalMs: 100,
+    churnIntervalMs: 15_000,
     backoff: { minMs: 250, maxMs: 30_000 },
     staleAfterMs: 60_000,
     random: () => 0.5,
@@ -363,6 +364,7 @@ describe('BlockingLoop', () => {
       onResult: () => {},
       onError: () => {},
       minIntervalMs: 0,
+      churnIntervalMs: 15_000,
       backoff: { minMs: 1, maxMs: 1 },
       staleAfterMs: 1_000,
     });
@@ -395,7 +397,6 @@ describe('BlockingLoop', () => {
       requests: 4,
       errors: 1,
       indexResets: 0,
-      nextIndex: 3,
       state: 'ready',
     });
     await h.loop.close();

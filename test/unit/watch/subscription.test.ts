@@ -11,10 +11,10 @@ import {
   TimeoutError,
 } from '../../../src/errors.js';
 import type { Logger } from '../../../src/logger.js';
-import { DecodeCache, type WatchFormat } from '../../../src/watch/decode.js';
+import { DecodeCache } from '../../../src/watch/decode.js';
 import { Snapshot } from '../../../src/watch/diff.js';
 import { kApply, kError, kHealth, Subscription } from '../../../src/watch/subscription.js';
-import type { ChangeEvent, StateEvent } from '../../../src/watch/types.js';
+import type { ChangeEvent, StateEvent, WatchFormat } from '../../../src/watch/types.js';
 
 type Seed = Record<string, string | null | { value: string | null; flags?: number }>;
 
@@ -44,6 +44,7 @@ function harness<T = unknown>(
     key,
     format: options.format ?? 'json',
     schema: options.schema,
+    unknownKeys: 'ignore',
     debounce: options.debounce,
     startTimeoutMs: options.startTimeoutMs ?? 0,
     cache,
@@ -266,7 +267,7 @@ describe('Subscription: invalid values', () => {
         {
           key: 'config/app/db/port',
           path: ['db', 'port'],
-          message: 'Invalid input: expected number, received string',
+          message: 'expected number',
           expected: 'number',
           received: '"5432"',
         },
@@ -349,7 +350,7 @@ describe('Subscription: invalid values', () => {
       {
         key: 'config/port',
         path: [],
-        message: 'Invalid input: expected number, received string',
+        message: 'expected number',
         expected: 'number',
         received: '"x"',
       },

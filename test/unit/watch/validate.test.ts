@@ -280,3 +280,61 @@ describe('tolerantDecoder', () => {
     ]);
   });
 });
+describe('validate', () => {
+  const locateKey = (path: readonly PropertyKey[]) => `config/app/${path.map(String).join('/')}`;
+
+  it('returns the schema output when valid', () => {
+    const schema = z.object({ port: z.coerce.number() });
+    expect(validate(schema, { port: '80' }, locateKey)).toEqual({ ok: true, value: { port: 80 } });
+  });
+
+  it('maps every issue to the key behind its path, with expected and received', () => {
+    const schema = z.object({ port: z.number(), host: z.string() });
+    expect(validate(schema, { port: 'eighty' }, locateKey)).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/app/port',
+          path: ['port'],
+          message: 'Invalid input: expected number, received string',
+          expected: 'number',
+          received: '"eighty"',
+        },
+        {
+          key: 'config/app/host',
+          path: ['host'],
+          message: 'Invalid input: expected string, received undefined',
+          expected: 'string',
+          received: 'undefined',
+        },
+      ],
+    });
+  });
+
+  it('redacts the received value of a secret-looking key or path', () => {
+    const schema = z.object({ db: z.object({ password: z.number() }) });
+    const result = validate(schema, { db: { password: 'hunter2' } }, locateKey);
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.issues[0]?.received).toBe('[redacted]');
+    expect(JSON.stringify(result)).not.toContain('hunter2');
+  });
+
+  it('gives each unrecognized key of a strict object its own issue and key', () => {
+    const schema = z.strictObject({ a: z.number() });
+    expect(validate(schema, { a: 1, b: 2, c: 3 }, locateKey)).toEqual({
+      ok: false,
+      issues: [
+        { key: 'config/app/b', path: ['b'], message: 'unrecognized key "b"' },
+        { key: 'config/app/c', path: ['c'], message: 'unrecognized key "c"' },
+      ],
+    });
+  });
+
+  it('reports an asynchronous schema as one issue instead of throwing', () => {
+    const schema = z.string().refine(async () => true);
+    const result = validate(schema, 'x', () => 'config/flag');
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.issues[0]?.key).toBe('config/flag');
+    expect(!result.ok && result.issues[0]?.message.startsWith('the schema threw: ')).toBe(true);
+  });
+});

@@ -6,20 +6,13 @@
  * Values are plain text in Consul, so `consul kv put flags/checkout/new-flow true` is all an operator types.
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
-import type * as z from 'zod';
-import { safeParse } from 'zod';
-import {
-  ClosedError,
-  ConfigValidationError,
-  type ConsulError,
-  InvalidArgumentError,
-  type ValidationIssue,
-} from '../errors.js';
-import { type Logger, looksSecret, resolveLogger } from '../logger.js';
-import type { WatchSource, WatchSubscription } from './config.js';
-import { deepEqual } from './equal.js';
-import { describeReceived, toValidationIssues } from './validate.js';
+import { isDeepStrictEqual } from 'node:util';
+import * as z from 'zod';
+import { ClosedError, ConfigValidationError, type ConsulError, InvalidArgumentError } from '../errors.js';
+import { SafeEmitter } from '../events.js';
+import { type Logger, resolveLogger } from '../logger.js';
+import type { Subscription } from '../watch/subscription.js';
+import type { Watcher } from '../watch/watcher.js';
 
 /** The kinds of value a flag holds, and so how its text in Consul is parsed. */
 export type FlagType = 'boolean' | 'string' | 'number' | 'object';
@@ -45,7 +38,7 @@ export type WidenFlag<T> = T extends boolean
       ? number
       : T;
 
-/** Options of {@link createFlag} and `watcher.flag()`. */
+/** Options of {@link createFlag}. */
 export interface FlagOptions<T extends FlagValue> {
   /**
    * How the text in Consul is read:
@@ -98,7 +91,11 @@ export interface FlagEvents<T> {
   error: (error: ConsulError) => void;
 }
 
-type Parsed = { ok: true; value: unknown } | { ok: false; issues: ValidationIssue[] };
+/** The outcome of {@link parseFlagText}. */
+export type ParsedFlag = { ok: true; value: unknown } | { ok: false; message: string };
+
+/** What a flag's schema gives for a missing or empty key: the flag then serves its default. */
+const MISSING: unique symbol = Symbol('consul-hotreload.flag.missing');
 
 /** Strict decimal number syntax, as JSON writes numbers (plus an optional `+` and a bare fraction `.5`). */
 const DECIMAL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -112,9 +109,10 @@ const EXPECTED: Readonly<Record<FlagType, string>> = {
 
 /**
  * A live feature flag read from one Consul key. Read `value` whenever the flag matters (it is always of the
- * flag's type), or listen to `change`.
+ * flag's type), or listen to `change`. A view over `watcher.watch(key, …)` with a schema that parses the
+ * flag's text: refused values are reported by the engine, with the same wording as any config.
  */
-export class Flag<T> extends EventEmitter<FlagEvents<T>> {
+export class Flag<T> extends SafeEmitter<FlagEvents<T>> {
   /** The Consul key. */
   readonly key: string;
   /** How the key's text is parsed. */
@@ -126,39 +124,45 @@ export class Flag<T> extends EventEmitter<FlagEvents<T>> {
    * the flag then keeps its default and keeps trying). Never rejects, so it is safe to leave unawaited.
    */
   readonly ready: Promise<void>;
-  readonly #schema: z.core.$ZodType | undefined;
   readonly #logger: Required<Logger>;
-  readonly #subscription: WatchSubscription;
+  readonly #subscription: Subscription<unknown>;
   readonly #closeController = new AbortController();
   #value: T;
   #reason: FlagReason = 'pending';
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  /** Use {@link createFlag} or `watcher.flag()`. */
-  constructor(source: WatchSource, key: string, options: FlagOptions<FlagValue>) {
-    super();
+  /** Use {@link createFlag}. */
+  constructor(watcher: Watcher, key: string, options: FlagOptions<FlagValue>) {
+    const logger = resolveLogger(options.logger);
+    super((event, error) =>
+      logger.error({ key, event, err: error }, `flag ${key}: a '${event}' listener threw`),
+    );
     checkFlagArguments(key, options);
     this.key = key;
     this.type = options.type;
     this.default = options.default as T;
     this.#value = this.default;
-    this.#schema = options.schema;
-    this.#logger = resolveLogger(options.logger);
-    this.#subscription = source.watch(key, { format: 'text', signal: this.#closeController.signal });
+    this.#logger = logger;
+    this.#subscription = watcher.watch(key, {
+      format: 'text',
+      schema: flagSchema(options.type, options.schema),
+      signal: this.#closeController.signal,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
     this.#subscription.on('change', (event) => this.#apply(event.current));
     // The watcher has already logged these; pass them on.
-    this.#subscription.on('invalid', (error) =>
-      this.#safely('invalid listener', () => this.emit('invalid', error)),
-    );
-    this.#subscription.on('error', (error) =>
-      this.#safely('error listener', () => this.emit('error', error)),
-    );
+    this.#subscription.on('invalid', (error) => {
+      this.#set(this.default, 'invalid');
+      this.emit('invalid', error);
+    });
+    this.#subscription.on('error', (error) => this.emit('error', error));
     this.ready = this.#subscription.ready.then(
-      () => this.#apply(this.#subscription.current),
+      (value) => this.#apply(value),
       (error: unknown) => {
-        // No first value (start timeout, 403…): the watch keeps trying and a later value arrives as `change`.
-        if (this.#closed) return;
+        // An invalid first value was announced by `invalid` already; otherwise (start timeout, 403…) the
+        // watch keeps trying and a later value arrives as `change`.
+        if (this.#closed || error instanceof ConfigValidationError) return;
         const reason = error instanceof Error ? error.message : String(error);
         this.#logger.warn(
           { key: this.key },
@@ -198,89 +202,66 @@ export class Flag<T> extends EventEmitter<FlagEvents<T>> {
     await this.#subscription.close();
   }
 
-  #apply(raw: unknown): void {
+  #apply(parsed: unknown): void {
     if (this.#closed) return;
-    // An empty value arrives as null (Consul's "Value": null) or ''; both mean "unset", like a missing key.
-    if (raw === undefined || raw === null || raw === '') {
-      this.#set(this.default, 'missing');
-      return;
-    }
-    const parsed = this.#parse(raw);
-    if (parsed.ok) {
-      this.#set(parsed.value as T, 'stored');
-      return;
-    }
-    this.#set(this.default, 'invalid');
-    this.#refuse(new ConfigValidationError('flag', this.key, parsed.issues));
-  }
-
-  #parse(raw: unknown): Parsed {
-    const parsed = parseFlagText(this.type, this.key, typeof raw === 'string' ? raw : String(raw));
-    if (!parsed.ok || this.#schema === undefined) return parsed;
-    const result = safeParse(this.#schema, parsed.value);
-    if (result.success) return { ok: true, value: result.data };
-    const secret = looksSecret(this.key);
-    return {
-      ok: false,
-      issues: toValidationIssues(result.error.issues, parsed.value, { keyOf: () => this.key, secret }),
-    };
+    if (parsed === MISSING) this.#set(this.default, 'missing');
+    else this.#set(parsed as T, 'stored');
   }
 
   #set(value: T, reason: FlagReason): void {
     this.#reason = reason;
     const previous = this.#value;
-    if (deepEqual(previous, value)) return;
+    if (isDeepStrictEqual(previous, value)) return;
     this.#value = value;
-    this.#safely('change listener', () => this.emit('change', { value, previous }));
-  }
-
-  #refuse(error: ConfigValidationError): void {
-    this.#logger.warn({ key: this.key }, error.message);
-    this.#safely('invalid listener', () => this.emit('invalid', error));
-  }
-
-  #safely(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#logger.error({ key: this.key, err: error }, `flag ${this.key}: ${what} threw`);
-    }
+    this.emit('change', { value, previous });
   }
 }
 
 /**
- * Creates a live flag on `key`, read through `source` (a Watcher). `watcher.flag(key, options)` is the same
- * call.
+ * The schema a flag's subscription validates with: the key's text parsed as `type`, then the user's schema.
+ * A missing or empty key (Consul's `"Value": null` or `''`) gives {@link MISSING}, like an unset flag.
+ */
+function flagSchema(type: FlagType, schema: z.core.$ZodType | undefined): z.ZodType<unknown> {
+  return z.unknown().transform((raw, ctx) => {
+    if (raw === undefined || raw === '') return MISSING;
+    const text = typeof raw === 'string' ? raw : String(raw);
+    const parsed = parseFlagText(type, text);
+    if (!parsed.ok) {
+      ctx.addIssue({
+        code: 'custom',
+        message: parsed.message,
+        params: { expected: EXPECTED[type] },
+        input: text,
+      });
+      return z.NEVER;
+    }
+    if (schema === undefined) return parsed.value;
+    const result = z.safeParse(schema, parsed.value, { reportInput: true });
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) ctx.addIssue({ ...issue } as z.core.$ZodRawIssue);
+    return z.NEVER;
+  });
+}
+
+/**
+ * Creates a live flag on `key`, read through `watcher`. Flags under one of the watcher's `roots` share the
+ * root's single query.
  *
  * @example
  * const newCheckout = createFlag(watcher, 'flags/checkout/new-flow', { type: 'boolean', default: false });
  * if (newCheckout.value) renderNewCheckout();
  */
 export function createFlag<T extends FlagValue>(
-  source: WatchSource,
+  watcher: Watcher,
   key: string,
   options: FlagOptions<T>,
 ): Flag<WidenFlag<T>> {
-  return new Flag<WidenFlag<T>>(source, key, options as FlagOptions<FlagValue>);
+  return new Flag<WidenFlag<T>>(watcher, key, options as FlagOptions<FlagValue>);
 }
 
-/**
- * Parses a flag's text as `type`. Exported for tests and for the docs' table of accepted spellings.
- * The `received` of a refused value is redacted when the key looks secret.
- */
-export function parseFlagText(type: FlagType, key: string, text: string): Parsed {
-  const refuse = (message: string): Parsed => ({
-    ok: false,
-    issues: [
-      {
-        key,
-        path: [],
-        message,
-        expected: EXPECTED[type],
-        received: describeReceived(text, looksSecret(key)),
-      },
-    ],
-  });
+/** Parses a flag's text as `type`. Exported for tests and for the docs' table of accepted spellings. */
+export function parseFlagText(type: FlagType, text: string): ParsedFlag {
+  const refuse = (message: string): ParsedFlag => ({ ok: false, message });
   switch (type) {
     case 'string':
       return { ok: true, value: text };
@@ -329,7 +310,7 @@ function checkFlagArguments(key: string, options: FlagOptions<FlagValue>): void 
         : typeof fallback === type;
   if (!matches)
     throw fail(`default must be ${EXPECTED[type]} for a ${type} flag, got ${JSON.stringify(fallback)}`);
-  if (options.schema !== undefined && !safeParse(options.schema, fallback).success) {
+  if (options.schema !== undefined && !z.safeParse(options.schema, fallback).success) {
     throw fail(`default ${JSON.stringify(fallback)} does not pass the flag's schema`);
   }
 }

@@ -1,58 +1,26 @@
 /**
  * `defineConfig()`: typed application config read from a Consul prefix, validated at startup and kept live.
  *
- * The config watches its prefix without a schema and validates the raw tree itself, because only the raw
- * tree still shows the keys a zod object would strip (the unknown keys) and the values as Consul holds them
- * (what an issue reports as "found").
+ * A thin view over `watcher.watch(prefix, { schema, unknownKeys })`: the engine decodes, validates and
+ * reports; the config adds `load()` for startup, `get()`, and `onChange(selector)` handlers that fire only
+ * when their part of the config changed structurally.
  * @module
  */
-import { EventEmitter } from 'eventemitter3';
+import { isDeepStrictEqual } from 'node:util';
 import type * as z from 'zod';
+import { raceAbort } from '../abort.js';
 import {
   AbortedError,
   ClosedError,
   ConfigValidationError,
   type ConsulError,
   InvalidArgumentError,
-  type ValidationIssue,
 } from '../errors.js';
+import { SafeEmitter } from '../events.js';
 import { type Logger, resolveLogger } from '../logger.js';
-import { type Decoder, isWatchFormat, type WatchFormat } from '../watch/decode.js';
-import { emptyTree } from '../watch/tree.js';
-import { Watcher, type WatcherOptions } from '../watch/watcher.js';
-import { deepEqual } from './equal.js';
-import { checkTree, type TreeCheck, tolerantDecoder } from './validate.js';
-
-/** Payload of a subscription's `change` event, as far as the bindings read it. */
-export interface WatchChangeEvent {
-  /** The value after the change: the decoded value of a key, or the tree under a prefix. */
-  current: unknown;
-}
-
-/**
- * The part of a subscription the bindings use. A `Subscription` from `Watcher.watch()` is one; unit tests
- * pass a fake.
- */
-export interface WatchSubscription {
-  /** Resolves with the first value Consul returned; rejects when it could not be read or decoded. */
-  readonly ready: Promise<unknown>;
-  /** The last good value. */
-  readonly current: unknown;
-  on(event: 'change', listener: (event: WatchChangeEvent) => void): unknown;
-  on(event: 'invalid', listener: (error: ConfigValidationError) => void): unknown;
-  on(event: 'error', listener: (error: ConsulError) => void): unknown;
-  /** Stops the watch; resolves once its request has ended. */
-  close(): Promise<void>;
-}
-
-/** The part of a `Watcher` the bindings use: `watch()` a key or prefix, and `close()`. */
-export interface WatchSource {
-  watch(key: string, options: { format: WatchFormat; signal?: AbortSignal }): WatchSubscription;
-  close(): Promise<void>;
-}
-
-/** What to do with keys found under the prefix that the schema does not describe. */
-export type UnknownKeysMode = 'warn' | 'error' | 'ignore';
+import type { Subscription } from '../watch/subscription.js';
+import type { UnknownKeysMode, WatcherOptions, WatchFormat } from '../watch/types.js';
+import { validateWatchOptions, Watcher } from '../watch/watcher.js';
 
 /** Options of {@link defineConfig}. */
 export interface ConfigOptions<S extends z.core.$ZodType> {
@@ -80,11 +48,11 @@ export interface ConfigOptions<S extends z.core.$ZodType> {
    */
   unknownKeys?: UnknownKeysMode;
   /**
-   * The Watcher to read through: an existing one, shared with other bindings and left open by
+   * The Watcher to read through: an existing one, shared with other configs and flags and left open by
    * {@link ConfigBinding.close}, or options for a Watcher this config creates and closes itself.
    * @default {} (a new Watcher configured from `CONSUL_*` environment variables)
    */
-  watcher?: WatchSource | WatcherOptions;
+  watcher?: Watcher | WatcherOptions;
   /**
    * Where warnings go (unknown keys, refused reloads, listener failures): pino, `console` or any object with
    * `warn`/`error` methods taking `(obj, msg)`.
@@ -133,6 +101,15 @@ const CONFIG_DEFAULTS = { format: 'json', unknownKeys: 'warn' } as const satisfi
   'format' | 'unknownKeys'
 >;
 
+/** Structural equality that never throws: a value too deep to compare counts as changed. */
+function sameValue(a: unknown, b: unknown): boolean {
+  try {
+    return isDeepStrictEqual(a, b);
+  } catch {
+    return false;
+  }
+}
+
 interface SelectorListener<T> {
   select: (config: T) => unknown;
   listener: ConfigListener<unknown>;
@@ -142,52 +119,44 @@ interface SelectorListener<T> {
  * A typed config read from a Consul prefix: `await load()` once at startup, then `get()` anywhere and
  * `onChange(selector, listener)` for the parts that must react.
  */
-export class ConfigBinding<S extends z.core.$ZodType> extends EventEmitter<ConfigEvents<z.output<S>>> {
+export class ConfigBinding<S extends z.core.$ZodType> extends SafeEmitter<ConfigEvents<z.output<S>>> {
   /** The watched prefix, always ending in `/`. */
   readonly prefix: string;
   readonly #schema: S;
-  /** Decodes with the user's format, leaving failures in the tree so load() reports them with the rest. */
-  readonly #decoder: Decoder;
+  readonly #format: WatchFormat;
   readonly #unknownKeys: UnknownKeysMode;
   readonly #logger: Required<Logger>;
-  readonly #watcher: WatchSource;
+  readonly #userLogger: Logger | undefined;
+  readonly #watcher: Watcher;
   readonly #ownsWatcher: boolean;
   readonly #closeController = new AbortController();
   readonly #listeners = new Set<SelectorListener<z.output<S>>>();
   #state: ConfigState = 'idle';
   #value: z.output<S> | undefined;
   #loaded = false;
-  #subscription: WatchSubscription | undefined;
+  #subscription: Subscription<z.output<S>> | undefined;
   #loading: Promise<z.output<S>> | undefined;
   #closing: Promise<void> | undefined;
-  /** Unknown keys already logged, so `'warn'` logs a key once per appearance, not on every change. */
-  #warnedUnknown = new Set<string>();
 
   /** Use {@link defineConfig}. */
   constructor(options: ConfigOptions<S>) {
-    super();
-    this.prefix = normalizePrefix(options.prefix);
+    const prefix = normalizePrefix(options.prefix);
+    const logger = resolveLogger(options.logger);
+    super((event, error) =>
+      logger.error({ key: prefix, event, err: error }, `config ${prefix}: a '${event}' listener threw`),
+    );
+    this.prefix = prefix;
+    this.#logger = logger;
+    this.#userLogger = options.logger;
     this.#schema = options.schema;
-    const format = options.format ?? CONFIG_DEFAULTS.format;
-    if (!isWatchFormat(format)) {
-      throw new InvalidArgumentError(
-        `defineConfig ${this.prefix}: format must be 'text', 'json', 'yaml' or a function, got ${String(format)}`,
-        { operation: 'config.define', key: this.prefix },
-      );
-    }
-    this.#decoder = tolerantDecoder(format);
+    this.#format = options.format ?? CONFIG_DEFAULTS.format;
     this.#unknownKeys = options.unknownKeys ?? CONFIG_DEFAULTS.unknownKeys;
-    if (!['warn', 'error', 'ignore'].includes(this.#unknownKeys)) {
-      throw new InvalidArgumentError(
-        `defineConfig ${this.prefix}: unknownKeys must be 'warn', 'error' or 'ignore', got ${String(this.#unknownKeys)}`,
-        { operation: 'config.define', key: this.prefix },
-      );
-    }
-    this.#logger = resolveLogger(options.logger);
+    validateWatchOptions(prefix, { format: this.#format, unknownKeys: this.#unknownKeys });
     const watcher = options.watcher ?? {};
-    this.#ownsWatcher = !isWatchSource(watcher);
+    this.#ownsWatcher = !(watcher instanceof Watcher);
     // A watcher made here logs where the config logs, unless its options say otherwise.
-    this.#watcher = isWatchSource(watcher) ? watcher : new Watcher({ logger: options.logger, ...watcher });
+    this.#watcher =
+      watcher instanceof Watcher ? watcher : new Watcher({ logger: options.logger, ...watcher });
   }
 
   /** `'idle'` until `load()`, `'loading'` while it waits, `'ready'` once a valid config is held, then `'closed'`. */
@@ -254,98 +223,59 @@ export class ConfigBinding<S extends z.core.$ZodType> extends EventEmitter<Confi
   async #load(signal: AbortSignal | undefined): Promise<z.output<S>> {
     this.#state = 'loading';
     const subscription = this.#watcher.watch(this.prefix, {
-      format: this.#decoder,
+      format: this.#format,
+      schema: this.#schema,
+      unknownKeys: this.#unknownKeys,
       signal: this.#closeController.signal,
+      ...(this.#userLogger === undefined ? {} : { logger: this.#userLogger }),
     });
     this.#subscription = subscription;
     // Listen at once: errors while the first read retries are worth passing on (Consul down at startup), and
     // no change can slip between `ready` and the first `change` listener.
     subscription.on('change', (event) => this.#apply(event.current));
-    // The watcher has already logged these; pass them on. Before `ready`, an `invalid` also rejects `ready`
-    // and so reaches the caller of load().
+    // The watcher has already logged these. Before `ready`, an `invalid` also rejects `ready` and so reaches
+    // the caller of load().
     subscription.on('invalid', (error) => {
-      if (this.#state === 'ready') this.#safely('invalid listener', () => this.emit('invalid', error));
+      if (this.#state === 'ready') this.emit('invalid', error);
     });
-    subscription.on('error', (error) => this.#safely('error listener', () => this.emit('error', error)));
+    subscription.on('error', (error) => this.emit('error', error));
     try {
-      await abortable(subscription.ready, signal, this.prefix);
+      const value = await raceAbort(subscription.ready, signal, (reason) => this.#abortedError(reason));
       if (this.#closeController.signal.aborted) throw this.#closedError('config.load');
-      const check = this.#check(subscription.current);
-      const issues = this.#issuesOf(check);
-      if (issues.length > 0) throw new ConfigValidationError('config.load', this.prefix, issues);
-      this.#value = check.value as z.output<S>;
+      this.#value = value;
       this.#loaded = true;
-      this.#warnUnknownKeys(check.unknownKeys);
     } catch (error) {
       await subscription.close();
       this.#subscription = undefined;
       if (!this.#closeController.signal.aborted) this.#state = 'idle';
+      // The startup failure names the operation the caller ran.
+      if (error instanceof ConfigValidationError) {
+        throw new ConfigValidationError('config.load', this.prefix, error.issues, error);
+      }
       throw error;
     }
     this.#state = 'ready';
     return this.#value;
   }
 
-  #check(tree: unknown): TreeCheck<z.output<S>> {
-    // An empty prefix reads as an empty folder, so the schema's defaults can fill it.
-    return checkTree(this.#schema, tree ?? emptyTree(), this.prefix);
-  }
-
-  #issuesOf(check: TreeCheck<z.output<S>>): ValidationIssue[] {
-    return this.#unknownKeys === 'error' ? [...check.issues, ...check.unknownKeys] : check.issues;
-  }
-
-  #apply(tree: unknown): void {
+  #apply(current: z.output<S>): void {
     if (this.#state !== 'ready') return;
-    const check = this.#check(tree);
-    const issues = this.#issuesOf(check);
-    if (issues.length > 0) {
-      this.#refuse(new ConfigValidationError('config.reload', this.prefix, issues));
-      return;
-    }
-    this.#warnUnknownKeys(check.unknownKeys);
     const previous = this.#value as z.output<S>;
-    const current = check.value as z.output<S>;
     // Keep the old object when nothing really changed, so `get()` stays referentially stable.
-    if (deepEqual(previous, current)) return;
+    if (sameValue(previous, current)) return;
     this.#value = current;
-    this.#safely('change listener', () => this.emit('change', { current, previous }));
+    this.emit('change', { current, previous });
     for (const { select, listener } of [...this.#listeners]) {
-      this.#safely('onChange listener', () => {
+      try {
         const before = select(previous);
         const after = select(current);
-        if (!deepEqual(before, after)) listener(after, before);
-      });
-    }
-  }
-
-  #refuse(error: ConfigValidationError): void {
-    this.#logger.warn({ key: this.prefix, issues: error.issues.length }, error.message);
-    this.#safely('invalid listener', () => this.emit('invalid', error));
-  }
-
-  #warnUnknownKeys(unknownKeys: readonly ValidationIssue[]): void {
-    if (this.#unknownKeys !== 'warn') return;
-    const present = new Set<string>();
-    for (const issue of unknownKeys) {
-      const id = `${issue.key}\u0000${issue.path.join('\u0000')}`;
-      present.add(id);
-      if (this.#warnedUnknown.has(id)) continue;
-      this.#logger.warn(
-        { key: issue.key, path: issue.path.join('.'), received: issue.received },
-        `unknown config key ${issue.key}: not described by the schema of ${this.prefix}`,
-      );
-    }
-    // Forget keys that went away, so a key that comes back is reported again.
-    this.#warnedUnknown = present;
-  }
-
-  /** Runs user code (listeners, selectors) so that a throw is logged and never reaches the watch loop. */
-  #safely(what: string, run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.#logger.error({ key: this.prefix, err: error }, `config ${this.prefix}: ${what} threw`);
+        if (!sameValue(before, after)) listener(after, before);
+      } catch (error) {
+        this.#logger.error(
+          { key: this.prefix, err: error },
+          `config ${this.prefix}: onChange listener threw`,
+        );
+      }
     }
   }
 
@@ -362,6 +292,14 @@ export class ConfigBinding<S extends z.core.$ZodType> extends EventEmitter<Confi
 
   #closedError(operation: string): ClosedError {
     return new ClosedError(`config ${this.prefix}: closed`, { operation, key: this.prefix });
+  }
+
+  #abortedError(reason: unknown): AbortedError {
+    return new AbortedError(`config.load ${this.prefix}: aborted before Consul answered`, {
+      operation: 'config.load',
+      key: this.prefix,
+      cause: reason,
+    });
   }
 }
 
@@ -385,26 +323,4 @@ function normalizePrefix(prefix: unknown): string {
     );
   }
   return prefix.endsWith('/') ? prefix : `${prefix}/`;
-}
-
-function isWatchSource(value: WatchSource | WatcherOptions): value is WatchSource {
-  return typeof (value as Partial<WatchSource>).watch === 'function';
-}
-
-/** Waits for `promise`, rejecting with an `AbortedError` as soon as `signal` fires; removes its listener either way. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, key: string): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () =>
-      reject(
-        new AbortedError(`config.load ${key}: aborted before Consul answered`, {
-          operation: 'config.load',
-          key,
-          cause: signal.reason,
-        }),
-      );
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

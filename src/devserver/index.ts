@@ -1,0 +1,17 @@
+/**
+ * consul-hotreload/devserver: the embedded Consul-compatible dev server and its fault injection, for demos,
+ * tests and outage rehearsal. A peer of the library, never built on it; kept out of the main entry so a
+ * production `import { Watcher }` does not load it.
+ * @module
+ */
+export type { Fault, FaultInjector, FaultRule } from './faults.js';
+export { parseChaosSpec } from './faults.js';
+export type {
+  DevServer,
+  DevServerEntry,
+  DevServerKv,
+  DevServerOptions,
+  DevServerSeed,
+  DevServerStats,
+} from './server.js';
+export { startDevServer } from './server.js';

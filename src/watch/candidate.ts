@@ -1,0 +1,292 @@
+/**
+ * A subscription's two values: the candidate (what Consul holds now, decoded, as a per-key map and a tree)
+ * and the last good one (what `current` serves), with the undo log that lets a batch update the good map in
+ * place and still be rejected.
+ *
+ * A change batch updates the candidate; validated, it is committed and becomes the good value, and
+ * {@link CandidateStore.commit} lists every key that differs from the previous good value, however many
+ * invalid states came between.
+ * @module
+ */
+import type * as zc from 'zod/v4/core';
+import type { ValidationIssue } from '../errors.js';
+import { looksSecret } from '../logger.js';
+import type { DecodableEntry, DecodeCache } from './decode.js';
+import { type DiffableEntry, sameContent } from './diff.js';
+import {
+  buildTree,
+  emptyTree,
+  type Folder,
+  locate,
+  type TreeConflict,
+  TreeWriter,
+  treePath,
+} from './tree.js';
+import type { KeyChange, WatchedEntry, WatchFormat } from './types.js';
+import { type ValidationOutcome, type ValuePath, validate } from './validate.js';
+
+/** What a subscription reads of a KV entry; `KVEntry` has it all. */
+export type WatchEntry = DiffableEntry & DecodableEntry;
+
+/** How a candidate is decoded and validated. */
+export interface CandidateInit {
+  /** The key, or the prefix when it ends in `/`. */
+  key: string;
+  format: WatchFormat;
+  schema: zc.$ZodType | undefined;
+  /** List the keys the schema does not describe (`unknownKeys` other than `'ignore'`). */
+  findUnknownKeys: boolean;
+  cache: DecodeCache;
+}
+
+/** The outcome of {@link CandidateStore.check}. */
+export type CandidateCheck = ValidationOutcome<unknown>;
+
+/** The decoded bytes each record came from, to tell a real change from a rewrite of the same value. */
+const sourceOf = new WeakMap<WatchedEntry, WatchEntry>();
+
+function differs(before: WatchedEntry, after: WatchedEntry): boolean {
+  if (before === after) return false;
+  const a = sourceOf.get(before);
+  const b = sourceOf.get(after);
+  // Compare the bytes even when the ModifyIndex is equal: a value restored from the cache, or read from a
+  // restarted cluster, can carry the same ModifyIndex as other bytes (consul-semantics §3).
+  if (a === undefined || b === undefined) return before.modifyIndex !== after.modifyIndex;
+  return !sameContent(a, b);
+}
+
+/** The KV entries behind the records, for the last-known-good cache. */
+export function* sourcesOf(entries: ReadonlyMap<string, WatchedEntry>): Generator<WatchEntry> {
+  for (const record of entries.values()) {
+    const source = sourceOf.get(record);
+    if (source !== undefined) yield source;
+  }
+}
+
+/** The candidate and good values of one subscription. */
+export class CandidateStore {
+  readonly #init: CandidateInit;
+  readonly #prefix: boolean;
+  /** The good value's entries. */
+  #entries: ReadonlyMap<string, WatchedEntry> = new Map();
+  /**
+   * `#entries` has left this object (the subscription's `entries` getter, or a cache write that builds its
+   * snapshot later): it must never change again. Until then a batch may update it in place, which saves
+   * copying a whole prefix per change.
+   */
+  #entriesExposed = false;
+  // The candidate. `#tree` is undefined while two keys conflict. After a commit it IS `#entries`, until the
+  // next batch.
+  #candidate: Map<string, WatchedEntry> = new Map();
+  /**
+   * While a batch updates `#entries` in place (it is the candidate and was never exposed): the good record of
+   * each key changed (undefined: the key was absent), to diff against in commit() and to restore in reject().
+   */
+  #goodBefore: Map<string, WatchedEntry | undefined> | undefined;
+  #tree: Folder | undefined;
+  #decodeIssues = new Map<string, ValidationIssue>();
+  /** Keys changed since the last good value: commit() compares exactly these. */
+  readonly #changedSinceGood = new Set<string>();
+
+  constructor(init: CandidateInit) {
+    this.#init = init;
+    this.#prefix = init.key.endsWith('/');
+    this.#tree = this.#prefix ? emptyTree() : undefined;
+  }
+
+  /** Whether `key` belongs to the value: the key itself, or a key of the tree below the prefix. */
+  owns(key: string): boolean {
+    return this.#prefix ? treePath(this.#init.key, key) !== undefined : key === this.#init.key;
+  }
+
+  /** Every key the candidate holds. */
+  keys(): IterableIterator<string> {
+    return this.#candidate.keys();
+  }
+
+  /** The good value's entries; the map handed out never changes afterwards. */
+  exposeEntries(): ReadonlyMap<string, WatchedEntry> {
+    // The next batch copies it rather than updating it in place.
+    this.#entriesExposed = true;
+    return this.#entries;
+  }
+
+  /** Decodes the batch into the candidate map and tree, then validates the candidate. */
+  apply(batch: ReadonlyMap<string, WatchEntry | undefined>): CandidateCheck {
+    return this.#check(this.#applyBatch(batch));
+  }
+
+  /**
+   * Makes the candidate the good value; returns every key that differs from the previous good value
+   * (deletions last, as within one answer), empty when nothing really changed.
+   */
+  commit(): KeyChange[] {
+    const good = this.#entries;
+    const candidate = this.#candidate;
+    // Set when the batch updated the good Map in place: it then holds the candidate already.
+    const goodBefore = this.#goodBefore;
+    this.#goodBefore = undefined;
+    const changes: KeyChange[] = [];
+    const deletions: KeyChange[] = [];
+    for (const key of this.#changedSinceGood) {
+      const before = goodBefore?.has(key) === true ? goodBefore.get(key) : good.get(key);
+      const after = candidate.get(key);
+      if (before === undefined && after === undefined) continue;
+      if (before === undefined) {
+        changes.push({ key, type: 'added', value: after!.value, previous: undefined });
+      } else if (after === undefined) {
+        deletions.push({ key, type: 'deleted', value: undefined, previous: before.value });
+      } else if (differs(before, after)) {
+        changes.push({ key, type: 'updated', value: after.value, previous: before.value });
+      }
+    }
+    changes.push(...deletions);
+    this.#changedSinceGood.clear();
+    if (candidate !== good) {
+      this.#entries = candidate;
+      this.#entriesExposed = false;
+    }
+    return changes;
+  }
+
+  /** The candidate was refused: the good value keeps serving, untouched. */
+  reject(): void {
+    this.#restoreGood();
+  }
+
+  /** Back to no candidate at all, as before the first answer. */
+  reset(): void {
+    this.#restoreGood();
+    this.#candidate = new Map();
+    this.#tree = this.#prefix ? emptyTree() : undefined;
+    this.#decodeIssues.clear();
+    this.#changedSinceGood.clear();
+  }
+
+  #applyBatch(batch: ReadonlyMap<string, WatchEntry | undefined>): TreeConflict[] {
+    if (batch.size === 0) return [];
+    const { key: root, cache, format } = this.#init;
+    let candidate = this.#candidate;
+    // The candidate is private, so a batch updates it in place, except when it is the good value: then a
+    // Map someone holds is copied (as a new Map per change), and one nobody saw is updated in place, with
+    // the good records of the keys it changes kept aside. Never left over: every batch ends in commit(),
+    // reject() or reset().
+    let goodBefore: Map<string, WatchedEntry | undefined> | undefined;
+    if (candidate === this.#entries) {
+      if (this.#entriesExposed) candidate = new Map(candidate);
+      else goodBefore = this.#goodBefore ??= new Map();
+    }
+    const writer = this.#tree === undefined ? undefined : new TreeWriter(this.#tree);
+    let conflicted = this.#tree === undefined && this.#prefix;
+    for (const [key, entry] of batch) {
+      this.#changedSinceGood.add(key);
+      this.#decodeIssues.delete(key);
+      if (goodBefore !== undefined && !goodBefore.has(key)) goodBefore.set(key, candidate.get(key));
+      const path = this.#prefix ? treePath(root, key) : undefined;
+      const outcome = entry === undefined ? undefined : cache.decode(entry, format);
+      if (entry === undefined || outcome === undefined || !outcome.ok) {
+        if (goodBefore !== undefined && candidate.has(key)) {
+          // Putting a deleted key back would move it to the end of the good Map: give the candidate its
+          // own Map now (only updates and additions happened in place so far, and those undo exactly).
+          this.#candidate = candidate;
+          this.#restoreGood();
+          candidate = this.#candidate;
+          goodBefore = undefined;
+        }
+        candidate.delete(key);
+        if (path !== undefined) writer?.delete(path);
+        if (outcome !== undefined && !outcome.ok) {
+          this.#decodeIssues.set(key, { key, path: path ?? [], message: outcome.message });
+        }
+        continue;
+      }
+      const record: WatchedEntry = {
+        value: outcome.value,
+        modifyIndex: entry.modifyIndex,
+        flags: entry.flags,
+      };
+      sourceOf.set(record, entry);
+      candidate.set(key, record);
+      if (path !== undefined && writer?.set(path, outcome.value) !== undefined) conflicted = true;
+    }
+    this.#candidate = candidate;
+    if (!this.#prefix) return [];
+    if (!conflicted) {
+      this.#tree = writer!.root;
+      return [];
+    }
+    // A conflict: rebuild from scratch to list every one, and keep rebuilding until none is left.
+    const { root: rebuilt, conflicts } = buildTree(this.#treeValues());
+    this.#tree = conflicts.length === 0 ? rebuilt : undefined;
+    return conflicts;
+  }
+
+  *#treeValues(): Generator<readonly [readonly string[], unknown]> {
+    for (const [key, record] of this.#candidate) {
+      const path = treePath(this.#init.key, key);
+      if (path !== undefined) yield [path, record.value];
+    }
+  }
+
+  /** Decode issues, tree conflicts and the schema's issues, from one mapper. */
+  #check(conflicts: readonly TreeConflict[]): CandidateCheck {
+    const issues = [...this.#decodeIssues.values(), ...conflicts.map((c) => this.#conflictIssue(c))];
+    if (conflicts.length > 0 || (issues.length > 0 && !this.#prefix))
+      return { ok: false, issues, unknownKeys: [] };
+    // An empty prefix reads as an empty folder, so the schema's defaults can fill it.
+    const input = this.#prefix ? this.#tree : this.#candidate.get(this.#init.key)?.value;
+    const { schema, key } = this.#init;
+    if (schema === undefined) {
+      return issues.length === 0
+        ? { ok: true, value: input, unknownKeys: [] }
+        : { ok: false, issues, unknownKeys: [] };
+    }
+    const result = validate(schema, input, {
+      keyOf: (path) => this.#keyAt(path),
+      // A single key's name can say it is a secret; a prefix names the application, not a field.
+      secret: !this.#prefix && looksSecret(key),
+      findUnknownKeys: this.#init.findUnknownKeys && this.#prefix,
+    });
+    if (result.ok)
+      return issues.length === 0 ? result : { ok: false, issues, unknownKeys: result.unknownKeys };
+    // Keys that failed to decode are missing from the tree: drop the schema's complaints about them.
+    for (const issue of result.issues) if (!this.#decodeIssues.has(issue.key)) issues.push(issue);
+    return { ok: false, issues, unknownKeys: result.unknownKeys };
+  }
+
+  /** The Consul key behind a path of the validated value (see `locate` in tree.ts). */
+  #keyAt(path: ValuePath): string {
+    const { key } = this.#init;
+    if (!this.#prefix || this.#tree === undefined) return key;
+    const { keyPath, folder } = locate(this.#tree, path);
+    if (keyPath.length === 0) return key;
+    return `${key}${keyPath.join('/')}${folder ? '/' : ''}`;
+  }
+
+  #conflictIssue(conflict: TreeConflict): ValidationIssue {
+    const valueKey = this.#init.key + conflict.valuePath.join('/');
+    const nestedKey = this.#init.key + conflict.nestedPath.join('/');
+    return {
+      key: valueKey,
+      path: [...conflict.valuePath],
+      message: `${valueKey} holds a value but is also a folder of ${nestedKey}; a key cannot be both`,
+    };
+  }
+
+  /**
+   * Undoes a batch that updated the good Map in place: the candidate moves to a Map of its own and the good
+   * one gets its records back, in its own order (only updates, which keep a key's place, and additions, at
+   * the end, are ever made in place). Costs a copy, but only when a value is rejected or a key deleted.
+   */
+  #restoreGood(): void {
+    const goodBefore = this.#goodBefore;
+    if (goodBefore === undefined) return;
+    this.#goodBefore = undefined;
+    const good = this.#candidate;
+    this.#candidate = new Map(good);
+    for (const [key, record] of goodBefore) {
+      if (record === undefined) good.delete(key);
+      else good.set(key, record);
+    }
+  }
+}

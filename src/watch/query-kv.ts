@@ -1,0 +1,226 @@
+/**
+ * The KV query kind: reads one key or one prefix (a root shared by every subscription below it), diffs each
+ * answer by ModifyIndex, and hands every subscription only the changes of its own keys.
+ * @module
+ */
+import type { ConsulClient } from '../consul/client.js';
+import type { Consistency } from '../consul/config.js';
+import type { KVEntry } from '../consul/kv.js';
+import { type RawChange, Snapshot } from './diff.js';
+import { sanitizeIndex } from './index-rules.js';
+import type { LoopAnswer } from './loop.js';
+import type { ResolvedWatcherOptions } from './options.js';
+import { BlockingQuery } from './query.js';
+import { kApply, kEvaluated, type Subscription } from './subscription.js';
+import type { QueryStats } from './types.js';
+
+/** One answer of a KV read: the entries under its key and Consul's metadata. */
+interface KvAnswer extends LoopAnswer {
+  entries: readonly KVEntry[];
+  lastContact: number;
+  bytes: number;
+}
+
+/** Which query serves a subscription: its root's (same consistency), else its own key or prefix. */
+export interface KvTarget {
+  /** Coalescing key: subscriptions with the same id share one query. */
+  readonly id: string;
+  readonly key: string;
+  readonly kind: 'key' | 'prefix';
+  readonly consistency: Consistency;
+}
+
+/** The query for `key`: under the longest of the watcher's roots when its consistency is the watcher's. */
+export function kvTarget(key: string, consistency: Consistency, options: ResolvedWatcherOptions): KvTarget {
+  let root: string | undefined;
+  if (consistency === options.consistency) {
+    for (const candidate of options.roots) {
+      if (key.startsWith(candidate) && (root === undefined || candidate.length > root.length))
+        root = candidate;
+    }
+  }
+  const queryKey = root ?? key;
+  const kind = root !== undefined || key.endsWith('/') ? 'prefix' : 'key';
+  return { id: `${kind}\u0000${consistency}\u0000${queryKey}`, key: queryKey, kind, consistency };
+}
+
+/** The '/'-prefixes of a key, and the key itself: every subscription key that can contain it. */
+function* containingKeys(key: string): Generator<string> {
+  for (let slash = key.indexOf('/'); slash !== -1; slash = key.indexOf('/', slash + 1)) {
+    yield key.slice(0, slash + 1);
+  }
+  if (!key.endsWith('/')) yield key;
+}
+
+/** One blocking KV query and the subscriptions it serves. */
+export class KvQuery {
+  readonly target: KvTarget;
+  readonly #client: ConsulClient;
+  readonly #options: ResolvedWatcherOptions;
+  /** Called when the last subscription left: the watcher forgets the query. */
+  readonly #onEmpty: (query: KvQuery) => void;
+  readonly #snapshot = new Snapshot<KVEntry>();
+  readonly #query: BlockingQuery<KvAnswer>;
+  /** Subscriptions by their own key, so an answer's changes reach them with a few Map lookups per key. */
+  readonly #byKey = new Map<string, Set<Subscription<unknown>>>();
+  /** Subscriptions added before the first answer: they need it even when none of their keys exist. */
+  readonly #awaitingFirst = new Set<Subscription<unknown>>();
+  #subscriptions = 0;
+  #answered = false;
+  #lastIndex = 0;
+  #lastContact: number | undefined;
+  #changes = 0;
+  #spurious = 0;
+  #bytes = 0;
+  #rereads = 0;
+
+  constructor(
+    target: KvTarget,
+    client: ConsulClient,
+    options: ResolvedWatcherOptions,
+    onEmpty: (query: KvQuery) => void,
+  ) {
+    this.target = target;
+    this.#client = client;
+    this.#options = options;
+    this.#onEmpty = onEmpty;
+    this.#query = new BlockingQuery<KvAnswer>(target.key, options, {
+      fetch: (index, signal) => this.#fetch(index, signal),
+      onAnswer: (answer, verifyValues) => this.#onAnswer(answer, verifyValues),
+      subscribers: () => this.all(),
+    });
+  }
+
+  async #fetch(index: number, signal: AbortSignal): Promise<KvAnswer> {
+    const { maxStaleMs } = this.#options;
+    const { consistency } = this.target;
+    let answer = await this.#read(index, consistency, signal);
+    // With 'stale' reads, an answer from a server too long out of touch with the leader is read again
+    // consistently, without blocking (consul-semantics §1).
+    if (consistency === 'stale' && maxStaleMs !== undefined && answer.lastContact > maxStaleMs) {
+      this.#rereads++;
+      answer = await this.#read(0, 'consistent', signal);
+    }
+    return answer;
+  }
+
+  async #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<KvAnswer> {
+    // `wait` means nothing without an index (consul-semantics §4), so a full read sends neither.
+    const options =
+      index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
+    const { kv } = this.#client;
+    if (this.target.kind === 'prefix') return kv.list(this.target.key, options);
+    const result = await kv.get(this.target.key, options);
+    return { ...result, entries: result.entry === null ? [] : [result.entry] };
+  }
+
+  get subscriptions(): number {
+    return this.#subscriptions;
+  }
+
+  /** Registers a subscription; if the query already has data, hands it the keys it covers as additions. */
+  add(subscription: Subscription<unknown>): void {
+    let set = this.#byKey.get(subscription.key);
+    if (set === undefined) {
+      set = new Set();
+      this.#byKey.set(subscription.key, set);
+    }
+    set.add(subscription);
+    this.#subscriptions++;
+    this.#query.welcome(subscription);
+    if (!this.#query.answered) {
+      this.#awaitingFirst.add(subscription);
+      return;
+    }
+    const initial: RawChange<KVEntry>[] = [];
+    if (subscription.key.endsWith('/')) {
+      for (const entry of this.#snapshot.entries()) {
+        if (entry.key.startsWith(subscription.key)) {
+          initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
+        }
+      }
+    } else {
+      const entry = this.#snapshot.get(subscription.key);
+      if (entry !== undefined) initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
+    }
+    subscription[kApply](initial, this.#lastIndex);
+  }
+
+  /** Unregisters a subscription; the last one out stops the loop (aborting its request). */
+  remove(subscription: Subscription<unknown>): Promise<void> {
+    const set = this.#byKey.get(subscription.key);
+    if (set?.delete(subscription) !== true) return Promise.resolve();
+    this.#awaitingFirst.delete(subscription);
+    if (set.size === 0) this.#byKey.delete(subscription.key);
+    this.#subscriptions--;
+    if (this.#subscriptions > 0) return Promise.resolve();
+    this.#onEmpty(this);
+    return this.#query.close();
+  }
+
+  /** Stops the loop whatever the subscriptions. */
+  close(): Promise<void> {
+    return this.#query.close();
+  }
+
+  /** Every subscription, copied first: a listener may close one (or watch another) while we iterate. */
+  all(): Subscription<unknown>[] {
+    const all: Subscription<unknown>[] = [];
+    for (const set of this.#byKey.values()) all.push(...set);
+    return all;
+  }
+
+  stats(): QueryStats {
+    const loop = this.#query.stats;
+    return {
+      key: this.target.key,
+      kind: this.target.kind,
+      consistency: this.target.consistency,
+      subscriptions: this.#subscriptions,
+      requests: loop.requests + this.#rereads,
+      errors: loop.errors,
+      changes: this.#changes,
+      spurious: this.#spurious,
+      indexResets: loop.indexResets,
+      bytes: this.#bytes,
+      lastIndex: this.#lastIndex,
+      lastContact: this.#lastContact,
+      lastSuccessAt: loop.lastSuccessAt,
+      state: loop.state,
+    };
+  }
+
+  /** @param verifyValues - equal ModifyIndexes are not trusted for this answer (see Snapshot.apply) */
+  #onAnswer(answer: KvAnswer, verifyValues: boolean): void {
+    const first = !this.#answered;
+    this.#answered = true;
+    const index = sanitizeIndex(answer.index);
+    this.#lastIndex = index;
+    this.#lastContact = answer.lastContact;
+    this.#bytes += answer.bytes;
+    const changes = this.#snapshot.apply(answer.entries, verifyValues);
+    if (changes.length > 0) this.#changes++;
+    else if (!first) this.#spurious++;
+    // Group by subscription; each gets only its own keys, and nothing when none of them changed.
+    const bySubscription = new Map<Subscription<unknown>, RawChange<KVEntry>[]>();
+    for (const change of changes) {
+      for (const candidate of containingKeys(change.key)) {
+        const subscriptions = this.#byKey.get(candidate);
+        if (subscriptions === undefined) continue;
+        for (const subscription of subscriptions) {
+          const list = bySubscription.get(subscription);
+          if (list === undefined) bySubscription.set(subscription, [change]);
+          else list.push(change);
+        }
+      }
+    }
+    for (const [subscription, list] of bySubscription) subscription[kApply](list, index);
+    // A subscription waiting for its first value needs the answer even when none of its keys exist.
+    if (first) {
+      for (const subscription of this.#awaitingFirst) {
+        if (!subscription[kEvaluated]) subscription[kApply]([], index);
+      }
+      this.#awaitingFirst.clear();
+    }
+  }
+}
