@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type FaultRule, parseChaosSpec } from '../devserver/faults.js';
 import { type DevServer, type DevServerOptions, startDevServer } from '../devserver/server.js';
-import type { CliIo } from './main.js';
+import { type CommandIo, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload dev`, including the `--chaos` spec. */
 export const DEV_USAGE = `Usage: consul-hotreload dev [options]
@@ -42,8 +42,6 @@ export interface RunDevOptions {
   /** Called once the server listens, with its address. */
   onListening?: (address: string) => void;
 }
-
-class UsageError extends Error {}
 
 function parsePort(text: string): number {
   if (!/^[0-9]+$/.test(text) || Number(text) > 65_535) {
@@ -142,7 +140,7 @@ function waitForStop(stop: AbortSignal | undefined): Promise<string> {
  * Runs `consul-hotreload dev` with these arguments; resolves with the exit code after a clean shutdown:
  * 0 after SIGINT/SIGTERM (or `hooks.stop`), 1 for bad arguments, an unreadable seed or a port in use.
  */
-export async function runDev(argv: string[], io: CliIo, hooks: RunDevOptions = {}): Promise<number> {
+export async function runDev(argv: string[], io: CommandIo, hooks: RunDevOptions = {}): Promise<number> {
   const fail = (error: unknown) =>
     io.stderr(`consul-hotreload dev: ${error instanceof Error ? error.message : String(error)}\n`);
   let command: DevCommand | 'help';

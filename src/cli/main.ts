@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `consul-hotreload` command: a small dispatcher over subcommands, each in its own module and loaded
- * only when used. For now: `dev`.
+ * only when used.
  * @module
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
+import type { CommandIo } from './output.js';
+
 /** Where a command writes; the process's streams by default, replaceable in tests. */
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
+export type CliIo = Pick<CommandIo, 'stdout' | 'stderr'>;
 
 /** One subcommand: a one-line summary for the help, and its runner, which resolves with the exit code. */
 interface Command {
