@@ -82,10 +82,39 @@ export type StrictParse<O extends OptionsConfig> = ReturnType<
  */
 export function parseCommandLine<O extends OptionsConfig>(argv: string[], options: O): StrictParse<O> {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return parseArgs({
+      args: joinNegativeValues(argv, options),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+/**
+ * `--timeout -5` as `--timeout=-5`: node's parseArgs calls a value starting with `-` ambiguous, which hides
+ * the flag's own message ("must be a duration above 0"). Only a negative number is joined, only after a
+ * string option; anything else starting with `-` is still a flag.
+ */
+function joinNegativeValues(argv: readonly string[], options: OptionsConfig): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (
+      name !== undefined &&
+      options[name]?.type === 'string' &&
+      next !== undefined &&
+      /^-[0-9.]/.test(next)
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else joined.push(arg);
+  }
+  return joined;
 }
 
 /**

@@ -111,6 +111,19 @@ describe('connectionOptions', () => {
 describe('parsing helpers', () => {
   it('refuses unknown flags and flags without their value', () => {
     expect(() => parseCommandLine(['--nope'], CONNECTION_OPTIONS)).toThrow(UsageError);
+    // A negative number after a string flag is its value, so the flag's own range message can say why.
+    expect(parseCommandLine(['--timeout', '-5'], CONNECTION_OPTIONS).values.timeout).toBe('-5');
+    expect(() =>
+      parseDurationFlag(
+        parseCommandLine(['--timeout', '-5s'], CONNECTION_OPTIONS).values.timeout,
+        '--timeout',
+        1,
+      ),
+    ).toThrow(
+      '--timeout must be a duration above 0: milliseconds or a Go duration such as 500ms, 5s or 1m; got "-5s"',
+    );
+    // Anything else starting with '-' is still a flag.
+    expect(() => parseCommandLine(['--address', '-h'], CONNECTION_OPTIONS)).toThrow(UsageError);
     expect(() => parseCommandLine(['--address'], CONNECTION_OPTIONS)).toThrow(
       "Option '--address <value>' argument missing",
     );
