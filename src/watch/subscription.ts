@@ -90,7 +90,6 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   readonly ready: Promise<T>;
 
   readonly #init: SubscriptionInit;
-  readonly #prefix: boolean;
   #state: SubscriptionState = 'connecting';
   #readyState: ReadyState = 'pending';
   // Typed without T so that Subscription<T> stays assignable to Subscription<unknown>.
@@ -126,7 +125,6 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     super((event, error) => listenerThrew(init, event, error));
     this.key = init.key;
     this.#init = init;
-    this.#prefix = init.key.endsWith('/');
     this.#values = new CandidateStore({
       key: init.key,
       format: init.format,
