@@ -42,11 +42,9 @@ export type {
   PutOptions,
   QueryMeta,
   ReadOptions,
-  TxnOp,
-  TxnResult,
-  TxnVerb,
 } from './consul/kv.js';
-export { KVEntry } from './consul/kv.js';
+export { KVEntry } from './consul/kv-entry.js';
+export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
 export type { Fault, FaultInjector, FaultRule } from './devserver/faults.js';
 export { parseChaosSpec } from './devserver/faults.js';
 export type {

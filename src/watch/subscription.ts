@@ -17,7 +17,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type * as zc from 'zod/v4/core';
 import type { LkgEntry, LkgSnapshot } from '../cache/lkg-file.js';
-import { KVEntry } from '../consul/kv.js';
+import { KVEntry } from '../consul/kv-entry.js';
 import { watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
 import {
   ClosedError,

@@ -8,7 +8,8 @@ import { createFlag, type Flag, type FlagOptions, type FlagValue, type WidenFlag
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
-import { type KVEntry, validateKey } from '../consul/kv.js';
+import { validateKey } from '../consul/kv-args.js';
+import type { KVEntry } from '../consul/kv-entry.js';
 import { MAX_QUERY_TIME_MS } from '../consul/transport.js';
 import { watchErrorChannel } from '../diagnostics.js';
 import {

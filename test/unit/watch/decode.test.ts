@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { KVEntry } from '../../../src/consul/kv.js';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
 import { DecodeCache, decoderFor, describeReceived, validate } from '../../../src/watch/decode.js';
 
 function entry(key: string, value: string | null, modifyIndex = 5): KVEntry {
