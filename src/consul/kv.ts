@@ -4,12 +4,12 @@
  * @module
  */
 import { InvalidArgumentError, ValueTooLargeError } from '../errors.js';
+import { blockingTimeoutMs, waitParam } from './blocking.js';
 import type { Consistency, ResolvedClientConfig } from './config.js';
 import { parseDuration } from './duration.js';
 import { checkOptions, checkSignal, checkUint, checkValue, MAX_VALUE_BYTES, validateKey } from './kv-args.js';
 import { type KVEntry, malformed, parseBoolean, parseEntries, parseJson } from './kv-entry.js';
 import {
-  blockingTimeoutMs,
   describeTarget,
   type Transport,
   type TransportRequest,
@@ -310,7 +310,8 @@ export class KV {
     }
     // §1: the Go client sends index only when non-zero, and wait in ms (a positive sub-ms wait → 1ms).
     if (index > 0) params.push(['index', String(index)]);
-    if (waitMs > 0) params.push(['wait', `${Math.max(1, Math.trunc(waitMs))}ms`]);
+    const wait = waitParam(waitMs);
+    if (wait !== undefined) params.push(['wait', wait]);
     return {
       operation,
       key,

@@ -414,24 +414,6 @@ export function dispatcherOptions(config: ResolvedClientConfig): Agent.Options {
   };
 }
 
-/**
- * Client-side timeout of a blocking read (§4): Consul may hold it for the wait (clamped to 600 s, 300 s
- * when unset) plus up to wait/16 of jitter, plus up to 7 s of `rpc_hold_timeout`; 2 s more for the network.
- * @param waitMs - the `wait` sent, in ms; 0 or undefined means Consul's default of 300 s
- */
-export function blockingTimeoutMs(waitMs: number | undefined): number {
-  const effective =
-    waitMs === undefined || waitMs <= 0 ? DEFAULT_QUERY_TIME_MS : Math.min(waitMs, MAX_QUERY_TIME_MS);
-  return effective + effective / 16 + RPC_HOLD_TIMEOUT_MS + NETWORK_MARGIN_MS;
-}
-
-/** Consul's `default_query_time` (§4). */
-export const DEFAULT_QUERY_TIME_MS = 300_000;
-/** Consul's `max_query_time` (§4). */
-export const MAX_QUERY_TIME_MS = 600_000;
-const RPC_HOLD_TIMEOUT_MS = 7_000;
-const NETWORK_MARGIN_MS = 2_000;
-
 function timeoutError(request: TransportRequest, details: ErrorDetails): TimeoutError {
   const what = request.index > 0 ? 'blocking query got' : 'got';
   return new TimeoutError(

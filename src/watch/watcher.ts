@@ -5,12 +5,12 @@
  */
 import type * as zc from 'zod/v4/core';
 import { createFlag, type Flag, type FlagOptions, type FlagValue, type WidenFlag } from '../bindings/flag.js';
+import { MAX_QUERY_TIME_MS } from '../consul/blocking.js';
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
 import { validateKey } from '../consul/kv-args.js';
 import type { KVEntry } from '../consul/kv-entry.js';
-import { MAX_QUERY_TIME_MS } from '../consul/transport.js';
 import { watchErrorChannel } from '../diagnostics.js';
 import {
   ClosedError,

@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveClientConfig } from '../../../src/consul/config.js';
-import { blockingTimeoutMs, dispatcherOptions } from '../../../src/consul/transport.js';
+import { dispatcherOptions } from '../../../src/consul/transport.js';
 import type { RequestFinishMessage, RequestStartMessage } from '../../../src/diagnostics.js';
 import {
   AbortedError,
@@ -309,12 +309,6 @@ describe('response size limit', () => {
 });
 
 describe('timeouts (§4)', () => {
-  it('computes the blocking timeout as wait + wait/16 + 7 s + 2 s, wait defaulting to 300 s and clamped to 600 s', () => {
-    expect([undefined, 0, 16_000, 600_000, 900_000].map(blockingTimeoutMs)).toEqual([
-      327_750, 327_750, 26_000, 646_500, 646_500,
-    ]);
-  });
-
   it('gives up on a non-blocking request after requestTimeout with TimeoutError', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mock = mockConsul({ requestTimeout: 1000 });
