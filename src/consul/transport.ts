@@ -21,12 +21,15 @@ import {
   ClosedError,
   ConsulError,
   type ErrorDetails,
+  NoLeaderError,
+  ProxyAuthRequiredError,
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
+  UnauthorizedError,
   UnknownDatacenterError,
   ValueTooLargeError,
 } from '../errors.js';
@@ -273,6 +276,22 @@ export class Transport {
         : (request.permissionHint ?? 'the token lacks a permission this request needs');
       return new AclDeniedError(message(hint), details);
     }
+    if (status === 401) {
+      return new UnauthorizedError(
+        message(
+          'Consul or a proxy in front of it refused the credentials; check the auth option or CONSUL_HTTP_AUTH',
+        ),
+        details,
+      );
+    }
+    if (status === 407) {
+      return new ProxyAuthRequiredError(
+        message(
+          'a proxy between this client and Consul wants its own credentials; check the proxy settings, or point the address at the agent directly',
+        ),
+        details,
+      );
+    }
     if (status === 429) {
       return new RateLimitedError(
         message('Consul is limiting this client; retry with backoff and keep fewer connections open'),
@@ -300,11 +319,7 @@ export class Transport {
         );
       }
       if (text.includes('No cluster leader')) {
-        return new ServerError(
-          message('the Consul cluster has no leader; retry later'),
-          details,
-          'CONSUL_NO_LEADER',
-        );
+        return new NoLeaderError(message('the Consul cluster has no leader; retry later'), details);
       }
       return new ServerError(message('Consul server error; reads may be retried'), details);
     }

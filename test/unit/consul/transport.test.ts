@@ -10,12 +10,14 @@ import {
   BadRequestError,
   ClosedError,
   type ConsulError,
+  ProxyAuthRequiredError,
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
+  UnauthorizedError,
   UnknownDatacenterError,
   ValueTooLargeError,
 } from '../../../src/errors.js';
@@ -199,6 +201,26 @@ describe('status → typed error (contract error table)', () => {
     expect(error.cause).toBeUndefined();
     expect(error.message).toBe(`${target}: ${text}`);
     expectNoToken(error);
+  });
+
+  it('maps 401 and 407 to auth errors whose hints name the credentials and the proxy, not a bad request', async () => {
+    mock = mockConsul({ auth: `deploy:${TOKEN}` });
+    mock.pool.intercept({ path: '/v1/kv/config/app/db', method: 'GET' }).reply(401, 'Unauthorized');
+    mock.pool.intercept({ path: '/v1/kv/config/app/db', method: 'GET' }).reply(407, '');
+    const unauthorized = await rejection(mock.client.kv.get('config/app/db'));
+    expect(unauthorized).toBeInstanceOf(UnauthorizedError);
+    expect(unauthorized).toMatchObject({ code: 'CONSUL_UNAUTHORIZED', status: 401, retryable: false });
+    expect(unauthorized.message).toBe(
+      'kv.get config/app/db: 401 Unauthorized (Consul or a proxy in front of it refused the credentials; check the auth option or CONSUL_HTTP_AUTH)',
+    );
+    const proxy = await rejection(mock.client.kv.get('config/app/db'));
+    expect(proxy).toBeInstanceOf(ProxyAuthRequiredError);
+    expect(proxy).toMatchObject({ code: 'CONSUL_PROXY_AUTH_REQUIRED', status: 407, retryable: false });
+    expect(proxy.message).toBe(
+      'kv.get config/app/db: 407 Proxy Authentication Required (a proxy between this client and Consul wants its own credentials; check the proxy settings, or point the address at the agent directly)',
+    );
+    expectNoToken(unauthorized);
+    expectNoToken(proxy);
   });
 
   it('maps 500 "No path to datacenter" to UnknownDatacenterError naming the datacenter', async () => {
