@@ -12,6 +12,8 @@ export type ConsulErrorCode =
   | 'CONSUL_INVALID_ARGUMENT'
   | 'CONSUL_CONFIG_INVALID'
   | 'CONSUL_ACL_DENIED'
+  | 'CONSUL_UNAUTHORIZED'
+  | 'CONSUL_PROXY_AUTH_REQUIRED'
   | 'CONSUL_RATE_LIMITED'
   | 'CONSUL_SERVER_ERROR'
   | 'CONSUL_NO_LEADER'
@@ -39,168 +41,233 @@ export interface ErrorDetails {
   cause?: unknown;
 }
 
-const BRAND = Symbol.for('consul-hotreload.ConsulError');
+/** Brand of the pre-branding releases, still stamped so their `isConsulError` recognises our errors. */
+const LEGACY_BRAND = Symbol.for('consul-hotreload.ConsulError');
+
+/** The cross-copy brand of one error class: `Symbol.for('consul-hotreload.error.<Name>')`. */
+function brandOf(name: string): symbol {
+  return Symbol.for(`consul-hotreload.error.${name}`);
+}
+
+/** Classes registered by {@link branded}, mapped to their brand. */
+const BRANDS = new WeakMap<object, symbol>();
 
 /**
- * Base class of every error in this library.
- *
- * Use {@link isConsulError} rather than `instanceof` when two copies of the library may be loaded.
+ * Brands a class: its prototype carries `Symbol.for('consul-hotreload.error.<Name>')`, which every instance
+ * (and every subclass instance) inherits, so `instanceof` can test the brand instead of the prototype chain.
  */
-export class ConsulError extends Error {
+function branded<C extends abstract new (...args: never[]) => ConsulError>(name: string, errorClass: C): C {
+  const brand = brandOf(name);
+  BRANDS.set(errorClass, brand);
+  Object.defineProperty(errorClass.prototype, brand, { value: true });
+  return errorClass;
+}
+
+/**
+ * Base class of every error in this library. Each subclass declares its own stable {@link ConsulError.code}
+ * and {@link ConsulError.retryable}.
+ *
+ * `instanceof` works across two loaded copies of the library (each class is branded with a `Symbol.for` key,
+ * as undici does); {@link isConsulError} does too.
+ */
+export abstract class ConsulError extends Error {
   override name = 'ConsulError';
   /** Stable machine-readable code; see docs/errors.md. */
-  readonly code: ConsulErrorCode;
+  abstract readonly code: ConsulErrorCode;
+  /** Whether repeating the same read later may succeed (network trouble, 429, 5xx, timeouts). */
+  abstract readonly retryable: boolean;
   /** The operation that failed, e.g. `'kv.list'`. */
   readonly operation: string;
   /** The Consul key or prefix concerned, if any. */
   readonly key: string | undefined;
   /** HTTP status from Consul, if an answer arrived. */
   readonly status: number | undefined;
-  /** Whether repeating the same read later may succeed (network trouble, 429, 5xx, timeouts). */
-  readonly retryable: boolean;
 
-  constructor(code: ConsulErrorCode, message: string, details: ErrorDetails, retryable = false) {
+  constructor(message: string, details: ErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.code = code;
     this.operation = details.operation;
     this.key = details.key;
     this.status = details.status;
-    this.retryable = retryable;
-    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * True when `value` carries this class's brand, whichever copy of the library made it. A class without a
+   * brand of its own (a user's subclass) falls back to the prototype chain.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of `instanceof`, so one method serves every subclass.
+    // biome-ignore lint/complexity/noThisInStatic: the class being tested is only known through `this`
+    const brand = BRANDS.get(this);
+    // biome-ignore lint/complexity/noThisInStatic: see above
+    if (brand === undefined) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
 }
+branded('ConsulError', ConsulError);
+Object.defineProperty(ConsulError.prototype, LEGACY_BRAND, { value: true });
 
 /** True for any error made by this library, even by another loaded copy of it. */
 export function isConsulError(value: unknown): value is ConsulError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  return (
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[LEGACY_BRAND] === true
+  );
 }
 
 /** A bad argument or option, thrown at the call that received it (an invalid key, a negative wait…). */
 export class InvalidArgumentError extends ConsulError {
   override name = 'InvalidArgumentError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_INVALID_ARGUMENT', message, details);
-  }
+  override readonly code = 'CONSUL_INVALID_ARGUMENT';
+  override readonly retryable = false;
 }
+branded('InvalidArgumentError', InvalidArgumentError);
 
 /** The client configuration (options or `CONSUL_*` environment variables) cannot be used. */
 export class ConfigurationError extends ConsulError {
   override name = 'ConfigurationError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_CONFIG_INVALID', message, details);
-  }
+  override readonly code = 'CONSUL_CONFIG_INVALID';
+  override readonly retryable = false;
 }
+branded('ConfigurationError', ConfigurationError);
 
 /** Consul answered 403: the token is unknown (`ACL not found`) or lacks a permission. */
 export class AclDeniedError extends ConsulError {
   override name = 'AclDeniedError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_ACL_DENIED', message, details);
-  }
+  override readonly code = 'CONSUL_ACL_DENIED';
+  override readonly retryable = false;
 }
+branded('AclDeniedError', AclDeniedError);
+
+/** Consul, or a proxy in front of it, answered 401: the request's credentials (`CONSUL_HTTP_AUTH`, the `auth` option) were refused or missing. */
+export class UnauthorizedError extends ConsulError {
+  override name = 'UnauthorizedError';
+  override readonly code = 'CONSUL_UNAUTHORIZED';
+  override readonly retryable = false;
+}
+branded('UnauthorizedError', UnauthorizedError);
+
+/** A proxy between this client and Consul answered 407: it wants credentials of its own (check the proxy settings). */
+export class ProxyAuthRequiredError extends ConsulError {
+  override name = 'ProxyAuthRequiredError';
+  override readonly code = 'CONSUL_PROXY_AUTH_REQUIRED';
+  override readonly retryable = false;
+}
+branded('ProxyAuthRequiredError', ProxyAuthRequiredError);
 
 /** Consul answered 429: too many connections from this IP, or a request-rate limit. Retry with backoff. */
 export class RateLimitedError extends ConsulError {
   override name = 'RateLimitedError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_RATE_LIMITED', message, details, true);
-  }
+  override readonly code = 'CONSUL_RATE_LIMITED';
+  override readonly retryable = true;
 }
+branded('RateLimitedError', RateLimitedError);
 
-/**
- * Consul answered with a 5xx status. Reads may be retried; `code` is `CONSUL_NO_LEADER` when the cluster
- * has no leader, `CONSUL_SERVER_ERROR` otherwise.
- */
+/** Consul answered with a 5xx status (other than the cases below). Reads may be retried. */
 export class ServerError extends ConsulError {
   override name = 'ServerError';
+  override readonly code: 'CONSUL_SERVER_ERROR' | 'CONSUL_NO_LEADER' = 'CONSUL_SERVER_ERROR';
+  override readonly retryable = true;
+
+  /**
+   * @param code - deprecated: throw {@link NoLeaderError} instead of passing `'CONSUL_NO_LEADER'`; kept so
+   * existing callers still compile
+   */
   constructor(
     message: string,
     details: ErrorDetails,
     code: 'CONSUL_SERVER_ERROR' | 'CONSUL_NO_LEADER' = 'CONSUL_SERVER_ERROR',
   ) {
-    super(code, message, details, true);
+    super(message, details);
+    this.code = code;
   }
 }
+branded('ServerError', ServerError);
+
+/** Consul answered 500 `No cluster leader`. A {@link ServerError}; reads may be retried or sent with `stale`. */
+export class NoLeaderError extends ServerError {
+  override name = 'NoLeaderError';
+  override readonly code = 'CONSUL_NO_LEADER';
+}
+branded('NoLeaderError', NoLeaderError);
 
 /** Consul does not know the requested datacenter (`500 No path to datacenter`). Not retryable: fix the option. */
 export class UnknownDatacenterError extends ConsulError {
   override name = 'UnknownDatacenterError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_UNKNOWN_DATACENTER', message, details);
-  }
+  override readonly code = 'CONSUL_UNKNOWN_DATACENTER';
+  override readonly retryable = false;
 }
+branded('UnknownDatacenterError', UnknownDatacenterError);
 
 /** Consul refused the request as malformed (400, 405 and other 4xx without a class of their own). */
 export class BadRequestError extends ConsulError {
   override name = 'BadRequestError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_BAD_REQUEST', message, details);
-  }
+  override readonly code = 'CONSUL_BAD_REQUEST';
+  override readonly retryable = false;
 }
+branded('BadRequestError', BadRequestError);
 
 /** A value or request body is over Consul's size limit (413, or caught before sending). */
 export class ValueTooLargeError extends ConsulError {
   override name = 'ValueTooLargeError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_VALUE_TOO_LARGE', message, details);
-  }
+  override readonly code = 'CONSUL_VALUE_TOO_LARGE';
+  override readonly retryable = false;
 }
+branded('ValueTooLargeError', ValueTooLargeError);
 
 /** A transaction has more operations than Consul accepts (128). */
 export class TxnTooLargeError extends ConsulError {
   override name = 'TxnTooLargeError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_TXN_TOO_LARGE', message, details);
-  }
+  override readonly code = 'CONSUL_TXN_TOO_LARGE';
+  override readonly retryable = false;
 }
+branded('TxnTooLargeError', TxnTooLargeError);
 
 /** The request never got an answer: connection refused, reset, DNS or TLS failure. `cause` holds the socket error. */
 export class TransportError extends ConsulError {
   override name = 'TransportError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_TRANSPORT', message, details, true);
-  }
+  override readonly code = 'CONSUL_TRANSPORT';
+  override readonly retryable = true;
 }
+branded('TransportError', TransportError);
 
 /** No complete answer within the client-side timeout; the request was abandoned. */
 export class TimeoutError extends ConsulError {
   override name = 'TimeoutError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_TIMEOUT', message, details, true);
-  }
+  override readonly code = 'CONSUL_TIMEOUT';
+  override readonly retryable = true;
 }
+branded('TimeoutError', TimeoutError);
 
 /** Consul's answer could not be understood: not JSON, wrong shape, bad base64. */
 export class MalformedResponseError extends ConsulError {
   override name = 'MalformedResponseError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_MALFORMED_RESPONSE', message, details, true);
-  }
+  override readonly code = 'CONSUL_MALFORMED_RESPONSE';
+  override readonly retryable = true;
 }
+branded('MalformedResponseError', MalformedResponseError);
 
 /** The answer's body exceeded the client's `maxResponseBytes`; it was abandoned unread. */
 export class ResponseTooLargeError extends ConsulError {
   override name = 'ResponseTooLargeError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_RESPONSE_TOO_LARGE', message, details);
-  }
+  override readonly code = 'CONSUL_RESPONSE_TOO_LARGE';
+  override readonly retryable = false;
 }
+branded('ResponseTooLargeError', ResponseTooLargeError);
 
 /** The caller's `AbortSignal` fired. `cause` is the signal's reason. */
 export class AbortedError extends ConsulError {
   override name = 'AbortedError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_ABORTED', message, details);
-  }
+  override readonly code = 'CONSUL_ABORTED';
+  override readonly retryable = false;
 }
+branded('AbortedError', AbortedError);
 
 /** The client, watcher or subscription was closed before the operation could finish. */
 export class ClosedError extends ConsulError {
   override name = 'ClosedError';
-  constructor(message: string, details: ErrorDetails) {
-    super('CONSUL_CLOSED', message, details);
-  }
+  override readonly code = 'CONSUL_CLOSED';
+  override readonly retryable = false;
 }
+branded('ClosedError', ClosedError);
 
 /** One problem found while decoding or validating a config value. */
 export interface ValidationIssue {
@@ -224,14 +291,19 @@ export interface ValidationIssue {
  */
 export class ConfigValidationError extends ConsulError {
   override name = 'ConfigValidationError';
+  /** `CONFIG_VALIDATION`, kept unprefixed for compatibility; see docs/errors.md ("Changed"). */
+  override readonly code = 'CONFIG_VALIDATION';
+  /** The data is wrong, not the request: repeating the read gives the same answer until someone fixes it. */
+  override readonly retryable = false;
   /** Every problem found, each with its Consul key. */
   readonly issues: readonly ValidationIssue[];
 
   constructor(operation: string, key: string, issues: readonly ValidationIssue[], cause?: unknown) {
-    super('CONFIG_VALIDATION', formatValidationMessage(key, issues), { operation, key, cause });
+    super(formatValidationMessage(key, issues), { operation, key, cause });
     this.issues = issues;
   }
 }
+branded('ConfigValidationError', ConfigValidationError);
 
 function formatValidationMessage(key: string, issues: readonly ValidationIssue[]): string {
   const lines = issues.map((issue) => {

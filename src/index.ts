@@ -28,11 +28,9 @@ export type {
   PutOptions,
   QueryMeta,
   ReadOptions,
-  TxnOp,
-  TxnResult,
-  TxnVerb,
 } from './consul/kv.js';
-export { KVEntry } from './consul/kv.js';
+export { KVEntry } from './consul/kv-entry.js';
+export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
 export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,

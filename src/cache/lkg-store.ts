@@ -9,7 +9,7 @@
  * config is not affected.
  * @module
  */
-import { KVEntry } from '../consul/kv.js';
+import { KVEntry } from '../consul/kv-entry.js';
 import { watchErrorChannel } from '../diagnostics.js';
 import type { Logger } from '../logger.js';
 import { type LkgEntry, LkgFile, type LkgSnapshot } from './lkg-file.js';

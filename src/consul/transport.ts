@@ -21,12 +21,15 @@ import {
   ClosedError,
   ConsulError,
   type ErrorDetails,
+  NoLeaderError,
+  ProxyAuthRequiredError,
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
+  UnauthorizedError,
   UnknownDatacenterError,
   ValueTooLargeError,
 } from '../errors.js';
@@ -273,6 +276,22 @@ export class Transport {
         : (request.permissionHint ?? 'the token lacks a permission this request needs');
       return new AclDeniedError(message(hint), details);
     }
+    if (status === 401) {
+      return new UnauthorizedError(
+        message(
+          'Consul or a proxy in front of it refused the credentials; check the auth option or CONSUL_HTTP_AUTH',
+        ),
+        details,
+      );
+    }
+    if (status === 407) {
+      return new ProxyAuthRequiredError(
+        message(
+          'a proxy between this client and Consul wants its own credentials; check the proxy settings, or point the address at the agent directly',
+        ),
+        details,
+      );
+    }
     if (status === 429) {
       return new RateLimitedError(
         message('Consul is limiting this client; retry with backoff and keep fewer connections open'),
@@ -300,11 +319,7 @@ export class Transport {
         );
       }
       if (text.includes('No cluster leader')) {
-        return new ServerError(
-          message('the Consul cluster has no leader; retry later'),
-          details,
-          'CONSUL_NO_LEADER',
-        );
+        return new NoLeaderError(message('the Consul cluster has no leader; retry later'), details);
       }
       return new ServerError(message('Consul server error; reads may be retried'), details);
     }
@@ -413,24 +428,6 @@ export function dispatcherOptions(config: ResolvedClientConfig): Agent.Options {
     bodyTimeout: 0,
   };
 }
-
-/**
- * Client-side timeout of a blocking read (§4): Consul may hold it for the wait (clamped to 600 s, 300 s
- * when unset) plus up to wait/16 of jitter, plus up to 7 s of `rpc_hold_timeout`; 2 s more for the network.
- * @param waitMs - the `wait` sent, in ms; 0 or undefined means Consul's default of 300 s
- */
-export function blockingTimeoutMs(waitMs: number | undefined): number {
-  const effective =
-    waitMs === undefined || waitMs <= 0 ? DEFAULT_QUERY_TIME_MS : Math.min(waitMs, MAX_QUERY_TIME_MS);
-  return effective + effective / 16 + RPC_HOLD_TIMEOUT_MS + NETWORK_MARGIN_MS;
-}
-
-/** Consul's `default_query_time` (§4). */
-export const DEFAULT_QUERY_TIME_MS = 300_000;
-/** Consul's `max_query_time` (§4). */
-export const MAX_QUERY_TIME_MS = 600_000;
-const RPC_HOLD_TIMEOUT_MS = 7_000;
-const NETWORK_MARGIN_MS = 2_000;
 
 function timeoutError(request: TransportRequest, details: ErrorDetails): TimeoutError {
   const what = request.index > 0 ? 'blocking query got' : 'got';

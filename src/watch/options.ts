@@ -4,10 +4,10 @@
  * @module
  */
 import type * as zc from 'zod/v4/core';
+import { MAX_QUERY_TIME_MS } from '../consul/blocking.js';
 import type { Consistency } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
-import { validateKey } from '../consul/kv.js';
-import { MAX_QUERY_TIME_MS } from '../consul/transport.js';
+import { validateKey } from '../consul/kv-args.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { isWatchFormat } from './decode.js';

@@ -5,7 +5,7 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import type { KVEntry } from '../consul/kv.js';
+import type { KVEntry } from '../consul/kv-entry.js';
 import { type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
 import type { LoopAnswer } from './loop.js';

@@ -7,7 +7,7 @@ import type * as zc from 'zod/v4/core';
 import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import { validateKey } from '../consul/kv.js';
+import { validateKey } from '../consul/kv-args.js';
 import { ClosedError } from '../errors.js';
 import { DecodeCache } from './decode.js';
 import {

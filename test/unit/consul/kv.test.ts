@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { KVEntry, MAX_TXN_OPERATIONS, MAX_VALUE_BYTES, type TxnOp } from '../../../src/consul/kv.js';
+import { MAX_VALUE_BYTES } from '../../../src/consul/kv-args.js';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
+import { MAX_TXN_OPERATIONS, type TxnOp } from '../../../src/consul/txn.js';
 import {
   InvalidArgumentError,
   MalformedResponseError,

@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveClientConfig } from '../../../src/consul/config.js';
-import { blockingTimeoutMs, dispatcherOptions } from '../../../src/consul/transport.js';
+import { dispatcherOptions } from '../../../src/consul/transport.js';
 import type { RequestFinishMessage, RequestStartMessage } from '../../../src/diagnostics.js';
 import {
   AbortedError,
@@ -10,12 +10,14 @@ import {
   BadRequestError,
   ClosedError,
   type ConsulError,
+  ProxyAuthRequiredError,
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
+  UnauthorizedError,
   UnknownDatacenterError,
   ValueTooLargeError,
 } from '../../../src/errors.js';
@@ -201,6 +203,26 @@ describe('status → typed error (contract error table)', () => {
     expectNoToken(error);
   });
 
+  it('maps 401 and 407 to auth errors whose hints name the credentials and the proxy, not a bad request', async () => {
+    mock = mockConsul({ auth: `deploy:${TOKEN}` });
+    mock.pool.intercept({ path: '/v1/kv/config/app/db', method: 'GET' }).reply(401, 'Unauthorized');
+    mock.pool.intercept({ path: '/v1/kv/config/app/db', method: 'GET' }).reply(407, '');
+    const unauthorized = await rejection(mock.client.kv.get('config/app/db'));
+    expect(unauthorized).toBeInstanceOf(UnauthorizedError);
+    expect(unauthorized).toMatchObject({ code: 'CONSUL_UNAUTHORIZED', status: 401, retryable: false });
+    expect(unauthorized.message).toBe(
+      'kv.get config/app/db: 401 Unauthorized (Consul or a proxy in front of it refused the credentials; check the auth option or CONSUL_HTTP_AUTH)',
+    );
+    const proxy = await rejection(mock.client.kv.get('config/app/db'));
+    expect(proxy).toBeInstanceOf(ProxyAuthRequiredError);
+    expect(proxy).toMatchObject({ code: 'CONSUL_PROXY_AUTH_REQUIRED', status: 407, retryable: false });
+    expect(proxy.message).toBe(
+      'kv.get config/app/db: 407 Proxy Authentication Required (a proxy between this client and Consul wants its own credentials; check the proxy settings, or point the address at the agent directly)',
+    );
+    expectNoToken(unauthorized);
+    expectNoToken(proxy);
+  });
+
   it('maps 500 "No path to datacenter" to UnknownDatacenterError naming the datacenter', async () => {
     mock = mockConsul({ datacenter: 'dc9' });
     mock.pool.intercept({ path: '/v1/kv/a?dc=dc9', method: 'GET' }).reply(500, 'No path to datacenter');
@@ -309,12 +331,6 @@ describe('response size limit', () => {
 });
 
 describe('timeouts (§4)', () => {
-  it('computes the blocking timeout as wait + wait/16 + 7 s + 2 s, wait defaulting to 300 s and clamped to 600 s', () => {
-    expect([undefined, 0, 16_000, 600_000, 900_000].map(blockingTimeoutMs)).toEqual([
-      327_750, 327_750, 26_000, 646_500, 646_500,
-    ]);
-  });
-
   it('gives up on a non-blocking request after requestTimeout with TimeoutError', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mock = mockConsul({ requestTimeout: 1000 });

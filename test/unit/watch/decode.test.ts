@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { KVEntry } from '../../../src/consul/kv.js';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
 import { DecodeCache, decoderFor, describeReceived } from '../../../src/watch/decode.js';
 
 function entry(key: string, value: string | null, modifyIndex = 5): KVEntry {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KVEntry } from '../../../src/consul/kv.js';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
 import { Snapshot, sameContent } from '../../../src/watch/diff.js';
 
 function entry(key: string, value: string | null, modifyIndex: number, flags = 0): KVEntry {

@@ -2,7 +2,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { type EventEmitter as NodeEventEmitter, once } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { KVEntry } from '../../../src/consul/kv.js';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
 import {
   AclDeniedError,
   ClosedError,

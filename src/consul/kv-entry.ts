@@ -1,0 +1,220 @@
+/**
+ * The KV entry model ({@link KVEntry}) and the parser that turns Consul's JSON answers into entries.
+ * @module
+ */
+import { MalformedResponseError } from '../errors.js';
+import { toBuffer } from './kv-args.js';
+import { describeTarget, type TransportResponse } from './transport.js';
+
+/** Fields of a {@link KVEntry}, as Consul sends them; `value` is the raw base64 text. */
+export interface KVEntryInit {
+  key: string;
+  flags: number;
+  createIndex: number;
+  modifyIndex: number;
+  lockIndex: number;
+  session: string | undefined;
+  /** Standard padded base64, or null for an empty value. */
+  value: string | null;
+}
+
+/**
+ * One KV entry. The value is decoded from base64 on first access, so a 10,000-key list costs no decoding
+ * for keys nobody reads; bad base64 throws MalformedResponseError naming the key on that access.
+ */
+export class KVEntry {
+  /** The full key. */
+  readonly key: string;
+  /** Opaque flags stored with the value. */
+  readonly flags: number;
+  /** Index of the write that created the key. */
+  readonly createIndex: number;
+  /** Index of the last write that changed the entry. */
+  readonly modifyIndex: number;
+  /** Times a session acquired the key. */
+  readonly lockIndex: number;
+  /** Session holding the lock, if any. */
+  readonly session: string | undefined;
+  /** The value as Consul sent it (base64, or null); compare it to detect changes without decoding. */
+  readonly rawValue: string | null;
+
+  constructor(init: KVEntryInit) {
+    this.key = init.key;
+    this.flags = init.flags;
+    this.createIndex = init.createIndex;
+    this.modifyIndex = init.modifyIndex;
+    this.lockIndex = init.lockIndex;
+    this.session = init.session;
+    this.rawValue = init.value;
+  }
+
+  /**
+   * An entry built from a plain value (tests, fakes): the value is encoded to base64 here.
+   * Missing indexes and flags are 0.
+   */
+  static from(init: {
+    key: string;
+    value: string | Uint8Array | null;
+    flags?: number;
+    createIndex?: number;
+    modifyIndex?: number;
+    lockIndex?: number;
+    session?: string;
+  }): KVEntry {
+    const bytes = init.value === null ? null : toBuffer(init.value);
+    return new KVEntry({
+      key: init.key,
+      flags: init.flags ?? 0,
+      createIndex: init.createIndex ?? 0,
+      modifyIndex: init.modifyIndex ?? 0,
+      lockIndex: init.lockIndex ?? 0,
+      session: init.session,
+      value: bytes === null || bytes.length === 0 ? null : bytes.toString('base64'),
+    });
+  }
+
+  /**
+   * The value's bytes, or null when Consul sent `"Value": null` (an empty value, §2). Decoded at each
+   * access into a new Buffer: entries live on in watch snapshots, and keeping a decoded copy in each would
+   * roughly double their memory for values that are read once.
+   * @throws MalformedResponseError when the base64 is invalid
+   */
+  get value(): Buffer | null {
+    return decodeValue(this.rawValue, this.key);
+  }
+
+  /** The value as UTF-8 text, or null for an empty value. */
+  text(): string | null {
+    const value = this.value;
+    return value === null ? null : value.toString('utf8');
+  }
+}
+
+/**
+ * Parses a list of entries in one pass: one `JSON.parse`, then one loop checking each element's shape.
+ * Values stay base64 until read. Unknown fields are ignored; `Value`/`Session` may be absent or null (§2).
+ */
+export function parseEntries(
+  response: TransportResponse,
+  operation: string,
+  key: string | undefined,
+): KVEntry[] {
+  const parsed = parseJson(response, operation, key);
+  if (!Array.isArray(parsed))
+    throw malformed(operation, key, 'expected a JSON array of entries', response.status);
+  const entries = new Array<KVEntry>(parsed.length);
+  for (let i = 0; i < parsed.length; i++) {
+    entries[i] = toEntry(parsed[i], i, operation, key, response.status);
+  }
+  return entries;
+}
+
+/** One entry object of an answer (a list element, or a txn result's `KV`) checked and turned into a KVEntry. */
+export function toEntry(
+  raw: unknown,
+  position: number,
+  operation: string,
+  key: string | undefined,
+  status: number,
+): KVEntry {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw malformed(operation, key, `entry ${position} is not an object`, status);
+  }
+  const r = raw as Record<string, unknown>;
+  const entryKey = r.Key;
+  const modifyIndex = r.ModifyIndex;
+  const createIndex = r.CreateIndex;
+  const flags = r.Flags ?? 0;
+  const lockIndex = r.LockIndex ?? 0;
+  const value = r.Value ?? null;
+  const session = r.Session ?? undefined;
+  // One combined test on the hot path; the slow path below only runs to word the error.
+  if (
+    typeof entryKey !== 'string' ||
+    !isUint(modifyIndex) ||
+    !isUint(createIndex) ||
+    !isUint(flags) ||
+    !isUint(lockIndex) ||
+    (value !== null && typeof value !== 'string') ||
+    (session !== undefined && typeof session !== 'string')
+  ) {
+    throw malformed(operation, key, describeEntryProblem(r, position), status);
+  }
+  return new KVEntry({
+    key: entryKey,
+    flags: flags as number,
+    createIndex: createIndex as number,
+    modifyIndex: modifyIndex as number,
+    lockIndex: lockIndex as number,
+    session: session === '' ? undefined : (session as string | undefined),
+    value: value as string | null,
+  });
+}
+
+/** Names the first field of an entry that has the wrong type. */
+function describeEntryProblem(r: Record<string, unknown>, position: number): string {
+  if (typeof r.Key !== 'string') return `entry ${position} has no string Key`;
+  const where = `entry ${position} (${JSON.stringify(r.Key)})`;
+  for (const field of ['ModifyIndex', 'CreateIndex', 'Flags', 'LockIndex']) {
+    const optional = field === 'Flags' || field === 'LockIndex';
+    if (!isUint(r[field] ?? (optional ? 0 : undefined)))
+      return `${where}: ${field} is not a non-negative integer`;
+  }
+  if (typeof (r.Value ?? '') !== 'string') return `${where}: Value is not a base64 string or null`;
+  return `${where}: Session is not a string`;
+}
+
+/** A JSON number that is a non-negative integer. */
+export function isUint(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
+
+/** Standard padded base64, checked strictly: alphabet, padding only at the end, length a multiple of 4. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeValue(raw: string | null, key: string): Buffer | null {
+  if (raw === null) return null;
+  if (raw.length % 4 !== 0 || !BASE64.test(raw)) {
+    throw new MalformedResponseError(
+      `kv.decode ${key}: the value is not valid base64 (Consul sends standard padded base64); the entry cannot be decoded`,
+      { operation: 'kv.decode', key },
+    );
+  }
+  return Buffer.from(raw, 'base64');
+}
+
+/** The body as JSON, or MalformedResponseError keeping the SyntaxError as `cause`. */
+export function parseJson(response: TransportResponse, operation: string, key: string | undefined): unknown {
+  try {
+    return JSON.parse(response.body.toString('utf8'));
+  } catch (error) {
+    throw malformed(operation, key, 'the body is not JSON', response.status, error);
+  }
+}
+
+/** The `true`/`false` body of a write (§2). */
+export function parseBoolean(response: TransportResponse, operation: string, key: string): boolean {
+  const text = response.body.toString('utf8').trim();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw malformed(operation, key, "expected 'true' or 'false'", response.status);
+}
+
+/** The error for an answer of the wrong shape, naming the operation, the key and what was wrong. */
+export function malformed(
+  operation: string,
+  key: string | undefined,
+  problem: string,
+  status: number,
+  cause?: unknown,
+): MalformedResponseError {
+  return new MalformedResponseError(
+    `${describeTarget(operation, key)}: malformed response from Consul: ${problem}`,
+    {
+      operation,
+      key,
+      status,
+      cause,
+    },
+  );
+}
