@@ -25,7 +25,11 @@ export type { DevServerSeed } from './seed.js';
 export interface DevServerOptions {
   /** TCP port; `0` picks a free one (read it from {@link DevServer.port}). @default 0 */
   port?: number;
-  /** Interface to listen on. @default '127.0.0.1' */
+  /**
+   * Interface to listen on. An empty string is refused: Node would listen on every interface and the
+   * address would read `http://:PORT`; pass `'0.0.0.0'` or `'::'` to mean that.
+   * @default '127.0.0.1'
+   */
   host?: string;
   /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
   seed?: DevServerSeed;
@@ -172,6 +176,11 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   };
   const isInt = (value: number, min: number) => Number.isSafeInteger(value) && value >= min;
   check('port', isInt(resolved.port, 0) && resolved.port <= 65_535, 'an integer from 0 to 65535');
+  check(
+    'host',
+    typeof resolved.host === 'string' && resolved.host.trim() !== '',
+    "a non-empty interface address ('0.0.0.0' or '::' for every interface)",
+  );
   check('tombstoneTtlMs', resolved.tombstoneTtlMs >= 0, 'a number >= 0');
   check('defaultQueryTimeMs', resolved.defaultQueryTimeMs > 0, 'a number > 0');
   check('maxQueryTimeMs', resolved.maxQueryTimeMs > 0, 'a number > 0');

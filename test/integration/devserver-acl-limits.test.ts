@@ -86,6 +86,14 @@ describe('startDevServer options', () => {
     );
   });
 
+  it('refuses an empty host instead of listening on every interface at http://:PORT', async () => {
+    for (const host of ['', ' ']) {
+      const refused = startDevServer({ port: 0, host });
+      await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(refused).rejects.toThrow('startDevServer: option host must be a non-empty');
+    }
+  });
+
   it('loads both seed shapes: key -> value and the consul kv export array', async () => {
     const dev = await start({ seed: { text: 'plain', num: 5, obj: { a: 1 }, nil: null } });
     expect(['text', 'num', 'obj', 'nil'].map((key) => dev.kv.get(key)?.value?.toString())).toEqual([
