@@ -223,11 +223,12 @@ function kvGet(
     sendText(res, 400, 'Missing key name');
     return;
   }
+  // The ACL check comes before any fault: a denied request sees no data, no index and uses up no rule.
+  if (!admitRequest(ctx, res, params)) return;
   const blocking = params.minIndex > 0n;
   const evaluate = () => evaluateRead(ctx, read, params.pretty);
   const fault = ctx.faults.take({ method: 'GET', path: key, blocking });
   if (fault !== undefined && actOnFault(ctx, res, fault, () => answerParts(evaluate()))) return;
-  if (!admitRequest(ctx, res, params)) return;
 
   const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
   // §4: only index > 0 blocks; otherwise wait is ignored.
@@ -399,9 +400,9 @@ async function kvPut(
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, KV_SIZE_DOCS));
 
+  if (!admitRequest(ctx, res, params)) return;
   const fault = ctx.faults.take({ method: 'PUT', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
-  if (!admitRequest(ctx, res, params)) return;
   // §2: an empty body is stored as a nil value.
   const value = read.body.length === 0 ? null : read.body;
   if (casIndex === undefined) {
@@ -427,9 +428,9 @@ function kvDelete(
   const casIndex = uint64Param(res, query, 'cas');
   if (casIndex === null) return;
 
+  if (!admitRequest(ctx, res, params)) return;
   const fault = ctx.faults.take({ method: 'DELETE', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
-  if (!admitRequest(ctx, res, params)) return;
   let deleted = true;
   if (recurse) ctx.store.deleteTree(key);
   else if (casIndex !== undefined) deleted = ctx.store.deleteCas(key, casIndex);
