@@ -396,11 +396,13 @@ async function kvPut(
   const maxBytes = ctx.settings.kvMaxValueSize;
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, KV_SIZE_DOCS));
+  // The token is checked before the body is read: a denied client cannot make the server buffer up to
+  // kv_max_value_size per connection (Node discards the unread rest once the 403 is sent).
+  if (!admitRequest(ctx, res, params)) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, KV_SIZE_DOCS));
 
-  if (!admitRequest(ctx, res, params)) return;
   const fault = ctx.faults.take({ method: 'PUT', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
   // §2: an empty body is stored as a nil value.

@@ -57,6 +57,10 @@ export async function handleTxn(
   const maxBytes = Math.max(ctx.settings.txnMaxReqLen, ctx.settings.kvMaxValueSize);
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, TXN_SIZE_DOCS));
+  // Datacenter and token come from the URL and headers, so they are checked before the body is read: a
+  // denied client cannot make the server buffer a body.
+  const admission = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitRequest(ctx, res, admission)) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, TXN_SIZE_DOCS));
@@ -80,10 +84,8 @@ export async function handleTxn(
   // §6: a transaction without writes takes the read path (consistency and wait parsing, leader headers);
   // a write transaction ignores those parameters.
   const readOnly = !ops.some((op) => TXN_WRITE_VERBS.has(op.verb));
-  const params = readOnly
-    ? parseCommonParams(req, res, query)
-    : { datacenter: query.get('dc'), token: requestToken(req, query), pretty: query.has('pretty') };
-  if (params === undefined || !admitRequest(ctx, res, params)) return;
+  const params = readOnly ? parseCommonParams(req, res, query) : { pretty: query.has('pretty') };
+  if (params === undefined) return;
 
   const outcome = ctx.store.runTxn(ops);
   const body = { ...txnResponseBody(outcome), ...(readOnly ? READ_QUERY_META : {}) };

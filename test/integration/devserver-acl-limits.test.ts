@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
 import { InvalidArgumentError } from '../../src/errors.js';
@@ -56,6 +57,41 @@ describe('dev server ACLs (§1)', () => {
     const { address } = await start({ aclToken: 'root-token' });
     expect((await httpGet(address, '/v1/kv/k?wait=5')).text).toBe('Invalid wait time');
     expect((await httpGet(address, '/v1/kv/')).text).toBe('Missing key name');
+  });
+});
+
+/**
+ * Sends a PUT's headers declaring `declared` body bytes and only the first byte of the body, and resolves
+ * with the response head the server sends while the body is still incomplete.
+ */
+function halfSentPut(address: string, path: string, declared: number): Promise<string> {
+  const url = new URL(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      socket.destroy();
+      resolve(received.slice(0, received.indexOf('\r\n')));
+    });
+    socket.write(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\nx`);
+  });
+}
+
+describe('dev server ACLs before request bodies (§1)', () => {
+  it('answers a tokenless PUT with 403 before its body has arrived, for KV and txn', async () => {
+    const { address } = await start({ aclToken: 'root-token' });
+    const declared = 511 * 1024;
+    // A bounded flood: every connection is answered without the server waiting for (or buffering) its body.
+    const heads = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        halfSentPut(address, i % 2 === 0 ? `/v1/kv/flood/${i}` : '/v1/txn', declared),
+      ),
+    );
+    expect(heads).toEqual(Array.from({ length: 20 }, () => 'HTTP/1.1 403 Forbidden'));
   });
 });
 

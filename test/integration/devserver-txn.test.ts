@@ -175,13 +175,16 @@ describe('dev server transactions (§6)', () => {
     expect([options.status, options.headers.allow]).toEqual([200, 'OPTIONS,PUT']);
   });
 
-  it('routes to the datacenter and checks the token after decoding the body', async () => {
+  it('routes to the datacenter and checks the token before reading the body', async () => {
     const { address } = await start({ aclToken: 'secret' });
     const ops = [{ KV: { Verb: 'set', Key: 'k', Value: b64('v') } }];
     expect((await txn(address, ops, '?dc=far')).text).toBe('No path to datacenter');
     const denied = await txn(address, ops);
     expect([denied.status, denied.text]).toEqual([403, 'Permission denied']);
-    expect((await txn(address, '{bad', '')).status).toBe(400);
+    // A denied request's body is never read, so even an undecodable one gets the 403.
+    const deniedBad = await txn(address, '{bad', '');
+    expect([deniedBad.status, deniedBad.text]).toEqual([403, 'Permission denied']);
+    expect((await txn(address, '{bad', '?token=secret')).status).toBe(400);
     expect((await txn(address, ops, '?token=secret')).status).toBe(200);
   });
 });
