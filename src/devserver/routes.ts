@@ -41,10 +41,33 @@ const RAW_HEADERS: OutgoingHttpHeaders = {
 const DEFAULT_MALFORMED_BODY = '[{"Key":';
 const EMPTY = Buffer.alloc(0);
 
+// Go's net/http writes this raw answer and closes for any Transfer-Encoding but a single `chunked`.
+const UNSUPPORTED_TE_RESPONSE =
+  'HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n' +
+  'Unsupported transfer encoding';
+
+/**
+ * Go accepts exactly one `Transfer-Encoding` header whose trimmed value is `chunked` (any case); Node also
+ * accepts lists such as `gzip, chunked` and would hand the handler a still-gzipped body.
+ */
+function hasUnsupportedTransferEncoding(req: IncomingMessage): boolean {
+  const values: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() === 'transfer-encoding') values.push(raw[i + 1] ?? '');
+  }
+  if (values.length === 0) return false;
+  return values.length !== 1 || values[0]?.trim().toLowerCase() !== 'chunked';
+}
+
 /** Creates the server's request listener. */
 export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     ctx.counters.requests++;
+    if (hasUnsupportedTransferEncoding(req)) {
+      req.socket.end(UNSUPPORTED_TE_RESPONSE);
+      return;
+    }
     route(ctx, req, res).catch((error: unknown) => {
       ctx.logger.error({ err: error, method: req.method }, 'dev server: request failed');
       if (!res.headersSent) sendText(res, 500, error instanceof Error ? error.message : String(error));

@@ -53,6 +53,29 @@ describe('dev server ACLs (§1)', () => {
     expect(res.text).toBe('ACL not found');
   });
 
+  it("takes the first of two X-Consul-Token headers, as Go's Header.Get does, never the joined form", async () => {
+    const { address } = await start({ aclToken: 'root-token', seed: { k: 'v' } });
+    const raw = (first: string, second: string) =>
+      rawExchange(
+        address,
+        `GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nX-Consul-Token: ${first}\r\nX-Consul-Token: ${second}\r\n` +
+          'Connection: close\r\n\r\n',
+      );
+    const statusLine = (answer: string) => answer.slice(0, answer.indexOf('\r\n'));
+    expect(statusLine(await raw('root-token', 'other'))).toBe('HTTP/1.1 200 OK');
+    expect(statusLine(await raw('other', 'root-token'))).toBe('HTTP/1.1 403 Forbidden');
+    // Node would join these into "root-token, root-token"; a server configured with that text as its
+    // token must still see only the first header.
+    await server?.close();
+    const joined = await start({ aclToken: 'root-token, root-token', seed: { k: 'v' } });
+    const answer = await rawExchange(
+      joined.address,
+      'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nX-Consul-Token: root-token\r\nX-Consul-Token: root-token\r\n' +
+        'Connection: close\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*\r\n\r\nACL not found$/);
+  });
+
   it('checks request syntax before the token, like Consul', async () => {
     const { address } = await start({ aclToken: 'root-token' });
     expect((await httpGet(address, '/v1/kv/k?wait=5')).text).toBe('Invalid wait time');

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
-import { httpGet, httpPut, httpRequest, type RawResponse } from '../helpers/http.js';
+import { httpGet, httpPut, httpRequest, type RawResponse, rawExchange } from '../helpers/http.js';
 
 let server: DevServer | undefined;
 
@@ -85,6 +85,25 @@ describe('dev server routing (§1)', () => {
     kv.put('p/b', '2');
     const res = await httpGet(address, '/v1/kv/p/?recurse=false');
     expect(JSON.parse(res.text).map((entry: { Key: string }) => entry.Key)).toEqual(['p/a', 'p/b']);
+  });
+
+  it("answers any Transfer-Encoding but a single chunked with Go's raw 501 and stores nothing", async () => {
+    const { address, kv } = await start();
+    const put = (encodings: string[]) =>
+      rawExchange(
+        address,
+        `PUT /v1/kv/te HTTP/1.1\r\nHost: x\r\n${encodings.map((te) => `Transfer-Encoding: ${te}\r\n`).join('')}` +
+          'Connection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n',
+      );
+    const notImplemented =
+      'HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n' +
+      'Unsupported transfer encoding';
+    expect(await put(['gzip, chunked'])).toBe(notImplemented);
+    // Node's parser refuses a repeated Transfer-Encoding itself, before the handler (Go: 501 as above).
+    expect(await put(['chunked', 'chunked'])).toBe('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    expect(kv.get('te')).toBeUndefined();
+    expect(await put([' Chunked'])).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(kv.get('te')?.value?.toString()).toBe('x');
   });
 
   it('answers an unknown path with 404', async () => {
