@@ -3,6 +3,7 @@
  * and blocking queries (§4), and the fault hooks. The txn endpoint lives in txn-route.ts.
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import {
   admitRequest,
@@ -20,7 +21,7 @@ import {
 } from './consul-http.js';
 import type { Fault } from './faults.js';
 import { isGoPrintable, parseGoUint64 } from './go-strconv.js';
-import { cleanPath, GoQuery, goPathEscape, goUnescape } from './go-url.js';
+import { cleanPath, GoQuery, goPathEscape, goUnescapeBytes } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import { entryToJson, renderJson } from './kv-json.js';
 import { handleTxn } from './txn-route.js';
@@ -39,6 +40,10 @@ const RAW_HEADERS: OutgoingHttpHeaders = {
   'Content-Security-Policy': 'sandbox',
 };
 const DEFAULT_MALFORMED_BODY = '[{"Key":';
+/** 400 text for a path whose percent-decoded bytes are not UTF-8 (overlong forms and surrogates included). */
+export const INVALID_UTF8_TEXT =
+  'Invalid path: the percent-decoded path is not valid UTF-8. The consul-hotreload dev server stores keys ' +
+  'as UTF-8 text, so it refuses keys that Consul would keep as raw bytes';
 const EMPTY = Buffer.alloc(0);
 
 // Go's net/http writes this raw answer and closes for any Transfer-Encoding but a single `chunked`.
@@ -81,12 +86,19 @@ async function route(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
   const queryAt = rawUrl.indexOf('?');
   const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
   const rawQuery = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
-  const path = goUnescape(rawPath, false);
-  if (path === undefined || !rawPath.startsWith('/')) {
+  const pathBytes = goUnescapeBytes(rawPath, false);
+  if (pathBytes === undefined || !rawPath.startsWith('/')) {
     // Go's server cannot parse the request target at all.
     sendText(res, 400, '400 Bad Request', { Connection: 'close' });
     return;
   }
+  // Consul would keep such a key as raw bytes (and show it as U+FFFD in JSON); the dev server keeps keys
+  // as text, where `%FF` and `%FE` would both become U+FFFD and overwrite each other. Refuse instead.
+  if (!isUtf8(pathBytes)) {
+    sendText(res, 400, INVALID_UTF8_TEXT);
+    return;
+  }
+  const path = pathBytes.toString('utf8');
   // §1: go-cleanhttp answers a path with non-printable runes with an empty 400, before routing.
   if (!isGoPrintable(path)) {
     sendBody(res, 400, EMPTY);

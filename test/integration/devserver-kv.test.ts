@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { INVALID_UTF8_TEXT } from '../../src/devserver/routes.js';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
 import { httpGet, httpPut, httpRequest, type RawResponse, rawExchange } from '../helpers/http.js';
 
@@ -71,6 +72,20 @@ describe('dev server routing (§1)', () => {
     expect(kv.get('sp ace+plus')?.value?.toString()).toBe('space');
     const keys = await httpGet(address, '/v1/kv/?keys');
     expect(JSON.parse(keys.text)).toEqual(['100%', 'a/b', 'sp ace+plus']);
+  });
+
+  it('refuses a key whose percent-decoded bytes are not UTF-8 instead of merging it into U+FFFD', async () => {
+    const { address, kv } = await start();
+    for (const bad of ['%FF', '%FE', '%C0%80', '%ED%A0%80', '%E2%98']) {
+      const res = await httpPut(address, `/v1/kv/u/${bad}`, bad);
+      expect([res.status, res.text]).toEqual([400, INVALID_UTF8_TEXT]);
+    }
+    expect([kv.index(), kv.get('u/\uFFFD')]).toEqual([1, undefined]);
+    // Valid multi-byte keys stay distinct.
+    await httpPut(address, '/v1/kv/u/%C3%A9', 'e-acute');
+    await httpPut(address, '/v1/kv/u/%E2%98%83', 'snowman');
+    const keys = await httpGet(address, '/v1/kv/u/?keys');
+    expect(JSON.parse(keys.text)).toEqual(['u/é', 'u/☃']);
   });
 
   it('answers a path with a non-printable character with an empty 400', async () => {
