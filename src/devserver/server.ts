@@ -83,6 +83,7 @@ const DEV_SERVER_DEFAULTS = {
 export interface DevServerEntry {
   key: string;
   value: Buffer | null;
+  /** Exact up to 2^53; larger flags (set over HTTP) are rounded here, so read those over HTTP. */
   flags: number;
   createIndex: number;
   modifyIndex: number;
@@ -90,8 +91,11 @@ export interface DevServerEntry {
 
 /** Direct store access that bypasses HTTP; writes wake blocking queries like HTTP writes. */
 export interface DevServerKv {
-  /** Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). */
-  put(key: string, value: string | Uint8Array, flags?: number): number;
+  /**
+   * Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). Flags are a
+   * uint64: pass a bigint for values above 2^53.
+   */
+  put(key: string, value: string | Uint8Array, flags?: number | bigint): number;
   /** Deletes a key, or with `recurse` every key under a raw prefix; leaves tombstones like Consul (§3). */
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
@@ -329,6 +333,8 @@ class ConnectionTracker {
   }
 }
 
+const MAX_UINT64 = (1n << 64n) - 1n;
+
 function directKv(store: KvStore): DevServerKv {
   const requireKey = (key: string, operation: string) => {
     if (typeof key !== 'string' || key === '') {
@@ -338,11 +344,15 @@ function directKv(store: KvStore): DevServerKv {
   return {
     put(key, value, flags = 0) {
       requireKey(key, 'devserver.kv.put');
-      if (!(Number.isSafeInteger(flags) && flags >= 0)) {
-        throw new InvalidArgumentError(`devserver.kv.put: flags must be an integer >= 0, got ${flags}`, {
-          operation: 'devserver.kv.put',
-          key,
-        });
+      const valid =
+        typeof flags === 'bigint'
+          ? flags >= 0n && flags <= MAX_UINT64
+          : Number.isSafeInteger(flags) && flags >= 0;
+      if (!valid) {
+        throw new InvalidArgumentError(
+          `devserver.kv.put: flags must be an integer from 0 to 2^64-1, got ${flags}`,
+          { operation: 'devserver.kv.put', key },
+        );
       }
       const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
       return store.set(key, bytes.length === 0 ? null : bytes, BigInt(flags)).modifyIndex;

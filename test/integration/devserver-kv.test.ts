@@ -262,6 +262,22 @@ describe('dev server reads (§2, §3)', () => {
 });
 
 describe('dev server writes (§2)', () => {
+  it('stores ?flags= as an exact uint64 and renders its exact digits', async () => {
+    const { address } = await start();
+    expect((await httpPut(address, '/v1/kv/f?flags=9007199254740993', 'v')).status).toBe(200);
+    expect((await httpGet(address, '/v1/kv/f')).text).toContain('"Flags":9007199254740993,');
+    expect((await httpPut(address, '/v1/kv/f?flags=18446744073709551615', 'v')).status).toBe(200);
+    expect((await httpGet(address, '/v1/kv/f')).text).toContain('"Flags":18446744073709551615,');
+    server?.kv.put('g', 'v', 2n ** 64n - 2n);
+    expect((await httpGet(address, '/v1/kv/g')).text).toContain('"Flags":18446744073709551614,');
+    expect(() => server?.kv.put('g', 'v', 2n ** 64n)).toThrow('flags must be an integer from 0 to 2^64-1');
+    const over = await httpPut(address, '/v1/kv/f?flags=18446744073709551616', 'v');
+    expect([over.status, over.text]).toEqual([
+      500,
+      'strconv.ParseUint: parsing "18446744073709551616": value out of range',
+    ]);
+  });
+
   it('leaves the index alone when the same value is PUT again', async () => {
     const { address, kv } = await start();
     await httpPut(address, '/v1/kv/k', 'same');
