@@ -120,6 +120,13 @@ export interface DevServerStats {
   connectionsTotal: number;
   /** Connections refused with go-connlimit's 429. */
   connectionsRejected: number;
+  /** Tombstones not yet reaped. */
+  tombstones: number;
+  /**
+   * Tombstones looked at by prefix reads since start. A read visits only the tombstones under its prefix,
+   * so this shows that a read's cost follows its prefix, not the whole store.
+   */
+  tombstonesVisited: number;
 }
 
 /** A running dev server. */
@@ -245,6 +252,8 @@ class RunningDevServer implements DevServer {
       connections: this.#connections.open,
       connectionsTotal: this.#connections.total,
       connectionsRejected: this.#connections.rejected,
+      tombstones: this.#store.tombstoneCount,
+      tombstonesVisited: this.#store.tombstonesVisited,
     };
   }
 
