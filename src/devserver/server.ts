@@ -8,7 +8,7 @@
  * @module
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
@@ -56,11 +56,32 @@ export interface DevServerOptions {
   /** Largest txn body, in bytes (`txn_max_req_len`; the effective limit is the larger of the two). @default 524288 */
   txnMaxReqLen?: number;
   /**
-   * Concurrent connections allowed per client IP (`http_max_conns_per_client`); over it the connection gets
-   * go-connlimit's raw 429 and is closed (§7). `0` = unlimited.
-   * @default 0
+   * Concurrent connections allowed per client IP (`limits.http_max_conns_per_client`); over it the
+   * connection gets go-connlimit's raw 429 and is closed (§7). Each held blocking query holds one
+   * connection, so raise it (or pass `0` = unlimited) to hold more than 200 queries from one host.
+   * @default 200 (Consul's default)
    */
   maxConnsPerClient?: number;
+  /**
+   * Time a client has to send a request's headers, in ms, counted from the connection (or the previous
+   * request); past it the server answers `408` and closes. Bounds slowloris-style connections that send
+   * headers a byte at a time. Must be > 0 and at most {@link DevServerOptions.requestTimeoutMs}.
+   * @default 30_000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a client has to send a whole request, headers and body, in ms; past it the server answers `408`
+   * and closes. It ends once the request has arrived, so it never bounds a blocking query's answer (up to
+   * 10 min, §4). Must be > 0.
+   * @default 60_000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * How long a kept-alive connection may sit idle between requests, in ms, before the server closes it
+   * (announced as `Keep-Alive: timeout=<s>`). Must be > 0.
+   * @default 30_000
+   */
+  keepAliveTimeoutMs?: number;
   /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (§3). @default Date.now */
   now?: () => number;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
@@ -76,7 +97,10 @@ const DEV_SERVER_DEFAULTS = {
   jitter: true,
   kvMaxValueSize: 524_288,
   txnMaxReqLen: 524_288,
-  maxConnsPerClient: 0,
+  maxConnsPerClient: 200,
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 30_000,
 } as const;
 
 /** A stored entry as seen through {@link DevServer.kv}. */
@@ -160,6 +184,9 @@ interface ResolvedDevServerOptions {
   kvMaxValueSize: number;
   txnMaxReqLen: number;
   maxConnsPerClient: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   now: () => number;
 }
 
@@ -176,6 +203,9 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     kvMaxValueSize: options.kvMaxValueSize ?? DEV_SERVER_DEFAULTS.kvMaxValueSize,
     txnMaxReqLen: options.txnMaxReqLen ?? DEV_SERVER_DEFAULTS.txnMaxReqLen,
     maxConnsPerClient: options.maxConnsPerClient ?? DEV_SERVER_DEFAULTS.maxConnsPerClient,
+    headersTimeoutMs: options.headersTimeoutMs ?? DEV_SERVER_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
     now: options.now ?? Date.now,
   };
   const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
@@ -198,6 +228,13 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   check('kvMaxValueSize', isInt(resolved.kvMaxValueSize, 1), 'an integer >= 1');
   check('txnMaxReqLen', isInt(resolved.txnMaxReqLen, 1), 'an integer >= 1');
   check('maxConnsPerClient', isInt(resolved.maxConnsPerClient, 0), 'an integer >= 0');
+  check('requestTimeoutMs', isInt(resolved.requestTimeoutMs, 1), 'an integer >= 1');
+  check(
+    'headersTimeoutMs',
+    isInt(resolved.headersTimeoutMs, 1) && resolved.headersTimeoutMs <= resolved.requestTimeoutMs,
+    'an integer >= 1 and at most requestTimeoutMs',
+  );
+  check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
   check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
   return resolved;
 }
@@ -215,6 +252,7 @@ class RunningDevServer implements DevServer {
   readonly kv: DevServerKv;
   readonly faults: DevServerFaults;
   readonly #net: NetServer;
+  readonly #http: HttpServer;
   readonly #store: KvStore;
   readonly #waiters: WaiterRegistry;
   readonly #held: Set<HeldRequest>;
@@ -224,6 +262,7 @@ class RunningDevServer implements DevServer {
 
   constructor(parts: {
     net: NetServer;
+    http: HttpServer;
     context: RouteContext;
     connections: ConnectionTracker;
     host: string;
@@ -231,6 +270,7 @@ class RunningDevServer implements DevServer {
   }) {
     const { context } = parts;
     this.#net = parts.net;
+    this.#http = parts.http;
     this.#store = context.store;
     this.#waiters = context.waiters;
     this.#held = context.held;
@@ -270,6 +310,7 @@ class RunningDevServer implements DevServer {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
     this.#store.dispose();
+    this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
   }
@@ -423,8 +464,20 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     counters: { requests: 0 },
     logger: resolveLogger(options.logger),
   };
-  // Node's 5-minute default would cut blocking queries that wait up to 637.5 s (§4).
-  const http = createHttpServer({ requestTimeout: 0 }, createRequestHandler(context));
+  // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
+  // clients but never a blocking query's answer (§4). Node checks them every connectionsCheckingInterval.
+  const http = createHttpServer(
+    {
+      headersTimeout: resolved.headersTimeoutMs,
+      requestTimeout: resolved.requestTimeoutMs,
+      keepAliveTimeout: resolved.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
+    },
+    createRequestHandler(context),
+  );
+  // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
+  // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.
+  http.emit('listening');
   const connections = new ConnectionTracker(resolved.maxConnsPerClient);
   // Sockets are accepted here and handed to the HTTP server only when under the per-client cap.
   const net = createNetServer((socket) => {
@@ -438,9 +491,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     });
   }).catch((error: unknown) => {
     store.dispose();
+    http.close();
     throw error;
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, context, connections, host: resolved.host, port });
+  return new RunningDevServer({ net, http, context, connections, host: resolved.host, port });
 }
