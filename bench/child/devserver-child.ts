@@ -61,7 +61,12 @@ function answer(server: DevServer, request: DevServerChildRequest): unknown {
 
 const seed =
   config.seedPrefix === undefined ? undefined : benchSeed(config.seedPrefix, config.seedCount ?? 0);
-const server = await startDevServer({ jitter: config.jitter ?? true, ...(seed ? { seed } : {}) });
+// One process holds every query, so the per-client connection cap (200 by default, like Consul) is lifted.
+const server = await startDevServer({
+  jitter: config.jitter ?? true,
+  maxConnsPerClient: 0,
+  ...(seed ? { seed } : {}),
+});
 
 process.on('message', (message: DevServerChildRequest) => {
   let reply: { id: number; result?: unknown; error?: string };

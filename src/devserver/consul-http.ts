@@ -57,12 +57,27 @@ export interface CommonParams {
   readonly pretty: boolean;
 }
 
-/** §1 token precedence: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer <token>`. */
+/**
+ * A header's first value, as Go's `Header.Get` returns it. Node joins repeated headers with `", "`, so
+ * `req.headers` would turn two `X-Consul-Token` lines into one token neither client sent.
+ */
+export function firstHeader(req: IncomingMessage, lowerCaseName: string): string {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() === lowerCaseName) return raw[i + 1] ?? '';
+  }
+  return '';
+}
+
+/**
+ * §1 token precedence: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer <token>`. Of repeated
+ * `X-Consul-Token` headers the first counts, as in Consul (`Header.Get`).
+ */
 export function requestToken(req: IncomingMessage, query: GoQuery): string {
   const fromQuery = query.get('token');
   if (fromQuery !== '') return fromQuery;
-  const header = req.headers['x-consul-token'];
-  if (typeof header === 'string' && header !== '') return header;
+  const header = firstHeader(req, 'x-consul-token');
+  if (header !== '') return header;
   const parts = (req.headers.authorization ?? '').trim().split(/\s+/);
   if (parts.length === 2 && parts[0]?.toLowerCase() === 'bearer') return parts[1] ?? '';
   return '';
@@ -128,10 +143,7 @@ export function parseCommonParams(
 
 /** §1: Consul CE refuses namespaces and partitions, headers first; returns the 400 text or undefined. */
 export function enterpriseRefusal(req: IncomingMessage, query: GoQuery): string | undefined {
-  const header = (name: string) => {
-    const value = req.headers[name];
-    return typeof value === 'string' ? value : '';
-  };
+  const header = (name: string) => firstHeader(req, name);
   const namespaces = 'Namespaces are a Consul Enterprise feature';
   const partitions = 'Partitions are a Consul Enterprise feature';
   if (header('x-consul-namespace') !== '') return `Invalid header: "X-Consul-Namespace" - ${namespaces}`;

@@ -32,10 +32,16 @@ function hexValue(code: number): number {
 
 /**
  * Percent-decodes like Go's `url.PathUnescape` (`plusIsSpace` false) or `url.QueryUnescape` (true).
- * Returns `undefined` for a malformed escape (`%`, `%4`, `%zz`), which Go rejects.
+ * Returns `undefined` for a malformed escape (`%`, `%4`, `%zz`), which Go rejects. Bytes that are not
+ * valid UTF-8 become U+FFFD; use {@link goUnescapeBytes} where that difference matters.
  */
 export function goUnescape(text: string, plusIsSpace: boolean): string | undefined {
   if (!text.includes('%') && !(plusIsSpace && text.includes('+'))) return text;
+  return goUnescapeBytes(text, plusIsSpace)?.toString('utf8');
+}
+
+/** {@link goUnescape}, returning the decoded bytes as Go keeps them (a Go string is bytes, not text). */
+export function goUnescapeBytes(text: string, plusIsSpace: boolean): Buffer | undefined {
   const input = Buffer.from(text, 'utf8');
   const output = Buffer.alloc(input.length);
   let length = 0;
@@ -53,7 +59,7 @@ export function goUnescape(text: string, plusIsSpace: boolean): string | undefin
       output[length++] = byte;
     }
   }
-  return output.toString('utf8', 0, length);
+  return output.subarray(0, length);
 }
 
 function escapeBytes(text: string, keep: (byte: number) => boolean, spaceAsPlus: boolean): string {

@@ -3,6 +3,7 @@
  * and blocking queries (§4), and the fault hooks. The txn endpoint lives in txn-route.ts.
  * @module
  */
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import {
   admitRequest,
@@ -20,7 +21,7 @@ import {
 } from './consul-http.js';
 import type { Fault } from './faults.js';
 import { isGoPrintable, parseGoUint64 } from './go-strconv.js';
-import { cleanPath, GoQuery, goPathEscape, goUnescape } from './go-url.js';
+import { cleanPath, GoQuery, goPathEscape, goUnescapeBytes } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import { entryToJson, renderJson } from './kv-json.js';
 import { handleTxn } from './txn-route.js';
@@ -39,12 +40,39 @@ const RAW_HEADERS: OutgoingHttpHeaders = {
   'Content-Security-Policy': 'sandbox',
 };
 const DEFAULT_MALFORMED_BODY = '[{"Key":';
+/** 400 text for a path whose percent-decoded bytes are not UTF-8 (overlong forms and surrogates included). */
+export const INVALID_UTF8_TEXT =
+  'Invalid path: the percent-decoded path is not valid UTF-8. The consul-hotreload dev server stores keys ' +
+  'as UTF-8 text, so it refuses keys that Consul would keep as raw bytes';
 const EMPTY = Buffer.alloc(0);
+
+// Go's net/http writes this raw answer and closes for any Transfer-Encoding but a single `chunked`.
+const UNSUPPORTED_TE_RESPONSE =
+  'HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n' +
+  'Unsupported transfer encoding';
+
+/**
+ * Go accepts exactly one `Transfer-Encoding` header whose trimmed value is `chunked` (any case); Node also
+ * accepts lists such as `gzip, chunked` and would hand the handler a still-gzipped body.
+ */
+function hasUnsupportedTransferEncoding(req: IncomingMessage): boolean {
+  const values: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]?.toLowerCase() === 'transfer-encoding') values.push(raw[i + 1] ?? '');
+  }
+  if (values.length === 0) return false;
+  return values.length !== 1 || values[0]?.trim().toLowerCase() !== 'chunked';
+}
 
 /** Creates the server's request listener. */
 export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     ctx.counters.requests++;
+    if (hasUnsupportedTransferEncoding(req)) {
+      req.socket.end(UNSUPPORTED_TE_RESPONSE);
+      return;
+    }
     route(ctx, req, res).catch((error: unknown) => {
       ctx.logger.error({ err: error, method: req.method }, 'dev server: request failed');
       if (!res.headersSent) sendText(res, 500, error instanceof Error ? error.message : String(error));
@@ -58,12 +86,19 @@ async function route(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
   const queryAt = rawUrl.indexOf('?');
   const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
   const rawQuery = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
-  const path = goUnescape(rawPath, false);
-  if (path === undefined || !rawPath.startsWith('/')) {
+  const pathBytes = goUnescapeBytes(rawPath, false);
+  if (pathBytes === undefined || !rawPath.startsWith('/')) {
     // Go's server cannot parse the request target at all.
     sendText(res, 400, '400 Bad Request', { Connection: 'close' });
     return;
   }
+  // Consul would keep such a key as raw bytes (and show it as U+FFFD in JSON); the dev server keeps keys
+  // as text, where `%FF` and `%FE` would both become U+FFFD and overwrite each other. Refuse instead.
+  if (!isUtf8(pathBytes)) {
+    sendText(res, 400, INVALID_UTF8_TEXT);
+    return;
+  }
+  const path = pathBytes.toString('utf8');
   // §1: go-cleanhttp answers a path with non-printable runes with an empty 400, before routing.
   if (!isGoPrintable(path)) {
     sendBody(res, 400, EMPTY);
@@ -223,11 +258,12 @@ function kvGet(
     sendText(res, 400, 'Missing key name');
     return;
   }
+  // The ACL check comes before any fault: a denied request sees no data, no index and uses up no rule.
+  if (!admitRequest(ctx, res, params)) return;
   const blocking = params.minIndex > 0n;
   const evaluate = () => evaluateRead(ctx, read, params.pretty);
   const fault = ctx.faults.take({ method: 'GET', path: key, blocking });
   if (fault !== undefined && actOnFault(ctx, res, fault, () => answerParts(evaluate()))) return;
-  if (!admitRequest(ctx, res, params)) return;
 
   const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
   // §4: only index > 0 blocks; otherwise wait is ignored.
@@ -395,13 +431,15 @@ async function kvPut(
   const maxBytes = ctx.settings.kvMaxValueSize;
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, KV_SIZE_DOCS));
+  // The token is checked before the body is read: a denied client cannot make the server buffer up to
+  // kv_max_value_size per connection (Node discards the unread rest once the 403 is sent).
+  if (!admitRequest(ctx, res, params)) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, KV_SIZE_DOCS));
 
   const fault = ctx.faults.take({ method: 'PUT', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
-  if (!admitRequest(ctx, res, params)) return;
   // §2: an empty body is stored as a nil value.
   const value = read.body.length === 0 ? null : read.body;
   if (casIndex === undefined) {
@@ -427,9 +465,9 @@ function kvDelete(
   const casIndex = uint64Param(res, query, 'cas');
   if (casIndex === null) return;
 
+  if (!admitRequest(ctx, res, params)) return;
   const fault = ctx.faults.take({ method: 'DELETE', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
-  if (!admitRequest(ctx, res, params)) return;
   let deleted = true;
   if (recurse) ctx.store.deleteTree(key);
   else if (casIndex !== undefined) deleted = ctx.store.deleteCas(key, casIndex);

@@ -8,7 +8,7 @@
  * @module
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
@@ -25,7 +25,11 @@ export type { DevServerSeed } from './seed.js';
 export interface DevServerOptions {
   /** TCP port; `0` picks a free one (read it from {@link DevServer.port}). @default 0 */
   port?: number;
-  /** Interface to listen on. @default '127.0.0.1' */
+  /**
+   * Interface to listen on. An empty string is refused: Node would listen on every interface and the
+   * address would read `http://:PORT`; pass `'0.0.0.0'` or `'::'` to mean that.
+   * @default '127.0.0.1'
+   */
   host?: string;
   /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
   seed?: DevServerSeed;
@@ -52,11 +56,32 @@ export interface DevServerOptions {
   /** Largest txn body, in bytes (`txn_max_req_len`; the effective limit is the larger of the two). @default 524288 */
   txnMaxReqLen?: number;
   /**
-   * Concurrent connections allowed per client IP (`http_max_conns_per_client`); over it the connection gets
-   * go-connlimit's raw 429 and is closed (§7). `0` = unlimited.
-   * @default 0
+   * Concurrent connections allowed per client IP (`limits.http_max_conns_per_client`); over it the
+   * connection gets go-connlimit's raw 429 and is closed (§7). Each held blocking query holds one
+   * connection, so raise it (or pass `0` = unlimited) to hold more than 200 queries from one host.
+   * @default 200 (Consul's default)
    */
   maxConnsPerClient?: number;
+  /**
+   * Time a client has to send a request's headers, in ms, counted from the connection (or the previous
+   * request); past it the server answers `408` and closes. Bounds slowloris-style connections that send
+   * headers a byte at a time. Must be > 0 and at most {@link DevServerOptions.requestTimeoutMs}.
+   * @default 30_000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Time a client has to send a whole request, headers and body, in ms; past it the server answers `408`
+   * and closes. It ends once the request has arrived, so it never bounds a blocking query's answer (up to
+   * 10 min, §4). Must be > 0.
+   * @default 60_000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * How long a kept-alive connection may sit idle between requests, in ms, before the server closes it
+   * (announced as `Keep-Alive: timeout=<s>`). Must be > 0.
+   * @default 30_000
+   */
+  keepAliveTimeoutMs?: number;
   /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (§3). @default Date.now */
   now?: () => number;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
@@ -72,13 +97,17 @@ const DEV_SERVER_DEFAULTS = {
   jitter: true,
   kvMaxValueSize: 524_288,
   txnMaxReqLen: 524_288,
-  maxConnsPerClient: 0,
+  maxConnsPerClient: 200,
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 30_000,
 } as const;
 
 /** A stored entry as seen through {@link DevServer.kv}. */
 export interface DevServerEntry {
   key: string;
   value: Buffer | null;
+  /** Exact up to 2^53; larger flags (set over HTTP) are rounded here, so read those over HTTP. */
   flags: number;
   createIndex: number;
   modifyIndex: number;
@@ -86,8 +115,11 @@ export interface DevServerEntry {
 
 /** Direct store access that bypasses HTTP; writes wake blocking queries like HTTP writes. */
 export interface DevServerKv {
-  /** Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). */
-  put(key: string, value: string | Uint8Array, flags?: number): number;
+  /**
+   * Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). Flags are a
+   * uint64: pass a bigint for values above 2^53.
+   */
+  put(key: string, value: string | Uint8Array, flags?: number | bigint): number;
   /** Deletes a key, or with `recurse` every key under a raw prefix; leaves tombstones like Consul (§3). */
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
@@ -112,6 +144,13 @@ export interface DevServerStats {
   connectionsTotal: number;
   /** Connections refused with go-connlimit's 429. */
   connectionsRejected: number;
+  /** Tombstones not yet reaped. */
+  tombstones: number;
+  /**
+   * Tombstones looked at by prefix reads since start. A read visits only the tombstones under its prefix,
+   * so this shows that a read's cost follows its prefix, not the whole store.
+   */
+  tombstonesVisited: number;
 }
 
 /** A running dev server. */
@@ -145,6 +184,9 @@ interface ResolvedDevServerOptions {
   kvMaxValueSize: number;
   txnMaxReqLen: number;
   maxConnsPerClient: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
   now: () => number;
 }
 
@@ -161,6 +203,9 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     kvMaxValueSize: options.kvMaxValueSize ?? DEV_SERVER_DEFAULTS.kvMaxValueSize,
     txnMaxReqLen: options.txnMaxReqLen ?? DEV_SERVER_DEFAULTS.txnMaxReqLen,
     maxConnsPerClient: options.maxConnsPerClient ?? DEV_SERVER_DEFAULTS.maxConnsPerClient,
+    headersTimeoutMs: options.headersTimeoutMs ?? DEV_SERVER_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
     now: options.now ?? Date.now,
   };
   const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
@@ -172,12 +217,24 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   };
   const isInt = (value: number, min: number) => Number.isSafeInteger(value) && value >= min;
   check('port', isInt(resolved.port, 0) && resolved.port <= 65_535, 'an integer from 0 to 65535');
+  check(
+    'host',
+    typeof resolved.host === 'string' && resolved.host.trim() !== '',
+    "a non-empty interface address ('0.0.0.0' or '::' for every interface)",
+  );
   check('tombstoneTtlMs', resolved.tombstoneTtlMs >= 0, 'a number >= 0');
   check('defaultQueryTimeMs', resolved.defaultQueryTimeMs > 0, 'a number > 0');
   check('maxQueryTimeMs', resolved.maxQueryTimeMs > 0, 'a number > 0');
   check('kvMaxValueSize', isInt(resolved.kvMaxValueSize, 1), 'an integer >= 1');
   check('txnMaxReqLen', isInt(resolved.txnMaxReqLen, 1), 'an integer >= 1');
   check('maxConnsPerClient', isInt(resolved.maxConnsPerClient, 0), 'an integer >= 0');
+  check('requestTimeoutMs', isInt(resolved.requestTimeoutMs, 1), 'an integer >= 1');
+  check(
+    'headersTimeoutMs',
+    isInt(resolved.headersTimeoutMs, 1) && resolved.headersTimeoutMs <= resolved.requestTimeoutMs,
+    'an integer >= 1 and at most requestTimeoutMs',
+  );
+  check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
   check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
   return resolved;
 }
@@ -195,6 +252,7 @@ class RunningDevServer implements DevServer {
   readonly kv: DevServerKv;
   readonly faults: DevServerFaults;
   readonly #net: NetServer;
+  readonly #http: HttpServer;
   readonly #store: KvStore;
   readonly #waiters: WaiterRegistry;
   readonly #held: Set<HeldRequest>;
@@ -204,6 +262,7 @@ class RunningDevServer implements DevServer {
 
   constructor(parts: {
     net: NetServer;
+    http: HttpServer;
     context: RouteContext;
     connections: ConnectionTracker;
     host: string;
@@ -211,6 +270,7 @@ class RunningDevServer implements DevServer {
   }) {
     const { context } = parts;
     this.#net = parts.net;
+    this.#http = parts.http;
     this.#store = context.store;
     this.#waiters = context.waiters;
     this.#held = context.held;
@@ -232,6 +292,8 @@ class RunningDevServer implements DevServer {
       connections: this.#connections.open,
       connectionsTotal: this.#connections.total,
       connectionsRejected: this.#connections.rejected,
+      tombstones: this.#store.tombstoneCount,
+      tombstonesVisited: this.#store.tombstonesVisited,
     };
   }
 
@@ -248,6 +310,7 @@ class RunningDevServer implements DevServer {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
     this.#store.dispose();
+    this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
   }
@@ -320,6 +383,8 @@ class ConnectionTracker {
   }
 }
 
+const MAX_UINT64 = (1n << 64n) - 1n;
+
 function directKv(store: KvStore): DevServerKv {
   const requireKey = (key: string, operation: string) => {
     if (typeof key !== 'string' || key === '') {
@@ -329,11 +394,15 @@ function directKv(store: KvStore): DevServerKv {
   return {
     put(key, value, flags = 0) {
       requireKey(key, 'devserver.kv.put');
-      if (!(Number.isSafeInteger(flags) && flags >= 0)) {
-        throw new InvalidArgumentError(`devserver.kv.put: flags must be an integer >= 0, got ${flags}`, {
-          operation: 'devserver.kv.put',
-          key,
-        });
+      const valid =
+        typeof flags === 'bigint'
+          ? flags >= 0n && flags <= MAX_UINT64
+          : Number.isSafeInteger(flags) && flags >= 0;
+      if (!valid) {
+        throw new InvalidArgumentError(
+          `devserver.kv.put: flags must be an integer from 0 to 2^64-1, got ${flags}`,
+          { operation: 'devserver.kv.put', key },
+        );
       }
       const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
       return store.set(key, bytes.length === 0 ? null : bytes, BigInt(flags)).modifyIndex;
@@ -395,8 +464,20 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     counters: { requests: 0 },
     logger: resolveLogger(options.logger),
   };
-  // Node's 5-minute default would cut blocking queries that wait up to 637.5 s (§4).
-  const http = createHttpServer({ requestTimeout: 0 }, createRequestHandler(context));
+  // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
+  // clients but never a blocking query's answer (§4). Node checks them every connectionsCheckingInterval.
+  const http = createHttpServer(
+    {
+      headersTimeout: resolved.headersTimeoutMs,
+      requestTimeout: resolved.requestTimeoutMs,
+      keepAliveTimeout: resolved.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
+    },
+    createRequestHandler(context),
+  );
+  // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
+  // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.
+  http.emit('listening');
   const connections = new ConnectionTracker(resolved.maxConnsPerClient);
   // Sockets are accepted here and handed to the HTTP server only when under the per-client cap.
   const net = createNetServer((socket) => {
@@ -410,9 +491,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     });
   }).catch((error: unknown) => {
     store.dispose();
+    http.close();
     throw error;
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, context, connections, host: resolved.host, port });
+  return new RunningDevServer({ net, http, context, connections, host: resolved.host, port });
 }

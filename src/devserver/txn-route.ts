@@ -17,9 +17,10 @@ import {
   SESSIONS_UNSUPPORTED,
   streamTooLargeText,
 } from './consul-http.js';
-import { goQuote } from './go-strconv.js';
+import { goQuote, parseGoUint64 } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
+import { JsonNumber, parseJsonKeepingNumbers } from './json-numbers.js';
 import { entryToJson, renderJson } from './kv-json.js';
 import { TXN_WRITE_VERBS, type TxnKvOp, type TxnOutcome } from './store.js';
 
@@ -27,7 +28,6 @@ import { TXN_WRITE_VERBS, type TxnKvOp, type TxnOutcome } from './store.js';
 export const MAX_TXN_OPS = 128;
 const TXN_SIZE_DOCS = 'https://developer.hashicorp.com/consul/docs/agent/config/config-files#txn_max_req_len';
 const SESSION_VERBS = new Set(['lock', 'unlock', 'check-session']);
-const MAX_UINT64 = 2 ** 64 - 1;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** A request body Consul would refuse, with the status and text it would answer. */
@@ -57,6 +57,10 @@ export async function handleTxn(
   const maxBytes = Math.max(ctx.settings.txnMaxReqLen, ctx.settings.kvMaxValueSize);
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, TXN_SIZE_DOCS));
+  // Datacenter and token come from the URL and headers, so they are checked before the body is read: a
+  // denied client cannot make the server buffer a body.
+  const admission = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitRequest(ctx, res, admission)) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, TXN_SIZE_DOCS));
@@ -80,10 +84,8 @@ export async function handleTxn(
   // §6: a transaction without writes takes the read path (consistency and wait parsing, leader headers);
   // a write transaction ignores those parameters.
   const readOnly = !ops.some((op) => TXN_WRITE_VERBS.has(op.verb));
-  const params = readOnly
-    ? parseCommonParams(req, res, query)
-    : { datacenter: query.get('dc'), token: requestToken(req, query), pretty: query.has('pretty') };
-  if (params === undefined || !admitRequest(ctx, res, params)) return;
+  const params = readOnly ? parseCommonParams(req, res, query) : { pretty: query.has('pretty') };
+  if (params === undefined) return;
 
   const outcome = ctx.store.runTxn(ops);
   const body = { ...txnResponseBody(outcome), ...(readOnly ? READ_QUERY_META : {}) };
@@ -117,7 +119,15 @@ function txnResponseBody(outcome: TxnOutcome): { Results: unknown; Errors: unkno
   };
 }
 
+/** A decoded JSON value that is an object in Go's sense (not an array, null or number). */
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
+  );
+}
+
 function goJsonType(value: unknown): string {
+  if (value instanceof JsonNumber) return 'number';
   if (Array.isArray(value)) return 'array';
   if (value === null) return 'null';
   return typeof value === 'object' ? 'object' : typeof value;
@@ -141,7 +151,7 @@ function parseFailure(message: string): TxnBodyError {
 function decodeTxn(body: Buffer, kvMaxValueSize: number): DecodedTxn {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    parsed = parseJsonKeepingNumbers(body.toString('utf8'));
   } catch (error) {
     throw parseFailure(error instanceof Error ? error.message : String(error));
   }
@@ -153,10 +163,10 @@ function decodeTxn(body: Buffer, kvMaxValueSize: number): DecodedTxn {
   let hasCatalogOps = false;
   for (const item of parsed) {
     if (item === null) continue;
-    if (typeof item !== 'object' || Array.isArray(item)) {
+    if (!isJsonObject(item)) {
       throw parseFailure(`json: cannot unmarshal ${goJsonType(item)} into Go value of type api.TxnOp`);
     }
-    const op = item as Record<string, unknown>;
+    const op = item;
     const kv = field(op, 'KV');
     if (kv !== undefined && kv !== null) ops.push(decodeKvOp(kv));
     else if (['Node', 'Service', 'Check'].some((name) => (field(op, name) ?? null) !== null))
@@ -181,12 +191,12 @@ function decodeTxn(body: Buffer, kvMaxValueSize: number): DecodedTxn {
 }
 
 function decodeKvOp(raw: unknown): TxnKvOp {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (!isJsonObject(raw)) {
     throw parseFailure(
       `json: cannot unmarshal ${goJsonType(raw)} into Go struct field TxnOp.KV of type api.KVTxnOp`,
     );
   }
-  const kv = raw as Record<string, unknown>;
+  const kv = raw;
   const mistyped = (name: string, goType: string, value: unknown) =>
     parseFailure(
       `json: cannot unmarshal ${goJsonType(value)} into Go struct field KVTxnOp.KV.${name} of type ${goType}`,
@@ -197,14 +207,17 @@ function decodeKvOp(raw: unknown): TxnKvOp {
     return value;
   };
   const uint64 = (name: string): bigint => {
-    const value = field(kv, name) ?? 0;
-    if (typeof value !== 'number') throw mistyped(name, 'uint64', value);
-    if (!Number.isInteger(value) || value < 0 || value > MAX_UINT64) {
+    const value = field(kv, name) ?? null;
+    if (value === null) return 0n;
+    if (!(value instanceof JsonNumber)) throw mistyped(name, 'uint64', value);
+    // Go's decoder parses the literal with ParseUint: a sign, fraction, exponent or 2^64 is refused.
+    const parsed = parseGoUint64(value.literal);
+    if (!parsed.ok) {
       throw parseFailure(
-        `json: cannot unmarshal number ${value} into Go struct field KVTxnOp.KV.${name} of type uint64`,
+        `json: cannot unmarshal number ${value.literal} into Go struct field KVTxnOp.KV.${name} of type uint64`,
       );
     }
-    return BigInt(value);
+    return parsed.value;
   };
 
   const verb = text('Verb');

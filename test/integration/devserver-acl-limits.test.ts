@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
 import { InvalidArgumentError } from '../../src/errors.js';
@@ -52,10 +53,68 @@ describe('dev server ACLs (§1)', () => {
     expect(res.text).toBe('ACL not found');
   });
 
+  it("takes the first of two X-Consul-Token headers, as Go's Header.Get does, never the joined form", async () => {
+    const { address } = await start({ aclToken: 'root-token', seed: { k: 'v' } });
+    const raw = (first: string, second: string) =>
+      rawExchange(
+        address,
+        `GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nX-Consul-Token: ${first}\r\nX-Consul-Token: ${second}\r\n` +
+          'Connection: close\r\n\r\n',
+      );
+    const statusLine = (answer: string) => answer.slice(0, answer.indexOf('\r\n'));
+    expect(statusLine(await raw('root-token', 'other'))).toBe('HTTP/1.1 200 OK');
+    expect(statusLine(await raw('other', 'root-token'))).toBe('HTTP/1.1 403 Forbidden');
+    // Node would join these into "root-token, root-token"; a server configured with that text as its
+    // token must still see only the first header.
+    await server?.close();
+    const joined = await start({ aclToken: 'root-token, root-token', seed: { k: 'v' } });
+    const answer = await rawExchange(
+      joined.address,
+      'GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nX-Consul-Token: root-token\r\nX-Consul-Token: root-token\r\n' +
+        'Connection: close\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n[\s\S]*\r\n\r\nACL not found$/);
+  });
+
   it('checks request syntax before the token, like Consul', async () => {
     const { address } = await start({ aclToken: 'root-token' });
     expect((await httpGet(address, '/v1/kv/k?wait=5')).text).toBe('Invalid wait time');
     expect((await httpGet(address, '/v1/kv/')).text).toBe('Missing key name');
+  });
+});
+
+/**
+ * Sends a PUT's headers declaring `declared` body bytes and only the first byte of the body, and resolves
+ * with the response head the server sends while the body is still incomplete.
+ */
+function halfSentPut(address: string, path: string, declared: number): Promise<string> {
+  const url = new URL(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let received = '';
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      socket.destroy();
+      resolve(received.slice(0, received.indexOf('\r\n')));
+    });
+    socket.write(`PUT ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\nx`);
+  });
+}
+
+describe('dev server ACLs before request bodies (§1)', () => {
+  it('answers a tokenless PUT with 403 before its body has arrived, for KV and txn', async () => {
+    const { address } = await start({ aclToken: 'root-token' });
+    const declared = 511 * 1024;
+    // A bounded flood: every connection is answered without the server waiting for (or buffering) its body.
+    const heads = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        halfSentPut(address, i % 2 === 0 ? `/v1/kv/flood/${i}` : '/v1/txn', declared),
+      ),
+    );
+    expect(heads).toEqual(Array.from({ length: 20 }, () => 'HTTP/1.1 403 Forbidden'));
   });
 });
 
@@ -84,6 +143,14 @@ describe('startDevServer options', () => {
     await expect(startDevServer({ seed: [{ key: '', value: '' }] })).rejects.toThrow(
       'invalid dev server seed',
     );
+  });
+
+  it('refuses an empty host instead of listening on every interface at http://:PORT', async () => {
+    for (const host of ['', ' ']) {
+      const refused = startDevServer({ port: 0, host });
+      await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(refused).rejects.toThrow('startDevServer: option host must be a non-empty');
+    }
   });
 
   it('loads both seed shapes: key -> value and the consul kv export array', async () => {

@@ -218,3 +218,28 @@ describe('dev server blocking queries (§4)', () => {
     await dev.close();
   });
 });
+
+describe('dev server blocking queries and tombstones (§3, §4)', () => {
+  it('re-evaluates woken prefix queries over their own tombstones only, not every tombstone in the store', async () => {
+    const dev = await start();
+    for (let i = 0; i < 1_000; i++) dev.kv.put(`gone/${i}`, 'x');
+    dev.kv.delete('gone/', { recurse: true });
+    for (let i = 0; i < 1_000; i++) dev.kv.put(`gone-one/${i}`, 'x');
+    for (let i = 0; i < 1_000; i++) dev.kv.delete(`gone-one/${i}`);
+    dev.kv.put('live/a', '1');
+    dev.kv.put('live/b', '2');
+    dev.kv.delete('live/b');
+    const index = dev.kv.index();
+    const queries = Array.from({ length: 50 }, () =>
+      httpGet(dev.address, `/v1/kv/live/?recurse&index=${index}&wait=10m`),
+    );
+    await held(dev, 50);
+    const before = dev.stats();
+    expect(before.tombstones).toBe(1_002);
+    dev.kv.put('live/c', '3');
+    const answers = await Promise.all(queries);
+    expect(answers.map((res) => res.status)).toEqual(answers.map(() => 200));
+    // Each of the 50 woken queries re-reads live/ once and sees its one tombstone (live/b).
+    expect(dev.stats().tombstonesVisited - before.tombstonesVisited).toBe(50);
+  });
+});

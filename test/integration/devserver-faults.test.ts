@@ -132,3 +132,61 @@ describe('dev server faults', () => {
     await failed;
   });
 });
+
+describe('dev server faults with ACLs on (§1)', () => {
+  const denied = (res: { status: number; text: string; headers: Record<string, unknown> }) => [
+    res.status,
+    res.text,
+    res.headers['x-consul-index'],
+  ];
+
+  it('answers a request without the token with 403 before any fault, and uses up no rule', async () => {
+    const dev = await startDevServer({ port: 0, jitter: false, aclToken: 'T', seed: { 'app/k': 'v' } });
+    server = dev;
+    const kinds = [
+      { kind: 'reset' },
+      { kind: 'malformed' },
+      { kind: 'status', status: 200, body: 'leaked' },
+      { kind: 'index', index: 7 },
+      { kind: 'hang' },
+    ] as const;
+    for (const fault of kinds) {
+      dev.faults.clear();
+      dev.faults.inject({ fault, times: Number.POSITIVE_INFINITY });
+      for (const token of [undefined, 'wrong']) {
+        const headers: Record<string, string> = token === undefined ? {} : { 'X-Consul-Token': token };
+        const res = await httpGet(dev.address, '/v1/kv/app/k', headers);
+        expect(denied(res)).toEqual([
+          403,
+          token === undefined ? 'Permission denied' : 'ACL not found',
+          undefined,
+        ]);
+      }
+      expect(dev.faults.pending()).toBe(1);
+    }
+  });
+
+  it('checks the token before faults on writes too, and leaves the rules for the token holder', async () => {
+    const dev = await startDevServer({ port: 0, jitter: false, aclToken: 'T', seed: { 'app/k': 'v' } });
+    server = dev;
+    dev.faults.inject({ fault: { kind: 'status', status: 200, body: 'true' }, match: { method: 'PUT' } });
+    dev.faults.inject({ fault: { kind: 'status', status: 200, body: 'true' }, match: { method: 'DELETE' } });
+    const put = await httpRequest(dev.address, { method: 'PUT', path: '/v1/kv/app/k', body: 'x' });
+    const del = await httpRequest(dev.address, { method: 'DELETE', path: '/v1/kv/app/k' });
+    expect([denied(put), denied(del)]).toEqual([
+      [403, 'Permission denied', undefined],
+      [403, 'Permission denied', undefined],
+    ]);
+    expect(dev.faults.pending()).toBe(2);
+    const withToken = await httpRequest(dev.address, {
+      method: 'PUT',
+      path: '/v1/kv/app/k?token=T',
+      body: 'x',
+    });
+    expect([withToken.status, dev.faults.pending(), dev.kv.get('app/k')?.value?.toString()]).toEqual([
+      200,
+      1,
+      'v',
+    ]);
+  });
+});

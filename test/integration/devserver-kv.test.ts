@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { INVALID_UTF8_TEXT } from '../../src/devserver/routes.js';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
-import { httpGet, httpPut, httpRequest, type RawResponse } from '../helpers/http.js';
+import { httpGet, httpPut, httpRequest, type RawResponse, rawExchange } from '../helpers/http.js';
 
 let server: DevServer | undefined;
 
@@ -73,6 +74,20 @@ describe('dev server routing (§1)', () => {
     expect(JSON.parse(keys.text)).toEqual(['100%', 'a/b', 'sp ace+plus']);
   });
 
+  it('refuses a key whose percent-decoded bytes are not UTF-8 instead of merging it into U+FFFD', async () => {
+    const { address, kv } = await start();
+    for (const bad of ['%FF', '%FE', '%C0%80', '%ED%A0%80', '%E2%98']) {
+      const res = await httpPut(address, `/v1/kv/u/${bad}`, bad);
+      expect([res.status, res.text]).toEqual([400, INVALID_UTF8_TEXT]);
+    }
+    expect([kv.index(), kv.get('u/\uFFFD')]).toEqual([1, undefined]);
+    // Valid multi-byte keys stay distinct.
+    await httpPut(address, '/v1/kv/u/%C3%A9', 'e-acute');
+    await httpPut(address, '/v1/kv/u/%E2%98%83', 'snowman');
+    const keys = await httpGet(address, '/v1/kv/u/?keys');
+    expect(JSON.parse(keys.text)).toEqual(['u/é', 'u/☃']);
+  });
+
   it('answers a path with a non-printable character with an empty 400', async () => {
     const { address } = await start();
     const res = await httpGet(address, '/v1/kv/a%09b');
@@ -85,6 +100,25 @@ describe('dev server routing (§1)', () => {
     kv.put('p/b', '2');
     const res = await httpGet(address, '/v1/kv/p/?recurse=false');
     expect(JSON.parse(res.text).map((entry: { Key: string }) => entry.Key)).toEqual(['p/a', 'p/b']);
+  });
+
+  it("answers any Transfer-Encoding but a single chunked with Go's raw 501 and stores nothing", async () => {
+    const { address, kv } = await start();
+    const put = (encodings: string[]) =>
+      rawExchange(
+        address,
+        `PUT /v1/kv/te HTTP/1.1\r\nHost: x\r\n${encodings.map((te) => `Transfer-Encoding: ${te}\r\n`).join('')}` +
+          'Connection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n',
+      );
+    const notImplemented =
+      'HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n' +
+      'Unsupported transfer encoding';
+    expect(await put(['gzip, chunked'])).toBe(notImplemented);
+    // Node's parser refuses a repeated Transfer-Encoding itself, before the handler (Go: 501 as above).
+    expect(await put(['chunked', 'chunked'])).toBe('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    expect(kv.get('te')).toBeUndefined();
+    expect(await put([' Chunked'])).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(kv.get('te')?.value?.toString()).toBe('x');
   });
 
   it('answers an unknown path with 404', async () => {
@@ -228,6 +262,22 @@ describe('dev server reads (§2, §3)', () => {
 });
 
 describe('dev server writes (§2)', () => {
+  it('stores ?flags= as an exact uint64 and renders its exact digits', async () => {
+    const { address } = await start();
+    expect((await httpPut(address, '/v1/kv/f?flags=9007199254740993', 'v')).status).toBe(200);
+    expect((await httpGet(address, '/v1/kv/f')).text).toContain('"Flags":9007199254740993,');
+    expect((await httpPut(address, '/v1/kv/f?flags=18446744073709551615', 'v')).status).toBe(200);
+    expect((await httpGet(address, '/v1/kv/f')).text).toContain('"Flags":18446744073709551615,');
+    server?.kv.put('g', 'v', 2n ** 64n - 2n);
+    expect((await httpGet(address, '/v1/kv/g')).text).toContain('"Flags":18446744073709551614,');
+    expect(() => server?.kv.put('g', 'v', 2n ** 64n)).toThrow('flags must be an integer from 0 to 2^64-1');
+    const over = await httpPut(address, '/v1/kv/f?flags=18446744073709551616', 'v');
+    expect([over.status, over.text]).toEqual([
+      500,
+      'strconv.ParseUint: parsing "18446744073709551616": value out of range',
+    ]);
+  });
+
   it('leaves the index alone when the same value is PUT again', async () => {
     const { address, kv } = await start();
     await httpPut(address, '/v1/kv/k', 'same');

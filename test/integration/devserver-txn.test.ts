@@ -145,6 +145,36 @@ describe('dev server transactions (§6)', () => {
     }
   });
 
+  it('stores uint64 Flags exactly and refuses 2^64, a sign or a fraction as Go decoding a uint64 does', async () => {
+    const { address } = await start();
+    const set = (key: string, flags: string) =>
+      txn(address, `[{"KV":{"Verb":"set","Key":"${key}","Value":"${b64('v')}","Flags":${flags}}}]`);
+    const exact = await set('f/a', '9007199254740993');
+    expect(exact.status).toBe(200);
+    expect(exact.text).toContain('"Flags":9007199254740993,');
+    expect((await set('f/b', '18446744073709551615')).status).toBe(200);
+    const got = await httpRequest(address, { path: '/v1/kv/f/?recurse' });
+    expect(got.text.match(/"Flags":\d+/g)).toEqual([
+      '"Flags":9007199254740993',
+      '"Flags":18446744073709551615',
+    ]);
+    for (const bad of ['18446744073709551616', '-1', '1.5', '1e3']) {
+      const res = await set('f/c', bad);
+      expect([res.status, res.text]).toEqual([
+        400,
+        `Failed to parse body: json: cannot unmarshal number ${bad} into Go struct field KVTxnOp.KV.Flags of type uint64`,
+      ]);
+    }
+    const index = await txn(
+      address,
+      '[{"KV":{"Verb":"check-index","Key":"f/a","Index":18446744073709551616}}]',
+    );
+    expect(index.text).toBe(
+      'Failed to parse body: json: cannot unmarshal number 18446744073709551616 into Go struct field KVTxnOp.KV.Index of type uint64',
+    );
+    expect(server?.kv.get('f/c')).toBeUndefined();
+  });
+
   it('reports an unknown verb and an empty key in the 409 body', async () => {
     const { address } = await start();
     const unknown = await txn(address, [{ KV: { Verb: 'explode', Key: 'k' } }]);
@@ -175,13 +205,16 @@ describe('dev server transactions (§6)', () => {
     expect([options.status, options.headers.allow]).toEqual([200, 'OPTIONS,PUT']);
   });
 
-  it('routes to the datacenter and checks the token after decoding the body', async () => {
+  it('routes to the datacenter and checks the token before reading the body', async () => {
     const { address } = await start({ aclToken: 'secret' });
     const ops = [{ KV: { Verb: 'set', Key: 'k', Value: b64('v') } }];
     expect((await txn(address, ops, '?dc=far')).text).toBe('No path to datacenter');
     const denied = await txn(address, ops);
     expect([denied.status, denied.text]).toEqual([403, 'Permission denied']);
-    expect((await txn(address, '{bad', '')).status).toBe(400);
+    // A denied request's body is never read, so even an undecodable one gets the 403.
+    const deniedBad = await txn(address, '{bad', '');
+    expect([deniedBad.status, deniedBad.text]).toEqual([403, 'Permission denied']);
+    expect((await txn(address, '{bad', '?token=secret')).status).toBe(400);
     expect((await txn(address, ops, '?token=secret')).status).toBe(200);
   });
 });

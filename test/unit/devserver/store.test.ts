@@ -214,6 +214,38 @@ describe('KvStore tombstones (§3)', () => {
   });
 });
 
+describe('KvStore tombstone cost (§3)', () => {
+  it('visits only the tombstones under the prefix it reads, however many others exist', () => {
+    const { store } = createStore();
+    for (let i = 0; i < 1_000; i++) store.set(`gone/${i}`, value('x'), 0n);
+    for (let i = 0; i < 1_000; i++) store.delete(`gone/${i}`);
+    store.set('live/a', value('1'), 0n);
+    store.set('live/b', value('2'), 0n);
+    store.delete('live/b');
+    store.set('live/c', value('3'), 0n);
+    store.delete('live/c');
+    const deletedAt = store.index();
+    store.set('livestock', value('not under live/'), 0n);
+    expect(store.tombstoneCount).toBe(1_002);
+    const before = store.tombstonesVisited;
+    for (let read = 0; read < 10; read++) expect(store.list('live/').index).toBe(deletedAt);
+    expect(store.keys('live/', '/').index).toBe(deletedAt);
+    expect(store.tombstonesVisited - before).toBe(22);
+  });
+
+  it('forgets reaped tombstones in the sorted index too', () => {
+    const { store, advance } = createStore();
+    store.set('p/a', value('1'), 0n);
+    store.set('p/b', value('2'), 0n);
+    store.delete('p/b');
+    advance(TTL_MS);
+    expect(store.list('p/').index).toBe(2);
+    const before = store.tombstonesVisited;
+    store.list('p/');
+    expect([store.tombstoneCount, store.tombstonesVisited - before]).toEqual([0, 0]);
+  });
+});
+
 describe('KvStore CAS (§2)', () => {
   it('sets with cas=0 only when the key is absent', () => {
     const { store } = setup();

@@ -1,0 +1,58 @@
+/**
+ * `JSON.parse` that keeps every number's literal text, so uint64 fields (`Flags`, `Index`) decode exactly
+ * as Go's `encoding/json` decodes them instead of being rounded to the nearest double (2^53 + 1 → 2^53,
+ * 2^64 slipping under a `<= 2^64 - 1` check).
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+
+/** A JSON number as written in the request, e.g. `18446744073709551615`, `-1`, `1.5e3`. */
+export class JsonNumber {
+  readonly literal: string;
+  constructor(literal: string) {
+    this.literal = literal;
+  }
+}
+
+// Each number is carried through JSON.parse as a string with this prefix; the per-process nonce keeps a
+// string in the request from ever looking like one.
+const NUMBER_MARK = `\u0000num-${randomUUID()}:`;
+const NUMBER_CHARS = /[-+0-9.eE]/;
+
+/** Rewrites every number token outside strings as a marked string. The text must already be valid JSON. */
+function markNumbers(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const char = text[i] ?? '';
+    if (char === '"') {
+      let end = i + 1;
+      while (end < text.length && text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+      out += text.slice(i, end + 1);
+      i = end + 1;
+    } else if (char === '-' || (char >= '0' && char <= '9')) {
+      let end = i + 1;
+      while (end < text.length && NUMBER_CHARS.test(text[end] ?? '')) end++;
+      out += JSON.stringify(`${NUMBER_MARK}${text.slice(i, end)}`);
+      i = end;
+    } else {
+      out += char;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses JSON like `JSON.parse` (same errors for invalid input), but every number becomes a
+ * {@link JsonNumber} holding its literal text.
+ * @throws {SyntaxError} for invalid JSON, from `JSON.parse` on the original text.
+ */
+export function parseJsonKeepingNumbers(text: string): unknown {
+  JSON.parse(text); // only for its verdict and error message on invalid input
+  return JSON.parse(markNumbers(text), (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(NUMBER_MARK)
+      ? new JsonNumber(value.slice(NUMBER_MARK.length))
+      : value,
+  );
+}
