@@ -82,7 +82,9 @@ export async function runConnections(scale: Scale): Promise<SectionResult> {
     return { close: () => watcher.close() };
   }).finally(() => ourServer.close());
 
-  const theirServer = await startDevServer({ seed });
+  // No per-client cap here: a real agent would answer the npm package's 201st watch with 429, and this section
+  // counts the connections each side opens rather than how each copes with the cap.
+  const theirServer = await startDevServer({ seed, maxConnsPerClient: 0 });
   const theirs = await measure(theirServer, sizes, async () => {
     const consul = consulNpmClient(theirServer.address);
     const watches = keys.map((key) =>
