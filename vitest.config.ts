@@ -13,6 +13,7 @@ export default defineConfig({
   test: {
     reporters: ['default', new SummaryLineReporter()],
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/helpers/isolate-env.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Integration tests open real loopback sockets; forks keep each file's sockets to its own process.

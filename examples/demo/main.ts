@@ -1,10 +1,14 @@
 /**
  * `npm run demo`: hot reload on the embedded dev server (or on the Consul at CONSUL_HTTP_ADDR).
  *
- * An app-like part watches `config/demo/` with a zod schema and prints its config whenever it changes.
- * An operator-like part then changes keys, including one invalid value that is rejected while the old
- * config keeps serving. Nothing restarts. Pass `--fast` to skip the pauses (the test does).
+ * An app-like part watches a prefix with a zod schema and prints its config whenever it changes. An
+ * operator-like part then changes keys, including one invalid value that is rejected while the old config
+ * keeps serving. Nothing restarts. Pass `--fast` to skip the pauses (the test does).
+ *
+ * On a real Consul the demo writes only under a prefix of its own (`consul-hotreload-demo/<random>/`), says
+ * so before writing, and deletes exactly the keys it wrote at the end.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConsulClient } from '../../src/consul/client.js';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
@@ -17,7 +21,6 @@ const DemoConfig = z.object({
 });
 type DemoConfig = z.output<typeof DemoConfig>;
 
-const prefix = 'config/demo/';
 const fast = process.argv.includes('--fast');
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, fast ? 0 : ms));
 
@@ -28,20 +31,29 @@ function show(label: string, config: DemoConfig): void {
 async function main(): Promise<void> {
   let server: DevServer | undefined;
   let address = process.env.CONSUL_HTTP_ADDR;
+  let prefix: string;
   if (address === undefined || address === '') {
     server = await startDevServer({ port: 0 });
     address = server.address;
+    prefix = 'config/demo/';
     console.log(`[demo] embedded Consul-compatible dev server at ${address}`);
   } else {
-    console.log(`[demo] using the Consul agent at ${address}`);
+    prefix = `consul-hotreload-demo/${randomUUID().slice(0, 8)}/`;
+    console.log(
+      `[demo] CONSUL_HTTP_ADDR is set: writing under ${prefix} on the Consul agent at ${address}; only the keys the demo writes are deleted at the end`,
+    );
   }
 
   const consul = new ConsulClient({ address });
   const watcher = new Watcher({ address, wait: '30s' });
+  const written = new Set<string>();
+  const put = (key: string, value: string) => {
+    written.add(`${prefix}${key}`);
+    return consul.kv.put(`${prefix}${key}`, value);
+  };
   try {
-    await consul.kv.delete(prefix, { recurse: true });
-    await consul.kv.put(`${prefix}greeting`, '"hello"');
-    await consul.kv.put(`${prefix}rateLimit`, '100');
+    await put('greeting', '"hello"');
+    await put('rateLimit', '100');
     console.log(`[demo] seeded ${prefix}greeting and ${prefix}rateLimit`);
 
     const sub = watcher.watch(prefix, { format: 'json', schema: DemoConfig });
@@ -58,17 +70,13 @@ async function main(): Promise<void> {
       new Promise<void>((resolve) => sub.once(name, () => resolve()));
 
     const steps: Array<[string, () => Promise<unknown>, 'change' | 'invalid']> = [
-      ['put greeting = "hello, world"', () => consul.kv.put(`${prefix}greeting`, '"hello, world"'), 'change'],
-      ['put rateLimit = "lots" (invalid)', () => consul.kv.put(`${prefix}rateLimit`, '"lots"'), 'invalid'],
-      ['put rateLimit = 250', () => consul.kv.put(`${prefix}rateLimit`, '250'), 'change'],
+      ['put greeting = "hello, world"', () => put('greeting', '"hello, world"'), 'change'],
+      ['put rateLimit = "lots" (invalid)', () => put('rateLimit', '"lots"'), 'invalid'],
+      ['put rateLimit = 250', () => put('rateLimit', '250'), 'change'],
+      ['put features/newCheckout = true', () => put('features/newCheckout', 'true'), 'change'],
       [
-        'put features/newCheckout = true',
-        () => consul.kv.put(`${prefix}features/newCheckout`, 'true'),
-        'change',
-      ],
-      [
-        'delete features/ (the default applies)',
-        () => consul.kv.delete(`${prefix}features/`, { recurse: true }),
+        'delete features/newCheckout (the default applies)',
+        () => consul.kv.delete(`${prefix}features/newCheckout`),
         'change',
       ],
     ];
@@ -88,6 +96,8 @@ async function main(): Promise<void> {
     console.log(`[demo] final config: ${JSON.stringify(sub.current)}`);
   } finally {
     await watcher.close();
+    // Only what the demo wrote, one key at a time: never a recursive delete on someone's cluster.
+    if (server === undefined) for (const key of written) await consul.kv.delete(key);
     await consul.close();
     await server?.close();
   }

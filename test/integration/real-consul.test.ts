@@ -1,6 +1,8 @@
 /**
- * Against a real Consul agent: runs only when CONSUL_HTTP_ADDR is set (CONSUL_HTTP_TOKEN etc. apply as
- * usual), and is skipped otherwise. Everything is written under a unique prefix and deleted afterwards.
+ * Against a real Consul agent: runs only when the explicit opt-in CONSUL_HOTRELOAD_TEST_ADDR names it
+ * (with CONSUL_HOTRELOAD_TEST_TOKEN for an ACL token), and is skipped otherwise; an exported
+ * CONSUL_HTTP_ADDR is never enough (test/helpers/isolate-env.ts removes it). Everything is written under a
+ * unique prefix and deleted afterwards.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -10,12 +12,15 @@ import { ConsulClient } from '../../src/consul/client.js';
 import type { ChangeEvent } from '../../src/watch/types.js';
 import { Watcher } from '../../src/watch/watcher.js';
 
-const address = process.env.CONSUL_HTTP_ADDR;
-const enabled = address !== undefined && address !== '';
+const address = process.env.CONSUL_HOTRELOAD_TEST_ADDR ?? '';
+const token = process.env.CONSUL_HOTRELOAD_TEST_TOKEN;
+const enabled = address !== '';
+/** The agent's options; `env: {}` so nothing else the shell exported is read. */
+const agent = { address, env: {}, ...(token === undefined ? {} : { token }) };
 
-describe.skipIf(!enabled)('against the real Consul agent at CONSUL_HTTP_ADDR', () => {
+describe.skipIf(!enabled)('against the real Consul agent at CONSUL_HOTRELOAD_TEST_ADDR', () => {
   const prefix = `consul-hotreload-test/${randomUUID()}/`;
-  const client = new ConsulClient();
+  const client = new ConsulClient(enabled ? agent : { env: {} });
 
   afterAll(async () => {
     await client.kv.delete(prefix, { recurse: true });
@@ -42,7 +47,7 @@ describe.skipIf(!enabled)('against the real Consul agent at CONSUL_HTTP_ADDR', (
   });
 
   it('delivers one change event for a write under a watched prefix', async () => {
-    const watcher = new Watcher({ wait: '10s' });
+    const watcher = new Watcher({ ...agent, wait: '10s' });
     try {
       const sub = watcher.watch(prefix, { format: 'text', schema: z.record(z.string(), z.string()) });
       await sub.ready;
