@@ -12,8 +12,38 @@ export const requestStartChannel = diagnosticsChannel.channel('consul-hotreload:
 export const requestFinishChannel = diagnosticsChannel.channel('consul-hotreload:request:finish');
 /** A watch applied a change. Payload: `{ key, index, changes }`. */
 export const watchChangeChannel = diagnosticsChannel.channel('consul-hotreload:watch:change');
-/** A watch met an error (transport, server, validation). Payload: `{ key, error }`. */
+/** A watch met an error (transport, server, validation). Payload: {@link WatchErrorMessage}. */
 export const watchErrorChannel = diagnosticsChannel.channel('consul-hotreload:watch:error');
+/** A blocking query changed state, or its index went backwards. Payload: {@link WatchStateMessage}. */
+export const watchStateChannel = diagnosticsChannel.channel('consul-hotreload:watch:state');
+
+/** Payload of `consul-hotreload:watch:change`. */
+export interface WatchChangeMessage {
+  /** The watched key or prefix. */
+  key: string;
+  /** `X-Consul-Index` of the answer that brought the change. */
+  index: number;
+  changes: ReadonlyArray<{ key: string; type: 'added' | 'updated' | 'deleted' }>;
+}
+
+/** Payload of `consul-hotreload:watch:error`. */
+export interface WatchErrorMessage {
+  /** The watched key or prefix (or the query's key). */
+  key: string;
+  error: unknown;
+}
+
+/** Payload of `consul-hotreload:watch:state`. */
+export interface WatchStateMessage {
+  /** The key or prefix the blocking query reads (a root serves every subscription below it). */
+  key: string;
+  /** `'connecting'`, `'ready'`, `'stale'` or `'closed'`; `'index-reset'` when Consul's index went backwards. */
+  state: 'connecting' | 'ready' | 'stale' | 'closed' | 'index-reset';
+  previous: 'connecting' | 'ready' | 'stale' | 'closed';
+  /** For `'index-reset'`: the index sent and the lower one Consul answered with. */
+  fromIndex?: number;
+  toIndex?: number;
+}
 
 /** Payload of `consul-hotreload:request:start`. */
 export interface RequestStartMessage {

@@ -31,6 +31,13 @@ export type {
 } from './consul/kv.js';
 export { KVEntry } from './consul/kv-entry.js';
 export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
+export type {
+  RequestFinishMessage,
+  RequestStartMessage,
+  WatchChangeMessage,
+  WatchErrorMessage,
+  WatchStateMessage,
+} from './diagnostics.js';
 export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
 export {
   AbortedError,

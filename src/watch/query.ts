@@ -5,7 +5,7 @@
  * as a fetch function in Consul's api/watch (funcs.go) leaves the loop to plan.go.
  * @module
  */
-import { watchErrorChannel } from '../diagnostics.js';
+import { type WatchStateMessage, watchErrorChannel, watchStateChannel } from '../diagnostics.js';
 import { type ConsulError, isConsulError, TransportError } from '../errors.js';
 import { BlockingLoop, type FetchFn, type LoopAnswer, type LoopStats } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
@@ -53,10 +53,12 @@ export class BlockingQuery<A extends LoopAnswer> {
       onResult: (answer, info) => {
         this.#answered = true;
         this.#failureBeforeFirst = undefined;
+        if (info.step.reset) this.#indexReset(info.sentIndex, answer.index);
         kind.onAnswer(answer, info.sentIndex === 0 || info.step.reset || info.step.next === info.sentIndex);
       },
       onError: (error, info) => this.#onError(toConsulError(error, key), info.delayMs, info.attempt),
-      onState: (state) => {
+      onState: (state, previous) => {
+        this.#stateChanged(state, previous);
         for (const subscriber of kind.subscribers()) subscriber[kHealth](state);
       },
       onCallbackError: (error) =>
@@ -95,6 +97,42 @@ export class BlockingQuery<A extends LoopAnswer> {
   /** Stops the loop, aborting its request; resolves once it has ended. */
   close(): Promise<void> {
     return this.#loop.close();
+  }
+
+  /** Logs a state change (info, or warn for `stale`) and publishes it. */
+  #stateChanged(state: LoopState, previous: LoopState): void {
+    const { logger, staleAfterMs } = this.#options;
+    const key = this.key;
+    if (state === 'ready' && previous === 'connecting')
+      logger.info({ key, state }, `watch ${key}: connected`);
+    else if (state === 'ready') logger.info({ key, state }, `watch ${key}: recovered; Consul answers again`);
+    else if (state === 'stale') {
+      logger.warn(
+        { key, state, staleAfterMs },
+        `watch ${key}: stale: requests have failed for ${staleAfterMs} ms; the last good value keeps serving`,
+      );
+    }
+    if (watchStateChannel.hasSubscribers)
+      watchStateChannel.publish({ key, state, previous } satisfies WatchStateMessage);
+  }
+
+  /** Consul's index went backwards (tombstones reaped, a snapshot restore, a rebuilt cluster; consul-semantics §3.4). */
+  #indexReset(fromIndex: number, toIndex: number): void {
+    const key = this.key;
+    this.#options.logger.info(
+      { key, fromIndex, toIndex },
+      `watch ${key}: Consul's index went backwards (${fromIndex} -> ${toIndex}); reading everything again`,
+    );
+    if (watchStateChannel.hasSubscribers) {
+      const previous = this.#loop.state;
+      watchStateChannel.publish({
+        key,
+        state: 'index-reset',
+        previous,
+        fromIndex,
+        toIndex,
+      } satisfies WatchStateMessage);
+    }
   }
 
   #onError(error: ConsulError, delayMs: number, attempt: number): void {

@@ -130,6 +130,12 @@ export class Watcher {
     const target = kvTarget(key, consistency, this.#options);
     let query = this.#queries.get(target.id);
     if (query === undefined) {
+      if (target.key !== key) {
+        this.#options.logger.info(
+          { key: target.key, root: true },
+          `watch ${target.key}: one blocking query serves every subscription below this root`,
+        );
+      }
       query = new KvQuery(target, this.#client, this.#options, (empty) => {
         if (this.#queries.get(target.id) === empty) this.#queries.delete(target.id);
       });
