@@ -509,7 +509,8 @@ function serializeLkgFile(snapshots: Snapshots): string {
 function parseLkgFile(text: string): Snapshots | Rejection {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte order mark; JSON.parse refuses it, the content is fine.
+    parsed = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch {
     return { reason: 'invalid-json' };
   }

@@ -160,6 +160,17 @@ describe('LkgFile', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('reads a file that starts with a UTF-8 byte order mark', async () => {
+    await open().write(snapshot('config/app/', 1));
+    await writeFile(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await readFile(path)]));
+    const { logger, warnings } = recordingLogger();
+
+    expect(await open({ logger }).readAll()).toEqual(
+      new Map([['config/app/', saved(snapshot('config/app/', 1))]]),
+    );
+    expect(warnings).toEqual([]);
+  });
+
   posixOnly(
     'creates the temporary file with mode 0600 and renames it over a looser existing file',
     async () => {
