@@ -148,11 +148,7 @@ const snapshotFields = {
 /** What write() accepts; parsing also copies it, so a caller mutating it later changes nothing queued. */
 const snapshotInputSchema = z.object(snapshotFields);
 
-const payloadSchema = z
-  .strictObject({
-    snapshots: z.record(z.string(), z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() })),
-  })
-  .refine((payload) => Object.entries(payload.snapshots).every(([key, snapshot]) => snapshot.key === key));
+const savedSnapshotSchema = z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() });
 
 type Rejection = { reason: Exclude<LkgRejectReason, 'key-not-cached'>; code?: string | undefined };
 type Snapshots = Map<string, SavedLkgSnapshot>;
@@ -514,18 +510,41 @@ function parseLkgFile(text: string): Snapshots | Rejection {
   } catch {
     return { reason: 'invalid-json' };
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    return { reason: 'invalid-shape' };
-  const envelope = parsed as Record<string, unknown>;
-  if (!('version' in envelope)) return { reason: 'invalid-shape' };
+  if (!isPlainRecord(parsed)) return { reason: 'invalid-shape' };
+  const envelope = parsed;
+  if (!Object.hasOwn(envelope, 'version')) return { reason: 'invalid-shape' };
   if (envelope.version !== LKG_FORMAT_VERSION) return { reason: 'unsupported-version' };
-  if (typeof envelope.checksum !== 'string' || !('payload' in envelope)) return { reason: 'invalid-shape' };
+  if (typeof envelope.checksum !== 'string' || !Object.hasOwn(envelope, 'payload'))
+    return { reason: 'invalid-shape' };
   // The checksum comes before the shape: damage is the likelier cause, and it is the more useful reason.
   if (lkgChecksum(canonicalJson(envelope.payload)) !== envelope.checksum)
     return { reason: 'checksum-mismatch' };
-  const payload = payloadSchema.safeParse(envelope.payload);
-  if (!payload.success) return { reason: 'invalid-shape' };
-  return new Map(Object.entries(payload.data.snapshots));
+  return parseSnapshots(envelope.payload) ?? { reason: 'invalid-shape' };
+}
+
+/**
+ * The payload's snapshots by watched key, or undefined when its shape is wrong. Walked by hand rather than
+ * with `z.record`: a record is rebuilt as a plain object, where a key named `__proto__` sets the prototype
+ * instead of a field, so a watched key of that name was saved and never restored.
+ */
+function parseSnapshots(payload: unknown): Snapshots | undefined {
+  if (!isPlainRecord(payload)) return undefined;
+  const fields = Object.keys(payload);
+  if (fields.length !== 1 || fields[0] !== 'snapshots') return undefined;
+  const saved = payload.snapshots;
+  if (!isPlainRecord(saved)) return undefined;
+  const snapshots: Snapshots = new Map();
+  for (const key of Object.keys(saved)) {
+    const parsed = savedSnapshotSchema.safeParse(saved[key]);
+    if (!parsed.success || parsed.data.key !== key) return undefined;
+    snapshots.set(key, parsed.data);
+  }
+  return snapshots;
+}
+
+/** A JSON object (not an array); JSON.parse makes every field, `__proto__` included, an own property. */
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function abortedWrite(key: string, reason: unknown): AbortedError {

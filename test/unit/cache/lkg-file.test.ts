@@ -160,6 +160,28 @@ describe('LkgFile', () => {
     expect(warnings).toEqual([]);
   });
 
+  it('restores every key Consul allows, including __proto__ and other Object.prototype names', async () => {
+    const keys = [
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'a//b',
+      'конфиг/ключ 🙂',
+      '',
+      '/',
+    ];
+    const written = keys.map((key, i) => snapshot(key, i + 1));
+    const cache = open();
+
+    for (const each of written) await cache.write(each);
+
+    const expected = new Map(written.map((each) => [each.key, saved(each)]));
+    expect(await open().readAll()).toEqual(expected);
+    for (const each of written) expect(await open().read(each.key)).toEqual(saved(each));
+    expect(Object.getPrototypeOf((await open().read('__proto__'))!)).toBe(Object.prototype);
+  });
+
   it('reads a file that starts with a UTF-8 byte order mark', async () => {
     await open().write(snapshot('config/app/', 1));
     await writeFile(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await readFile(path)]));
