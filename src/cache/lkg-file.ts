@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { isPidAlive } from './pid-alive.js';
 
 /** The format version this module writes and the only one it reads. */
 export const LKG_FORMAT_VERSION = 1;
@@ -115,8 +116,9 @@ const LKG_FILE_DEFAULTS = {
 } as const;
 
 /**
- * A temporary file older than this is a crash leftover, not a write in progress: a write lasts milliseconds,
- * and another process sharing the file may be writing right now, so only old files are removed.
+ * A temporary file older than this is a crash leftover, not a write in progress: a write lasts milliseconds.
+ * A younger one is removed only when the process its name carries is gone, since another process sharing
+ * the file may be writing right now.
  */
 const STALE_TEMP_MS = 60_000;
 
@@ -189,7 +191,6 @@ export class LkgFile {
   readonly #queue = new Map<string, QueuedWrite>();
   #flushing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #leftoversChecked = false;
 
   constructor(options: LkgFileOptions) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -199,7 +200,7 @@ export class LkgFile {
     }
     this.path = resolve(options.path);
     this.#folder = dirname(this.path);
-    this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.\\d+\\.[0-9a-f]{12}\\.tmp$`);
+    this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
     this.#logger = resolveLogger(options.logger);
     this.#now = options.now ?? LKG_FILE_DEFAULTS.now;
     this.#hooks = (options as LkgFileTestOptions).hooks ?? {};
@@ -335,7 +336,7 @@ export class LkgFile {
     let batch: QueuedWrite[] = [];
     try {
       const snapshots = await this.#currentSnapshots();
-      await this.#removeLeftoversOnce();
+      await this.#removeLeftovers();
       // Taken after the awaits above, so writes queued meanwhile share this file write.
       batch = this.#takeQueue();
       if (batch.length === 0) return;
@@ -423,21 +424,24 @@ export class LkgFile {
     }
   }
 
-  /** Removes temporary files left by a crashed writer, once per instance; failures are only logged. */
-  async #removeLeftoversOnce(): Promise<void> {
-    if (this.#leftoversChecked) return;
-    this.#leftoversChecked = true;
+  /**
+   * Removes temporary files of this path left by a crashed writer, before each file write (a writer sharing
+   * the file may have been killed since the last one); failures are only logged.
+   */
+  async #removeLeftovers(): Promise<void> {
     let names: string[];
     try {
       names = await readdir(this.#folder);
     } catch {
       return;
     }
-    for (const name of names.filter((candidate) => this.#tempName.test(candidate))) {
+    for (const name of names) {
+      const writerPid = this.#tempName.exec(name)?.[1];
+      if (writerPid === undefined) continue;
       const tempPath = join(this.#folder, name);
       try {
         const { mtimeMs } = await stat(tempPath);
-        if (this.#now() - mtimeMs < STALE_TEMP_MS) continue;
+        if (this.#now() - mtimeMs < STALE_TEMP_MS && isPidAlive(Number(writerPid))) continue;
         await unlink(tempPath);
         this.#logger.debug({ path: this.path, tempPath }, 'removed a leftover temporary cache file');
       } catch (error) {

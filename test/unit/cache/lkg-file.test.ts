@@ -13,7 +13,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -518,7 +518,8 @@ describe('LkgFile', () => {
 
   it('removes temporary files older than a minute on its first write and keeps newer ones', async () => {
     const stale = `.cache.json.4242.aaaaaaaaaaaa.tmp`;
-    const fresh = `.cache.json.4343.bbbbbbbbbbbb.tmp`;
+    // Written by a live process (this one), so only its age could make it a leftover.
+    const fresh = `.cache.json.${process.pid}.bbbbbbbbbbbb.tmp`;
     const unrelated = '.other.json.4242.cccccccccccc.tmp';
     for (const name of [stale, fresh, unrelated]) await writeFile(join(folder, name), 'leftover');
     const twoMinutesAgo = new Date(Date.now() - 120_000);
@@ -530,8 +531,8 @@ describe('LkgFile', () => {
     expect((await readdir(folder)).sort()).toEqual([fresh, unrelated, 'cache.json'].sort());
   });
 
-  it('leaves the previous file valid when the writer is killed between writing and renaming', async () => {
-    const old = snapshot('config/app/', 41);
+  /** Runs test/fixtures/lkg-writer.ts, lets it write `old`, and SIGKILLs it just before its next rename. */
+  async function killWriterBeforeRename(old: LkgSnapshot): Promise<{ tempPath: string; pid: number }> {
     const input: LkgWriterInput = { path, old, bigEntryCount: 1000, valueBytes: 3000, nowMs: NOW_MS };
     const writer = spawn(process.execPath, ['--import', 'tsx', WRITER_FIXTURE, JSON.stringify(input)], {
       cwd: REPO_ROOT,
@@ -556,6 +557,12 @@ describe('LkgFile', () => {
 
     writer.kill('SIGKILL');
     expect(await exited).toEqual([null, 'SIGKILL']);
+    return { tempPath, pid: writer.pid! };
+  }
+
+  it('leaves the previous file valid when the writer is killed between writing and renaming', async () => {
+    const old = snapshot('config/app/', 41);
+    const { tempPath } = await killWriterBeforeRename(old);
 
     const { logger, warnings } = recordingLogger();
     expect(await new LkgFile({ path, logger }).read('config/app/')).toEqual(saved(old));
@@ -570,5 +577,26 @@ describe('LkgFile', () => {
     // The next writer, a minute later, removes the leftover.
     await new LkgFile({ path, now: () => Date.now() + 61_000 }).write(snapshot('flags/', 1));
     expect(await readdir(folder)).toEqual(['cache.json']);
+  });
+
+  it("removes the temporary file of a killed writer on the next write at once, and keeps a live writer's", async () => {
+    const { tempPath, pid } = await killWriterBeforeRename(snapshot('config/app/', 41));
+    const live = `.cache.json.${process.pid}.dddddddddddd.tmp`;
+    const otherPath = `.other.json.${pid}.eeeeeeeeeeee.tmp`;
+    await writeFile(join(folder, live), 'a write in progress');
+    await writeFile(join(folder, otherPath), 'not ours');
+    expect((await readdir(folder)).sort()).toEqual(
+      ['cache.json', basename(tempPath), live, otherPath].sort(),
+    );
+
+    const cache = new LkgFile({ path });
+    await cache.write(snapshot('flags/', 1));
+    expect((await readdir(folder)).sort()).toEqual(['cache.json', live, otherPath].sort());
+
+    // A writer sharing the file killed later is cleaned up by this writer's next write, not only its first.
+    const lateLeftover = `.cache.json.${pid}.ffffffffffff.tmp`;
+    await writeFile(join(folder, lateLeftover), 'half a fi');
+    await cache.write(snapshot('flags/', 2));
+    expect((await readdir(folder)).sort()).toEqual(['cache.json', live, otherPath].sort());
   });
 });
