@@ -16,6 +16,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { acquireLkgLock, type ReleaseLkgLock } from './lkg-lock.js';
 import { isPidAlive } from './pid-alive.js';
 
 /** The format version this module writes and the only one it reads. */
@@ -104,6 +105,8 @@ export interface LkgWriteOptions {
 export interface LkgFileHooks {
   /** Called once the temporary file is complete and synced, just before it is renamed over `path`. */
   beforeRename?: (info: { path: string; tempPath: string }) => void | Promise<void>;
+  /** Called each time the writers' lock is found held by a live writer, before waiting for it. */
+  onLockBusy?: () => void;
 }
 
 /** {@link LkgFileOptions} plus the internal {@link LkgFileHooks}; for tests only. */
@@ -121,6 +124,12 @@ const LKG_FILE_DEFAULTS = {
  * the file may be writing right now.
  */
 const STALE_TEMP_MS = 60_000;
+
+/**
+ * A writers' lock older than this is taken over even when its owner seems alive: one read-merge-rename lasts
+ * milliseconds, so such an owner hangs (or was paused) and would block every writer of the file.
+ */
+const STALE_LOCK_MS = 30_000;
 
 const OPERATION_WRITE = 'cache.write';
 
@@ -174,20 +183,28 @@ interface QueuedWrite {
  * const snapshot = await cache.read('config/app/'); // SavedLkgSnapshot | undefined
  * ```
  *
- * On the first write, the snapshots already in the file are kept, so keys not yet re-written survive a
- * restart. Two processes sharing one path never see a torn file, but a key written by one can be lost when
- * the other rewrites the file from what it read earlier.
+ * Each file write re-reads the file and replaces only the keys written, so keys written by an earlier run or
+ * by another process sharing the path are kept. Writers take a lock file (`.<name>.lock` beside the file)
+ * around their read-merge-rename, so two processes never interleave them, and a snapshot never replaces a
+ * newer one of the same key that another writer saved (see {@link LkgFile.write}).
  */
 export class LkgFile {
   /** Absolute path of the cache file. */
   readonly path: string;
   readonly #folder: string;
   readonly #tempName: RegExp;
+  readonly #lockPath: string;
   readonly #logger: Required<Logger>;
   readonly #now: () => number;
   readonly #hooks: LkgFileHooks;
-  /** What the file holds once the queued writes land; loaded from the file on the first write. */
-  #snapshots: Snapshots | undefined;
+  /** Snapshots of a failed file write, retried by the next one unless a newer snapshot of the key is queued. */
+  readonly #retry = new Map<string, LkgSnapshot>();
+  /**
+   * Per key, the last index this writer knows of: the one it last wrote, or, before that, the one the file
+   * held when this writer first read it. An index below it means Consul's index went backwards.
+   */
+  readonly #knownIndex = new Map<string, number>();
+  #firstLoadSeen = false;
   readonly #queue = new Map<string, QueuedWrite>();
   #flushing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -200,6 +217,7 @@ export class LkgFile {
     }
     this.path = resolve(options.path);
     this.#folder = dirname(this.path);
+    this.#lockPath = join(this.#folder, `.${basename(this.path)}.lock`);
     this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
     this.#logger = resolveLogger(options.logger);
     this.#now = options.now ?? LKG_FILE_DEFAULTS.now;
@@ -211,6 +229,10 @@ export class LkgFile {
    *
    * Writes are serialized: while one is under way, later snapshots queue, and a newer snapshot of a key
    * replaces a queued one (both promises resolve once the newer one is on disk).
+   *
+   * The snapshot is skipped (the write still resolves) when the file holds a snapshot of the same key with a
+   * higher index that another writer saved, unless this writer's own index of the key went backwards (Consul's
+   * did: a snapshot restore or a rebuilt cluster), in which case the new state wins.
    * @returns resolves once the file holding the snapshot (or a newer one of the same key) is renamed into place.
    * @throws {InvalidArgumentError} (as a rejection) when the snapshot has the wrong shape; nothing is queued.
    * @throws {AbortedError} when `signal` fires first. {@link ClosedError} after {@link LkgFile.close}.
@@ -334,21 +356,62 @@ export class LkgFile {
 
   async #writeBatch(): Promise<void> {
     let batch: QueuedWrite[] = [];
+    let outcome: { error: unknown } | undefined;
+    let release: ReleaseLkgLock | undefined;
     try {
-      const snapshots = await this.#currentSnapshots();
+      await mkdir(this.#folder, { recursive: true, mode: 0o700 });
+      release = await acquireLkgLock({
+        lockPath: this.#lockPath,
+        now: this.#now,
+        staleMs: STALE_LOCK_MS,
+        onBusy: this.#hooks.onLockBusy,
+      });
       await this.#removeLeftovers();
       // Taken after the awaits above, so writes queued meanwhile share this file write.
       batch = this.#takeQueue();
-      if (batch.length === 0) return;
-      const savedAt = new Date(this.#now()).toISOString();
-      for (const { snapshot } of batch) snapshots.set(snapshot.key, { ...snapshot, savedAt });
-      await this.#writeAtomically(serializeLkgFile(snapshots));
-      for (const { waiters } of batch) for (const waiter of waiters) waiter.resolve();
+      const incoming = new Map(this.#retry);
+      for (const { snapshot } of batch) incoming.set(snapshot.key, snapshot);
+      if (incoming.size > 0) await this.#mergeAndWrite(incoming);
+      this.#retry.clear();
     } catch (error) {
-      // The snapshots stay in memory: they are the newest validated state, and the next write retries them.
+      outcome = { error };
+      // Kept for the next write: they are the newest validated state.
       if (batch.length === 0) batch = this.#takeQueue();
-      for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
+      for (const { snapshot } of batch) this.#retry.set(snapshot.key, snapshot);
+    } finally {
+      // Released before the waiters hear back, so a resolved write leaves no lock file behind.
+      await release?.();
     }
+    for (const { waiters } of batch) {
+      for (const waiter of waiters) {
+        if (outcome === undefined) waiter.resolve();
+        else waiter.reject(outcome.error);
+      }
+    }
+  }
+
+  /** Under the lock: re-reads the file, applies the merge rule of {@link LkgFile.write}, writes the result. */
+  async #mergeAndWrite(incoming: ReadonlyMap<string, LkgSnapshot>): Promise<void> {
+    const snapshots = await this.#readForMerge();
+    const savedAt = new Date(this.#now()).toISOString();
+    const written: LkgSnapshot[] = [];
+    for (const snapshot of incoming.values()) {
+      if (this.#isSuperseded(snapshot, snapshots.get(snapshot.key))) continue;
+      snapshots.set(snapshot.key, { ...snapshot, savedAt });
+      written.push(snapshot);
+    }
+    if (written.length === 0) return;
+    await this.#writeAtomically(serializeLkgFile(snapshots));
+    for (const { key, index } of written) this.#knownIndex.set(key, index);
+  }
+
+  /** True when another writer saved a newer state of the key than `snapshot` (the rule of {@link write}). */
+  #isSuperseded(snapshot: LkgSnapshot, onDisk: SavedLkgSnapshot | undefined): boolean {
+    if (onDisk === undefined || onDisk.index <= snapshot.index) return false;
+    const known = this.#knownIndex.get(snapshot.key);
+    // This writer's index of the key went backwards, so Consul's did (snapshot restore, rebuilt cluster): a
+    // higher index on disk belongs to the old history and must not pin it.
+    return known === undefined || snapshot.index >= known;
   }
 
   #takeQueue(): QueuedWrite[] {
@@ -357,29 +420,24 @@ export class LkgFile {
     return batch;
   }
 
-  async #currentSnapshots(): Promise<Snapshots> {
-    if (this.#snapshots !== undefined) return this.#snapshots;
+  /** The file's snapshots, or none (with a warning, unless there is no file) when it cannot be used. */
+  async #readForMerge(): Promise<Snapshots> {
     const loaded = await this.#load();
-    if (loaded instanceof Map) {
-      this.#snapshots = loaded;
-    } else {
-      if (loaded.reason !== 'missing') {
-        this.#logger.warn(
-          {
-            path: this.path,
-            reason: loaded.reason,
-            ...(loaded.code === undefined ? {} : { code: loaded.code }),
-          },
-          `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
-        );
-      }
-      this.#snapshots = new Map();
+    if (loaded instanceof Map) return loaded;
+    if (loaded.reason !== 'missing') {
+      this.#logger.warn(
+        {
+          path: this.path,
+          reason: loaded.reason,
+          ...(loaded.code === undefined ? {} : { code: loaded.code }),
+        },
+        `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
+      );
     }
-    return this.#snapshots;
+    return new Map();
   }
 
   async #writeAtomically(text: string): Promise<void> {
-    await mkdir(this.#folder, { recursive: true, mode: 0o700 });
     // Same folder as the target, so rename() is atomic; a unique name, so two writers never share one.
     const tempPath = join(
       this.#folder,
@@ -454,6 +512,15 @@ export class LkgFile {
   }
 
   async #load(): Promise<Snapshots | Rejection> {
+    const loaded = await this.#loadFile();
+    if (!this.#firstLoadSeen) {
+      this.#firstLoadSeen = true;
+      if (loaded instanceof Map) for (const [key, { index }] of loaded) this.#knownIndex.set(key, index);
+    }
+    return loaded;
+  }
+
+  async #loadFile(): Promise<Snapshots | Rejection> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');

@@ -12,7 +12,7 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ import {
   type SavedLkgSnapshot,
 } from '../../../src/cache/lkg-file.js';
 import type { Logger } from '../../../src/logger.js';
+import type { LkgInterleavedWriterInput } from '../../fixtures/lkg-interleaved-writer.js';
 import type { LkgWriterInput } from '../../fixtures/lkg-writer.js';
 
 const NOW_MS = Date.parse('2025-03-01T12:00:00.000Z');
@@ -35,6 +36,9 @@ const SECRET = 's3cr3t-db-password';
 const SECRET_BASE64 = Buffer.from(SECRET).toString('base64');
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const WRITER_FIXTURE = fileURLToPath(new URL('../../fixtures/lkg-writer.ts', import.meta.url));
+const INTERLEAVED_FIXTURE = fileURLToPath(
+  new URL('../../fixtures/lkg-interleaved-writer.ts', import.meta.url),
+);
 const posixOnly = process.platform === 'win32' ? it.skip : it;
 
 type LogCall = [Record<string, unknown>, string | undefined];
@@ -585,8 +589,9 @@ describe('LkgFile', () => {
     const otherPath = `.other.json.${pid}.eeeeeeeeeeee.tmp`;
     await writeFile(join(folder, live), 'a write in progress');
     await writeFile(join(folder, otherPath), 'not ours');
+    // The killed writer also held the writers' lock: its pid is gone, so the next writer takes it over.
     expect((await readdir(folder)).sort()).toEqual(
-      ['cache.json', basename(tempPath), live, otherPath].sort(),
+      ['.cache.json.lock', 'cache.json', basename(tempPath), live, otherPath].sort(),
     );
 
     const cache = new LkgFile({ path });
@@ -598,5 +603,143 @@ describe('LkgFile', () => {
     await writeFile(join(folder, lateLeftover), 'half a fi');
     await cache.write(snapshot('flags/', 2));
     expect((await readdir(folder)).sort()).toEqual(['cache.json', live, otherPath].sort());
+  });
+
+  describe('sharing one file between processes', () => {
+    it("re-reads the file under the lock, so a second writer keeps the first one's keys", async () => {
+      const pause = pauseFirstRename();
+      const first = open({ hooks: pause.hooks });
+      let busy = 0;
+      let onBusy = (): void => {};
+      const sawBusy = new Promise<void>((resolve) => {
+        onBusy = resolve;
+      });
+      const second = open({
+        hooks: {
+          onLockBusy: () => {
+            busy += 1;
+            onBusy();
+          },
+        },
+      });
+      await second.write(snapshot('flags/', 1));
+      const held = first.write(snapshot('config/app/', 1));
+      await pause.paused;
+
+      const waiting = second.write(snapshot('flags/', 2));
+      await sawBusy;
+      expect(await open().readAll()).toEqual(new Map([['flags/', saved(snapshot('flags/', 1))]]));
+      pause.release();
+      await Promise.all([held, waiting]);
+
+      expect(busy).toBeGreaterThan(0);
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['config/app/', saved(snapshot('config/app/', 1))],
+          ['flags/', saved(snapshot('flags/', 2))],
+        ]),
+      );
+      expect((await readdir(folder)).sort()).toEqual(['cache.json']);
+    });
+
+    it('never lets a writer replace a newer snapshot another writer saved, unless its own index went backwards', async () => {
+      const behind = open();
+      const ahead = open();
+      await behind.write(snapshot('config/app/', 10));
+      await ahead.write(snapshot('config/app/', 20));
+
+      await behind.write(snapshot('config/app/', 15));
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 20)));
+
+      // 3 is below the 10 this writer last saved: Consul's index went backwards (restore, rebuilt cluster).
+      await behind.write(snapshot('config/app/', 3));
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 3)));
+    });
+
+    it('lets a restarted writer replace the snapshot its previous run saved with a lower index', async () => {
+      await open().write(snapshot('config/app/', 1000));
+
+      await open().write(snapshot('config/app/', 5));
+
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 5)));
+    });
+
+    it('takes over a lock whose owner died, and one older than 30 s whose owner lives', async () => {
+      const lockPath = join(folder, '.cache.json.lock');
+      const { tempPath, pid } = await killWriterBeforeRename(snapshot('config/app/', 1));
+      await rm(tempPath);
+      expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({ pid });
+
+      await open().write(snapshot('config/app/', 2));
+      expect(await readdir(folder)).toEqual(['cache.json']);
+
+      await writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), token: 'hung' }));
+      const lockedAt = (await stat(lockPath)).mtimeMs;
+      let busy = 0;
+      await open({ now: () => lockedAt + 30_001, hooks: { onLockBusy: () => (busy += 1) } }).write(
+        snapshot('config/app/', 3),
+      );
+
+      expect(busy).toBe(0);
+      expect(await readdir(folder)).toEqual(['cache.json']);
+      expect(await open().read('config/app/')).toEqual({
+        ...snapshot('config/app/', 3),
+        savedAt: new Date(lockedAt + 30_001).toISOString(),
+      });
+    });
+
+    it("ends with each of two writer processes' last snapshot of its keys when they write interleaved", async () => {
+      const count = 60;
+      const writers = [
+        { ownKey: 'one/', sharedBase: 0 },
+        { ownKey: 'two/', sharedBase: 5 },
+      ].map(({ ownKey, sharedBase }) => {
+        const input: LkgInterleavedWriterInput = {
+          path,
+          ownKey,
+          sharedKey: 'shared/',
+          sharedBase,
+          count,
+          nowMs: NOW_MS,
+        };
+        const writer = spawn(
+          process.execPath,
+          ['--import', 'tsx', INTERLEAVED_FIXTURE, JSON.stringify(input)],
+          { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+        );
+        const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
+        return { writer, lines, exited: once(writer, 'exit') };
+      });
+      try {
+        for (const { lines } of writers) expect((await lines.next()).value).toBe('ready');
+        for (const { writer } of writers) writer.stdin!.write('go\n');
+        for (const { lines } of writers) expect((await lines.next()).value).toBe('done');
+        for (const { exited } of writers) expect(await exited).toEqual([0, null]);
+      } finally {
+        for (const { writer } of writers) if (writer.exitCode === null) writer.kill('SIGKILL');
+      }
+
+      const last = (key: string, index: number, owner: string): SavedLkgSnapshot => ({
+        key,
+        index,
+        savedAt: SAVED_AT,
+        entries: [
+          {
+            key: `${key}value`,
+            modifyIndex: index,
+            flags: 0,
+            value: Buffer.from(`${owner} turn ${count}`).toString('base64'),
+          },
+        ],
+      });
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['one/', last('one/', count, 'one/')],
+          ['two/', last('two/', count, 'two/')],
+          ['shared/', last('shared/', 5 + 10 * count, 'two/')],
+        ]),
+      );
+      expect((await readdir(folder)).sort()).toEqual(['cache.json']);
+    });
   });
 });
