@@ -11,10 +11,10 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidArgumentError, ValueTooLargeError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { acquireLkgLock, type ReleaseLkgLock } from './lkg-lock.js';
 import { isPidAlive } from './pid-alive.js';
@@ -58,6 +58,8 @@ export interface SavedLkgSnapshot extends LkgSnapshot {
  * - `unsupported-version`: written by another format version.
  * - `checksum-mismatch`: the payload does not match its checksum (corruption).
  * - `invalid-shape`: the checksum matches but the content is not what this module writes.
+ * - `too-large`: the file is bigger than {@link LkgFileOptions.maxBytes}; it is not read (the warning also
+ *   carries `size` and `maxBytes`).
  * - `key-not-cached`: the file is valid but holds no snapshot for the requested key.
  */
 export type LkgRejectReason =
@@ -67,6 +69,7 @@ export type LkgRejectReason =
   | 'unsupported-version'
   | 'checksum-mismatch'
   | 'invalid-shape'
+  | 'too-large'
   | 'key-not-cached';
 
 /** Options of {@link LkgFile}. */
@@ -86,6 +89,13 @@ export interface LkgFileOptions {
    * @default Date.now
    */
   now?: (() => number) | undefined;
+  /**
+   * Size cap of the cache file, in bytes. A bigger file is not read (reason `too-large`), so a runaway file
+   * cannot exhaust memory at startup; a write that would make the file bigger is refused for the snapshots
+   * that do not fit, largest first, each rejecting with `ValueTooLargeError`. Must be a positive integer.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number | undefined;
 }
 
 /** Options of one {@link LkgFile.write}. */
@@ -116,6 +126,7 @@ export interface LkgFileTestOptions extends LkgFileOptions {
 
 const LKG_FILE_DEFAULTS = {
   now: (): number => Date.now(),
+  maxBytes: 64 * 1024 * 1024,
 } as const;
 
 /**
@@ -140,6 +151,7 @@ const REJECT_MESSAGES: Record<LkgRejectReason, string> = {
   'unsupported-version': `the file was not written in format version ${LKG_FORMAT_VERSION}`,
   'checksum-mismatch': 'the checksum does not match the content (corrupted)',
   'invalid-shape': 'the content does not have the expected shape',
+  'too-large': 'the file is larger than maxBytes',
   'key-not-cached': 'the file holds no snapshot for this key',
 };
 
@@ -161,7 +173,13 @@ const snapshotInputSchema = z.object(snapshotFields);
 
 const savedSnapshotSchema = z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() });
 
-type Rejection = { reason: Exclude<LkgRejectReason, 'key-not-cached'>; code?: string | undefined };
+type Rejection = {
+  reason: Exclude<LkgRejectReason, 'key-not-cached'>;
+  code?: string | undefined;
+  /** For `too-large`: the file's size and the cap, in bytes. */
+  size?: number | undefined;
+  maxBytes?: number | undefined;
+};
 type Snapshots = Map<string, SavedLkgSnapshot>;
 
 interface Waiter {
@@ -196,6 +214,7 @@ export class LkgFile {
   readonly #lockPath: string;
   readonly #logger: Required<Logger>;
   readonly #now: () => number;
+  readonly #maxBytes: number;
   readonly #hooks: LkgFileHooks;
   /** Snapshots of a failed file write, retried by the next one unless a newer snapshot of the key is queued. */
   readonly #retry = new Map<string, LkgSnapshot>();
@@ -221,6 +240,14 @@ export class LkgFile {
     this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
     this.#logger = resolveLogger(options.logger);
     this.#now = options.now ?? LKG_FILE_DEFAULTS.now;
+    const maxBytes = options.maxBytes ?? LKG_FILE_DEFAULTS.maxBytes;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+      throw new InvalidArgumentError(
+        `cache: options.maxBytes must be a positive integer (bytes), got ${String(options.maxBytes)}`,
+        { operation: 'cache' },
+      );
+    }
+    this.#maxBytes = maxBytes;
     this.#hooks = (options as LkgFileTestOptions).hooks ?? {};
   }
 
@@ -357,6 +384,7 @@ export class LkgFile {
   async #writeBatch(): Promise<void> {
     let batch: QueuedWrite[] = [];
     let outcome: { error: unknown } | undefined;
+    let refused = new Map<string, ValueTooLargeError>();
     let release: ReleaseLkgLock | undefined;
     try {
       await mkdir(this.#folder, { recursive: true, mode: 0o700 });
@@ -371,7 +399,7 @@ export class LkgFile {
       batch = this.#takeQueue();
       const incoming = new Map(this.#retry);
       for (const { snapshot } of batch) incoming.set(snapshot.key, snapshot);
-      if (incoming.size > 0) await this.#mergeAndWrite(incoming);
+      if (incoming.size > 0) refused = await this.#mergeAndWrite(incoming);
       this.#retry.clear();
     } catch (error) {
       outcome = { error };
@@ -382,27 +410,67 @@ export class LkgFile {
       // Released before the waiters hear back, so a resolved write leaves no lock file behind.
       await release?.();
     }
-    for (const { waiters } of batch) {
+    for (const { snapshot, waiters } of batch) {
+      const error = outcome === undefined ? refused.get(snapshot.key) : outcome.error;
       for (const waiter of waiters) {
-        if (outcome === undefined) waiter.resolve();
-        else waiter.reject(outcome.error);
+        if (error === undefined) waiter.resolve();
+        else waiter.reject(error);
       }
     }
   }
 
-  /** Under the lock: re-reads the file, applies the merge rule of {@link LkgFile.write}, writes the result. */
-  async #mergeAndWrite(incoming: ReadonlyMap<string, LkgSnapshot>): Promise<void> {
-    const snapshots = await this.#readForMerge();
+  /**
+   * Under the lock: re-reads the file, applies the merge rule of {@link LkgFile.write}, writes the result.
+   * @returns the snapshots refused because the file would exceed `maxBytes`, by key, with their error.
+   */
+  async #mergeAndWrite(incoming: ReadonlyMap<string, LkgSnapshot>): Promise<Map<string, ValueTooLargeError>> {
+    const onDisk = await this.#readForMerge();
+    const snapshots = new Map(onDisk);
     const savedAt = new Date(this.#now()).toISOString();
-    const written: LkgSnapshot[] = [];
+    const written: SavedLkgSnapshot[] = [];
     for (const snapshot of incoming.values()) {
-      if (this.#isSuperseded(snapshot, snapshots.get(snapshot.key))) continue;
-      snapshots.set(snapshot.key, { ...snapshot, savedAt });
-      written.push(snapshot);
+      if (this.#isSuperseded(snapshot, onDisk.get(snapshot.key))) continue;
+      const saved = { ...snapshot, savedAt };
+      snapshots.set(snapshot.key, saved);
+      written.push(saved);
     }
-    if (written.length === 0) return;
-    await this.#writeAtomically(serializeLkgFile(snapshots));
-    for (const { key, index } of written) this.#knownIndex.set(key, index);
+    const refused = this.#refuseOversized(written, snapshots, onDisk);
+    if (refused.size < written.length) await this.#writeAtomically(serializeLkgFile(snapshots));
+    for (const { key, index } of written) if (!refused.has(key)) this.#knownIndex.set(key, index);
+    return refused;
+  }
+
+  /**
+   * While the file would exceed `maxBytes`, takes back the written snapshots, largest first (the disk's
+   * version of the key stays), so one oversized key cannot stop the others from being saved.
+   */
+  #refuseOversized(
+    written: readonly SavedLkgSnapshot[],
+    snapshots: Snapshots,
+    onDisk: Snapshots,
+  ): Map<string, ValueTooLargeError> {
+    const refused = new Map<string, ValueTooLargeError>();
+    let size = Buffer.byteLength(serializeLkgFile(snapshots), 'utf8');
+    if (size <= this.#maxBytes) return refused;
+    const bySize = written
+      .map((snapshot) => ({ snapshot, bytes: Buffer.byteLength(canonicalJson(snapshot), 'utf8') }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { snapshot, bytes } of bySize) {
+      const previous = onDisk.get(snapshot.key);
+      if (previous === undefined) snapshots.delete(snapshot.key);
+      else snapshots.set(snapshot.key, previous);
+      refused.set(
+        snapshot.key,
+        new ValueTooLargeError(
+          `${OPERATION_WRITE} ${snapshot.key}: not saved: the cache file would be ${size} bytes, over ` +
+            `maxBytes (${this.#maxBytes}); this snapshot is ${bytes} bytes (raise maxBytes or watch less)`,
+          { operation: OPERATION_WRITE, key: snapshot.key },
+        ),
+      );
+      size = Buffer.byteLength(serializeLkgFile(snapshots), 'utf8');
+      if (size <= this.#maxBytes) break;
+    }
+    return refused;
   }
 
   /** True when another writer saved a newer state of the key than `snapshot` (the rule of {@link write}). */
@@ -426,11 +494,7 @@ export class LkgFile {
     if (loaded instanceof Map) return loaded;
     if (loaded.reason !== 'missing') {
       this.#logger.warn(
-        {
-          path: this.path,
-          reason: loaded.reason,
-          ...(loaded.code === undefined ? {} : { code: loaded.code }),
-        },
+        { path: this.path, ...rejectionDetails(loaded) },
         `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
       );
     }
@@ -523,7 +587,15 @@ export class LkgFile {
   async #loadFile(): Promise<Snapshots | Rejection> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      const handle = await open(this.path, 'r');
+      try {
+        // The size is checked on the open file, before reading: a runaway file never reaches memory.
+        const { size } = await handle.stat();
+        if (size > this.#maxBytes) return { reason: 'too-large', size, maxBytes: this.#maxBytes };
+        text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       const code = errorCode(error);
       return code === 'ENOENT' ? { reason: 'missing' } : { reason: 'unreadable', code };
@@ -532,14 +604,8 @@ export class LkgFile {
   }
 
   #warnRejected(rejection: Rejection | { reason: 'key-not-cached' }, key?: string): void {
-    const code = 'code' in rejection ? rejection.code : undefined;
     this.#logger.warn(
-      {
-        path: this.path,
-        ...(key === undefined ? {} : { key }),
-        reason: rejection.reason,
-        ...(code === undefined ? {} : { code }),
-      },
+      { path: this.path, ...(key === undefined ? {} : { key }), ...rejectionDetails(rejection) },
       `last-known-good cache not used: ${REJECT_MESSAGES[rejection.reason]}`,
     );
   }
@@ -616,6 +682,13 @@ function parseSnapshots(payload: unknown): Snapshots | undefined {
 /** A JSON object (not an array); JSON.parse makes every field, `__proto__` included, an own property. */
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The warning fields of a rejection: its reason, then the details it has. */
+function rejectionDetails(rejection: Rejection | { reason: 'key-not-cached' }): Record<string, unknown> {
+  const { reason, ...details } = rejection as Rejection;
+  const defined = Object.entries(details).filter(([, value]) => value !== undefined);
+  return { reason, ...Object.fromEntries(defined) };
 }
 
 function abortedWrite(key: string, reason: unknown): AbortedError {

@@ -186,6 +186,76 @@ describe('LkgFile', () => {
     expect(Object.getPrototypeOf((await open().read('__proto__'))!)).toBe(Object.prototype);
   });
 
+  describe('size cap', () => {
+    it('refuses to read a file over the default 64 MiB cap, with one warning, without reading it', async () => {
+      await writeFile(path, '');
+      // Sparse: 64 MiB + 1 byte of zeros costs no disk; reading it would cost the memory.
+      await truncate(path, 64 * 1024 * 1024 + 1);
+      const { logger, warnings } = recordingLogger();
+
+      expect(await open({ logger }).readAll()).toBeUndefined();
+
+      expect(warnings).toEqual([
+        [
+          { path, reason: 'too-large', size: 64 * 1024 * 1024 + 1, maxBytes: 64 * 1024 * 1024 },
+          'last-known-good cache not used: the file is larger than maxBytes',
+        ],
+      ]);
+    });
+
+    it('reads a file of exactly maxBytes', async () => {
+      await open().write(snapshot('config/app/', 1));
+      const { size } = await stat(path);
+
+      expect(await open({ maxBytes: size }).read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+      expect(await open({ maxBytes: size - 1, logger: recordingLogger().logger }).read('config/app/')).toBe(
+        undefined,
+      );
+    });
+
+    it('refuses the snapshot that would make the file too large, keeps its saved version, and saves the others', async () => {
+      const big = (index: number, bytes: number): LkgSnapshot =>
+        snapshot('config/big/', index, Buffer.alloc(bytes, 'x').toString('base64'));
+      const cache = open({ maxBytes: 4096 });
+      await cache.write(big(1, 1000));
+
+      const results = await Promise.allSettled([
+        cache.write(big(2, 5000)),
+        cache.write(snapshot('flags/', 3)),
+      ]);
+
+      expect(results[1]).toEqual({ status: 'fulfilled', value: undefined });
+      expect(results[0].status).toBe('rejected');
+      const error = (results[0] as PromiseRejectedResult).reason as Error;
+      expect(error).toMatchObject({
+        name: 'ValueTooLargeError',
+        code: 'CONSUL_VALUE_TOO_LARGE',
+        operation: 'cache.write',
+        key: 'config/big/',
+      });
+      expect(error.message).toMatch(
+        /^cache\.write config\/big\/: not saved: the cache file would be \d+ bytes, over maxBytes \(4096\); this snapshot is \d+ bytes \(raise maxBytes or watch less\)$/,
+      );
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['config/big/', saved(big(1, 1000))],
+          ['flags/', saved(snapshot('flags/', 3))],
+        ]),
+      );
+      expect((await stat(path)).size).toBeLessThanOrEqual(4096);
+      expect(await readdir(folder)).toEqual(['cache.json']);
+    });
+
+    it.each([0, -1, 1.5, Number.NaN])('throws InvalidArgumentError for maxBytes %s', (maxBytes) => {
+      expect(() => open({ maxBytes })).toThrow(
+        expect.objectContaining({
+          code: 'CONSUL_INVALID_ARGUMENT',
+          message: `cache: options.maxBytes must be a positive integer (bytes), got ${maxBytes}`,
+        }),
+      );
+    });
+  });
+
   it('reads a file that starts with a UTF-8 byte order mark', async () => {
     await open().write(snapshot('config/app/', 1));
     await writeFile(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await readFile(path)]));
