@@ -11,11 +11,13 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { AbortedError, ClosedError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidArgumentError, ValueTooLargeError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { acquireLkgLock, type ReleaseLkgLock } from './lkg-lock.js';
+import { isPidAlive } from './pid-alive.js';
 
 /** The format version this module writes and the only one it reads. */
 export const LKG_FORMAT_VERSION = 1;
@@ -56,6 +58,8 @@ export interface SavedLkgSnapshot extends LkgSnapshot {
  * - `unsupported-version`: written by another format version.
  * - `checksum-mismatch`: the payload does not match its checksum (corruption).
  * - `invalid-shape`: the checksum matches but the content is not what this module writes.
+ * - `too-large`: the file is bigger than {@link LkgFileOptions.maxBytes}; it is not read (the warning also
+ *   carries `size` and `maxBytes`).
  * - `key-not-cached`: the file is valid but holds no snapshot for the requested key.
  */
 export type LkgRejectReason =
@@ -65,6 +69,7 @@ export type LkgRejectReason =
   | 'unsupported-version'
   | 'checksum-mismatch'
   | 'invalid-shape'
+  | 'too-large'
   | 'key-not-cached';
 
 /** Options of {@link LkgFile}. */
@@ -84,6 +89,13 @@ export interface LkgFileOptions {
    * @default Date.now
    */
   now?: (() => number) | undefined;
+  /**
+   * Size cap of the cache file, in bytes. A bigger file is not read (reason `too-large`), so a runaway file
+   * cannot exhaust memory at startup; a write that would make the file bigger is refused for the snapshots
+   * that do not fit, largest first, each rejecting with `ValueTooLargeError`. Must be a positive integer.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number | undefined;
 }
 
 /** Options of one {@link LkgFile.write}. */
@@ -103,6 +115,8 @@ export interface LkgWriteOptions {
 export interface LkgFileHooks {
   /** Called once the temporary file is complete and synced, just before it is renamed over `path`. */
   beforeRename?: (info: { path: string; tempPath: string }) => void | Promise<void>;
+  /** Called each time the writers' lock is found held by a live writer, before waiting for it. */
+  onLockBusy?: () => void;
 }
 
 /** {@link LkgFileOptions} plus the internal {@link LkgFileHooks}; for tests only. */
@@ -112,13 +126,21 @@ export interface LkgFileTestOptions extends LkgFileOptions {
 
 const LKG_FILE_DEFAULTS = {
   now: (): number => Date.now(),
+  maxBytes: 64 * 1024 * 1024,
 } as const;
 
 /**
- * A temporary file older than this is a crash leftover, not a write in progress: a write lasts milliseconds,
- * and another process sharing the file may be writing right now, so only old files are removed.
+ * A temporary file older than this is a crash leftover, not a write in progress: a write lasts milliseconds.
+ * A younger one is removed only when the process its name carries is gone, since another process sharing
+ * the file may be writing right now.
  */
 const STALE_TEMP_MS = 60_000;
+
+/**
+ * A writers' lock older than this is taken over even when its owner seems alive: one read-merge-rename lasts
+ * milliseconds, so such an owner hangs (or was paused) and would block every writer of the file.
+ */
+const STALE_LOCK_MS = 30_000;
 
 const OPERATION_WRITE = 'cache.write';
 
@@ -129,6 +151,7 @@ const REJECT_MESSAGES: Record<LkgRejectReason, string> = {
   'unsupported-version': `the file was not written in format version ${LKG_FORMAT_VERSION}`,
   'checksum-mismatch': 'the checksum does not match the content (corrupted)',
   'invalid-shape': 'the content does not have the expected shape',
+  'too-large': 'the file is larger than maxBytes',
   'key-not-cached': 'the file holds no snapshot for this key',
 };
 
@@ -148,13 +171,15 @@ const snapshotFields = {
 /** What write() accepts; parsing also copies it, so a caller mutating it later changes nothing queued. */
 const snapshotInputSchema = z.object(snapshotFields);
 
-const payloadSchema = z
-  .strictObject({
-    snapshots: z.record(z.string(), z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() })),
-  })
-  .refine((payload) => Object.entries(payload.snapshots).every(([key, snapshot]) => snapshot.key === key));
+const savedSnapshotSchema = z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() });
 
-type Rejection = { reason: Exclude<LkgRejectReason, 'key-not-cached'>; code?: string | undefined };
+type Rejection = {
+  reason: Exclude<LkgRejectReason, 'key-not-cached'>;
+  code?: string | undefined;
+  /** For `too-large`: the file's size and the cap, in bytes. */
+  size?: number | undefined;
+  maxBytes?: number | undefined;
+};
 type Snapshots = Map<string, SavedLkgSnapshot>;
 
 interface Waiter {
@@ -176,24 +201,32 @@ interface QueuedWrite {
  * const snapshot = await cache.read('config/app/'); // SavedLkgSnapshot | undefined
  * ```
  *
- * On the first write, the snapshots already in the file are kept, so keys not yet re-written survive a
- * restart. Two processes sharing one path never see a torn file, but a key written by one can be lost when
- * the other rewrites the file from what it read earlier.
+ * Each file write re-reads the file and replaces only the keys written, so keys written by an earlier run or
+ * by another process sharing the path are kept. Writers take a lock file (`.<name>.lock` beside the file)
+ * around their read-merge-rename, so two processes never interleave them, and a snapshot never replaces a
+ * newer one of the same key that another writer saved (see {@link LkgFile.write}).
  */
 export class LkgFile {
   /** Absolute path of the cache file. */
   readonly path: string;
   readonly #folder: string;
   readonly #tempName: RegExp;
+  readonly #lockPath: string;
   readonly #logger: Required<Logger>;
   readonly #now: () => number;
+  readonly #maxBytes: number;
   readonly #hooks: LkgFileHooks;
-  /** What the file holds once the queued writes land; loaded from the file on the first write. */
-  #snapshots: Snapshots | undefined;
+  /** Snapshots of a failed file write, retried by the next one unless a newer snapshot of the key is queued. */
+  readonly #retry = new Map<string, LkgSnapshot>();
+  /**
+   * Per key, the last index this writer knows of: the one it last wrote, or, before that, the one the file
+   * held when this writer first read it. An index below it means Consul's index went backwards.
+   */
+  readonly #knownIndex = new Map<string, number>();
+  #firstLoadSeen = false;
   readonly #queue = new Map<string, QueuedWrite>();
   #flushing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #leftoversChecked = false;
 
   constructor(options: LkgFileOptions) {
     if (typeof options?.path !== 'string' || options.path === '') {
@@ -203,9 +236,18 @@ export class LkgFile {
     }
     this.path = resolve(options.path);
     this.#folder = dirname(this.path);
-    this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.\\d+\\.[0-9a-f]{12}\\.tmp$`);
+    this.#lockPath = join(this.#folder, `.${basename(this.path)}.lock`);
+    this.#tempName = new RegExp(`^\\.${escapeRegExp(basename(this.path))}\\.(\\d+)\\.[0-9a-f]{12}\\.tmp$`);
     this.#logger = resolveLogger(options.logger);
     this.#now = options.now ?? LKG_FILE_DEFAULTS.now;
+    const maxBytes = options.maxBytes ?? LKG_FILE_DEFAULTS.maxBytes;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) {
+      throw new InvalidArgumentError(
+        `cache: options.maxBytes must be a positive integer (bytes), got ${String(options.maxBytes)}`,
+        { operation: 'cache' },
+      );
+    }
+    this.#maxBytes = maxBytes;
     this.#hooks = (options as LkgFileTestOptions).hooks ?? {};
   }
 
@@ -214,6 +256,10 @@ export class LkgFile {
    *
    * Writes are serialized: while one is under way, later snapshots queue, and a newer snapshot of a key
    * replaces a queued one (both promises resolve once the newer one is on disk).
+   *
+   * The snapshot is skipped (the write still resolves) when the file holds a snapshot of the same key with a
+   * higher index that another writer saved, unless this writer's own index of the key went backwards (Consul's
+   * did: a snapshot restore or a rebuilt cluster), in which case the new state wins.
    * @returns resolves once the file holding the snapshot (or a newer one of the same key) is renamed into place.
    * @throws {InvalidArgumentError} (as a rejection) when the snapshot has the wrong shape; nothing is queued.
    * @throws {AbortedError} when `signal` fires first. {@link ClosedError} after {@link LkgFile.close}.
@@ -337,21 +383,103 @@ export class LkgFile {
 
   async #writeBatch(): Promise<void> {
     let batch: QueuedWrite[] = [];
+    let outcome: { error: unknown } | undefined;
+    let refused = new Map<string, ValueTooLargeError>();
+    let release: ReleaseLkgLock | undefined;
     try {
-      const snapshots = await this.#currentSnapshots();
-      await this.#removeLeftoversOnce();
+      await mkdir(this.#folder, { recursive: true, mode: 0o700 });
+      release = await acquireLkgLock({
+        lockPath: this.#lockPath,
+        now: this.#now,
+        staleMs: STALE_LOCK_MS,
+        onBusy: this.#hooks.onLockBusy,
+      });
+      await this.#removeLeftovers();
       // Taken after the awaits above, so writes queued meanwhile share this file write.
       batch = this.#takeQueue();
-      if (batch.length === 0) return;
-      const savedAt = new Date(this.#now()).toISOString();
-      for (const { snapshot } of batch) snapshots.set(snapshot.key, { ...snapshot, savedAt });
-      await this.#writeAtomically(serializeLkgFile(snapshots));
-      for (const { waiters } of batch) for (const waiter of waiters) waiter.resolve();
+      const incoming = new Map(this.#retry);
+      for (const { snapshot } of batch) incoming.set(snapshot.key, snapshot);
+      if (incoming.size > 0) refused = await this.#mergeAndWrite(incoming);
+      this.#retry.clear();
     } catch (error) {
-      // The snapshots stay in memory: they are the newest validated state, and the next write retries them.
+      outcome = { error };
+      // Kept for the next write: they are the newest validated state.
       if (batch.length === 0) batch = this.#takeQueue();
-      for (const { waiters } of batch) for (const waiter of waiters) waiter.reject(error);
+      for (const { snapshot } of batch) this.#retry.set(snapshot.key, snapshot);
+    } finally {
+      // Released before the waiters hear back, so a resolved write leaves no lock file behind.
+      await release?.();
     }
+    for (const { snapshot, waiters } of batch) {
+      const error = outcome === undefined ? refused.get(snapshot.key) : outcome.error;
+      for (const waiter of waiters) {
+        if (error === undefined) waiter.resolve();
+        else waiter.reject(error);
+      }
+    }
+  }
+
+  /**
+   * Under the lock: re-reads the file, applies the merge rule of {@link LkgFile.write}, writes the result.
+   * @returns the snapshots refused because the file would exceed `maxBytes`, by key, with their error.
+   */
+  async #mergeAndWrite(incoming: ReadonlyMap<string, LkgSnapshot>): Promise<Map<string, ValueTooLargeError>> {
+    const onDisk = await this.#readForMerge();
+    const snapshots = new Map(onDisk);
+    const savedAt = new Date(this.#now()).toISOString();
+    const written: SavedLkgSnapshot[] = [];
+    for (const snapshot of incoming.values()) {
+      if (this.#isSuperseded(snapshot, onDisk.get(snapshot.key))) continue;
+      const saved = { ...snapshot, savedAt };
+      snapshots.set(snapshot.key, saved);
+      written.push(saved);
+    }
+    const refused = this.#refuseOversized(written, snapshots, onDisk);
+    if (refused.size < written.length) await this.#writeAtomically(serializeLkgFile(snapshots));
+    for (const { key, index } of written) if (!refused.has(key)) this.#knownIndex.set(key, index);
+    return refused;
+  }
+
+  /**
+   * While the file would exceed `maxBytes`, takes back the written snapshots, largest first (the disk's
+   * version of the key stays), so one oversized key cannot stop the others from being saved.
+   */
+  #refuseOversized(
+    written: readonly SavedLkgSnapshot[],
+    snapshots: Snapshots,
+    onDisk: Snapshots,
+  ): Map<string, ValueTooLargeError> {
+    const refused = new Map<string, ValueTooLargeError>();
+    let size = Buffer.byteLength(serializeLkgFile(snapshots), 'utf8');
+    if (size <= this.#maxBytes) return refused;
+    const bySize = written
+      .map((snapshot) => ({ snapshot, bytes: Buffer.byteLength(canonicalJson(snapshot), 'utf8') }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { snapshot, bytes } of bySize) {
+      const previous = onDisk.get(snapshot.key);
+      if (previous === undefined) snapshots.delete(snapshot.key);
+      else snapshots.set(snapshot.key, previous);
+      refused.set(
+        snapshot.key,
+        new ValueTooLargeError(
+          `${OPERATION_WRITE} ${snapshot.key}: not saved: the cache file would be ${size} bytes, over ` +
+            `maxBytes (${this.#maxBytes}); this snapshot is ${bytes} bytes (raise maxBytes or watch less)`,
+          { operation: OPERATION_WRITE, key: snapshot.key },
+        ),
+      );
+      size = Buffer.byteLength(serializeLkgFile(snapshots), 'utf8');
+      if (size <= this.#maxBytes) break;
+    }
+    return refused;
+  }
+
+  /** True when another writer saved a newer state of the key than `snapshot` (the rule of {@link write}). */
+  #isSuperseded(snapshot: LkgSnapshot, onDisk: SavedLkgSnapshot | undefined): boolean {
+    if (onDisk === undefined || onDisk.index <= snapshot.index) return false;
+    const known = this.#knownIndex.get(snapshot.key);
+    // This writer's index of the key went backwards, so Consul's did (snapshot restore, rebuilt cluster): a
+    // higher index on disk belongs to the old history and must not pin it.
+    return known === undefined || snapshot.index >= known;
   }
 
   #takeQueue(): QueuedWrite[] {
@@ -360,29 +488,20 @@ export class LkgFile {
     return batch;
   }
 
-  async #currentSnapshots(): Promise<Snapshots> {
-    if (this.#snapshots !== undefined) return this.#snapshots;
+  /** The file's snapshots, or none (with a warning, unless there is no file) when it cannot be used. */
+  async #readForMerge(): Promise<Snapshots> {
     const loaded = await this.#load();
-    if (loaded instanceof Map) {
-      this.#snapshots = loaded;
-    } else {
-      if (loaded.reason !== 'missing') {
-        this.#logger.warn(
-          {
-            path: this.path,
-            reason: loaded.reason,
-            ...(loaded.code === undefined ? {} : { code: loaded.code }),
-          },
-          `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
-        );
-      }
-      this.#snapshots = new Map();
+    if (loaded instanceof Map) return loaded;
+    if (loaded.reason !== 'missing') {
+      this.#logger.warn(
+        { path: this.path, ...rejectionDetails(loaded) },
+        `last-known-good cache replaced: ${REJECT_MESSAGES[loaded.reason]}`,
+      );
     }
-    return this.#snapshots;
+    return new Map();
   }
 
   async #writeAtomically(text: string): Promise<void> {
-    await mkdir(this.#folder, { recursive: true, mode: 0o700 });
     // Same folder as the target, so rename() is atomic; a unique name, so two writers never share one.
     const tempPath = join(
       this.#folder,
@@ -427,21 +546,24 @@ export class LkgFile {
     }
   }
 
-  /** Removes temporary files left by a crashed writer, once per instance; failures are only logged. */
-  async #removeLeftoversOnce(): Promise<void> {
-    if (this.#leftoversChecked) return;
-    this.#leftoversChecked = true;
+  /**
+   * Removes temporary files of this path left by a crashed writer, before each file write (a writer sharing
+   * the file may have been killed since the last one); failures are only logged.
+   */
+  async #removeLeftovers(): Promise<void> {
     let names: string[];
     try {
       names = await readdir(this.#folder);
     } catch {
       return;
     }
-    for (const name of names.filter((candidate) => this.#tempName.test(candidate))) {
+    for (const name of names) {
+      const writerPid = this.#tempName.exec(name)?.[1];
+      if (writerPid === undefined) continue;
       const tempPath = join(this.#folder, name);
       try {
         const { mtimeMs } = await stat(tempPath);
-        if (this.#now() - mtimeMs < STALE_TEMP_MS) continue;
+        if (this.#now() - mtimeMs < STALE_TEMP_MS && isPidAlive(Number(writerPid))) continue;
         await unlink(tempPath);
         this.#logger.debug({ path: this.path, tempPath }, 'removed a leftover temporary cache file');
       } catch (error) {
@@ -454,9 +576,26 @@ export class LkgFile {
   }
 
   async #load(): Promise<Snapshots | Rejection> {
+    const loaded = await this.#loadFile();
+    if (!this.#firstLoadSeen) {
+      this.#firstLoadSeen = true;
+      if (loaded instanceof Map) for (const [key, { index }] of loaded) this.#knownIndex.set(key, index);
+    }
+    return loaded;
+  }
+
+  async #loadFile(): Promise<Snapshots | Rejection> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      const handle = await open(this.path, 'r');
+      try {
+        // The size is checked on the open file, before reading: a runaway file never reaches memory.
+        const { size } = await handle.stat();
+        if (size > this.#maxBytes) return { reason: 'too-large', size, maxBytes: this.#maxBytes };
+        text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       const code = errorCode(error);
       return code === 'ENOENT' ? { reason: 'missing' } : { reason: 'unreadable', code };
@@ -465,14 +604,8 @@ export class LkgFile {
   }
 
   #warnRejected(rejection: Rejection | { reason: 'key-not-cached' }, key?: string): void {
-    const code = 'code' in rejection ? rejection.code : undefined;
     this.#logger.warn(
-      {
-        path: this.path,
-        ...(key === undefined ? {} : { key }),
-        reason: rejection.reason,
-        ...(code === undefined ? {} : { code }),
-      },
+      { path: this.path, ...(key === undefined ? {} : { key }), ...rejectionDetails(rejection) },
       `last-known-good cache not used: ${REJECT_MESSAGES[rejection.reason]}`,
     );
   }
@@ -509,22 +642,53 @@ function serializeLkgFile(snapshots: Snapshots): string {
 function parseLkgFile(text: string): Snapshots | Rejection {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte order mark; JSON.parse refuses it, the content is fine.
+    parsed = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
   } catch {
     return { reason: 'invalid-json' };
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    return { reason: 'invalid-shape' };
-  const envelope = parsed as Record<string, unknown>;
-  if (!('version' in envelope)) return { reason: 'invalid-shape' };
+  if (!isPlainRecord(parsed)) return { reason: 'invalid-shape' };
+  const envelope = parsed;
+  if (!Object.hasOwn(envelope, 'version')) return { reason: 'invalid-shape' };
   if (envelope.version !== LKG_FORMAT_VERSION) return { reason: 'unsupported-version' };
-  if (typeof envelope.checksum !== 'string' || !('payload' in envelope)) return { reason: 'invalid-shape' };
+  if (typeof envelope.checksum !== 'string' || !Object.hasOwn(envelope, 'payload'))
+    return { reason: 'invalid-shape' };
   // The checksum comes before the shape: damage is the likelier cause, and it is the more useful reason.
   if (lkgChecksum(canonicalJson(envelope.payload)) !== envelope.checksum)
     return { reason: 'checksum-mismatch' };
-  const payload = payloadSchema.safeParse(envelope.payload);
-  if (!payload.success) return { reason: 'invalid-shape' };
-  return new Map(Object.entries(payload.data.snapshots));
+  return parseSnapshots(envelope.payload) ?? { reason: 'invalid-shape' };
+}
+
+/**
+ * The payload's snapshots by watched key, or undefined when its shape is wrong. Walked by hand rather than
+ * with `z.record`: a record is rebuilt as a plain object, where a key named `__proto__` sets the prototype
+ * instead of a field, so a watched key of that name was saved and never restored.
+ */
+function parseSnapshots(payload: unknown): Snapshots | undefined {
+  if (!isPlainRecord(payload)) return undefined;
+  const fields = Object.keys(payload);
+  if (fields.length !== 1 || fields[0] !== 'snapshots') return undefined;
+  const saved = payload.snapshots;
+  if (!isPlainRecord(saved)) return undefined;
+  const snapshots: Snapshots = new Map();
+  for (const key of Object.keys(saved)) {
+    const parsed = savedSnapshotSchema.safeParse(saved[key]);
+    if (!parsed.success || parsed.data.key !== key) return undefined;
+    snapshots.set(key, parsed.data);
+  }
+  return snapshots;
+}
+
+/** A JSON object (not an array); JSON.parse makes every field, `__proto__` included, an own property. */
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The warning fields of a rejection: its reason, then the details it has. */
+function rejectionDetails(rejection: Rejection | { reason: 'key-not-cached' }): Record<string, unknown> {
+  const { reason, ...details } = rejection as Rejection;
+  const defined = Object.entries(details).filter(([, value]) => value !== undefined);
+  return { reason, ...Object.fromEntries(defined) };
 }
 
 function abortedWrite(key: string, reason: unknown): AbortedError {

@@ -12,7 +12,7 @@
 import { KVEntry } from '../consul/kv-entry.js';
 import { watchErrorChannel } from '../diagnostics.js';
 import type { Logger } from '../logger.js';
-import { type LkgEntry, LkgFile, type LkgSnapshot } from './lkg-file.js';
+import { type LkgEntry, LkgFile, type LkgFileOptions, type LkgSnapshot } from './lkg-file.js';
 
 /** What the store reads of a KV entry to save it; `KVEntry` has it all. */
 export interface CacheableEntry {
@@ -65,6 +65,9 @@ function toSnapshot(key: string, { index, build }: Pending): LkgSnapshot {
   return { key, index, entries };
 }
 
+/** Options of {@link LkgStore} beyond the path and logger; passed on to {@link LkgFile}. */
+export type LkgStoreOptions = Pick<LkgFileOptions, 'maxBytes'>;
+
 /** Reads and writes the snapshots of one watcher's subscriptions. */
 export class LkgStore {
   readonly #file: LkgFile;
@@ -77,8 +80,8 @@ export class LkgStore {
   #closing: Promise<void> | undefined;
 
   /** @param path - the cache file; see {@link LkgFile} */
-  constructor(path: string, logger: Required<Logger>) {
-    this.#file = new LkgFile({ path, logger });
+  constructor(path: string, logger: Required<Logger>, options: LkgStoreOptions = {}) {
+    this.#file = new LkgFile({ path, logger, maxBytes: options.maxBytes });
     this.#logger = logger;
   }
 

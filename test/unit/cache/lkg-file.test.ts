@@ -12,8 +12,8 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ import {
   type SavedLkgSnapshot,
 } from '../../../src/cache/lkg-file.js';
 import type { Logger } from '../../../src/logger.js';
+import type { LkgInterleavedWriterInput } from '../../fixtures/lkg-interleaved-writer.js';
 import type { LkgWriterInput } from '../../fixtures/lkg-writer.js';
 
 const NOW_MS = Date.parse('2025-03-01T12:00:00.000Z');
@@ -35,6 +36,9 @@ const SECRET = 's3cr3t-db-password';
 const SECRET_BASE64 = Buffer.from(SECRET).toString('base64');
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const WRITER_FIXTURE = fileURLToPath(new URL('../../fixtures/lkg-writer.ts', import.meta.url));
+const INTERLEAVED_FIXTURE = fileURLToPath(
+  new URL('../../fixtures/lkg-interleaved-writer.ts', import.meta.url),
+);
 const posixOnly = process.platform === 'win32' ? it.skip : it;
 
 type LogCall = [Record<string, unknown>, string | undefined];
@@ -157,6 +161,109 @@ describe('LkgFile', () => {
     const { logger, warnings } = recordingLogger();
 
     expect(await open({ logger }).read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+    expect(warnings).toEqual([]);
+  });
+
+  it('restores every key Consul allows, including __proto__ and other Object.prototype names', async () => {
+    const keys = [
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+      'a//b',
+      'конфиг/ключ 🙂',
+      '',
+      '/',
+    ];
+    const written = keys.map((key, i) => snapshot(key, i + 1));
+    const cache = open();
+
+    for (const each of written) await cache.write(each);
+
+    const expected = new Map(written.map((each) => [each.key, saved(each)]));
+    expect(await open().readAll()).toEqual(expected);
+    for (const each of written) expect(await open().read(each.key)).toEqual(saved(each));
+    expect(Object.getPrototypeOf((await open().read('__proto__'))!)).toBe(Object.prototype);
+  });
+
+  describe('size cap', () => {
+    it('refuses to read a file over the default 64 MiB cap, with one warning, without reading it', async () => {
+      await writeFile(path, '');
+      // Sparse: 64 MiB + 1 byte of zeros costs no disk; reading it would cost the memory.
+      await truncate(path, 64 * 1024 * 1024 + 1);
+      const { logger, warnings } = recordingLogger();
+
+      expect(await open({ logger }).readAll()).toBeUndefined();
+
+      expect(warnings).toEqual([
+        [
+          { path, reason: 'too-large', size: 64 * 1024 * 1024 + 1, maxBytes: 64 * 1024 * 1024 },
+          'last-known-good cache not used: the file is larger than maxBytes',
+        ],
+      ]);
+    });
+
+    it('reads a file of exactly maxBytes', async () => {
+      await open().write(snapshot('config/app/', 1));
+      const { size } = await stat(path);
+
+      expect(await open({ maxBytes: size }).read('config/app/')).toEqual(saved(snapshot('config/app/', 1)));
+      expect(await open({ maxBytes: size - 1, logger: recordingLogger().logger }).read('config/app/')).toBe(
+        undefined,
+      );
+    });
+
+    it('refuses the snapshot that would make the file too large, keeps its saved version, and saves the others', async () => {
+      const big = (index: number, bytes: number): LkgSnapshot =>
+        snapshot('config/big/', index, Buffer.alloc(bytes, 'x').toString('base64'));
+      const cache = open({ maxBytes: 4096 });
+      await cache.write(big(1, 1000));
+
+      const results = await Promise.allSettled([
+        cache.write(big(2, 5000)),
+        cache.write(snapshot('flags/', 3)),
+      ]);
+
+      expect(results[1]).toEqual({ status: 'fulfilled', value: undefined });
+      expect(results[0].status).toBe('rejected');
+      const error = (results[0] as PromiseRejectedResult).reason as Error;
+      expect(error).toMatchObject({
+        name: 'ValueTooLargeError',
+        code: 'CONSUL_VALUE_TOO_LARGE',
+        operation: 'cache.write',
+        key: 'config/big/',
+      });
+      expect(error.message).toMatch(
+        /^cache\.write config\/big\/: not saved: the cache file would be \d+ bytes, over maxBytes \(4096\); this snapshot is \d+ bytes \(raise maxBytes or watch less\)$/,
+      );
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['config/big/', saved(big(1, 1000))],
+          ['flags/', saved(snapshot('flags/', 3))],
+        ]),
+      );
+      expect((await stat(path)).size).toBeLessThanOrEqual(4096);
+      expect(await readdir(folder)).toEqual(['cache.json']);
+    });
+
+    it.each([0, -1, 1.5, Number.NaN])('throws InvalidArgumentError for maxBytes %s', (maxBytes) => {
+      expect(() => open({ maxBytes })).toThrow(
+        expect.objectContaining({
+          code: 'CONSUL_INVALID_ARGUMENT',
+          message: `cache: options.maxBytes must be a positive integer (bytes), got ${maxBytes}`,
+        }),
+      );
+    });
+  });
+
+  it('reads a file that starts with a UTF-8 byte order mark', async () => {
+    await open().write(snapshot('config/app/', 1));
+    await writeFile(path, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), await readFile(path)]));
+    const { logger, warnings } = recordingLogger();
+
+    expect(await open({ logger }).readAll()).toEqual(
+      new Map([['config/app/', saved(snapshot('config/app/', 1))]]),
+    );
     expect(warnings).toEqual([]);
   });
 
@@ -485,7 +592,8 @@ describe('LkgFile', () => {
 
   it('removes temporary files older than a minute on its first write and keeps newer ones', async () => {
     const stale = `.cache.json.4242.aaaaaaaaaaaa.tmp`;
-    const fresh = `.cache.json.4343.bbbbbbbbbbbb.tmp`;
+    // Written by a live process (this one), so only its age could make it a leftover.
+    const fresh = `.cache.json.${process.pid}.bbbbbbbbbbbb.tmp`;
     const unrelated = '.other.json.4242.cccccccccccc.tmp';
     for (const name of [stale, fresh, unrelated]) await writeFile(join(folder, name), 'leftover');
     const twoMinutesAgo = new Date(Date.now() - 120_000);
@@ -497,8 +605,8 @@ describe('LkgFile', () => {
     expect((await readdir(folder)).sort()).toEqual([fresh, unrelated, 'cache.json'].sort());
   });
 
-  it('leaves the previous file valid when the writer is killed between writing and renaming', async () => {
-    const old = snapshot('config/app/', 41);
+  /** Runs test/fixtures/lkg-writer.ts, lets it write `old`, and SIGKILLs it just before its next rename. */
+  async function killWriterBeforeRename(old: LkgSnapshot): Promise<{ tempPath: string; pid: number }> {
     const input: LkgWriterInput = { path, old, bigEntryCount: 1000, valueBytes: 3000, nowMs: NOW_MS };
     const writer = spawn(process.execPath, ['--import', 'tsx', WRITER_FIXTURE, JSON.stringify(input)], {
       cwd: REPO_ROOT,
@@ -523,6 +631,12 @@ describe('LkgFile', () => {
 
     writer.kill('SIGKILL');
     expect(await exited).toEqual([null, 'SIGKILL']);
+    return { tempPath, pid: writer.pid! };
+  }
+
+  it('leaves the previous file valid when the writer is killed between writing and renaming', async () => {
+    const old = snapshot('config/app/', 41);
+    const { tempPath } = await killWriterBeforeRename(old);
 
     const { logger, warnings } = recordingLogger();
     expect(await new LkgFile({ path, logger }).read('config/app/')).toEqual(saved(old));
@@ -537,5 +651,165 @@ describe('LkgFile', () => {
     // The next writer, a minute later, removes the leftover.
     await new LkgFile({ path, now: () => Date.now() + 61_000 }).write(snapshot('flags/', 1));
     expect(await readdir(folder)).toEqual(['cache.json']);
+  });
+
+  it("removes the temporary file of a killed writer on the next write at once, and keeps a live writer's", async () => {
+    const { tempPath, pid } = await killWriterBeforeRename(snapshot('config/app/', 41));
+    const live = `.cache.json.${process.pid}.dddddddddddd.tmp`;
+    const otherPath = `.other.json.${pid}.eeeeeeeeeeee.tmp`;
+    await writeFile(join(folder, live), 'a write in progress');
+    await writeFile(join(folder, otherPath), 'not ours');
+    // The killed writer also held the writers' lock: its pid is gone, so the next writer takes it over.
+    expect((await readdir(folder)).sort()).toEqual(
+      ['.cache.json.lock', 'cache.json', basename(tempPath), live, otherPath].sort(),
+    );
+
+    const cache = new LkgFile({ path });
+    await cache.write(snapshot('flags/', 1));
+    expect((await readdir(folder)).sort()).toEqual(['cache.json', live, otherPath].sort());
+
+    // A writer sharing the file killed later is cleaned up by this writer's next write, not only its first.
+    const lateLeftover = `.cache.json.${pid}.ffffffffffff.tmp`;
+    await writeFile(join(folder, lateLeftover), 'half a fi');
+    await cache.write(snapshot('flags/', 2));
+    expect((await readdir(folder)).sort()).toEqual(['cache.json', live, otherPath].sort());
+  });
+
+  describe('sharing one file between processes', () => {
+    it("re-reads the file under the lock, so a second writer keeps the first one's keys", async () => {
+      const pause = pauseFirstRename();
+      const first = open({ hooks: pause.hooks });
+      let busy = 0;
+      let onBusy = (): void => {};
+      const sawBusy = new Promise<void>((resolve) => {
+        onBusy = resolve;
+      });
+      const second = open({
+        hooks: {
+          onLockBusy: () => {
+            busy += 1;
+            onBusy();
+          },
+        },
+      });
+      await second.write(snapshot('flags/', 1));
+      const held = first.write(snapshot('config/app/', 1));
+      await pause.paused;
+
+      const waiting = second.write(snapshot('flags/', 2));
+      await sawBusy;
+      expect(await open().readAll()).toEqual(new Map([['flags/', saved(snapshot('flags/', 1))]]));
+      pause.release();
+      await Promise.all([held, waiting]);
+
+      expect(busy).toBeGreaterThan(0);
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['config/app/', saved(snapshot('config/app/', 1))],
+          ['flags/', saved(snapshot('flags/', 2))],
+        ]),
+      );
+      expect((await readdir(folder)).sort()).toEqual(['cache.json']);
+    });
+
+    it('never lets a writer replace a newer snapshot another writer saved, unless its own index went backwards', async () => {
+      const behind = open();
+      const ahead = open();
+      await behind.write(snapshot('config/app/', 10));
+      await ahead.write(snapshot('config/app/', 20));
+
+      await behind.write(snapshot('config/app/', 15));
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 20)));
+
+      // 3 is below the 10 this writer last saved: Consul's index went backwards (restore, rebuilt cluster).
+      await behind.write(snapshot('config/app/', 3));
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 3)));
+    });
+
+    it('lets a restarted writer replace the snapshot its previous run saved with a lower index', async () => {
+      await open().write(snapshot('config/app/', 1000));
+
+      await open().write(snapshot('config/app/', 5));
+
+      expect(await open().read('config/app/')).toEqual(saved(snapshot('config/app/', 5)));
+    });
+
+    it('takes over a lock whose owner died, and one older than 30 s whose owner lives', async () => {
+      const lockPath = join(folder, '.cache.json.lock');
+      const { tempPath, pid } = await killWriterBeforeRename(snapshot('config/app/', 1));
+      await rm(tempPath);
+      expect(JSON.parse(await readFile(lockPath, 'utf8'))).toMatchObject({ pid });
+
+      await open().write(snapshot('config/app/', 2));
+      expect(await readdir(folder)).toEqual(['cache.json']);
+
+      await writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), token: 'hung' }));
+      const lockedAt = (await stat(lockPath)).mtimeMs;
+      let busy = 0;
+      await open({ now: () => lockedAt + 30_001, hooks: { onLockBusy: () => (busy += 1) } }).write(
+        snapshot('config/app/', 3),
+      );
+
+      expect(busy).toBe(0);
+      expect(await readdir(folder)).toEqual(['cache.json']);
+      expect(await open().read('config/app/')).toEqual({
+        ...snapshot('config/app/', 3),
+        savedAt: new Date(lockedAt + 30_001).toISOString(),
+      });
+    });
+
+    it("ends with each of two writer processes' last snapshot of its keys when they write interleaved", async () => {
+      const count = 60;
+      const writers = [
+        { ownKey: 'one/', sharedBase: 0 },
+        { ownKey: 'two/', sharedBase: 5 },
+      ].map(({ ownKey, sharedBase }) => {
+        const input: LkgInterleavedWriterInput = {
+          path,
+          ownKey,
+          sharedKey: 'shared/',
+          sharedBase,
+          count,
+          nowMs: NOW_MS,
+        };
+        const writer = spawn(
+          process.execPath,
+          ['--import', 'tsx', INTERLEAVED_FIXTURE, JSON.stringify(input)],
+          { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+        );
+        const lines = createInterface({ input: writer.stdout! })[Symbol.asyncIterator]();
+        return { writer, lines, exited: once(writer, 'exit') };
+      });
+      try {
+        for (const { lines } of writers) expect((await lines.next()).value).toBe('ready');
+        for (const { writer } of writers) writer.stdin!.write('go\n');
+        for (const { lines } of writers) expect((await lines.next()).value).toBe('done');
+        for (const { exited } of writers) expect(await exited).toEqual([0, null]);
+      } finally {
+        for (const { writer } of writers) if (writer.exitCode === null) writer.kill('SIGKILL');
+      }
+
+      const last = (key: string, index: number, owner: string): SavedLkgSnapshot => ({
+        key,
+        index,
+        savedAt: SAVED_AT,
+        entries: [
+          {
+            key: `${key}value`,
+            modifyIndex: index,
+            flags: 0,
+            value: Buffer.from(`${owner} turn ${count}`).toString('base64'),
+          },
+        ],
+      });
+      expect(await open().readAll()).toEqual(
+        new Map([
+          ['one/', last('one/', count, 'one/')],
+          ['two/', last('two/', count, 'two/')],
+          ['shared/', last('shared/', 5 + 10 * count, 'two/')],
+        ]),
+      );
+      expect((await readdir(folder)).sort()).toEqual(['cache.json']);
+    });
   });
 });
