@@ -45,6 +45,8 @@ export interface ResolvedWatcherOptions {
   decodeCacheSize: number;
   random: (() => number) | undefined;
   cachePath: string | undefined;
+  /** undefined: the cache file's default. */
+  cacheMaxBytes: number | undefined;
   logger: Required<Logger>;
 }
 
@@ -128,6 +130,7 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     ),
     random,
     cachePath,
+    cacheMaxBytes: options.cache?.maxBytes,
     logger: resolveLogger(options.logger),
   };
 }

@@ -61,6 +61,12 @@ export interface WatcherCacheOptions {
    * folder must be writable.
    */
   path: string;
+  /**
+   * Largest cache file read or written, in bytes. A bigger file is ignored with a warning (never read into
+   * memory); a write that would exceed it leaves out the largest snapshots, each logged with its key.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxBytes?: number;
 }
 
 /**

@@ -64,8 +64,9 @@ export class Watcher {
   constructor(options: WatcherOptions = {}) {
     this.#options = resolveWatcherOptions(options);
     this.#cache = new DecodeCache(this.#options.decodeCacheSize);
-    const { cachePath, logger } = this.#options;
-    this.#store = cachePath === undefined ? undefined : new LkgStore(cachePath, logger);
+    const { cachePath, cacheMaxBytes, logger } = this.#options;
+    this.#store =
+      cachePath === undefined ? undefined : new LkgStore(cachePath, logger, { maxBytes: cacheMaxBytes });
     this.#client = new ConsulClient(options);
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();

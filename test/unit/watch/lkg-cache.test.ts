@@ -542,4 +542,10 @@ describe('Watcher cache: starting while Consul is down', () => {
       'Watcher: cache.path must be a non-empty file path',
     );
   });
+
+  it('refuses a cache size cap that is not a positive integer at the call', () => {
+    expect(() =>
+      makeWatcher({ cache: { path: join(tmpdir(), 'never-written.json'), maxBytes: -1 } }),
+    ).toThrow('cache: options.maxBytes must be a positive integer (bytes), got -1');
+  });
 });

@@ -35,6 +35,7 @@ function setup(steps: Step[]) {
     decodeCacheSize: 0,
     random: () => 0.5,
     cachePath: undefined,
+    cacheMaxBytes: undefined,
     logger: { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') },
   };
   const heard: Array<LoopState | string> = [];
