@@ -13,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { z } from 'zod';
+import { z } from 'zod/v4';
 import { AbortedError, ClosedError, InvalidArgumentError, ValueTooLargeError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { acquireLkgLock, type ReleaseLkgLock } from './lkg-lock.js';

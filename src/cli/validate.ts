@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { defineConfig } from '../config/config.js';
 import { isConsulError } from '../errors.js';
 import type { UnknownKeysMode } from '../watch/types.js';

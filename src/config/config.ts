@@ -7,7 +7,7 @@
  * @module
  */
 import { isDeepStrictEqual } from 'node:util';
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { raceAbort } from '../abort.js';
 import {
   AbortedError,

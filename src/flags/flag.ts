@@ -7,7 +7,7 @@
  * @module
  */
 import { isDeepStrictEqual } from 'node:util';
-import * as z from 'zod';
+import * as z from 'zod/v4';
 import { ClosedError, ConfigValidationError, type ConsulError, InvalidArgumentError } from '../errors.js';
 import { SafeEmitter } from '../events.js';
 import { type Logger, resolveLogger } from '../logger.js';
