@@ -647,3 +647,166 @@ describe('defineConfig() after load', () => {
     expect(config.get()).toEqual(goodConfig);
   });
 });
+
+describe('defineConfig() with awkward keys and schemas (regressions)', () => {
+  const PortConfig = z.object({ port: z.number() });
+  const CFG = 'cfg/';
+  const cfgRead = '/v1/kv/cfg/?recurse=';
+  const entries = (values: Record<string, string>) =>
+    Object.entries(values).map(([key, value]) => ({ key: `${CFG}${key}`, value, modifyIndex: 5 }));
+
+  function definePort(options: Partial<ConfigOptions<z.core.$ZodType>> = {}) {
+    const config = defineConfig({ prefix: CFG, schema: PortConfig, watcher: sharedWatcher(), ...options });
+    closables.push(config);
+    return config;
+  }
+
+  const unknownKeyIssue = (name: string, received: string) => ({
+    key: `cfg/${name}`,
+    path: [name],
+    message: 'not described by the schema',
+    expected: 'no such key',
+    received,
+  });
+
+  describe.each(['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'])(
+    'a key named %s next to cfg/port',
+    (name) => {
+      it('loads with unknownKeys ignore, silently', async () => {
+        const { calls, logger } = recordingLogger();
+        consul.answer(cfgRead, { entries: entries({ port: '1', [name]: '"x"' }), index: 5 });
+        const blocking = consul.hang('/v1/kv/cfg/?recurse=&index=5&wait=300000ms');
+        await expect(definePort({ unknownKeys: 'ignore', logger }).load()).resolves.toEqual({ port: 1 });
+        await blocking;
+        expect(calls).toEqual([]);
+      });
+
+      it('loads by default, and logs it as an unknown key', async () => {
+        const { calls, logger } = recordingLogger();
+        consul.answer(cfgRead, { entries: entries({ port: '1', [name]: '"x"' }), index: 5 });
+        const blocking = consul.hang('/v1/kv/cfg/?recurse=&index=5&wait=300000ms');
+        await expect(definePort({ logger }).load()).resolves.toEqual({ port: 1 });
+        await blocking;
+        expect(calls).toEqual([
+          [
+            'warn',
+            { key: `cfg/${name}`, path: name, received: '"x"' },
+            `unknown config key cfg/${name}: not described by the schema of cfg/`,
+          ],
+        ]);
+      });
+
+      it('fails load with unknownKeys error, naming the key', async () => {
+        consul.answer(cfgRead, { entries: entries({ port: '1', [name]: '"x"' }), index: 5 });
+        const error = await definePort({ unknownKeys: 'error' })
+          .load()
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ConfigValidationError);
+        expect((error as ConfigValidationError).code).toBe('CONFIG_VALIDATION');
+        expect((error as ConfigValidationError).issues).toEqual([unknownKeyIssue(name, '"x"')]);
+        expect((error as Error).message).toContain(`cfg/${name} at ${name}: not described by the schema`);
+      });
+
+      it('still applies later changes after the key is added to a loaded config', async () => {
+        const script = scriptKv(consul, CFG, [
+          { 'cfg/port': '1' },
+          { 'cfg/port': '1', [`cfg/${name}`]: '"x"' },
+          { 'cfg/port': '2', [`cfg/${name}`]: '"x"' },
+        ]);
+        const config = definePort({ unknownKeys: 'ignore' });
+        await config.load();
+        await script.ready();
+        const events: unknown[] = [];
+        config.on('change', (event) => events.push(['change', event]));
+        config.on('invalid', (error) => events.push(['invalid', error.issues]));
+        await script.next();
+        await script.next();
+        expect(events).toEqual([['change', { current: { port: 2 }, previous: { port: 1 } }]]);
+        expect(config.get()).toEqual({ port: 2 });
+      });
+    },
+  );
+
+  const deep = `${'a/'.repeat(2000)}x`;
+
+  it('loads with a key 2,000 folders deep, logging it as an unknown key', async () => {
+    const { calls, logger } = recordingLogger();
+    consul.answer(cfgRead, { entries: entries({ port: '1', [deep]: 'true' }), index: 5 });
+    const blocking = consul.hang('/v1/kv/cfg/?recurse=&index=5&wait=300000ms');
+    await expect(definePort({ logger }).load()).resolves.toEqual({ port: 1 });
+    await blocking;
+    expect(calls.map(([level, obj, msg]) => [level, obj.key, msg])).toEqual([
+      ['warn', `cfg/${deep}`, `unknown config key cfg/${deep}: not described by the schema of cfg/`],
+    ]);
+  });
+
+  it('fails load with a ConfigValidationError naming a key 2,000 folders deep when unknown keys are errors', async () => {
+    consul.answer(cfgRead, { entries: entries({ port: '1', [deep]: 'true' }), index: 5 });
+    const error = await definePort({ unknownKeys: 'error' })
+      .load()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect((error as ConfigValidationError).issues.map(({ key, received }) => [key, received])).toEqual([
+      [`cfg/${deep}`, 'true'],
+    ]);
+  });
+
+  const throwingSchema = z.object({
+    port: z.number().refine((port) => {
+      if (port === 13) throw new Error('unlucky port');
+      return true;
+    }),
+  });
+
+  it('fails load with a ConfigValidationError naming the prefix when the schema throws', async () => {
+    consul.answer(cfgRead, { entries: entries({ port: '13' }), index: 5 });
+    const error = await definePort({ schema: throwingSchema })
+      .load()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect((error as ConfigValidationError).code).toBe('CONFIG_VALIDATION');
+    expect((error as ConfigValidationError).operation).toBe('config.load');
+    expect((error as ConfigValidationError).key).toBe('cfg/');
+    expect((error as ConfigValidationError).issues).toEqual([
+      { key: 'cfg/', path: [], message: 'the schema threw: unlucky port' },
+    ]);
+  });
+
+  it('fails load when a transform throws', async () => {
+    consul.answer(cfgRead, { entries: entries({ port: '1' }), index: 5 });
+    const schema = z.object({
+      port: z.number().transform(() => {
+        throw new TypeError('transform bug');
+      }),
+    });
+    const error = await definePort({ schema })
+      .load()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    expect((error as ConfigValidationError).issues).toEqual([
+      { key: 'cfg/', path: [], message: 'the schema threw: transform bug' },
+    ]);
+  });
+
+  it('emits invalid (and logs it) when the schema throws on a reload, keeping the last good config', async () => {
+    const { calls, logger } = recordingLogger();
+    const script = scriptKv(consul, CFG, [{ 'cfg/port': '1' }, { 'cfg/port': '13' }]);
+    const config = definePort({ schema: throwingSchema, logger });
+    await config.load();
+    await script.ready();
+    const events: unknown[] = [];
+    config.on('change', (event) => events.push(['change', event]));
+    config.on('invalid', (error) => events.push(['invalid', error.code, error.key, error.issues]));
+    await script.next();
+    const issues = [{ key: 'cfg/', path: [], message: 'the schema threw: unlucky port' }];
+    expect(events).toEqual([['invalid', 'CONFIG_VALIDATION', 'cfg/', issues]]);
+    expect(config.get()).toEqual({ port: 1 });
+    expect(calls).toEqual([
+      [
+        'warn',
+        { key: 'cfg/', issues: 1 },
+        'invalid config under cfg/: 1 problem; the last good value keeps serving\n  - cfg/: the schema threw: unlucky port',
+      ],
+    ]);
+  });
+});

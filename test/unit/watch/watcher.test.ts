@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   AclDeniedError,
   ClosedError,
+  ConfigValidationError,
   type ConsulError,
   InvalidArgumentError,
   UnknownDatacenterError,
@@ -499,6 +500,29 @@ describe('Watcher: lifecycle and options', () => {
         "watch config/app/: a 'change' listener threw",
       ],
     ]);
+  });
+
+  it('rejects ready and emits invalid, naming the key, when the schema throws instead of reporting an issue', async () => {
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/port', '1', 5)], index: 5 });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=5&wait=300000ms');
+    const schema = z.object({
+      port: z.number().refine(() => {
+        throw new Error('boom in refine');
+      }),
+    });
+    const sub = makeWatcher().watch('config/app/', { format: 'json', schema });
+    const invalid: unknown[] = [];
+    sub.on('invalid', (error) => invalid.push([error.code, error.key, error.issues]));
+    const error = await sub.ready.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const issues = [{ key: 'config/app/', path: [], message: 'the schema threw: boom in refine' }];
+    expect([(error as ConfigValidationError).key, (error as ConfigValidationError).issues]).toEqual([
+      'config/app/',
+      issues,
+    ]);
+    expect(invalid).toEqual([['CONFIG_VALIDATION', 'config/app/', issues]]);
+    // The watch goes on.
+    await blocking;
   });
 
   it('publishes changes on watch:change and errors on watch:error', async () => {
