@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type ConfigBinding, defineConfig } from '../../src/bindings/config.js';
-import { createFlag } from '../../src/bindings/flag.js';
+import { type ConfigBinding, defineConfig } from '../../src/config/config.js';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 import { AclDeniedError, ConfigValidationError } from '../../src/errors.js';
+import { createFlag } from '../../src/flags/flag.js';
 import type { LogFn } from '../../src/logger.js';
 import { Watcher } from '../../src/watch/watcher.js';
 

@@ -85,6 +85,20 @@ describe('validate', () => {
     );
   });
 
+  it('prints a schema that throws as a validation problem naming the prefix, and exits 1', async () => {
+    const s = await start({ 'cfg/port': '1' });
+    const { code, io } = await validate([
+      '--address',
+      s.address,
+      '--schema',
+      `${FIXTURES}/throwing-schema.mjs`,
+      'cfg/',
+    ]);
+    expect(code).toBe(1);
+    expect(io.out).toBe('cfg/: invalid, 1 problem\n  - cfg/: the schema threw: boom in refine\n');
+    expect(io.err).toBe('');
+  });
+
   it('decodes values as text with --format text', async () => {
     const s = await start({ 'cfg/name': 'plain words' });
     const { code, io } = await validate([

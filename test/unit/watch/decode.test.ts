@@ -123,6 +123,21 @@ describe('describeReceived', () => {
     expect(describeReceived('hunter2', true)).toBe('[redacted]');
   });
 
+  it('quotes strings, shows JSON and cuts long renderings at 80 characters', () => {
+    expect(describeReceived('abc', false)).toBe('"abc"');
+    expect(describeReceived(12, false)).toBe('12');
+    expect(describeReceived(null, false)).toBe('null');
+    expect(describeReceived(5n, false)).toBe('5n');
+    expect(describeReceived([1, { a: true }], false)).toBe('[1,{"a":true}]');
+    expect(describeReceived('x'.repeat(100), false)).toBe(`"${'x'.repeat(78)}…`);
+  });
+
+  it('redacts secret-looking fields at any depth', () => {
+    expect(describeReceived({ user: 'app', password: 'hunter2', nested: { apiKey: 'k' } }, false)).toBe(
+      '{"user":"app","password":"[redacted]","nested":{"apiKey":"[redacted]"}}',
+    );
+  });
+
   it('redacts secret-looking fields inside an object under a non-secret key', () => {
     expect(describeReceived({ host: 'db', password: 'hunter2', list: ['token'] }, false)).toBe(
       '{"host":"db","password":"[redacted]","list":["token"]}',

@@ -143,3 +143,86 @@ export class MockConsul {
     await this.agent.close();
   }
 }
+
+/** One state of a scripted key or prefix: full key → value (a prefix), or the key's value (`null`: missing). */
+export type ScriptState = Record<string, string> | string | null | { status: number; body: string };
+
+/** What {@link scriptKv} gives a test. */
+export interface KvScript {
+  /** Answers the blocking request held open since the last step with the next state. */
+  next(): Promise<void>;
+  /** Steps left. */
+  readonly left: number;
+}
+
+/**
+ * A key or prefix whose states the test steps through, answered as Consul would: the first read gets
+ * `states[0]` at once; each later state answers the blocking query held open until `next()`, and a last
+ * blocking request hangs. `next()` resolves once the watcher sent its next request, so every event of the
+ * answer has been emitted by then. An error state (`{ status, body }`) answers a request with that status;
+ * the watcher's retry after it is a full read (index 0), answered with the next state.
+ * Call `ready()` after the first value to wait for the first blocking request.
+ */
+export function scriptKv(
+  consul: MockConsul,
+  key: string,
+  states: readonly ScriptState[],
+  options: { startIndex?: number; wait?: string } = {},
+): KvScript & { ready(): Promise<void> } {
+  const prefix = key.endsWith('/');
+  const wait = options.wait ?? '300000ms';
+  const base = prefix ? `/v1/kv/${key}?recurse=` : `/v1/kv/${key}`;
+  const blocking = (index: number) => `${base}${prefix ? '&' : '?'}index=${index}&wait=${wait}`;
+  let index = options.startIndex ?? 5;
+  const modify = new Map<string, { value: string; modifyIndex: number }>();
+  const releases: Array<() => void> = [];
+  const arrivals: Promise<void>[] = [];
+  let path = base;
+  for (const [step, state] of states.entries()) {
+    const hold = step > 0;
+    let spec: AnswerSpec;
+    if (state !== null && typeof state === 'object' && 'status' in state) {
+      spec = { status: state.status as number, body: state.body as string };
+    } else {
+      index += step === 0 ? 0 : 1;
+      const values: Record<string, string> =
+        state === null ? {} : typeof state === 'string' ? { [key]: state } : state;
+      const entries: EntrySpec[] = [];
+      for (const [k, value] of Object.entries(values).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+        const before = modify.get(k);
+        const modifyIndex = before !== undefined && before.value === value ? before.modifyIndex : index;
+        modify.set(k, { value, modifyIndex });
+        entries.push({ key: k, value, modifyIndex });
+      }
+      for (const k of [...modify.keys()]) if (!Object.hasOwn(values, k)) modify.delete(k);
+      spec = { entries: entries.length === 0 ? null : entries, index };
+    }
+    const answer = consul.answer(path, spec, { hold });
+    if (step > 0) releases.push(answer.release);
+    arrivals.push(answer.arrived);
+    // After a failure the watcher reads everything again (index 0), then blocks on the answer's index.
+    path = spec.status === undefined ? blocking(index) : base;
+  }
+  let last: Promise<void> | undefined;
+  const hang = (): Promise<void> => {
+    last ??= consul.hang(path);
+    return last;
+  };
+  // Registered now: the watcher asks again at once after the last answer.
+  const finalArrival = hang();
+  let step = 0;
+  const arrivalAfter = (n: number) => arrivals[n + 1] ?? finalArrival;
+  return {
+    ready: () => arrivalAfter(0),
+    async next() {
+      const release = releases[step];
+      if (release === undefined) throw new Error('scriptKv: no state left');
+      step += 1;
+      release();
+      await arrivalAfter(step);
+    },
+    get left() {
+      return releases.length - step;
+    },
+  };
+}

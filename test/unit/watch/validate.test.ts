@@ -1,16 +1,40 @@
+/**
+ * The one validation mapper (src/watch/validate.ts): zod issues and unknown keys as ValidationIssues naming
+ * the Consul key. Trees are built by the Watcher's own tree code, so folders and decoded objects are told
+ * apart as in production, and keys are named the way a subscription names them (`locate`).
+ */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { buildTree, type Folder, locate } from '../../../src/watch/tree.js';
 import {
-  checkTree,
-  DecodeFailure,
-  describeReceived,
   findUnknownKeys,
-  keyForPath,
-  tolerantDecoder,
-} from '../../../src/bindings/validate.js';
-import { treeOf } from './fake-watch.js';
+  type ValidationContext,
+  type ValuePath,
+  validate,
+} from '../../../src/watch/validate.js';
 
 const prefix = 'config/app/';
+
+/** The tree a prefix subscription serves for these keys (relative to the prefix) and decoded values. */
+function treeOf(values: Record<string, unknown>): Folder {
+  const { root, conflicts } = buildTree(
+    Object.entries(values).map(([key, value]) => [key.split('/'), value]),
+  );
+  if (conflicts.length > 0) throw new Error(`conflicting keys in test tree: ${JSON.stringify(conflicts)}`);
+  return root;
+}
+
+/** How a prefix subscription validates `tree`: keys named by `locate`, unknown keys listed. */
+function prefixContext(tree: Folder): ValidationContext {
+  return {
+    keyOf: (path: ValuePath) => {
+      const { keyPath, folder } = locate(tree, path);
+      return keyPath.length === 0 ? prefix : `${prefix}${keyPath.join('/')}${folder ? '/' : ''}`;
+    },
+    secret: false,
+    findUnknownKeys: true,
+  };
+}
 
 describe('findUnknownKeys', () => {
   it('reports keys a plain z.object does not describe, at any depth, in key order', () => {
@@ -92,34 +116,7 @@ describe('findUnknownKeys', () => {
   });
 });
 
-describe('keyForPath', () => {
-  it('names the key of a folder path, and stops at a key whose JSON holds the rest of the path', () => {
-    const tree = treeOf({ 'db/port': 1, cache: { ttl: { seconds: 5 } } });
-    expect(keyForPath(prefix, tree, ['db', 'port'])).toBe('config/app/db/port');
-    expect(keyForPath(prefix, tree, ['cache', 'ttl', 'seconds'])).toBe('config/app/cache');
-    expect(keyForPath(prefix, tree, ['missing'])).toBe('config/app/missing');
-  });
-});
-
-describe('describeReceived', () => {
-  it('quotes strings, shows JSON and cuts long renderings at 80 characters', () => {
-    expect(describeReceived('abc', false)).toBe('"abc"');
-    expect(describeReceived(12, false)).toBe('12');
-    expect(describeReceived(null, false)).toBe('null');
-    expect(describeReceived([1, { a: true }], false)).toBe('[1,{"a":true}]');
-    expect(describeReceived('x'.repeat(100), false)).toBe(`"${'x'.repeat(78)}…`);
-    expect(describeReceived(undefined, false)).toBeUndefined();
-  });
-
-  it('redacts the whole value on a secret path and secret-looking fields inside objects', () => {
-    expect(describeReceived('hunter2', true)).toBe('[redacted]');
-    expect(describeReceived({ user: 'app', password: 'hunter2', nested: { apiKey: 'k' } }, false)).toBe(
-      '{"user":"app","password":"[redacted]","nested":{"apiKey":"[redacted]"}}',
-    );
-  });
-});
-
-describe('checkTree', () => {
+describe('validate on a prefix tree', () => {
   const schema = z.object({
     db: z.object({
       host: z.string(),
@@ -141,7 +138,7 @@ describe('checkTree', () => {
       retry: 'off',
       cache: { ttlSeconds: 5 },
     });
-    expect(checkTree(schema, tree, prefix)).toEqual({
+    expect(validate(schema, tree, prefixContext(tree))).toEqual({
       ok: true,
       value: {
         db: { host: 'h', port: 5432, password: 'long-enough-secret', pool: { max: 10 } },
@@ -149,7 +146,6 @@ describe('checkTree', () => {
         retry: 'off',
         cache: { ttlSeconds: 5 },
       },
-      issues: [],
       unknownKeys: [],
     });
   });
@@ -163,178 +159,293 @@ describe('checkTree', () => {
       retry: true,
       cache: { ttlSeconds: '5' },
     });
-    const check = checkTree(schema, tree, prefix);
-    expect(check.ok).toBe(false);
-    expect(check.value).toBeUndefined();
-    expect(check.issues).toEqual([
-      {
-        key: 'config/app/db/host',
-        path: ['db', 'host'],
-        message: 'missing; expected string',
-        expected: 'string',
-        received: undefined,
-      },
-      {
-        key: 'config/app/db/port',
-        path: ['db', 'port'],
-        message: 'expected number',
-        expected: 'number',
-        received: '"abc"',
-      },
-      {
-        key: 'config/app/db/password',
-        path: ['db', 'password'],
-        message: 'Too small: expected string to have >=12 characters',
-        expected: 'string with length >= 12',
-        received: '[redacted]',
-      },
-      {
-        key: 'config/app/mode',
-        path: ['mode'],
-        message: 'Invalid option: expected one of "dev"|"prod"',
-        expected: '"dev" | "prod"',
-        received: '"staging"',
-      },
-      {
-        key: 'config/app/retry',
-        path: ['retry'],
-        message: 'expected number | "off"',
-        expected: 'number | "off"',
-        received: 'true',
-      },
-      {
-        key: 'config/app/cache',
-        path: ['cache', 'ttlSeconds'],
-        message: 'expected number',
-        expected: 'number',
-        received: '"5"',
-      },
-    ]);
-    expect(check.unknownKeys).toEqual([
-      {
-        key: 'config/app/db/hots',
-        path: ['db', 'hots'],
-        message: 'not described by the schema',
-        expected: 'no such key',
-        received: '"typo"',
-      },
-    ]);
+    expect(validate(schema, tree, prefixContext(tree))).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/app/db/host',
+          path: ['db', 'host'],
+          message: 'missing; expected string',
+          expected: 'string',
+          received: undefined,
+        },
+        {
+          key: 'config/app/db/port',
+          path: ['db', 'port'],
+          message: 'expected number',
+          expected: 'number',
+          received: '"abc"',
+        },
+        {
+          key: 'config/app/db/password',
+          path: ['db', 'password'],
+          message: 'Too small: expected string to have >=12 characters',
+          expected: 'string with length >= 12',
+          received: '[redacted]',
+        },
+        {
+          key: 'config/app/mode',
+          path: ['mode'],
+          message: 'Invalid option: expected one of "dev"|"prod"',
+          expected: '"dev" | "prod"',
+          received: '"staging"',
+        },
+        {
+          key: 'config/app/retry',
+          path: ['retry'],
+          message: 'expected number | "off"',
+          expected: 'number | "off"',
+          received: 'true',
+        },
+        {
+          // The key whose JSON holds the rest of the path.
+          key: 'config/app/cache',
+          path: ['cache', 'ttlSeconds'],
+          message: 'expected number',
+          expected: 'number',
+          received: '"5"',
+        },
+      ],
+      unknownKeys: [
+        {
+          key: 'config/app/db/hots',
+          path: ['db', 'hots'],
+          message: 'not described by the schema',
+          expected: 'no such key',
+          received: '"typo"',
+        },
+      ],
+    });
   });
 
   it('gives each extra key of a z.strictObject its own issue', () => {
     const strict = z.object({ db: z.strictObject({ host: z.string() }) });
-    const check = checkTree(strict, treeOf({ 'db/host': 'h', 'db/x': 1, 'db/token': 's3cr3t' }), prefix);
-    expect(check.issues).toEqual([
-      {
-        key: 'config/app/db/token',
-        path: ['db', 'token'],
-        message: 'not described by the schema',
-        expected: 'no such key',
-        received: '[redacted]',
-      },
-      {
-        key: 'config/app/db/x',
-        path: ['db', 'x'],
-        message: 'not described by the schema',
-        expected: 'no such key',
-        received: '1',
-      },
-    ]);
+    const tree = treeOf({ 'db/host': 'h', 'db/x': 1, 'db/token': 's3cr3t' });
+    expect(validate(strict, tree, prefixContext(tree))).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/app/db/token',
+          path: ['db', 'token'],
+          message: 'not described by the schema',
+          expected: 'no such key',
+          received: '[redacted]',
+        },
+        {
+          key: 'config/app/db/x',
+          path: ['db', 'x'],
+          message: 'not described by the schema',
+          expected: 'no such key',
+          received: '1',
+        },
+      ],
+      // zod rejects them itself: they are issues, not unknown keys.
+      unknownKeys: [],
+    });
+  });
+
+  it('lists unknown keys only when asked', () => {
+    const tree = treeOf({ 'db/host': 'h', 'db/hots': 'typo' });
+    const plain = z.object({ db: z.object({ host: z.string() }) });
+    expect(validate(plain, tree, { ...prefixContext(tree), findUnknownKeys: false })).toEqual({
+      ok: true,
+      value: { db: { host: 'h' } },
+      unknownKeys: [],
+    });
   });
 });
 
-describe('tolerantDecoder', () => {
-  it('decodes like the format and turns a failure into a DecodeFailure in place', () => {
-    const decode = tolerantDecoder('json');
-    expect(decode(Buffer.from('{"a":1}'), 'config/app/x')).toEqual({ a: 1 });
-    expect(decode(null, 'config/app/x')).toBeUndefined();
-    const failure = decode(Buffer.from('{bad'), 'config/app/x');
-    expect(failure).toBeInstanceOf(DecodeFailure);
-    expect((failure as DecodeFailure).message).toMatch(/^not valid JSON: /);
-    // A parser message may quote the input: for a secret-looking key only the format is named.
-    expect(decode(Buffer.from('{"pw": hunter2'), 'config/app/db/password')).toEqual(
-      new DecodeFailure('not valid JSON'),
-    );
-  });
-
-  it('lets checkTree report decode failures together with schema problems elsewhere', () => {
-    const schema = z.object({ db: z.object({ port: z.number(), host: z.string() }) });
-    const tree = treeOf({ 'db/port': new DecodeFailure('not valid JSON: boom'), 'db/host': 5 });
-    expect(checkTree(schema, tree, prefix).issues).toEqual([
-      { key: 'config/app/db/port', path: ['db', 'port'], message: 'not valid JSON: boom' },
-      {
-        key: 'config/app/db/host',
-        path: ['db', 'host'],
-        message: 'expected string',
-        expected: 'string',
-        received: '5',
-      },
-    ]);
-  });
-
-  it('fails the check on a decode failure even where the schema accepts anything', () => {
-    const check = checkTree(z.looseObject({}), treeOf({ x: new DecodeFailure('not valid YAML') }), prefix);
-    expect([check.ok, check.issues]).toEqual([
-      false,
-      [{ key: 'config/app/x', path: ['x'], message: 'not valid YAML' }],
-    ]);
-  });
-});
 describe('validate', () => {
-  const locateKey = (path: readonly PropertyKey[]) => `config/app/${path.map(String).join('/')}`;
+  const locateKey = (path: ValuePath) => `config/app/${path.map(String).join('/')}`;
+  const context: ValidationContext = { keyOf: locateKey, secret: false, findUnknownKeys: false };
 
   it('returns the schema output when valid', () => {
     const schema = z.object({ port: z.coerce.number() });
-    expect(validate(schema, { port: '80' }, locateKey)).toEqual({ ok: true, value: { port: 80 } });
+    expect(validate(schema, { port: '80' }, context)).toEqual({
+      ok: true,
+      value: { port: 80 },
+      unknownKeys: [],
+    });
   });
 
   it('maps every issue to the key behind its path, with expected and received', () => {
     const schema = z.object({ port: z.number(), host: z.string() });
-    expect(validate(schema, { port: 'eighty' }, locateKey)).toEqual({
+    expect(validate(schema, { port: 'eighty' }, context)).toEqual({
       ok: false,
       issues: [
         {
           key: 'config/app/port',
           path: ['port'],
-          message: 'Invalid input: expected number, received string',
+          message: 'expected number',
           expected: 'number',
           received: '"eighty"',
         },
         {
           key: 'config/app/host',
           path: ['host'],
-          message: 'Invalid input: expected string, received undefined',
+          message: 'missing; expected string',
           expected: 'string',
-          received: 'undefined',
+          received: undefined,
         },
       ],
+      unknownKeys: [],
     });
   });
 
   it('redacts the received value of a secret-looking key or path', () => {
     const schema = z.object({ db: z.object({ password: z.number() }) });
-    const result = validate(schema, { db: { password: 'hunter2' } }, locateKey);
-    expect(result.ok).toBe(false);
-    expect(!result.ok && result.issues[0]?.received).toBe('[redacted]');
+    const result = validate(schema, { db: { password: 'hunter2' } }, context);
+    expect(result).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/app/db/password',
+          path: ['db', 'password'],
+          message: 'expected number',
+          expected: 'number',
+          received: '[redacted]',
+        },
+      ],
+      unknownKeys: [],
+    });
     expect(JSON.stringify(result)).not.toContain('hunter2');
+    // A watched key whose own name looks secret: every value is redacted.
+    expect(
+      validate(z.number(), 'hunter2', { ...context, keyOf: () => 'config/api-token', secret: true }),
+    ).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/api-token',
+          path: [],
+          message: 'expected number',
+          expected: 'number',
+          received: '[redacted]',
+        },
+      ],
+      unknownKeys: [],
+    });
   });
 
   it('gives each unrecognized key of a strict object its own issue and key', () => {
     const schema = z.strictObject({ a: z.number() });
-    expect(validate(schema, { a: 1, b: 2, c: 3 }, locateKey)).toEqual({
+    expect(validate(schema, { a: 1, b: 2, c: 3 }, context)).toEqual({
       ok: false,
       issues: [
-        { key: 'config/app/b', path: ['b'], message: 'unrecognized key "b"' },
-        { key: 'config/app/c', path: ['c'], message: 'unrecognized key "c"' },
+        {
+          key: 'config/app/b',
+          path: ['b'],
+          message: 'not described by the schema',
+          expected: 'no such key',
+          received: '2',
+        },
+        {
+          key: 'config/app/c',
+          path: ['c'],
+          message: 'not described by the schema',
+          expected: 'no such key',
+          received: '3',
+        },
       ],
+      unknownKeys: [],
     });
   });
 
-  it('reports an asynchronous schema as one issue instead of throwing', () => {
+  it('reports an asynchronous schema as one issue naming the watched key instead of throwing', () => {
     const schema = z.string().refine(async () => true);
-    const result = validate(schema, 'x', () => 'config/flag');
-    expect(result.ok).toBe(false);
-    expect(!result.ok && result.issues[0]?.key).toBe('config/flag');
-    expect(!result.ok && result.issues[0]?.message.startsWith('the schema threw: ')).toBe(true);
+    expect(validate(schema, 'x', { ...context, keyOf: () => 'config/flag' })).toEqual({
+      ok: false,
+      issues: [
+        {
+          key: 'config/flag',
+          path: [],
+          message:
+            'the schema threw: Encountered Promise during synchronous parse. Use .parseAsync() instead.',
+        },
+      ],
+      unknownKeys: [],
+    });
+  });
+
+  it('reports a schema that throws (a refine, a transform) as one issue with the first line of the throw', () => {
+    const refine = z.object({
+      port: z.number().refine(() => {
+        throw new Error('boom\nat line two');
+      }),
+    });
+    const transform = z.object({
+      port: z.number().transform(() => {
+        throw new TypeError('bad transform');
+      }),
+    });
+    const tree = treeOf({ port: 1, extra: 2 });
+    expect([
+      validate(refine, tree, prefixContext(tree)),
+      validate(transform, tree, prefixContext(tree)),
+    ]).toEqual([
+      {
+        ok: false,
+        issues: [{ key: 'config/app/', path: [], message: 'the schema threw: boom' }],
+        unknownKeys: [
+          {
+            key: 'config/app/extra',
+            path: ['extra'],
+            message: 'not described by the schema',
+            expected: 'no such key',
+            received: '2',
+          },
+        ],
+      },
+      {
+        ok: false,
+        issues: [{ key: 'config/app/', path: [], message: 'the schema threw: bad transform' }],
+        unknownKeys: [
+          {
+            key: 'config/app/extra',
+            path: ['extra'],
+            message: 'not described by the schema',
+            expected: 'no such key',
+            received: '2',
+          },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('findUnknownKeys and validate on awkward key names', () => {
+  const schema = z.object({ port: z.number() });
+
+  it('treats keys named like Object.prototype members as unknown keys, not as the shape’s', () => {
+    const names = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'];
+    for (const name of names) {
+      const tree = treeOf({ port: 1, [name]: 'x' });
+      expect(findUnknownKeys(schema, tree)).toEqual([[name]]);
+      expect(validate(schema, tree, prefixContext(tree))).toEqual({
+        ok: true,
+        value: { port: 1 },
+        unknownKeys: [
+          {
+            key: `config/app/${name}`,
+            path: [name],
+            message: 'not described by the schema',
+            expected: 'no such key',
+            received: '"x"',
+          },
+        ],
+      });
+    }
+  });
+
+  it('lists a key 2,000 folders deep without overflowing the stack', () => {
+    const deep = `${'a/'.repeat(2000)}x`;
+    const tree = treeOf({ port: 1, [deep]: true });
+    const path = deep.split('/');
+    expect(findUnknownKeys(schema, tree)).toEqual([path]);
+    const result = validate(schema, tree, prefixContext(tree));
+    expect(result.ok).toBe(true);
+    expect(result.unknownKeys.map(({ key, path: at }) => [key, at.length])).toEqual([
+      [`config/app/${deep}`, 2001],
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   AclDeniedError,
   ClosedError,
+  ConfigValidationError,
   type ConsulError,
   InvalidArgumentError,
   UnknownDatacenterError,
@@ -11,6 +12,7 @@ import {
 import type { Subscription } from '../../../src/watch/subscription.js';
 import type { ChangeEvent, StateEvent, WatcherOptions } from '../../../src/watch/types.js';
 import { Watcher } from '../../../src/watch/watcher.js';
+import { recordingLogger } from '../../helpers/logger.js';
 import { ADDRESS, MockConsul } from './mock-consul.js';
 
 const TOKEN = 's3cr3t-token-value';
@@ -471,6 +473,56 @@ describe('Watcher: lifecycle and options', () => {
       "watch config/app/: a 'change' listener threw",
     ]);
     expect(consul.requests()).toHaveLength(4);
+  });
+
+  it('logs a throwing change listener of a subscription with its error, and still calls the next one', async () => {
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
+    consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', {
+      entries: [entry('config/app/a', '2', 6)],
+      index: 6,
+    });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=6&wait=300000ms');
+    const { calls, logger } = recordingLogger();
+    const sub = makeWatcher().watch('config/app/', { format: 'json', logger });
+    const bug = new Error('listener bug');
+    const seen: unknown[] = [];
+    sub.on('change', () => {
+      throw bug;
+    });
+    sub.on('change', (event) => seen.push(event.current));
+    await sub.ready;
+    await blocking;
+    expect(seen).toEqual([{ a: 2 }]);
+    expect(calls).toEqual([
+      [
+        'error',
+        { key: 'config/app/', event: 'change', err: bug },
+        "watch config/app/: a 'change' listener threw",
+      ],
+    ]);
+  });
+
+  it('rejects ready and emits invalid, naming the key, when the schema throws instead of reporting an issue', async () => {
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/port', '1', 5)], index: 5 });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=5&wait=300000ms');
+    const schema = z.object({
+      port: z.number().refine(() => {
+        throw new Error('boom in refine');
+      }),
+    });
+    const sub = makeWatcher().watch('config/app/', { format: 'json', schema });
+    const invalid: unknown[] = [];
+    sub.on('invalid', (error) => invalid.push([error.code, error.key, error.issues]));
+    const error = await sub.ready.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    const issues = [{ key: 'config/app/', path: [], message: 'the schema threw: boom in refine' }];
+    expect([(error as ConfigValidationError).key, (error as ConfigValidationError).issues]).toEqual([
+      'config/app/',
+      issues,
+    ]);
+    expect(invalid).toEqual([['CONFIG_VALIDATION', 'config/app/', issues]]);
+    // The watch goes on.
+    await blocking;
   });
 
   it('publishes changes on watch:change and errors on watch:error', async () => {
