@@ -562,6 +562,7 @@ describe('defineConfig() after load', () => {
     ]);
     // Once each, by the engine; the config does not log them again.
     expect(calls).toEqual([
+      ['info', { key: 'config/app/', state: 'ready' }, 'watch config/app/: connected'],
       [
         'warn',
         { key: 'config/app/', code: 'CONSUL_SERVER_ERROR', status: 503, attempt: 1, delayMs: 0 },

@@ -364,6 +364,7 @@ describe('createFlag', () => {
       ['error', 'CONSUL_SERVER_ERROR'],
     ]);
     expect(calls).toEqual([
+      ['info', { key: 'flags/a', state: 'ready' }, 'watch flags/a: connected'],
       [
         'warn',
         { key: 'flags/a', code: 'CONSUL_SERVER_ERROR', status: 503, attempt: 1, delayMs: 0 },
