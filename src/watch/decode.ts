@@ -2,8 +2,9 @@
  * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached by key + ModifyIndex + format.
  * @module
  */
+
+import { createRequire } from 'node:module';
 import { LRUCache } from 'lru-cache';
-import { parse as parseYaml } from 'yaml';
 import { looksSecret } from '../logger.js';
 import type { Decoder, WatchFormat } from './types.js';
 
@@ -25,6 +26,13 @@ const BOM = '\uFEFF';
 function utf8(value: Buffer): string {
   const text = value.toString('utf8');
   return text.startsWith(BOM) ? text.slice(1) : text;
+}
+
+/** The `yaml` package, loaded on the first YAML value: apps that never read YAML never load it. */
+let yamlParse: ((text: string) => unknown) | undefined;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
 }
 
 const BUILT_IN: Readonly<Record<'text' | 'json' | 'yaml', Decoder>> = {
