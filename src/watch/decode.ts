@@ -28,6 +28,23 @@ function utf8(value: Buffer): string {
   return text.startsWith(BOM) ? text.slice(1) : text;
 }
 
+/** Text that starts like a JSON object, array or string: it must be valid JSON, never read as plain text. */
+const LOOKS_LIKE_JSON = /^\s*[[{"]/;
+
+/**
+ * JSON, or plain text for a value that is not JSON at all: `db.internal` is the string it looks like, while
+ * `5432`, `true` and `{"a":1}` are JSON. A value that starts like a JSON object, array or string and does not
+ * parse is an error, so a broken object is never taken for a string.
+ */
+function parseJsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    if (LOOKS_LIKE_JSON.test(text)) throw error;
+    return text;
+  }
+}
+
 /** The `yaml` package, loaded on the first YAML value: apps that never read YAML never load it. */
 let yamlParse: ((text: string) => unknown) | undefined;
 function parseYaml(text: string): unknown {
@@ -37,7 +54,7 @@ function parseYaml(text: string): unknown {
 
 const BUILT_IN: Readonly<Record<'text' | 'json' | 'yaml', Decoder>> = {
   text: (value) => (value === null ? '' : value.toString('utf8')),
-  json: (value) => (value === null || value.length === 0 ? undefined : JSON.parse(utf8(value))),
+  json: (value) => (value === null || value.length === 0 ? undefined : parseJsonOrText(utf8(value))),
   yaml: (value) => (value === null || value.length === 0 ? undefined : parseYaml(utf8(value))),
 };
 

@@ -26,7 +26,7 @@ export const WATCHER_DEFAULTS = {
 } as const;
 
 /** Defaults of {@link WatchOptions} that are not the watcher's. */
-export const WATCH_DEFAULTS = { format: 'text', unknownKeys: 'ignore' } as const;
+export const WATCH_DEFAULTS = { format: 'json', unknownKeys: 'ignore' } as const;
 
 const OPERATION = 'watch';
 

@@ -16,7 +16,9 @@ export type Decoder = (value: Buffer | null, key: string) => unknown;
 /**
  * How a value's bytes become a value:
  * - `'text'`: UTF-8 string; an empty value is `''`;
- * - `'json'`: `JSON.parse` of the UTF-8 text (a leading BOM is ignored); an empty value is `undefined`;
+ * - `'json'` (the default): `JSON.parse` of the UTF-8 text (a leading BOM is ignored); text that is not JSON
+ *   at all and does not start like a JSON object, array or string is the string itself (`db.internal`);
+ *   an empty value is `undefined`;
  * - `'yaml'`: one YAML document (the `yaml` package, YAML 1.2); an empty value is `undefined`;
  * - a {@link Decoder} function.
  */
@@ -184,7 +186,7 @@ export interface WatcherOptions extends ConsulClientOptions {
 export interface WatchOptions<S extends zc.$ZodType = zc.$ZodType> {
   /**
    * How each value's bytes are decoded; see {@link WatchFormat}.
-   * @default 'text'
+   * @default 'json'
    */
   format?: WatchFormat;
   /**

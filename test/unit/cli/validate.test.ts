@@ -45,13 +45,13 @@ describe('validate', () => {
   });
 
   it('lists every problem with its Consul key, redacting secret-looking values, and exits 1', async () => {
-    const s = await start({ 'cfg/db/port': '"x"', 'cfg/db/password': '42', 'cfg/debug': 'maybe' });
+    const s = await start({ 'cfg/db/port': '"x"', 'cfg/db/password': '42', 'cfg/debug': '[maybe' });
     const { code, io } = await validate(['--address', s.address, '--schema', APP_SCHEMA, 'cfg/']);
     expect(code).toBe(1);
     expect(io.out).toBe(
       [
         'cfg/: invalid, 4 problems',
-        `  - cfg/debug at debug: not valid JSON: Unexpected token 'm', "maybe" is not valid JSON`,
+        `  - cfg/debug at debug: not valid JSON: Unexpected token 'm', "[maybe" is not valid JSON`,
         '  - cfg/db/host at db.host: missing; expected string',
         '  - cfg/db/port at db.port: expected number (found "x")',
         '  - cfg/db/password at db.password: expected string (found [redacted])',

@@ -12,7 +12,7 @@ import { closedPortAddress, RecordingIo } from './cli-io.js';
 let server: DevServer | undefined;
 let stop: AbortController | undefined;
 
-async function start(options: { aclToken?: string } = {}): Promise<DevServer> {
+async function start(options: { aclToken?: string; seed?: Record<string, string> } = {}): Promise<DevServer> {
   server = await startDevServer({
     jitter: false,
     seed: { 'app/flag': 'on', 'app/port': '5432' },
@@ -102,7 +102,7 @@ describe('watch', () => {
   });
 
   it('reports a value that does not decode and keeps watching until it is fixed', async () => {
-    const s = await start();
+    const s = await start({ seed: { 'app/flag': '[on', 'app/port': '5432' } });
     const { io, exit } = watch(['--address', s.address, '--format', 'json', 'app/flag']);
     await io.untilStdout('problem');
     const index = s.kv.put('app/flag', '"fixed"');
@@ -113,7 +113,7 @@ describe('watch', () => {
       [
         'watching app/flag from index 2: no valid value yet',
         '[index 2] invalid config under app/flag: 1 problem; the last good value keeps serving',
-        `  - app/flag: not valid JSON: Unexpected token 'o', "on" is not valid JSON`,
+        `  - app/flag: not valid JSON: Unexpected token 'o', "[on" is not valid JSON`,
         `[index ${index}] added app/flag = "fixed"`,
         'stopped',
         '',

@@ -193,7 +193,7 @@ describe('defineConfig().load()', () => {
       {
         'db/port': 'five',
         'db/password': 'hunter2',
-        'db/pool/max': new Raw('ten'),
+        'db/pool/max': new Raw('[ten'),
         'db/hots': 'typo.internal',
       },
       { unknownKeys: 'error' },
@@ -209,7 +209,7 @@ describe('defineConfig().load()', () => {
       {
         key: 'config/app/db/pool/max',
         path: ['db', 'pool', 'max'],
-        message: `not valid JSON: Unexpected token 'e', "ten" is not valid JSON`,
+        message: `not valid JSON: Unexpected token 'e', "[ten" is not valid JSON`,
       },
       {
         key: 'config/app/db/host',
@@ -243,7 +243,7 @@ describe('defineConfig().load()', () => {
     expect(error.message).toBe(
       [
         'invalid config under config/app/: 5 problems; the last good value keeps serving',
-        `  - config/app/db/pool/max at db.pool.max: not valid JSON: Unexpected token 'e', "ten" is not valid JSON`,
+        `  - config/app/db/pool/max at db.pool.max: not valid JSON: Unexpected token 'e', "[ten" is not valid JSON`,
         '  - config/app/db/host at db.host: missing; expected string',
         '  - config/app/db/port at db.port: expected number (found "five")',
         '  - config/app/db/password at db.password: Too small: expected string to have >=12 characters (found [redacted])',
@@ -256,7 +256,7 @@ describe('defineConfig().load()', () => {
   it('fails on a value that does not decode even where the schema accepts anything', async () => {
     consul.answer(FIRST_READ, {
       entries: [
-        { key: 'config/app/labels/team', value: 'nope', modifyIndex: 5 },
+        { key: 'config/app/labels/team', value: '[nope', modifyIndex: 5 },
         { key: 'config/app/labels/tier', value: '"gold"', modifyIndex: 5 },
       ],
       index: 5,
@@ -269,7 +269,7 @@ describe('defineConfig().load()', () => {
       {
         key: 'config/app/labels/team',
         path: ['labels', 'team'],
-        message: `not valid JSON: Unexpected token 'o', "nope" is not valid JSON`,
+        message: `not valid JSON: Unexpected token 'o', "[nope" is not valid JSON`,
       },
     ]);
     expect(consul.requests()).toEqual([FIRST_READ]);

@@ -85,8 +85,22 @@ describe('DecodeCache', () => {
 
   it('does not quote the parser (which may echo the value) for a secret-looking key', () => {
     const cache = new DecodeCache(100);
-    const outcome = cache.decode(entry('config/app/db/password', 'hunter2'), 'json');
+    const outcome = cache.decode(entry('config/app/db/password', '{"hunter2'), 'json');
     expect(outcome).toMatchObject({ ok: false, message: 'not valid JSON' });
+  });
+
+  it('reads a value that is not JSON at all as text, and one that starts like JSON as JSON or an error', () => {
+    const cache = new DecodeCache(0);
+    const decoded = (value: string) => {
+      const outcome = cache.decode(entry('k', value), 'json');
+      return outcome.ok ? outcome.value : `error: ${outcome.message}`;
+    };
+    expect(
+      ['db.internal', '5432', 'true', 'null', '"quoted"', ' [1, 2]', '5432x', 'hello world'].map(decoded),
+    ).toEqual(['db.internal', 5432, true, null, 'quoted', [1, 2], '5432x', 'hello world']);
+    expect(decoded('{"a":')).toMatch(/^error: not valid JSON: /);
+    expect(decoded('"open')).toMatch(/^error: not valid JSON: /);
+    expect(decoded('[1,')).toMatch(/^error: not valid JSON: /);
   });
 
   it('reports a throwing custom decoder as a failure', () => {

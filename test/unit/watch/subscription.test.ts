@@ -303,7 +303,7 @@ describe('Subscription: invalid values', () => {
     const { sub, events, answer } = harness('config/app/');
     answer({ 'config/app/a': '1' });
     const first = await sub.ready;
-    answer({ 'config/app/a': 'oops' });
+    answer({ 'config/app/a': '{oops' });
     answer({ 'config/app/a': '1' });
     expect(events.map((e) => e[0])).toEqual(['state', 'invalid']);
     expect(sub.current).toBe(first);

@@ -81,7 +81,7 @@ describe('Watcher: requests', () => {
   it('uses a 5 minute wait by default', async () => {
     consul.answer('/v1/kv/config/flag', { entries: [entry('config/flag', 'on', 9)], index: 9 });
     const blocking = consul.hang('/v1/kv/config/flag?index=9&wait=300000ms');
-    const sub = makeWatcher().watch('config/flag');
+    const sub = makeWatcher().watch('config/flag', { format: 'text' });
     await expect(sub.ready).resolves.toBe('on');
     await blocking;
   });
@@ -92,7 +92,7 @@ describe('Watcher: requests', () => {
     consul.answer('/v1/kv/config/limit', { entries: null, index: 12 });
     const keyBlocks = consul.hang('/v1/kv/config/limit?index=12&wait=300000ms');
     const w = makeWatcher();
-    const prefix = w.watch('config/app/');
+    const prefix = w.watch('config/app/', { format: 'text' });
     const key = w.watch('config/limit', { format: 'json', schema: z.number().default(3) });
     await expect(prefix.ready).resolves.toEqual({});
     await expect(key.ready).resolves.toBe(3);
@@ -125,7 +125,7 @@ describe('Watcher: requests', () => {
     });
     const third = consul.hang('/v1/kv/config/app/?recurse=&index=8&wait=300000ms');
     const w = makeWatcher();
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     const changes: unknown[] = [];
     sub.on('change', (e) => changes.push(e));
     await sub.ready;
@@ -143,7 +143,7 @@ describe('Watcher: requests', () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 50)], index: 20 });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=20&wait=300000ms');
     const w = makeWatcher();
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     await sub.ready;
     await blocking;
     expect(consul.requests()).toEqual([
@@ -162,7 +162,7 @@ describe('Watcher: requests', () => {
     });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=1&wait=300000ms');
     const w = makeWatcher();
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     await sub.ready;
     await blocking;
     expect(w.stats().queries[0]?.lastIndex).toBe(1);
@@ -180,7 +180,7 @@ describe('Watcher: requests', () => {
     });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&stale=&index=6&wait=300000ms');
     const w = makeWatcher({ consistency: 'stale', maxStale: 1_000 });
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     await expect(sub.ready).resolves.toEqual({ a: 'new' });
     await blocking;
     expect(w.stats().queries[0]).toMatchObject({ requests: 3, consistency: 'stale' });
@@ -197,7 +197,7 @@ describe('Watcher: errors', () => {
       backoff: { min: 1, max: 25 },
       logger: { error: (_obj, msg) => logged.push(msg ?? '') },
     });
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     const errors: ConsulError[] = [];
     sub.on('error', (e) => errors.push(e));
     const error = (await sub.ready.catch((e: unknown) => e)) as AclDeniedError;
@@ -215,7 +215,9 @@ describe('Watcher: errors', () => {
   it('rejects ready at once for an unknown datacenter (§1) and keeps retrying slowly', async () => {
     consul.answer('/v1/kv/config/app/?dc=nowhere&recurse=', { status: 500, body: 'No path to datacenter' });
     const retried = consul.hang('/v1/kv/config/app/?dc=nowhere&recurse=');
-    const sub = makeWatcher({ datacenter: 'nowhere', backoff: { min: 1, max: 5 } }).watch('config/app/');
+    const sub = makeWatcher({ datacenter: 'nowhere', backoff: { min: 1, max: 5 } }).watch('config/app/', {
+      format: 'text',
+    });
     await expect(sub.ready).rejects.toBeInstanceOf(UnknownDatacenterError);
     await retried;
   });
@@ -241,7 +243,7 @@ describe('Watcher: errors', () => {
     consul.answer('/v1/kv/config/app/?recurse=', { status: 200, body: '[{"Key":' });
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=5&wait=300000ms');
-    const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/');
+    const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/', { format: 'text' });
     const codes: string[] = [];
     sub.on('error', (e) => codes.push(e.code));
     await expect(sub.ready).resolves.toEqual({ a: '1' });
@@ -258,7 +260,7 @@ describe('Watcher: errors', () => {
     });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=5&wait=300000ms');
     const w = makeWatcher({ staleAfter: 30, backoff: { min: 5, max: 5 } });
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     const states: StateEvent[] = [];
     sub.on('state', (e) => states.push(e));
     const errors: string[] = [];
@@ -285,7 +287,11 @@ describe('Watcher: coalescing', () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=5&wait=300000ms');
     const w = makeWatcher();
-    const subs = [w.watch('config/app/'), w.watch('config/app/', { format: 'json' }), w.watch('config/app/')];
+    const subs = [
+      w.watch('config/app/', { format: 'text' }),
+      w.watch('config/app/', { format: 'json' }),
+      w.watch('config/app/', { format: 'text' }),
+    ];
     expect(await Promise.all(subs.map((s) => s.ready))).toEqual([{ a: '1' }, { a: 1 }, { a: '1' }]);
     await blocking;
     expect(consul.requests()).toHaveLength(2);
@@ -341,9 +347,9 @@ describe('Watcher: coalescing', () => {
     });
     const blocking = consul.hang('/v1/kv/config/?recurse=&index=7&wait=300000ms');
     const w = makeWatcher({ roots: ['config/'] });
-    const flag = w.watch('config/flag');
-    const app = w.watch('config/app/');
-    const missing = w.watch('config/missing');
+    const flag = w.watch('config/flag', { format: 'text' });
+    const app = w.watch('config/app/', { format: 'text' });
+    const missing = w.watch('config/missing', { format: 'text' });
     await expect(flag.ready).resolves.toBe('on');
     await expect(app.ready).resolves.toEqual({ a: '1' });
     await expect(missing.ready).resolves.toBeUndefined();
@@ -355,9 +361,9 @@ describe('Watcher: coalescing', () => {
     consul.answer('/v1/kv/config/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     const blocking = consul.hang('/v1/kv/config/?recurse=&index=5&wait=300000ms');
     const w = makeWatcher({ roots: ['config/'] });
-    await w.watch('config/app/').ready;
+    await w.watch('config/app/', { format: 'text' }).ready;
     await blocking;
-    const late = w.watch('config/app/a');
+    const late = w.watch('config/app/a', { format: 'text' });
     await expect(late.ready).resolves.toBe('1');
     expect(consul.requests()).toHaveLength(2);
   });
@@ -371,9 +377,9 @@ describe('Watcher: coalescing', () => {
     const consistentBlocks = consul.hang('/v1/kv/config/x?consistent=&index=3&wait=300000ms');
     const w = makeWatcher({ roots: ['config/'] });
     await Promise.all([
-      w.watch('config/a/').ready,
-      w.watch('other/').ready,
-      w.watch('config/x', { consistency: 'consistent' }).ready,
+      w.watch('config/a/', { format: 'text' }).ready,
+      w.watch('other/', { format: 'text' }).ready,
+      w.watch('config/x', { format: 'text', consistency: 'consistent' }).ready,
     ]);
     await Promise.all([rootBlocks, otherBlocks, consistentBlocks]);
     expect(w.stats().queries.map((q) => [q.key, q.kind, q.consistency])).toEqual([
@@ -387,8 +393,8 @@ describe('Watcher: coalescing', () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [], index: 3 });
     const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=3&wait=300000ms');
     const w = makeWatcher();
-    const a = w.watch('config/app/');
-    const b = w.watch('config/app/');
+    const a = w.watch('config/app/', { format: 'text' });
+    const b = w.watch('config/app/', { format: 'text' });
     await Promise.all([a.ready, b.ready]);
     await blocking;
     await a.close();
@@ -402,7 +408,7 @@ describe('Watcher: lifecycle and options', () => {
   it('close() rejects pending ready promises, closes every subscription and is idempotent', async () => {
     const arrived = consul.hang('/v1/kv/config/app/?recurse=');
     const w = makeWatcher();
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     const states: string[] = [];
     sub.on('state', (e) => states.push(e.state));
     await arrived;
@@ -412,7 +418,7 @@ describe('Watcher: lifecycle and options', () => {
     await expect(sub.ready).rejects.toBeInstanceOf(ClosedError);
     expect(states).toEqual(['closed']);
     expect(w.closed).toBe(true);
-    expect(() => w.watch('config/app/')).toThrow(ClosedError);
+    expect(() => w.watch('config/app/', { format: 'text' })).toThrow(ClosedError);
   });
 
   it('closes when its signal aborts, and a subscription closes with its own signal', async () => {
@@ -421,7 +427,7 @@ describe('Watcher: lifecycle and options', () => {
     const watcherSignal = new AbortController();
     const subSignal = new AbortController();
     const w = makeWatcher({ signal: watcherSignal.signal });
-    const sub = w.watch('config/app/', { signal: subSignal.signal });
+    const sub = w.watch('config/app/', { format: 'text', signal: subSignal.signal });
     await sub.ready;
     await blocking;
     subSignal.abort();
@@ -438,9 +444,9 @@ describe('Watcher: lifecycle and options', () => {
     expect(() => makeWatcher({ debounce: { min: 10, max: 5 } })).toThrow(InvalidArgumentError);
     expect(() => makeWatcher({ roots: ['/config/'] })).toThrow(InvalidArgumentError);
     const w = makeWatcher();
-    expect(() => w.watch('')).toThrow(InvalidArgumentError);
-    expect(() => w.watch('/config')).toThrow(InvalidArgumentError);
-    expect(() => w.watch('config//x')).toThrow(InvalidArgumentError);
+    expect(() => w.watch('', { format: 'text' })).toThrow(InvalidArgumentError);
+    expect(() => w.watch('/config', { format: 'text' })).toThrow(InvalidArgumentError);
+    expect(() => w.watch('config//x', { format: 'text' })).toThrow(InvalidArgumentError);
     expect(() => w.watch('config/x', { format: 'xml' as 'json' })).toThrow(InvalidArgumentError);
     expect(w.stats().queries).toEqual([]);
   });
@@ -539,7 +545,7 @@ describe('Watcher: lifecycle and options', () => {
     diagnosticsChannel.subscribe('consul-hotreload:watch:change', onChange);
     diagnosticsChannel.subscribe('consul-hotreload:watch:error', onError);
     try {
-      const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/');
+      const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/', { format: 'text' });
       sub.on('error', () => {});
       await nextChange(sub);
       await blocking;
@@ -589,7 +595,7 @@ describe('Watcher: lifecycle and options', () => {
   it('supports Symbol.asyncDispose on the watcher and subscriptions', async () => {
     const arrived = consul.hang('/v1/kv/config/app/?recurse=');
     const w = makeWatcher();
-    const sub = w.watch('config/app/');
+    const sub = w.watch('config/app/', { format: 'text' });
     await arrived;
     await sub[Symbol.asyncDispose]();
     expect(sub.state).toBe('closed');
