@@ -71,6 +71,30 @@ function nextChange(emitter: { once(event: 'change', listener: () => void): unkn
 }
 
 describe('defineConfig() against the dev server', () => {
+  it('reads back what a plain seed stores: raw strings as strings, other values as JSON, same as watch()', async () => {
+    server = await startDevServer({
+      port: 0,
+      seed: {
+        'seeded/host': 'localhost',
+        'seeded/port': 5432,
+        'seeded/tls': true,
+        'seeded/tags': ['a', 'b'],
+      },
+    });
+    watcher = new Watcher({ address: server.address, ...FAST });
+    const schema = z.object({
+      host: z.string(),
+      port: z.number(),
+      tls: z.boolean(),
+      tags: z.array(z.string()),
+    });
+    const expected = { host: 'localhost', port: 5432, tls: true, tags: ['a', 'b'] };
+    const config = track(defineConfig({ prefix: 'seeded/', schema, watcher }));
+    expect(await config.load()).toEqual(expected);
+    // The same default format without defineConfig.
+    expect(await watcher.watch('seeded/', { schema }).ready).toEqual(expected);
+  });
+
   it('loads the seeded config and calls each onChange listener only for its own part', async () => {
     const { server } = await start();
     const config = await loadedConfig();
