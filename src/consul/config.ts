@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
-import { ConfigurationError, InvalidArgumentError } from '../errors.js';
+import { ConfigurationError, errorText, InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 
 /** Read consistency mode (§1): `'default'` (leader), `'stale'` (any server), `'consistent'` (leader + quorum check). */
@@ -538,10 +538,6 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 function defineHidden<T extends object>(target: T, name: keyof T & string, value: unknown): void {
   Object.defineProperty(target, name, { value, enumerable: false, writable: false, configurable: false });
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function configError(message: string, cause?: unknown): ConfigurationError {
