@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { ConfigurationError, errorText, InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { MAX_TIMER_MS, timerLimitText } from './duration.js';
 
 /** Read consistency mode (§1): `'default'` (leader), `'stale'` (any server), `'consistent'` (leader + quorum check). */
 export type Consistency = 'default' | 'stale' | 'consistent';
@@ -108,7 +109,7 @@ export interface ConsulClientOptions {
   allowH2?: boolean;
   /**
    * Client-side timeout of non-blocking requests, in ms. Blocking reads use their own
-   * (wait + wait/16 + 7 s + 2 s).
+   * (wait + wait/16 + 7 s + 2 s). At most 2147483647 (about 24.8 days, the longest a Node.js timer waits).
    * @default 30_000
    */
   requestTimeout?: number;
@@ -509,6 +510,9 @@ function validateOptionTypes(o: ConsulClientOptions): void {
   }
   if (o.requestTimeout !== undefined && !(Number.isFinite(o.requestTimeout) && o.requestTimeout > 0)) {
     fail('requestTimeout', 'a positive number of milliseconds');
+  }
+  if (o.requestTimeout !== undefined && o.requestTimeout > MAX_TIMER_MS) {
+    fail('requestTimeout', `at most ${timerLimitText(o.requestTimeout)}`);
   }
   if (o.maxResponseBytes !== undefined && !(Number.isInteger(o.maxResponseBytes) && o.maxResponseBytes > 0)) {
     fail('maxResponseBytes', 'a positive integer');

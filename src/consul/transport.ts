@@ -35,6 +35,7 @@ import {
   ValueTooLargeError,
 } from '../errors.js';
 import type { ResolvedClientConfig } from './config.js';
+import { MAX_TIMER_MS } from './duration.js';
 
 /** One request to Consul, as the KV layer describes it. */
 export interface TransportRequest {
@@ -180,7 +181,7 @@ export class Transport {
           ? this.#headers
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
-      const backstopMs = request.timeoutMs + 1000;
+      const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
       if (this.#socketReturn !== undefined) await this.#socketReturn;
       const response = await this.#dispatcher.request({
         origin: this.#config.origin,

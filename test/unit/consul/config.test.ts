@@ -393,6 +393,10 @@ describe('option validation', () => {
       { requestTimeout: Number.NaN },
       'ConsulClient option requestTimeout must be a positive number of milliseconds',
     ],
+    [
+      { requestTimeout: 3e9 },
+      'ConsulClient option requestTimeout must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait); got 3000000000',
+    ],
     [{ maxResponseBytes: -1 }, 'ConsulClient option maxResponseBytes must be a positive integer'],
     [{ address: '' }, 'ConsulClient option address must be a non-empty string'],
     [{ address: 8500 }, 'ConsulClient option address must be a string'],
@@ -404,6 +408,7 @@ describe('option validation', () => {
     [{ tls: { verify: 'no' } }, 'ConsulClient option tls.verify must be a boolean'],
     [{ env: null }, 'ConsulClient option env must be an object'],
   ])('throws InvalidArgumentError for %j', (options, message) => {
+    // A timer past 2^31-1 ms fires after 1 ms in Node.js, so requestTimeout: 3e9 used to time out at once.
     const error = thrown(() => resolveClientConfig({ env: {}, ...(options as ConsulClientOptions) }));
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error.message).toBe(message);
