@@ -238,6 +238,27 @@ describe('token (§5 CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE)', () => {
     expect(JSON.stringify(config)).not.toContain(TOKEN);
     expect(inspect(config, { depth: 5 })).not.toContain(TOKEN);
   });
+
+  it('hides token, auth and the TLS key from showHidden inspection, own property names and JSON', () => {
+    const key = `-----BEGIN PRIVATE KEY-----\n${TOKEN}-key\n-----END PRIVATE KEY-----`;
+    const config = resolve({ token: TOKEN, auth: `admin:${TOKEN}-pw`, tls: { cert: 'CERT', key } });
+    for (const shown of [
+      inspect(config, { depth: 10, showHidden: true }),
+      inspect(config, { depth: 10, showHidden: true, getters: true }),
+      JSON.stringify(config),
+      JSON.stringify(Object.getOwnPropertyNames(config)),
+      JSON.stringify(Object.getOwnPropertyNames(config.tls)),
+    ]) {
+      expect(shown).not.toContain(TOKEN);
+      expect(shown).not.toContain('admin');
+      expect(shown).not.toMatch(/\btoken\b|\bauth\b|\bkey\b/);
+    }
+    expect([config.token, config.auth, config.tls.key]).toEqual([
+      TOKEN,
+      { username: 'admin', password: `${TOKEN}-pw` },
+      key,
+    ]);
+  });
 });
 
 describe('auth (§5 CONSUL_HTTP_AUTH)', () => {
