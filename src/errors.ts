@@ -6,6 +6,7 @@
  * The codes are listed in docs/errors.md.
  * @module
  */
+import { redactText } from './logger.js';
 
 /** Stable error codes. New codes may be added; existing ones never change meaning. */
 export type ConsulErrorCode =
@@ -313,4 +314,49 @@ function formatValidationMessage(key: string, issues: readonly ValidationIssue[]
   });
   const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
   return `invalid config under ${key}: ${count}; the last good value keeps serving\n${lines.join('\n')}`;
+}
+
+/** The longest text {@link errorText} keeps, in characters. */
+export const MAX_ERROR_TEXT = 300;
+
+/** Options of {@link errorText}. */
+export interface ErrorTextOptions {
+  /**
+   * Exact secrets to remove (the ACL token, a password, encoded credentials), also when wrapped or cut.
+   * `Basic …`/`Bearer …` credentials and echoed token headers are removed whatever this holds.
+   * @default []
+   */
+  secrets?: readonly string[];
+  /**
+   * Longest text kept, in characters; longer text is cut and ends with `…`.
+   * @default {@link MAX_ERROR_TEXT} (300)
+   */
+  maxLength?: number;
+}
+
+/** C0 controls, DEL, C1 controls (together `\p{Cc}`) and the bidi marks, embeddings, overrides and isolates. */
+const UNSAFE_CHARS = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+/**
+ * Foreign text made safe to quote inside one line of an error message: a server's body (Buffer or string)
+ * or a caught error (its `message`). In this order: secrets removed ({@link ErrorTextOptions.secrets}, before
+ * any cut so a secret straddling it cannot leak), whitespace folded to single spaces, control characters and
+ * bidi overrides escaped as `\uXXXX` (so a body cannot drive the terminal), then cut to `maxLength` with `…`.
+ */
+export function errorText(value: unknown, options: ErrorTextOptions = {}): string {
+  const maxLength = options.maxLength ?? MAX_ERROR_TEXT;
+  let text: string;
+  if (value instanceof Uint8Array) {
+    // At most 4 bytes per character: decoding more could not change what is kept.
+    text = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      .subarray(0, maxLength * 4)
+      .toString('utf8');
+  } else {
+    text = value instanceof Error ? value.message : String(value);
+  }
+  text = redactText(text, options.secrets)
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(UNSAFE_CHARS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }

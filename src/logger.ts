@@ -54,3 +54,47 @@ export function resolveLogger(logger: Logger | undefined): Required<Logger> {
     error: wrap(logger.error),
   };
 }
+
+/** What replaces a secret in text. */
+export const REDACTED = '[redacted]';
+
+/**
+ * Credentials that are secret whatever their value: an `Authorization` scheme's parameter (`Basic <base64>`,
+ * `Bearer <token>`), and an `X-Consul-Token` header or `token=` parameter echoed back by Consul or a proxy.
+ */
+const CREDENTIAL_PATTERNS: ReadonlyArray<[RegExp, string]> = [
+  [/\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+/gi, `$1 ${REDACTED}`],
+  [/\b(x-consul-token\s*[:=]\s*)[^\s,;&"']+/gi, `$1${REDACTED}`],
+  [/([?&]token=)[^\s&"']+/gi, `$1${REDACTED}`],
+];
+
+/** The shortest piece of a cut secret that is still removed from the end of a text. */
+const MIN_CUT_PIECE = 4;
+
+/**
+ * Removes secrets from free text (an error body, a caught error's message). Each known secret is removed
+ * where it appears whole, also when line-wrapped (whitespace between its characters), and where the text
+ * ends with its first {@link MIN_CUT_PIECE} or more characters (the text was cut inside it). Authorization
+ * credentials and echoed token headers are removed whatever their value. Run it before any cut or folding.
+ */
+export function redactText(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret === '') continue;
+    const chars = [...secret].map(escapeRegExp);
+    out = out.replace(new RegExp(chars.join('\\s*'), 'g'), REDACTED);
+    if (chars.length > MIN_CUT_PIECE) {
+      // A prefix of at least MIN_CUT_PIECE characters at the very end: p0\s*p1…p3(?:\s*p4(?:\s*p5…)?)?
+      let optional = '';
+      for (let i = chars.length - 2; i >= MIN_CUT_PIECE; i--) optional = `(?:\\s*${chars[i]}${optional})?`;
+      const head = chars.slice(0, MIN_CUT_PIECE).join('\\s*');
+      out = out.replace(new RegExp(`${head}${optional}\\s*$`), REDACTED);
+    }
+  }
+  for (const [pattern, replacement] of CREDENTIAL_PATTERNS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+function escapeRegExp(char: string): string {
+  return char.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+}

@@ -5,9 +5,11 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { type InspectOptions, inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { ConfigurationError, InvalidArgumentError } from '../errors.js';
+import { ConfigurationError, errorText, InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { MAX_TIMER_MS, timerLimitText } from './duration.js';
 
 /** Read consistency mode (§1): `'default'` (leader), `'stale'` (any server), `'consistent'` (leader + quorum check). */
 export type Consistency = 'default' | 'stale' | 'consistent';
@@ -108,7 +110,7 @@ export interface ConsulClientOptions {
   allowH2?: boolean;
   /**
    * Client-side timeout of non-blocking requests, in ms. Blocking reads use their own
-   * (wait + wait/16 + 7 s + 2 s).
+   * (wait + wait/16 + 7 s + 2 s). At most 2147483647 (about 24.8 days, the longest a Node.js timer waits).
    * @default 30_000
    */
   requestTimeout?: number;
@@ -135,14 +137,14 @@ export interface ConsulClientOptions {
   logger?: Logger;
 }
 
-/** TLS settings after resolution. `key` is non-enumerable so that logging the config cannot print it. */
+/** TLS settings after resolution. `key` is a getter over a private field, so logging the config cannot print it. */
 export interface ResolvedTlsOptions {
   /** CA certificates (PEM), or undefined for the system roots. */
   ca: Array<string | Buffer> | undefined;
   /** Client certificate (PEM), set together with `key`. */
   cert: string | Buffer | undefined;
-  /** Client private key (PEM). Non-enumerable. */
-  key: string | Buffer | undefined;
+  /** Client private key (PEM). A getter over a private field: never enumerated, inspected or serialised. */
+  readonly key: string | Buffer | undefined;
   /** SNI / verified server name, port stripped. */
   servername: string | undefined;
   /** Whether the server certificate is verified. */
@@ -156,8 +158,9 @@ export interface BasicAuth {
 }
 
 /**
- * The configuration a client runs with. `token` and `auth` (and `tls.key`) are non-enumerable, so that
- * `JSON.stringify`, `console.log` or a logger given the whole object never prints them.
+ * The configuration a client runs with. `token` and `auth` (and `tls.key`) are getters over private fields, so
+ * that `JSON.stringify`, `console.log`, `util.inspect` with `showHidden` or a logger given the whole object never
+ * prints them.
  */
 export interface ResolvedClientConfig {
   /** Where the agent is, for messages: `'http://127.0.0.1:8500'`, `'https://consul:8501/proxy'`, `'unix:///run/consul.sock'`. */
@@ -170,10 +173,10 @@ export interface ResolvedClientConfig {
   pathPrefix: string;
   /** Unix socket path, or undefined for TCP. */
   socketPath: string | undefined;
-  /** ACL token, or undefined. Non-enumerable. */
-  token?: string;
-  /** Basic-auth credentials, or undefined. Non-enumerable. */
-  auth?: BasicAuth;
+  /** ACL token, or undefined. Hidden (a getter over a private field). */
+  readonly token?: string | undefined;
+  /** Basic-auth credentials, or undefined. Hidden (a getter over a private field). */
+  readonly auth?: BasicAuth | undefined;
   /** TLS settings (used only when `scheme` is `'https'`). */
   tls: ResolvedTlsOptions;
   /** `?dc=` value, when set. */
@@ -273,27 +276,28 @@ export function resolveClientConfig(options: ConsulClientOptions = {}): Resolved
       ? `${scheme}://${parsed.host}${parsed.pathPrefix}`
       : `unix://${parsed.socketPath}`;
 
-  const config: ResolvedClientConfig = {
-    address,
-    scheme,
-    origin,
-    pathPrefix: parsed.pathPrefix,
-    socketPath: parsed.socketPath,
-    tls,
-    connections: options.connections ?? CLIENT_DEFAULTS.connections,
-    allowH2: options.allowH2 ?? CLIENT_DEFAULTS.allowH2,
-    requestTimeout: options.requestTimeout ?? CLIENT_DEFAULTS.requestTimeout,
-    maxResponseBytes: options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
-    dispatcher: options.dispatcher,
-  };
+  const config: ResolvedClientConfig = Object.assign(
+    new ClientSecrets(token, authText === undefined ? undefined : parseBasicAuth(authText)),
+    {
+      address,
+      scheme,
+      origin,
+      pathPrefix: parsed.pathPrefix,
+      socketPath: parsed.socketPath,
+      tls,
+      connections: options.connections ?? CLIENT_DEFAULTS.connections,
+      allowH2: options.allowH2 ?? CLIENT_DEFAULTS.allowH2,
+      requestTimeout: options.requestTimeout ?? CLIENT_DEFAULTS.requestTimeout,
+      maxResponseBytes: options.maxResponseBytes ?? CLIENT_DEFAULTS.maxResponseBytes,
+      dispatcher: options.dispatcher,
+    },
+  );
   const datacenter = nonEmpty(options.datacenter);
   const namespace = nonEmpty(options.namespace) ?? fromEnv(ENV.namespace);
   const partition = nonEmpty(options.partition) ?? fromEnv(ENV.partition);
   if (datacenter !== undefined) config.datacenter = datacenter;
   if (namespace !== undefined) config.namespace = namespace;
   if (partition !== undefined) config.partition = partition;
-  if (token !== undefined) defineHidden(config, 'token', token);
-  if (authText !== undefined) defineHidden(config, 'auth', parseBasicAuth(authText));
   return config;
 }
 
@@ -422,15 +426,12 @@ function resolveTls(
   }
 
   const servername = stripPort(nonEmpty(tls.servername) ?? fromEnv(ENV.tlsServerName));
-  const resolved: ResolvedTlsOptions = {
+  return Object.assign(new TlsSecrets(key), {
     ca: caList.length > 0 ? caList : undefined,
     cert,
-    key: undefined,
     servername,
     verify: verify ?? true,
-  };
-  defineHidden(resolved, 'key', key);
-  return resolved;
+  });
 }
 
 /** `'consul.local:8501'` → `'consul.local'`; `'[::1]:8501'` → `'::1'`; no port → unchanged. */
@@ -510,6 +511,9 @@ function validateOptionTypes(o: ConsulClientOptions): void {
   if (o.requestTimeout !== undefined && !(Number.isFinite(o.requestTimeout) && o.requestTimeout > 0)) {
     fail('requestTimeout', 'a positive number of milliseconds');
   }
+  if (o.requestTimeout !== undefined && o.requestTimeout > MAX_TIMER_MS) {
+    fail('requestTimeout', `at most ${timerLimitText(o.requestTimeout)}`);
+  }
   if (o.maxResponseBytes !== undefined && !(Number.isInteger(o.maxResponseBytes) && o.maxResponseBytes > 0)) {
     fail('maxResponseBytes', 'a positive integer');
   }
@@ -536,12 +540,54 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
-function defineHidden<T extends object>(target: T, name: keyof T & string, value: unknown): void {
-  Object.defineProperty(target, name, { value, enumerable: false, writable: false, configurable: false });
+/**
+ * The secret part of a resolved config. The values sit in private fields behind prototype getters, so they
+ * are no own property of the config object: `Object.keys` and `JSON.stringify` never see them, and a custom
+ * inspect keeps `console.log` and `util.inspect(config, { showHidden: true, getters: true })` from listing the
+ * getters; `config.token` still works.
+ */
+class ClientSecrets {
+  readonly #token: string | undefined;
+  readonly #auth: BasicAuth | undefined;
+
+  constructor(token: string | undefined, auth: BasicAuth | undefined) {
+    this.#token = token;
+    this.#auth = auth;
+  }
+
+  /** ACL token, or undefined. */
+  get token(): string | undefined {
+    return this.#token;
+  }
+
+  /** Basic-auth credentials, or undefined. */
+  get auth(): BasicAuth | undefined {
+    return this.#auth;
+  }
+
+  /** `util.inspect` (and so `console.log`) shows the public fields only, even with `showHidden` or `getters`. */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return show({ ...this }, options);
+  }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** The TLS client key, hidden the same way as {@link ClientSecrets}. */
+class TlsSecrets {
+  readonly #key: string | Buffer | undefined;
+
+  constructor(key: string | Buffer | undefined) {
+    this.#key = key;
+  }
+
+  /** Client private key (PEM), or undefined. */
+  get key(): string | Buffer | undefined {
+    return this.#key;
+  }
+
+  /** See {@link ClientSecrets}: the public fields only. */
+  [inspect.custom](_depth: number, options: InspectOptions, show: typeof inspect): string {
+    return show({ ...this }, options);
+  }
 }
 
 function configError(message: string, cause?: unknown): ConfigurationError {

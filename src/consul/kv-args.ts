@@ -56,6 +56,31 @@ export function checkUint(value: unknown, name: string, operation: string, key: 
   return value;
 }
 
+/** The largest uint64: Consul's Flags range. */
+const MAX_FLAGS = 2n ** 64n - 1n;
+
+/**
+ * Flags to write: a non-negative safe integer, or a bigint up to 2^64-1 (Consul's uint64). An integer number
+ * above 2^53-1 is refused: it may already have lost precision, so it could write flags nobody read.
+ * @throws InvalidArgumentError naming the operation and key
+ */
+export function checkFlags(value: unknown, operation: string, key: string | undefined): number | bigint {
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= MAX_FLAGS) return value;
+    throw new InvalidArgumentError(
+      `${describeTarget(operation, key)}: flags must be an integer from 0 to ${MAX_FLAGS}; got ${value}`,
+      { operation, key },
+    );
+  }
+  if (typeof value === 'number' && Number.isInteger(value) && value > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError(
+      `${describeTarget(operation, key)}: flags ${value} is above 2^53-1, where a number loses precision; pass it as a bigint (entry.flagsBigInt)`,
+      { operation, key },
+    );
+  }
+  return checkUint(value, 'flags', operation, key);
+}
+
 /** An AbortSignal or undefined, or InvalidArgumentError. */
 export function checkSignal(
   signal: unknown,

@@ -9,7 +9,8 @@ import { describeTarget, type TransportResponse } from './transport.js';
 /** Fields of a {@link KVEntry}, as Consul sends them; `value` is the raw base64 text. */
 export interface KVEntryInit {
   key: string;
-  flags: number;
+  /** Consul's uint64 flags; a bigint keeps values above 2^53-1 exact. */
+  flags: number | bigint;
   createIndex: number;
   modifyIndex: number;
   lockIndex: number;
@@ -25,7 +26,10 @@ export interface KVEntryInit {
 export class KVEntry {
   /** The full key. */
   readonly key: string;
-  /** Opaque flags stored with the value. */
+  /**
+   * Opaque flags stored with the value (a uint64 in Consul). Exact up to 2^53-1; above that the nearest
+   * number, so read {@link KVEntry.flagsBigInt} to compare or write such flags back.
+   */
   readonly flags: number;
   /** Index of the write that created the key. */
   readonly createIndex: number;
@@ -37,15 +41,27 @@ export class KVEntry {
   readonly session: string | undefined;
   /** The value as Consul sent it (base64, or null); compare it to detect changes without decoding. */
   readonly rawValue: string | null;
+  /** Flags above 2^53-1, exactly; undefined when `flags` is exact (the common case costs no bigint). */
+  readonly #exactFlags: bigint | undefined;
 
   constructor(init: KVEntryInit) {
     this.key = init.key;
-    this.flags = init.flags;
+    if (typeof init.flags === 'bigint') {
+      this.flags = Number(init.flags);
+      this.#exactFlags = Number.isSafeInteger(this.flags) ? undefined : init.flags;
+    } else {
+      this.flags = init.flags;
+    }
     this.createIndex = init.createIndex;
     this.modifyIndex = init.modifyIndex;
     this.lockIndex = init.lockIndex;
     this.session = init.session;
     this.rawValue = init.value;
+  }
+
+  /** The flags exactly, as a bigint (0 to 2^64-1); pass it to `put`'s `flags` to write them back unchanged. */
+  get flagsBigInt(): bigint {
+    return this.#exactFlags ?? BigInt(this.flags);
   }
 
   /**
@@ -55,7 +71,7 @@ export class KVEntry {
   static from(init: {
     key: string;
     value: string | Uint8Array | null;
-    flags?: number;
+    flags?: number | bigint;
     createIndex?: number;
     modifyIndex?: number;
     lockIndex?: number;
@@ -99,14 +115,22 @@ export function parseEntries(
   operation: string,
   key: string | undefined,
 ): KVEntry[] {
-  const parsed = parseJson(response, operation, key);
-  if (!Array.isArray(parsed))
-    throw malformed(operation, key, 'expected a JSON array of entries', response.status);
-  const entries = new Array<KVEntry>(parsed.length);
-  for (let i = 0; i < parsed.length; i++) {
-    entries[i] = toEntry(parsed[i], i, operation, key, response.status);
+  let parsed = parseJson(response, operation, key);
+  for (let pass = 0; ; pass++) {
+    if (!Array.isArray(parsed))
+      throw malformed(operation, key, 'expected a JSON array of entries', response.status);
+    const entries = new Array<KVEntry>(parsed.length);
+    let rounded = false;
+    for (let i = 0; i < parsed.length; i++) {
+      const entry = toEntry(parsed[i], i, operation, key, response.status);
+      if (entry.flags > Number.MAX_SAFE_INTEGER) rounded = true;
+      entries[i] = entry;
+    }
+    // JSON.parse rounded a uint64 Flags: read the answer once more, keeping those digits (rare: costs
+    // nothing for answers whose flags all fit a number).
+    if (!rounded || pass > 0) return entries;
+    parsed = parseJson(response, operation, key, true);
   }
-  return entries;
 }
 
 /** One entry object of an answer (a list element, or a txn result's `KV`) checked and turned into a KVEntry. */
@@ -124,7 +148,9 @@ export function toEntry(
   const entryKey = r.Key;
   const modifyIndex = r.ModifyIndex;
   const createIndex = r.CreateIndex;
-  const flags = r.Flags ?? 0;
+  const rawFlags = r.Flags ?? 0;
+  // A digit string only comes from the exact re-read (see LONG_FLAGS); Consul itself sends numbers.
+  const flags = typeof rawFlags === 'string' ? exactUint64(rawFlags) : rawFlags;
   const lockIndex = r.LockIndex ?? 0;
   const value = r.Value ?? null;
   const session = r.Session ?? undefined;
@@ -142,7 +168,7 @@ export function toEntry(
   }
   return new KVEntry({
     key: entryKey,
-    flags: flags as number,
+    flags: flags as number | bigint,
     createIndex: createIndex as number,
     modifyIndex: modifyIndex as number,
     lockIndex: lockIndex as number,
@@ -164,10 +190,26 @@ function describeEntryProblem(r: Record<string, unknown>, position: number): str
   return `${where}: Session is not a string`;
 }
 
-/** A JSON number that is a non-negative integer. */
+/** A JSON number that is a non-negative integer (or an exact uint64 from the re-read). */
 export function isUint(value: unknown): boolean {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+  return (typeof value === 'number' && Number.isInteger(value) && value >= 0) || typeof value === 'bigint';
 }
+
+/** The largest uint64, Consul's range for Flags. */
+export const MAX_UINT64 = 2n ** 64n - 1n;
+
+/** Digits of a uint64 as a bigint; undefined (refused as malformed) past 2^64-1. */
+function exactUint64(digits: string): bigint | undefined {
+  const value = /^\d+$/.test(digits) ? BigInt(digits) : undefined;
+  return value !== undefined && value <= MAX_UINT64 ? value : undefined;
+}
+
+/**
+ * `"Flags":` then 16 or more digits, outside any string (a `"` inside a JSON string is escaped as `\"`, so
+ * the look-behind skips keys that merely contain the text). Node 20's JSON.parse gives no access to a
+ * number's source, so these tokens are turned into strings before a second parse.
+ */
+const LONG_FLAGS = /(?<!\\)"Flags":\s*(\d{16,})/g;
 
 /** Standard padded base64, checked strictly: alphabet, padding only at the end, length a multiple of 4. */
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -184,9 +226,15 @@ function decodeValue(raw: string | null, key: string): Buffer | null {
 }
 
 /** The body as JSON, or MalformedResponseError keeping the SyntaxError as `cause`. */
-export function parseJson(response: TransportResponse, operation: string, key: string | undefined): unknown {
+export function parseJson(
+  response: TransportResponse,
+  operation: string,
+  key: string | undefined,
+  exactFlags = false,
+): unknown {
   try {
-    return JSON.parse(response.body.toString('utf8'));
+    const text = response.body.toString('utf8');
+    return JSON.parse(exactFlags ? text.replace(LONG_FLAGS, '"Flags":"$1"') : text);
   } catch (error) {
     throw malformed(operation, key, 'the body is not JSON', response.status, error);
   }

@@ -7,7 +7,15 @@ import { InvalidArgumentError, ValueTooLargeError } from '../errors.js';
 import { blockingTimeoutMs, waitParam } from './blocking.js';
 import type { Consistency, ResolvedClientConfig } from './config.js';
 import { parseDuration } from './duration.js';
-import { checkOptions, checkSignal, checkUint, checkValue, MAX_VALUE_BYTES, validateKey } from './kv-args.js';
+import {
+  checkFlags,
+  checkOptions,
+  checkSignal,
+  checkUint,
+  checkValue,
+  MAX_VALUE_BYTES,
+  validateKey,
+} from './kv-args.js';
 import { type KVEntry, malformed, parseBoolean, parseEntries, parseJson } from './kv-entry.js';
 import {
   describeTarget,
@@ -64,10 +72,11 @@ export interface KeysOptions extends ReadOptions {
 /** Options of {@link KV.put}. */
 export interface PutOptions {
   /**
-   * Opaque unsigned integer stored with the value.
+   * Opaque unsigned 64-bit integer stored with the value: a safe integer, or a bigint up to 2^64-1 (write
+   * back {@link KVEntry.flagsBigInt} to keep flags above 2^53-1 exact).
    * @default 0
    */
-  flags?: number;
+  flags?: number | bigint;
   /**
    * Check-and-set: write only if the key's `ModifyIndex` equals this (0 = only if absent). The call then
    * resolves to false when the check fails.
@@ -200,7 +209,7 @@ export class KV {
     }
     const params: Array<[string, string]> = [];
     if (options.flags !== undefined)
-      params.push(['flags', String(checkUint(options.flags, 'flags', operation, key))]);
+      params.push(['flags', String(checkFlags(options.flags, operation, key))]);
     if (options.cas !== undefined)
       params.push(['cas', String(checkUint(options.cas, 'cas', operation, key))]);
     return this.#write(operation, key, 'PUT', params, options.signal, body);

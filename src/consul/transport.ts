@@ -21,6 +21,7 @@ import {
   ClosedError,
   ConsulError,
   type ErrorDetails,
+  errorText,
   NoLeaderError,
   ProxyAuthRequiredError,
   RateLimitedError,
@@ -34,6 +35,7 @@ import {
   ValueTooLargeError,
 } from '../errors.js';
 import type { ResolvedClientConfig } from './config.js';
+import { MAX_TIMER_MS } from './duration.js';
 
 /** One request to Consul, as the KV layer describes it. */
 export interface TransportRequest {
@@ -77,9 +79,6 @@ class InternalAbort extends Error {
   }
 }
 
-/** The longest text of a Consul error body quoted in a message. */
-const MAX_QUOTED_BODY = 300;
-
 /**
  * Sends requests to one agent and turns every failure into a typed {@link ConsulError}.
  *
@@ -114,6 +113,8 @@ export class Transport {
     if (config.auth !== undefined) {
       const credentials = `${config.auth.username}:${config.auth.password}`;
       this.#headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+      // A proxy may echo the header back in its error body (redacted there by errorText).
+      this.#secrets.push(this.#headers.authorization.slice('Basic '.length));
       if (config.auth.password !== '') this.#secrets.push(config.auth.password);
     }
   }
@@ -180,7 +181,7 @@ export class Transport {
           ? this.#headers
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
-      const backstopMs = request.timeoutMs + 1000;
+      const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
       if (this.#socketReturn !== undefined) await this.#socketReturn;
       const response = await this.#dispatcher.request({
         origin: this.#config.origin,
@@ -332,16 +333,9 @@ export class Transport {
     return new BadRequestError(message('unexpected status from Consul'), details);
   }
 
-  /** A Consul error body as quotable text: whitespace folded, cut short, secrets removed. */
+  /** A Consul error body as quotable text: secrets removed, folded, escaped, cut short. */
   #quote(body: Buffer): string {
-    let text = body
-      .subarray(0, MAX_QUOTED_BODY * 4)
-      .toString('utf8')
-      .replace(/\s+/g, ' ')
-      .trim();
-    if (text.length > MAX_QUOTED_BODY) text = `${text.slice(0, MAX_QUOTED_BODY)}…`;
-    for (const secret of this.#secrets) text = text.replaceAll(secret, '[redacted]');
-    return text;
+    return errorText(body, { secrets: this.#secrets });
   }
 
   #mapError(
@@ -375,7 +369,7 @@ export class Transport {
       // An injected dispatcher closed under us.
       return new ClosedError(`${describe(request)}: the dispatcher was closed`, { ...details, cause: error });
     }
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorText(error, { secrets: this.#secrets });
     return new TransportError(
       `${describe(request)}: cannot reach Consul at ${this.#config.address}: ${reason} (is the agent running? check the address option or CONSUL_HTTP_ADDR)`,
       { ...details, cause: error },

@@ -3,7 +3,7 @@
  * @module
  */
 import { InvalidArgumentError, TxnTooLargeError, ValueTooLargeError } from '../errors.js';
-import { checkUint, checkValue, MAX_VALUE_BYTES, validateKey } from './kv-args.js';
+import { checkFlags, checkUint, checkValue, MAX_VALUE_BYTES, validateKey } from './kv-args.js';
 import { isUint, type KVEntry, malformed, parseJson, toEntry } from './kv-entry.js';
 import type { TransportResponse } from './transport.js';
 
@@ -33,7 +33,8 @@ export type TxnOp = {
   verb: TxnVerb;
   key: string;
   value?: string | Uint8Array;
-  flags?: number;
+  /** A safe integer, or a bigint up to 2^64-1 (Consul's uint64). */
+  flags?: number | bigint;
   index?: number;
   session?: string;
 };
@@ -62,6 +63,8 @@ const TXN_VERBS: ReadonlySet<string> = new Set<TxnVerb>([
 const TREE_VERBS: ReadonlySet<string> = new Set(['get-tree', 'delete-tree']);
 
 const OPERATION = 'txn';
+/** Stands for flags above 2^53-1 while the body is stringified; JSON.stringify writes it as `"\u0000"`. */
+const FLAGS_PLACEHOLDER = '\u0000';
 
 /**
  * The request body of a transaction, every operation checked first.
@@ -92,6 +95,7 @@ export function encodeTxn(ops: TxnOp[]): Buffer {
     }
     validateKey(key, operation, TREE_VERBS.has(verb));
     const kv: Record<string, string | number> = { Verb: verb, Key: key };
+    let exactFlags: bigint | undefined;
     if (op.value !== undefined) {
       const bytes = checkValue(op.value, operation, key);
       if (bytes.length > MAX_VALUE_BYTES) {
@@ -102,7 +106,16 @@ export function encodeTxn(ops: TxnOp[]): Buffer {
       }
       kv.Value = bytes.toString('base64');
     }
-    if (op.flags !== undefined) kv.Flags = checkUint(op.flags, 'flags', operation, key);
+    if (op.flags !== undefined) {
+      const flags = checkFlags(op.flags, operation, key);
+      if (typeof flags === 'bigint' && flags > BigInt(Number.MAX_SAFE_INTEGER)) {
+        // JSON.stringify has no bigint; a placeholder keeps the field's place and is swapped for the digits.
+        kv.Flags = FLAGS_PLACEHOLDER;
+        exactFlags = flags;
+      } else {
+        kv.Flags = Number(flags);
+      }
+    }
     if (op.index !== undefined) kv.Index = checkUint(op.index, 'index', operation, key);
     if (op.session !== undefined) {
       if (typeof op.session !== 'string') {
@@ -110,9 +123,11 @@ export function encodeTxn(ops: TxnOp[]): Buffer {
       }
       kv.Session = op.session;
     }
-    return { KV: kv };
+    const json = JSON.stringify({ KV: kv });
+    // Only the real field can read `"Flags":"\u0000"`: a quote inside a user string is escaped.
+    return exactFlags === undefined ? json : json.replace('"Flags":"\\u0000"', `"Flags":${exactFlags}`);
   });
-  const body = Buffer.from(JSON.stringify(encoded));
+  const body = Buffer.from(`[${encoded.join(',')}]`);
   if (body.length > MAX_TXN_BODY_BYTES) {
     throw new ValueTooLargeError(
       `txn: request body is ${body.length} bytes, over Consul's ${MAX_TXN_BODY_BYTES}-byte txn_max_req_len; split the transaction`,
@@ -125,7 +140,8 @@ export function encodeTxn(ops: TxnOp[]): Buffer {
 /** Decodes a 200 (committed, with results) or 409 (rolled back, with every failing op) answer (§6). */
 export function parseTxnResult(response: TransportResponse): TxnResult {
   const operation = OPERATION;
-  const parsed = parseJson(response, operation, undefined);
+  // Results may hold uint64 Flags; the answer is small, so it is always read with exact flags.
+  const parsed = parseJson(response, operation, undefined, true);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw malformed(operation, undefined, 'expected a JSON object with Results and Errors', response.status);
   }

@@ -4,6 +4,7 @@ import {
   AclDeniedError,
   ConfigValidationError,
   ConsulError,
+  errorText,
   isConsulError,
   NoLeaderError,
   RateLimitedError,
@@ -112,5 +113,40 @@ describe('instanceof across two loaded copies', () => {
     expect(new MyError('m', at) instanceof MyError).toBe(true);
     expect(new MyError('m', at) instanceof AclDeniedError).toBe(true);
     expect(new AclDeniedError('m', at) instanceof MyError).toBe(false);
+  });
+});
+
+describe('errorText', () => {
+  const secret = '8d1e6e3a-super-secret-token';
+
+  it("quotes an Error's message, a string or a Buffer on one line", () => {
+    expect(errorText(new Error('ENOENT: no such file'))).toBe('ENOENT: no such file');
+    expect(errorText('  two\n  lines\t ')).toBe('two lines');
+    expect(errorText(Buffer.from('No cluster leader'))).toBe('No cluster leader');
+    expect(errorText(42)).toBe('42');
+  });
+
+  it('removes secrets before cutting, so a secret across the cut leaves no piece', () => {
+    const text = errorText(`${'x'.repeat(290)}${secret}`, { secrets: [secret] });
+    expect(text).toBe(`${'x'.repeat(290)}[redacted]`);
+  });
+
+  it('removes the start of a secret left at the end of text cut before it arrived', () => {
+    expect(errorText(`denied for ${secret.slice(0, 12)}`, { secrets: [secret] })).toBe(
+      'denied for [redacted]',
+    );
+    // Fewer than 4 characters are left alone: too short to tell from ordinary text.
+    expect(errorText('ends with 8d1', { secrets: [secret] })).toBe('ends with 8d1');
+  });
+
+  it('cuts at maxLength with an ellipsis', () => {
+    expect(errorText('abcdef', { maxLength: 3 })).toBe('abc…');
+    expect(errorText('x'.repeat(301))).toBe(`${'x'.repeat(300)}…`);
+  });
+
+  it('escapes C0, DEL, C1 and bidi controls', () => {
+    expect(errorText('a\u0000b\u001bc\u007fd\u0085e\u061cf\u200eg\u202eh\u2069i')).toBe(
+      'a\\u0000b\\u001bc\\u007fd\\u0085e\\u061cf\\u200eg\\u202eh\\u2069i',
+    );
   });
 });

@@ -238,6 +238,27 @@ describe('token (§5 CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE)', () => {
     expect(JSON.stringify(config)).not.toContain(TOKEN);
     expect(inspect(config, { depth: 5 })).not.toContain(TOKEN);
   });
+
+  it('hides token, auth and the TLS key from showHidden inspection, own property names and JSON', () => {
+    const key = `-----BEGIN PRIVATE KEY-----\n${TOKEN}-key\n-----END PRIVATE KEY-----`;
+    const config = resolve({ token: TOKEN, auth: `admin:${TOKEN}-pw`, tls: { cert: 'CERT', key } });
+    for (const shown of [
+      inspect(config, { depth: 10, showHidden: true }),
+      inspect(config, { depth: 10, showHidden: true, getters: true }),
+      JSON.stringify(config),
+      JSON.stringify(Object.getOwnPropertyNames(config)),
+      JSON.stringify(Object.getOwnPropertyNames(config.tls)),
+    ]) {
+      expect(shown).not.toContain(TOKEN);
+      expect(shown).not.toContain('admin');
+      expect(shown).not.toMatch(/\btoken\b|\bauth\b|\bkey\b/);
+    }
+    expect([config.token, config.auth, config.tls.key]).toEqual([
+      TOKEN,
+      { username: 'admin', password: `${TOKEN}-pw` },
+      key,
+    ]);
+  });
 });
 
 describe('auth (§5 CONSUL_HTTP_AUTH)', () => {
@@ -393,6 +414,10 @@ describe('option validation', () => {
       { requestTimeout: Number.NaN },
       'ConsulClient option requestTimeout must be a positive number of milliseconds',
     ],
+    [
+      { requestTimeout: 3e9 },
+      'ConsulClient option requestTimeout must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait); got 3000000000',
+    ],
     [{ maxResponseBytes: -1 }, 'ConsulClient option maxResponseBytes must be a positive integer'],
     [{ address: '' }, 'ConsulClient option address must be a non-empty string'],
     [{ address: 8500 }, 'ConsulClient option address must be a string'],
@@ -404,6 +429,7 @@ describe('option validation', () => {
     [{ tls: { verify: 'no' } }, 'ConsulClient option tls.verify must be a boolean'],
     [{ env: null }, 'ConsulClient option env must be an object'],
   ])('throws InvalidArgumentError for %j', (options, message) => {
+    // A timer past 2^31-1 ms fires after 1 ms in Node.js, so requestTimeout: 3e9 used to time out at once.
     const error = thrown(() => resolveClientConfig({ env: {}, ...(options as ConsulClientOptions) }));
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error.message).toBe(message);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../../src/consul/duration.js';
+import { checkTimerMs, MAX_TIMER_MS, parseDuration } from '../../../src/consul/duration.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 describe('parseDuration', () => {
@@ -53,5 +53,26 @@ describe('parseDuration', () => {
       `options: interval must be a non-negative number of milliseconds or a Go duration such as '55s', '5m' or '1500ms'; got ${value}`,
     );
     expect((caught as InvalidArgumentError).code).toBe('CONSUL_INVALID_ARGUMENT');
+  });
+
+  it.each([
+    [3e9, '3000000000'],
+    ['720h', '2592000000'],
+    [MAX_TIMER_MS + 1, '2147483648'],
+  ])('refuses %j, past the longest a Node.js timer can wait (it would fire after 1 ms)', (value, shown) => {
+    expect(() => parseDuration(value, 'startTimeout', 'watch')).toThrowError(
+      new InvalidArgumentError(
+        `watch: startTimeout must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait); got ${shown}`,
+        { operation: 'watch' },
+      ),
+    );
+  });
+
+  it('accepts exactly the longest timer', () => {
+    expect(parseDuration(MAX_TIMER_MS, 'staleAfter')).toBe(2_147_483_647);
+    expect(checkTimerMs(MAX_TIMER_MS, 'staleAfter')).toBe(2_147_483_647);
+    expect(() => checkTimerMs(MAX_TIMER_MS + 0.5, 'backoff.max', 'watch')).toThrowError(
+      'watch: backoff.max must be at most 2147483647 ms (about 24.8 days, the longest a Node.js timer can wait); got 2147483647.5',
+    );
   });
 });

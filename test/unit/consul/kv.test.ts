@@ -639,3 +639,72 @@ describe('txn (§6)', () => {
     expect(error.message).toBe('txn: malformed response from Consul: a 409 answer without an Errors array');
   });
 });
+
+describe('uint64 Flags', () => {
+  const MAX_UINT64 = 18_446_744_073_709_551_615n;
+
+  it('reads Flags above 2^53-1 exactly and writes them back unchanged', async () => {
+    mock = mockConsul();
+    const trap = 'config/x"Flags":12345678901234567890';
+    const body = `[${JSON.stringify(entry('config/a', 'v', 5)).replace('"Flags":0', '"Flags":18446744073709551615')},${JSON.stringify(entry(trap, null, 6, { Flags: 9_007_199_254_740_991 }))}]`;
+    mock.pool
+      .intercept({ path: '/v1/kv/config/?recurse=', method: 'GET' })
+      .reply(200, body, { headers: meta(6) });
+    mock.pool
+      .intercept({ path: '/v1/kv/config/a?flags=18446744073709551615', method: 'PUT' })
+      .reply(200, 'true');
+    const { entries } = await mock.client.kv.list('config/');
+    const [a, b] = entries;
+    expect([a?.flagsBigInt, a?.flags, b?.key, b?.flagsBigInt, b?.flags]).toEqual([
+      MAX_UINT64,
+      2 ** 64,
+      trap,
+      9_007_199_254_740_991n,
+      9_007_199_254_740_991,
+    ]);
+    expect(await mock.client.kv.put('config/a', 'v', { flags: a?.flagsBigInt })).toBe(true);
+  });
+
+  it('sends bigint flags in a transaction as a JSON number and reads exact Flags from its results', async () => {
+    mock = mockConsul();
+    mock.pool
+      .intercept({ path: '/v1/txn', method: 'PUT' })
+      .reply(
+        200,
+        `{"Results":[{"KV":${JSON.stringify(entry('config/a', null, 9)).replace('"Flags":0', '"Flags":18446744073709551614')}}],"Errors":null}`,
+      );
+    const result = await mock.client.kv.txn([
+      { verb: 'set', key: 'config/a', value: 'v', flags: MAX_UINT64 - 1n, index: 3 },
+    ]);
+    expect(mock.bodies()).toEqual([
+      Buffer.from(
+        '[{"KV":{"Verb":"set","Key":"config/a","Value":"dg==","Flags":18446744073709551614,"Index":3}}]',
+      ),
+    ]);
+    expect(result.ok && result.results[0]?.flagsBigInt).toBe(MAX_UINT64 - 1n);
+  });
+
+  it.each([
+    [
+      MAX_UINT64 + 1n,
+      'kv.put k: flags must be an integer from 0 to 18446744073709551615; got 18446744073709551616',
+    ],
+    [-1n, 'kv.put k: flags must be an integer from 0 to 18446744073709551615; got -1'],
+    [
+      2 ** 64,
+      'kv.put k: flags 18446744073709552000 is above 2^53-1, where a number loses precision; pass it as a bigint (entry.flagsBigInt)',
+    ],
+  ])('refuses flags %s before sending', async (flags, message) => {
+    mock = mockConsul();
+    const error = await rejection(mock.client.kv.put('k', 'v', { flags }));
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({ code: 'CONSUL_INVALID_ARGUMENT', key: 'k' });
+    expect(error.message).toBe(message);
+    expect(mock.requests()).toEqual([]);
+  });
+
+  it('keeps flags exact through KVEntry.from', () => {
+    expect(KVEntry.from({ key: 'a', value: null, flags: MAX_UINT64 }).flagsBigInt).toBe(MAX_UINT64);
+    expect(KVEntry.from({ key: 'a', value: null, flags: 7 }).flagsBigInt).toBe(7n);
+  });
+});

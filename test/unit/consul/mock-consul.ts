@@ -71,3 +71,8 @@ export function expectNoToken(error: unknown): void {
     current = current.cause;
   }
 }
+
+/** Asserts no 6-character piece of `secret` appears in `text`: a cut or partly redacted secret fails too. */
+export function expectNoPiece(text: string, secret: string): void {
+  for (let i = 0; i + 6 <= secret.length; i++) expect(text).not.toContain(secret.slice(i, i + 6));
+}

@@ -21,7 +21,15 @@ import {
   UnknownDatacenterError,
   ValueTooLargeError,
 } from '../../../src/errors.js';
-import { expectNoToken, type MockConsul, meta, mockConsul, rejection, TOKEN } from './mock-consul.js';
+import {
+  expectNoPiece,
+  expectNoToken,
+  type MockConsul,
+  meta,
+  mockConsul,
+  rejection,
+  TOKEN,
+} from './mock-consul.js';
 
 let mock: MockConsul;
 afterEach(async () => {
@@ -249,6 +257,57 @@ describe('status → typed error (contract error table)', () => {
       'kv.get a: 403 Permission denied: token [redacted] is bad (the token needs key:read on this key)',
     );
     expectNoToken(error);
+  });
+
+  it('redacts a token that straddles the 300-character cut (redact before cutting)', async () => {
+    mock = mockConsul();
+    const head = 'x'.repeat(280);
+    mock.pool.intercept({ path: '/v1/kv/a', method: 'GET' }).reply(500, `${head}${TOKEN} and more`);
+    const error = await rejection(mock.client.kv.get('a'));
+    expect(error.message).toBe(
+      `kv.get a: 500 ${head}[redacted] and more (Consul server error; reads may be retried)`,
+    );
+    expectNoPiece(error.message, TOKEN);
+  });
+
+  it('redacts a token wrapped over two lines, which folding would join back', async () => {
+    mock = mockConsul();
+    const wrapped = `${TOKEN.slice(0, 15)}\n    ${TOKEN.slice(15)}`;
+    mock.pool
+      .intercept({ path: '/v1/kv/a', method: 'GET' })
+      .reply(403, `Permission denied: token ${wrapped} is bad`);
+    const error = await rejection(mock.client.kv.get('a'));
+    expect(error.message).toBe(
+      'kv.get a: 403 Permission denied: token [redacted] is bad (the token needs key:read on this key)',
+    );
+    expectNoPiece(error.message, TOKEN);
+  });
+
+  it('redacts basic-auth and bearer credentials a proxy echoes from the request headers', async () => {
+    const password = 'hunter2-proxy-pass';
+    mock = mockConsul({ auth: `deploy:${password}` });
+    const basic = Buffer.from(`deploy:${password}`).toString('base64');
+    mock.pool
+      .intercept({ path: '/v1/kv/a', method: 'GET' })
+      .reply(400, `bad request; headers: authorization=Basic ${basic}, x-forwarded=Bearer abc.def-ghi`);
+    const error = await rejection(mock.client.kv.get('a'));
+    expect(error.message).toBe(
+      'kv.get a: 400 bad request; headers: authorization=Basic [redacted], x-forwarded=Bearer [redacted] (Consul refused the request)',
+    );
+    expectNoPiece(error.message, basic);
+    expectNoPiece(error.message, password);
+  });
+
+  it('escapes terminal control characters and bidi overrides from a quoted body', async () => {
+    mock = mockConsul();
+    mock.pool
+      .intercept({ path: '/v1/kv/a', method: 'GET' })
+      .reply(500, 'boom\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\u202eevil\u2066');
+    const error = await rejection(mock.client.kv.get('a'));
+    expect(error.message).toBe(
+      'kv.get a: 500 boom\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u007f\\u202eevil\\u2066 (Consul server error; reads may be retried)',
+    );
+    expect(error.message).not.toMatch(/[\p{Cc}\u202a-\u202e\u2066-\u2069]/u);
   });
 
   it('cuts a long error body short', async () => {
