@@ -332,6 +332,11 @@ export interface ErrorTextOptions {
    * @default {@link MAX_ERROR_TEXT} (300)
    */
   maxLength?: number;
+  /**
+   * Keep only the first line (a parser's or a user function's message may go on with a stack or the input).
+   * @default false
+   */
+  firstLine?: boolean;
 }
 
 /** C0 controls, DEL, C1 controls (together `\p{Cc}`) and the bidi marks, embeddings, overrides and isolates. */
@@ -354,6 +359,7 @@ export function errorText(value: unknown, options: ErrorTextOptions = {}): strin
   } else {
     text = value instanceof Error ? value.message : String(value);
   }
+  if (options.firstLine === true) text = text.split('\n', 1)[0] ?? '';
   text = redactText(text, options.secrets)
     .replace(/\s+/g, ' ')
     .trim()

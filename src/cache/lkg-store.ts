@@ -11,6 +11,7 @@
  */
 import { KVEntry } from '../consul/kv-entry.js';
 import { watchErrorChannel } from '../diagnostics.js';
+import { errorText } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type LkgEntry, LkgFile, type LkgFileOptions, type LkgSnapshot } from './lkg-file.js';
 
@@ -148,7 +149,7 @@ export class LkgStore {
     try {
       await this.#file.write(toSnapshot(key, pending));
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
+      const detail = errorText(error);
       this.#logger.warn(
         { path: this.#file.path, key, err: error },
         `last-known-good cache: could not save ${key}: ${detail}`,

@@ -8,7 +8,13 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import * as z from 'zod/v4';
-import { ClosedError, ConfigValidationError, type ConsulError, InvalidArgumentError } from '../errors.js';
+import {
+  ClosedError,
+  ConfigValidationError,
+  type ConsulError,
+  errorText,
+  InvalidArgumentError,
+} from '../errors.js';
 import { SafeEmitter } from '../events.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
@@ -163,7 +169,7 @@ export class Flag<T> extends SafeEmitter<FlagEvents<T>> {
         // An invalid first value was announced by `invalid` already; otherwise (start timeout, 403…) the
         // watch keeps trying and a later value arrives as `change`.
         if (this.#closed || error instanceof ConfigValidationError) return;
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = errorText(error);
         this.#logger.warn(
           { key: this.key },
           `flag ${this.key}: serving the default until Consul answers (${reason})`,

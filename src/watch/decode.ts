@@ -5,6 +5,7 @@
 
 import { createRequire } from 'node:module';
 import { LRUCache } from 'lru-cache';
+import { errorText } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import type { Decoder, WatchFormat } from './types.js';
 
@@ -82,8 +83,7 @@ export function decodeFailure(format: WatchFormat, key: string, error: unknown):
   const what =
     typeof format === 'function' ? 'the custom decoder failed' : `not valid ${FORMAT_NAME[format]}`;
   if (looksSecret(key)) return what;
-  const detail = error instanceof Error ? error.message : String(error);
-  return `${what}: ${detail.split('\n')[0]}`;
+  return `${what}: ${errorText(error, { firstLine: true })}`;
 }
 
 interface CachedDecode {

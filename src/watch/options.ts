@@ -4,9 +4,9 @@
  * @module
  */
 import type * as zc from 'zod/v4/core';
-import { MAX_QUERY_TIME_MS } from '../consul/blocking.js';
+import { DEFAULT_WAIT_MS, MAX_QUERY_TIME_MS } from '../consul/blocking.js';
 import type { Consistency } from '../consul/config.js';
-import { parseDuration } from '../consul/duration.js';
+import { checkTimerMs, parseDuration } from '../consul/duration.js';
 import { validateKey } from '../consul/kv-args.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
@@ -15,7 +15,7 @@ import type { UnknownKeysMode, WatcherOptions, WatchFormat, WatchOptions } from 
 
 /** Defaults of {@link WatcherOptions}, in ms. */
 export const WATCHER_DEFAULTS = {
-  waitMs: 300_000,
+  waitMs: DEFAULT_WAIT_MS,
   minIntervalMs: 100,
   churnIntervalMs: 15_000,
   backoffMinMs: 250,
@@ -72,6 +72,15 @@ function nonNegative(value: number | undefined, name: string, fallback: number):
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw invalid(`${name} must be a non-negative number of milliseconds; got ${String(value)}`);
   }
+  // Above 2^31-1 ms a Node.js timer fires after 1 ms: refuse rather than misbehave.
+  return checkTimerMs(value, name, OPERATION);
+}
+
+function entryCount(value: number | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalid(`${name} must be a non-negative whole number of entries; got ${String(value)}`);
+  }
   return value;
 }
 
@@ -123,11 +132,7 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     maxStaleMs: options.maxStale === undefined ? undefined : nonNegative(options.maxStale, 'maxStale', 0),
     debounce: resolveDebounce(options.debounce, 'debounce'),
     startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', WATCHER_DEFAULTS.startTimeoutMs),
-    decodeCacheSize: nonNegative(
-      options.decodeCacheSize,
-      'decodeCacheSize',
-      WATCHER_DEFAULTS.decodeCacheSize,
-    ),
+    decodeCacheSize: entryCount(options.decodeCacheSize, 'decodeCacheSize', WATCHER_DEFAULTS.decodeCacheSize),
     random,
     cachePath,
     cacheMaxBytes: options.cache?.maxBytes,

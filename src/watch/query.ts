@@ -6,7 +6,7 @@
  * @module
  */
 import { type WatchStateMessage, watchErrorChannel, watchStateChannel } from '../diagnostics.js';
-import { type ConsulError, isConsulError, TransportError } from '../errors.js';
+import { type ConsulError, errorText, isConsulError, TransportError } from '../errors.js';
 import { BlockingLoop, type FetchFn, type LoopAnswer, type LoopStats } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
 import { kError, kHealth } from './subscription.js';
@@ -150,6 +150,5 @@ export class BlockingQuery<A extends LoopAnswer> {
 
 function toConsulError(error: unknown, key: string): ConsulError {
   if (isConsulError(error)) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new TransportError(`watch ${key}: ${detail}`, { operation: 'watch', key, cause: error });
+  return new TransportError(`watch ${key}: ${errorText(error)}`, { operation: 'watch', key, cause: error });
 }

@@ -9,7 +9,7 @@
  */
 import type * as zc from 'zod/v4/core';
 import { safeParse } from 'zod/v4/core';
-import type { ValidationIssue } from '../errors.js';
+import { errorText, type ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import { describeReceived as renderReceived } from './decode.js';
 import { isFolder } from './tree.js';
@@ -54,8 +54,7 @@ export function validate<S extends zc.$ZodType>(
     }
     result = safeParse(schema, value, { reportInput: true });
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    const message = `the schema threw: ${detail.split('\n')[0]}`;
+    const message = `the schema threw: ${errorText(error, { firstLine: true })}`;
     return { ok: false, issues: [{ key: context.keyOf([]), path: [], message }], unknownKeys };
   }
   if (result.success) return { ok: true, value: result.data, unknownKeys };

@@ -438,6 +438,18 @@ describe('Watcher: lifecycle and options', () => {
 
   it('refuses bad options and keys at the call', () => {
     expect(() => makeWatcher({ wait: '11m' })).toThrow(InvalidArgumentError);
+    // Above 2^31-1 ms a timer fires after 1 ms: refused, naming the option and the limit.
+    for (const options of [{ startTimeout: 3e9 }, { staleAfter: 3e9 }, { backoff: { min: 1, max: 3e9 } }]) {
+      expect(() => makeWatcher(options)).toThrow(
+        /^watch: (startTimeout|staleAfter|backoff\.max) must be at most 2147483647 ms \(about 24\.8 days, the longest a Node\.js timer can wait\); got 3000000000$/,
+      );
+    }
+    expect(() => makeWatcher({ debounce: { min: '1s', max: '1000h' } })).toThrow(
+      /debounce\.max must be at most 2147483647 ms/,
+    );
+    expect(() => makeWatcher({ decodeCacheSize: 1.5 })).toThrow(
+      'Watcher: decodeCacheSize must be a non-negative whole number of entries; got 1.5',
+    );
     expect(() => makeWatcher({ wait: 'soon' })).toThrow(InvalidArgumentError);
     expect(() => makeWatcher({ backoff: { min: 10, max: 5 } })).toThrow(InvalidArgumentError);
     expect(() => makeWatcher({ consistency: 'eventual' as 'stale' })).toThrow(InvalidArgumentError);
