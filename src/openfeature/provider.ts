@@ -5,13 +5,15 @@
  * @module
  */
 
-import { type FeatureFlag, FlagdCore } from '@openfeature/flagd-core';
+import { type FeatureFlag, FlagdCore, type Storage } from '@openfeature/flagd-core';
 import {
   ErrorCode,
   type EvaluationContext,
+  type FlagMetadata,
   type JsonValue,
   OpenFeatureEventEmitter,
   type Logger as OpenFeatureLogger,
+  ParseError,
   type Provider,
   ProviderEvents,
   type ResolutionDetails,
@@ -21,6 +23,7 @@ import { type Logger, resolveLogger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
 import type { WatcherOptions } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
+import { decodeFlagValue, type FlagSet, issueText, loadFlagSet } from './flag-set.js';
 
 /** Where the flag definitions live: exactly one of `key` or `prefix`. */
 export type FlagSource =
@@ -62,84 +65,11 @@ export type ConsulFlagProviderOptions = FlagSource &
 /** The provider's name in OpenFeature metadata and event details. */
 const PROVIDER_NAME = 'consul-hotreload';
 const OPERATION = 'openfeature.load';
-const EVALUATORS_KEY = '$evaluators';
 /** Options that belong to the provider itself; everything else is passed to the watcher it makes. */
 const OWN_OPTIONS = new Set(['watcher', 'key', 'prefix', 'logger']);
 
-/** One Consul key below the watched key or prefix and its decoded JSON (undefined for an empty value). */
-interface ConsulDocument {
-  readonly key: string;
-  readonly value: unknown;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function typeName(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-}
-
-/** Sets an own property, even one named `__proto__` (a flag key is any string). */
-function setOwn(target: Record<string, unknown>, name: string, value: unknown): void {
-  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/** A flagd document ready for flagd-core, with the Consul key (and path) each flag came from. */
-interface FlagDocument {
-  document: { flags: Record<string, unknown>; [field: string]: unknown };
-  origins: Map<string, { key: string; path: string[] }>;
-  issues: ValidationIssue[];
-}
-
-/** Single-key layout: the value is a flagd document as flagd itself reads it from a file. */
-function documentFromKey(key: string, value: unknown): FlagDocument {
-  const result: FlagDocument = { document: { flags: {} }, origins: new Map(), issues: [] };
-  if (value === undefined) return result;
-  if (!isPlainObject(value) || !isPlainObject(value.flags)) {
-    result.issues.push({
-      key,
-      path: [],
-      message: 'expected a flagd document: an object with a "flags" object',
-      received: isPlainObject(value) ? `"flags": ${typeName(value.flags)}` : typeName(value),
-    });
-    return result;
-  }
-  result.document = { ...value, flags: value.flags };
-  for (const name of Object.keys(value.flags)) result.origins.set(name, { key, path: ['flags', name] });
-  return result;
-}
-
-/** Prefix layout: one key per flag; `$evaluators` holds shared evaluators; any other `$` name is a mistake. */
-function documentFromPrefix(prefix: string, documents: ConsulDocument[]): FlagDocument {
-  const result: FlagDocument = { document: { flags: {} }, origins: new Map(), issues: [] };
-  for (const { key, value } of documents) {
-    const name = key.slice(prefix.length);
-    // An empty value defines nothing (the watcher already leaves folder keys such as `flags/team/` out).
-    if (value === undefined) continue;
-    if (name === EVALUATORS_KEY) {
-      if (isPlainObject(value)) result.document[EVALUATORS_KEY] = value;
-      else result.issues.push({ key, path: [], message: 'expected an object of named evaluators' });
-    } else if (name.startsWith('$')) {
-      result.issues.push({
-        key,
-        path: [],
-        message: `unknown reserved key "${name}"; the only one is "${EVALUATORS_KEY}"`,
-      });
-    } else {
-      setOwn(result.document.flags, name, value);
-      result.origins.set(name, { key, path: [] });
-    }
-  }
-  return result;
-}
-
-/** The most telling message of a flagd-core error: its ParseError wraps the real reason as `cause`. */
-function reasonOf(error: unknown): string {
-  if (error instanceof Error) {
-    return error.cause instanceof Error ? error.cause.message : error.message;
-  }
-  return String(error);
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -152,67 +82,17 @@ function flagdLogger(logger: Required<Logger>): OpenFeatureLogger {
   return { error: toDebug, warn: toDebug, info: toDebug, debug: toDebug };
 }
 
-/** The message of a flag whose targeting does not compile, or undefined when it compiles. */
-function targetingProblem(flag: FeatureFlag, logger: OpenFeatureLogger): string | undefined {
-  // flagd-core keeps such a flag and answers PARSE_ERROR for it at every evaluation (checked before the
-  // rule runs, so an empty context is enough to see it).
-  const probe = flag.evaluate({}, logger);
-  return probe.reason === 'ERROR' && probe.errorCode === ErrorCode.PARSE_ERROR
-    ? probe.errorMessage
-    : undefined;
-}
-
-/**
- * Builds a FlagdCore holding the flags, or throws a {@link ConfigValidationError} listing every problem at
- * once, each with its Consul key: the document's shape, flags flagd-core refuses, targeting that does not
- * compile. Refusing the whole update keeps the previous good definitions serving.
- */
-function compileFlags(source: string, flags: FlagDocument, logger: OpenFeatureLogger): FlagdCore {
-  const issues = [...flags.issues];
-  const originOf = (name: string) => flags.origins.get(name) ?? { key: source, path: ['flags', name] };
-  const { flags: definitions, ...shared } = flags.document;
-  const candidates: Record<string, unknown> = {};
-  for (const [name, definition] of Object.entries(definitions)) {
-    if (isPlainObject(definition)) setOwn(candidates, name, definition);
-    else
-      issues.push({
-        ...originOf(name),
-        message: 'expected a flag definition object (state, variants, defaultVariant)',
-      });
-  }
-  const core = new FlagdCore(undefined, logger);
-  const check = (name: string, flag: FeatureFlag) => {
-    const problem = targetingProblem(flag, logger);
-    if (problem !== undefined) issues.push({ ...originOf(name), message: problem });
+/** A FlagdCore answering from flags parsed elsewhere: evaluation stays flagd-core's, loading is ours. */
+function servingCore(flags: Map<string, FeatureFlag>, metadata: FlagMetadata, logger: OpenFeatureLogger) {
+  const storage: Storage = {
+    getFlag: (key) => flags.get(key),
+    getFlags: () => flags,
+    getFlagSetMetadata: () => metadata,
+    setConfigurations: () => {
+      throw new Error('ConsulFlagProvider loads definitions itself, one flag at a time');
+    },
   };
-  try {
-    core.setConfigurations(JSON.stringify({ ...shared, flags: candidates }));
-    for (const [name, flag] of core.getFlags()) check(name, flag);
-  } catch (error) {
-    // flagd-core stops at the first bad flag; load each alone so the error names all of them.
-    const before = issues.length;
-    for (const [name, definition] of Object.entries(candidates)) {
-      const single = new FlagdCore(undefined, logger);
-      try {
-        single.setConfigurations(JSON.stringify({ ...shared, flags: { [name]: definition } }));
-      } catch (flagError) {
-        issues.push({ ...originOf(name), message: reasonOf(flagError) });
-        continue;
-      }
-      const flag = single.getFlag(name);
-      if (flag !== undefined) check(name, flag);
-    }
-    if (issues.length === before) issues.push({ key: source, path: [], message: reasonOf(error) });
-  }
-  if (issues.length > 0) {
-    issues.sort((a, b) => compareText(a.key, b.key) || compareText(a.path.join('.'), b.path.join('.')));
-    throw new ConfigValidationError(OPERATION, source, issues);
-  }
-  return core;
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return new FlagdCore(storage, logger);
 }
 
 /** Keys of flags added, removed or redefined between two flag sets, sorted (flagd-core's definition hash). */
@@ -225,11 +105,15 @@ function changedFlagKeys(previous: Map<string, FeatureFlag>, next: Map<string, F
  * OpenFeature server provider backed by Consul KV: flagd flag definitions, evaluated by
  * `@openfeature/flagd-core`, reloaded without restart through a {@link Watcher}.
  *
+ * - Flags are loaded one at a time, as flagd does: a flag flagd refuses (bad shape, bad default variant,
+ *   targeting that does not compile, a `$ref` to a missing evaluator) keeps its last good definition if it
+ *   had one, and otherwise answers `PARSE_ERROR`; every other flag of the document loads normally.
  * - `initialize()` resolves after the first load (the SDK then emits Ready) and rejects with a
- *   {@link ConfigValidationError} when the definitions in Consul are invalid.
- * - Later it emits ConfigurationChanged with exactly the flag keys whose definitions changed, Error when
- *   new definitions are refused (the previous good ones keep serving), Stale when the watcher's data goes
- *   stale, and Ready when either condition ends.
+ *   {@link ConfigValidationError} only when nothing can be served: the value is not a flagd document (or
+ *   not JSON), or no flag of it loads.
+ * - Later it emits ConfigurationChanged with exactly the flag keys whose served definitions changed, Error
+ *   when new definitions are refused in whole or in part (naming each flag and its Consul key), Stale when
+ *   the watcher's data goes stale, and Ready when either condition ends.
  *
  * @example
  * ```ts
@@ -252,13 +136,20 @@ export class ConsulFlagProvider implements Provider {
   readonly #isPrefix: boolean;
   readonly #logger: Required<Logger>;
   readonly #flagdLogger: OpenFeatureLogger;
+  /** The flags served: the good flags of the last load, plus the last good definition of any that broke. */
+  #flags = new Map<string, FeatureFlag>();
+  /** Flags that answer PARSE_ERROR: refused in the last load, with no earlier good definition. */
+  #broken = new Map<string, ValidationIssue>();
+  /** flagd-core evaluating {@link #flags}. */
   #core: FlagdCore;
+  /** The problems of the definitions last loaded, one line each ({@link issueText}). */
+  #reported: ReadonlySet<string> = new Set();
   #subscription: Subscription<unknown> | undefined;
   #initializing: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   /** Events are applied only once the first load has settled: the SDK owns the first Ready or Error. */
   #started = false;
-  /** The definitions in Consul are currently refused (the SDK status is ERROR). */
+  /** Definitions in Consul were refused since the last clean load (the SDK status is ERROR). */
   #failed = false;
   /** The watcher reports its data as stale. */
   #stale = false;
@@ -290,16 +181,17 @@ export class ConsulFlagProvider implements Provider {
     this.#isPrefix = prefix !== undefined;
     this.#logger = resolveLogger(logger);
     this.#flagdLogger = flagdLogger(this.#logger);
-    this.#core = new FlagdCore(undefined, this.#flagdLogger);
+    this.#core = servingCore(this.#flags, {}, this.#flagdLogger);
     this.#ownsWatcher = watcher === undefined;
     this.#watcher = watcher ?? new Watcher({ ...watcherOptions, logger } as WatcherOptions);
   }
 
   /**
-   * Subscribes and loads the definitions. Resolves after the first good load; rejects with the watcher's
-   * error or a {@link ConfigValidationError} for definitions flagd refuses. After a rejection the provider
-   * keeps watching and emits Ready once good definitions arrive. Called by the SDK; a second call returns
-   * the first call's promise.
+   * Subscribes and loads the definitions. Resolves after the first load that yields at least one flag (or
+   * finds no definitions at all); broken flags then answer PARSE_ERROR and are logged. Rejects with the
+   * watcher's error, or a {@link ConfigValidationError} when the value is not a flagd document or no flag of
+   * it loads. After a rejection the provider keeps watching and emits Ready once good definitions arrive.
+   * Called by the SDK; a second call returns the first call's promise.
    */
   initialize(): Promise<void> {
     this.#initializing ??= this.#start();
@@ -312,43 +204,47 @@ export class ConsulFlagProvider implements Provider {
     return this.#closing;
   }
 
-  /** Resolves a boolean flag with flagd-core. */
+  /** Resolves a boolean flag with flagd-core; throws ParseError for a flag refused with no earlier good definition. */
   async resolveBooleanEvaluation(
     flagKey: string,
     defaultValue: boolean,
     context: EvaluationContext,
     logger: OpenFeatureLogger,
   ): Promise<ResolutionDetails<boolean>> {
+    this.#throwIfBroken(flagKey);
     return this.#core.resolveBooleanEvaluation(flagKey, defaultValue, context, logger);
   }
 
-  /** Resolves a string flag with flagd-core. */
+  /** Resolves a string flag with flagd-core; throws ParseError for a flag refused with no earlier good definition. */
   async resolveStringEvaluation(
     flagKey: string,
     defaultValue: string,
     context: EvaluationContext,
     logger: OpenFeatureLogger,
   ): Promise<ResolutionDetails<string>> {
+    this.#throwIfBroken(flagKey);
     return this.#core.resolveStringEvaluation(flagKey, defaultValue, context, logger);
   }
 
-  /** Resolves a number flag with flagd-core. */
+  /** Resolves a number flag with flagd-core; throws ParseError for a flag refused with no earlier good definition. */
   async resolveNumberEvaluation(
     flagKey: string,
     defaultValue: number,
     context: EvaluationContext,
     logger: OpenFeatureLogger,
   ): Promise<ResolutionDetails<number>> {
+    this.#throwIfBroken(flagKey);
     return this.#core.resolveNumberEvaluation(flagKey, defaultValue, context, logger);
   }
 
-  /** Resolves an object flag with flagd-core. */
+  /** Resolves an object flag with flagd-core; throws ParseError for a flag refused with no earlier good definition. */
   async resolveObjectEvaluation<T extends JsonValue>(
     flagKey: string,
     defaultValue: T,
     context: EvaluationContext,
     logger: OpenFeatureLogger,
   ): Promise<ResolutionDetails<T>> {
+    this.#throwIfBroken(flagKey);
     return this.#core.resolveObjectEvaluation(flagKey, defaultValue, context, logger);
   }
 
@@ -359,8 +255,10 @@ export class ConsulFlagProvider implements Provider {
         key: this.#source,
       });
     }
-    // Bad JSON never reaches the provider: the watcher reports it as `invalid`, naming the key.
-    const subscription = this.#watcher.watch(this.#source, { format: 'json' });
+    // A single key that is not JSON never reaches the provider: the watcher reports it as `invalid`, naming
+    // the key. Under a prefix each key is one flag, so a value that is not JSON breaks only that flag.
+    const format = this.#isPrefix ? decodeFlagValue : 'json';
+    const subscription = this.#watcher.watch(this.#source, { format });
     this.#subscription = subscription;
     subscription.on('change', () => {
       if (this.#started) this.#load(subscription);
@@ -373,7 +271,15 @@ export class ConsulFlagProvider implements Provider {
     });
     try {
       await subscription.ready;
-      this.#core = this.#compile(subscription);
+      const loaded = this.#read(subscription);
+      if (!loaded.unusable) this.#serve(loaded);
+      this.#hasNewProblems(loaded);
+      if (loaded.issues.length > 0) {
+        const error = this.#logProblems(loaded);
+        // Nothing to serve: reject, and the SDK reports Error. Otherwise it reports Ready, and the broken
+        // flags answer PARSE_ERROR.
+        if (loaded.unusable || this.#flags.size === 0) throw error;
+      }
     } catch (error) {
       this.#failed = true;
       throw error;
@@ -382,36 +288,77 @@ export class ConsulFlagProvider implements Provider {
     }
   }
 
-  /** Compiles the subscription's last good values (one per key, by full key: no tree to walk). */
-  #compile(subscription: Subscription<unknown>): FlagdCore {
-    const documents = [...subscription.entries].map(([key, entry]) => ({ key, value: entry.value }));
-    const flags = this.#isPrefix
-      ? documentFromPrefix(this.#source, documents)
-      : documentFromKey(this.#source, documents[0]?.value);
-    return compileFlags(this.#source, flags, this.#flagdLogger);
+  /** Throws flagd's PARSE_ERROR for a flag refused with no earlier good definition; the SDK answers the default. */
+  #throwIfBroken(flagKey: string): void {
+    const issue = this.#broken.get(flagKey);
+    if (issue !== undefined) throw new ParseError(issueText(issue));
   }
 
-  /** A good value from the watcher: swap in the new flags, then report recovery and the changed keys. */
+  /** Loads the subscription's last good values (one per key, by full key: no tree to walk). */
+  #read(subscription: Subscription<unknown>): FlagSet {
+    const documents = [...subscription.entries].map(([key, entry]) => ({ key, value: entry.value }));
+    return loadFlagSet(this.#source, this.#isPrefix, documents, this.#flagdLogger);
+  }
+
+  /**
+   * Serves a load: its good flags, and for each broken one its last good definition if there is one (else it
+   * answers PARSE_ERROR). Returns the keys whose served definitions changed.
+   */
+  #serve(loaded: FlagSet): string[] {
+    const flags = new Map(loaded.flags);
+    const broken = new Map<string, ValidationIssue>();
+    for (const [name, issue] of loaded.broken) {
+      const kept = this.#flags.get(name);
+      if (kept === undefined) broken.set(name, issue);
+      else flags.set(name, kept);
+    }
+    const flagsChanged = changedFlagKeys(this.#flags, flags);
+    this.#flags = flags;
+    this.#broken = broken;
+    this.#core = servingCore(flags, loaded.metadata, this.#flagdLogger);
+    return flagsChanged;
+  }
+
+  /** Whether a load has a problem not in the previous load; remembers this load's problems either way. */
+  #hasNewProblems(loaded: FlagSet): boolean {
+    const problems = new Set(loaded.issues.map(issueText));
+    const previous = this.#reported;
+    this.#reported = problems;
+    return [...problems].some((line) => !previous.has(line));
+  }
+
+  /**
+   * A good value from the watcher: serve what loads, then report. Error comes only for a problem the last
+   * load did not have (the same broken flag in every later load, or fewer broken flags, is no news); Ready
+   * once a load has none.
+   */
   #load(subscription: Subscription<unknown>): void {
-    let core: FlagdCore;
-    try {
-      core = this.#compile(subscription);
-    } catch (error) {
-      if (!(error instanceof ConfigValidationError)) throw error;
-      this.#logger.warn({ key: this.#source, issues: error.issues }, error.message);
-      this.#refuse(error);
+    const loaded = this.#read(subscription);
+    if (loaded.unusable) {
+      this.#refuse(this.#logProblems(loaded));
       return;
     }
-    const flagsChanged = changedFlagKeys(this.#core.getFlags(), core.getFlags());
-    this.#core = core;
-    if (this.#failed) {
+    const flagsChanged = this.#serve(loaded);
+    if (this.#hasNewProblems(loaded)) {
+      this.#refuse(this.#logProblems(loaded));
+    } else if (loaded.issues.length === 0 && this.#failed) {
       this.#failed = false;
       this.events.emit(this.#stale ? ProviderEvents.Stale : ProviderEvents.Ready);
     }
     if (flagsChanged.length > 0) this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged });
   }
 
-  /** Refused definitions: the SDK status becomes ERROR; the previous flags keep serving. */
+  /** Logs a load's problems at warn level; returns them as one error listing each with its Consul key. */
+  #logProblems(loaded: FlagSet): ConfigValidationError {
+    const error = new ConfigValidationError(OPERATION, this.#source, loaded.issues);
+    this.#logger.warn({ key: this.#source, issues: error.issues }, error.message);
+    return error;
+  }
+
+  /**
+   * Refused definitions, all of them (not JSON, not a flagd document) or some flags: the SDK status becomes
+   * ERROR; what was refused keeps its last good definition, or answers PARSE_ERROR when it had none.
+   */
   #refuse(error: ConfigValidationError): void {
     this.#failed = true;
     this.events.emit(ProviderEvents.Error, { message: error.message, errorCode: ErrorCode.PARSE_ERROR });

@@ -1,6 +1,8 @@
 /**
  * ConsulFlagProvider end to end: the OpenFeature server SDK, the provider, the real Watcher and the dev
- * server over loopback. Flag changes are written to the dev server's store and observed as SDK events.
+ * server over loopback. Flag changes are written to the dev server's store and observed as SDK events. As in
+ * flagd, a broken flag answers PARSE_ERROR (or keeps its last good definition) and never takes the other flags
+ * of its document down with it.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +38,12 @@ const SEED = {
   'flags/max-items': { state: 'ENABLED', variants: { low: 10, high: 100 }, defaultVariant: 'high' },
 };
 
+const STAFF = { ends_with: [{ var: 'email' }, '@example.com'] };
+const GOOD = boolFlag('off', { targeting: { if: [{ $ref: 'staff' }, 'on', null] } });
+const BAD_RULE = boolFlag('on', { targeting: { no_such_operator: [1] } });
+const BAD_REF = boolFlag('on', { targeting: { if: [{ $ref: 'staf' }, 'on', 'off'] } });
+const FIXED_REF = boolFlag('on', { targeting: { if: [{ $ref: 'staff' }, 'off', 'on'] } });
+
 /** Short waits and retries so recovery and staleness happen within a test, not within minutes. */
 const FAST = { minInterval: 0, backoff: { min: 5, max: 20 }, staleAfter: 100 };
 
@@ -67,6 +75,24 @@ function nextEvent(client: Client, type: ProviderEvents): Promise<EventDetails |
       { signal: AbortSignal.any([once.signal, handlers.signal]) },
     );
   });
+}
+
+/** Records every provider event the client sees, in order, as `type` plus `flagsChanged` or `message`. */
+function recordEvents(client: Client): Array<Record<string, unknown>> {
+  const events: Array<Record<string, unknown>> = [];
+  for (const type of [ProviderEvents.Ready, ProviderEvents.Error, ProviderEvents.ConfigurationChanged]) {
+    client.addHandler(
+      type,
+      (details?: EventDetails) => {
+        const event: Record<string, unknown> = { type };
+        if (Array.isArray(details?.flagsChanged)) event.flagsChanged = details.flagsChanged;
+        else if (details?.message !== undefined) event.message = details.message;
+        events.push(event);
+      },
+      { signal: handlers.signal },
+    );
+  }
+  return events;
 }
 
 async function startWithPrefix(seed: Record<string, unknown> = SEED) {
@@ -200,6 +226,104 @@ describe('ConsulFlagProvider against the dev server', () => {
     await OpenFeature.close();
     expect(watcher.closed).toBe(false);
     expect(watcher.stats().subscriptions).toBe(0);
+  });
+});
+
+/**
+ * The two storage layouts on the dev server: how flags are seeded, how one flag is rewritten (the whole
+ * document, or that flag's key), and how a flag is named in messages.
+ */
+const LAYOUTS = [
+  {
+    layout: 'one key holding the document',
+    source: { key: 'config/flags.json' },
+    seed: (flags: Record<string, unknown>) => ({
+      'config/flags.json': { $evaluators: { staff: STAFF }, flags },
+    }),
+    write: (dev: DevServer, flags: Record<string, unknown>, _changed: string) =>
+      dev.kv.put('config/flags.json', JSON.stringify({ $evaluators: { staff: STAFF }, flags })),
+    at: (flag: string) => `config/flags.json at flags.${flag}`,
+  },
+  {
+    layout: 'one key per flag',
+    source: { prefix: 'flags/' },
+    seed: (flags: Record<string, unknown>) => ({
+      'flags/$evaluators': { staff: STAFF },
+      ...Object.fromEntries(Object.entries(flags).map(([name, flag]) => [`flags/${name}`, flag])),
+    }),
+    write: (dev: DevServer, flags: Record<string, unknown>, changed: string) =>
+      dev.kv.put(`flags/${changed}`, JSON.stringify(flags[changed])),
+    at: (flag: string) => `flags/${flag}`,
+  },
+];
+
+describe.each(LAYOUTS)('ConsulFlagProvider with broken flags, $layout', ({ source, seed, write, at }) => {
+  async function start(flags: Record<string, unknown>) {
+    server = await startDevServer({ port: 0, seed: seed(flags) });
+    const client = OpenFeature.getClient();
+    const events = recordEvents(client);
+    await OpenFeature.setProviderAndWait(
+      new ConsulFlagProvider({ ...source, address: server.address, ...FAST }),
+    );
+    return { server, client, events };
+  }
+
+  it('initializes, evaluates the good flag with its targeting, answers PARSE_ERROR for the broken ones, and reports a fix by its key', async () => {
+    const { server, client, events } = await start({
+      'new-ui': GOOD,
+      'bad-rule': BAD_RULE,
+      'bad-ref': BAD_REF,
+    });
+    expect(client.providerStatus).toBe('READY');
+    expect(await client.getBooleanDetails('new-ui', false, { email: 'ana@example.com' })).toEqual({
+      flagKey: 'new-ui',
+      value: true,
+      variant: 'on',
+      reason: 'TARGETING_MATCH',
+      flagMetadata: {},
+    });
+    expect(await client.getBooleanDetails('bad-rule', false)).toEqual({
+      flagKey: 'bad-rule',
+      value: false,
+      reason: 'ERROR',
+      errorCode: 'PARSE_ERROR',
+      errorMessage: `${at('bad-rule')}: Invalid targeting configuration for flag 'bad-rule'`,
+      flagMetadata: {},
+    });
+    expect(await client.getBooleanDetails('bad-ref', false)).toMatchObject({
+      value: false,
+      errorCode: 'PARSE_ERROR',
+      errorMessage: `${at('bad-ref')}: targeting refers to evaluator "staf", which $evaluators does not define`,
+    });
+
+    const changed = nextEvent(client, ProviderEvents.ConfigurationChanged);
+    write(server, { 'new-ui': GOOD, 'bad-rule': BAD_RULE, 'bad-ref': FIXED_REF }, 'bad-ref');
+    expect((await changed)?.flagsChanged).toEqual(['bad-ref']);
+    expect(await client.getBooleanValue('bad-ref', true, { email: 'ana@example.com' })).toBe(false);
+    expect(events).toEqual([
+      { type: ProviderEvents.Ready },
+      { type: ProviderEvents.ConfigurationChanged, flagsChanged: ['bad-ref'] },
+    ]);
+  });
+
+  it('keeps the last good definition of a flag that breaks, with an Error naming the flag and its key', async () => {
+    const { server, client } = await start({ 'new-ui': GOOD });
+    const error = nextEvent(client, ProviderEvents.Error);
+    write(server, { 'new-ui': BAD_REF }, 'new-ui');
+    expect((await error)?.message).toContain(
+      `  - ${at('new-ui')}: targeting refers to evaluator "staf", which $evaluators does not define`,
+    );
+    expect(client.providerStatus).toBe('ERROR');
+    expect(await client.getBooleanValue('new-ui', false, { email: 'ana@example.com' })).toBe(true);
+  });
+
+  it('rejects setProviderAndWait when every flag is broken', async () => {
+    server = await startDevServer({ port: 0, seed: seed({ 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }) });
+    const provider = new ConsulFlagProvider({ ...source, address: server.address, ...FAST });
+    await expect(OpenFeature.setProviderAndWait(provider)).rejects.toMatchObject({
+      code: 'CONFIG_VALIDATION',
+      message: expect.stringContaining(`  - ${at('bad-ref')}: targeting refers to evaluator "staf"`),
+    });
   });
 });
 

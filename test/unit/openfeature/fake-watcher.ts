@@ -1,10 +1,12 @@
 /**
  * A stand-in for the Watcher's public API as the provider uses it: `watch(key, { format: 'json' })` → a
  * subscription with `ready`, `entries`, `state` and change/invalid/state events, driven by the test:
- * `sub.load({ key: text })` plays one Consul answer holding exactly those keys.
+ * `sub.load({ key: text })` plays one Consul answer holding exactly those keys, decoded as JSON or by the
+ * subscription's decoder function.
  */
 import { EventEmitter } from 'eventemitter3';
 import { ConfigValidationError } from '../../../src/errors.js';
+import type { WatchFormat } from '../../../src/watch/types.js';
 import type { Watcher } from '../../../src/watch/watcher.js';
 
 type State = 'connecting' | 'ready' | 'stale' | 'closed';
@@ -33,7 +35,7 @@ export class FakeSubscription extends EventEmitter<FakeSubscriptionEvents> {
 
   constructor(
     readonly key: string,
-    readonly format: unknown,
+    readonly format: WatchFormat | undefined,
   ) {
     super();
     this.ready = new Promise((resolve, reject) => {
@@ -52,11 +54,7 @@ export class FakeSubscription extends EventEmitter<FakeSubscriptionEvents> {
       // Like the real subscription: folder keys are left out, an empty value decodes to undefined.
       if (this.key.endsWith('/') && key.endsWith('/')) continue;
       try {
-        entries.set(key, {
-          value: text === '' ? undefined : JSON.parse(text),
-          modifyIndex: this.index,
-          flags: 0,
-        });
+        entries.set(key, { value: this.#decode(key, text), modifyIndex: this.index, flags: 0 });
       } catch (error) {
         issues.push({ key, path: [], message: `not valid JSON: ${(error as Error).message}` });
       }
@@ -80,6 +78,14 @@ export class FakeSubscription extends EventEmitter<FakeSubscriptionEvents> {
     this.#setState(state);
   }
 
+  /** The `'json'` format, or the subscription's decoder function given the bytes (null when empty). */
+  #decode(key: string, text: string): unknown {
+    if (typeof this.format === 'function') {
+      return this.format(text === '' ? null : Buffer.from(text), key);
+    }
+    return text === '' ? undefined : JSON.parse(text);
+  }
+
   async close(): Promise<void> {
     this.#setState('closed');
     this.removeAllListeners();
@@ -98,7 +104,7 @@ export class FakeWatcher {
   readonly subscriptions: FakeSubscription[] = [];
   closed = 0;
 
-  watch(key: string, options: { format?: unknown } = {}): FakeSubscription {
+  watch(key: string, options: { format?: WatchFormat } = {}): FakeSubscription {
     const subscription = new FakeSubscription(key, options.format);
     this.subscriptions.push(subscription);
     return subscription;

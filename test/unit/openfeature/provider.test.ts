@@ -285,12 +285,11 @@ describe('ConsulFlagProvider with a prefix (one key per flag)', () => {
     ]);
   });
 
-  it('refuses at startup every bad flag at once, each named by its Consul key', async () => {
+  it('refuses at startup, when no flag loads, every bad flag at once, each named by its Consul key', async () => {
     const watcher = new FakeWatcher();
     const provider = new ConsulFlagProvider({ prefix: PREFIX, watcher: watcher.asWatcher() });
     const ready = OpenFeature.setProviderAndWait(provider);
     watcher.last.load({
-      'flags/ok': json(boolFlag('on')),
       'flags/bad-state': json({ state: 'ON', variants: { on: true }, defaultVariant: 'on' }),
       'flags/bad-default': json({ state: 'ENABLED', variants: { on: true }, defaultVariant: 'maybe' }),
       'flags/not-an-object': json(true),
@@ -322,7 +321,6 @@ describe('ConsulFlagProvider with a prefix (one key per flag)', () => {
     const provider = new ConsulFlagProvider({ prefix: PREFIX, watcher: watcher.asWatcher() });
     const ready = OpenFeature.setProviderAndWait(provider);
     watcher.last.load({
-      'flags/ok': json(boolFlag('on')),
       'flags/bad-state': json({ state: 'ON', variants: { on: true }, defaultVariant: 'on' }),
       'flags/bad-rule': json(boolFlag('on', { targeting: { no_such_operator: [1] } })),
     });
@@ -419,7 +417,7 @@ describe('ConsulFlagProvider events', () => {
     expect(await client.getNumberDetails('max-items', 0)).toMatchObject({ value: 100, variant: 'high' });
   });
 
-  it('refuses targeting that does not compile instead of answering PARSE_ERROR for it later', async () => {
+  it('keeps the last good rule of a flag whose targeting stops compiling, instead of answering PARSE_ERROR for it', async () => {
     const { sub, events, client } = await start({ key: KEY }, { [KEY]: json(DOCUMENT) });
     sub.load({
       [KEY]: json({
@@ -580,5 +578,166 @@ describe('ConsulFlagProvider lifecycle', () => {
       'ConsulFlagProvider: prefix "flags" must end with "/"',
       'ConsulFlagProvider: watcher options (address) cannot be combined with "watcher"; set them on that watcher',
     ]);
+  });
+});
+
+describe('ConsulFlagProvider per-flag errors (flagd keeps the document, the broken flag answers PARSE_ERROR)', () => {
+  const staff = { ends_with: [{ var: 'email' }, '@example.com'] };
+  const GOOD = boolFlag('off', { targeting: { if: [{ $ref: 'staff' }, 'on', null] } });
+  const BAD_RULE = boolFlag('on', { targeting: { no_such_operator: [1] } });
+  const BAD_REF = boolFlag('on', { targeting: { if: [{ $ref: 'staf' }, 'on', 'off'] } });
+  const FIXED_REF = boolFlag('on', { targeting: { if: [{ $ref: 'staff' }, 'off', 'on'] } });
+  const MAX_ITEMS = { state: 'ENABLED', variants: { low: 10, high: 100 }, defaultVariant: 'high' };
+  const RULE_MESSAGE = "Invalid targeting configuration for flag 'bad-rule'";
+  const REF_MESSAGE = 'targeting refers to evaluator "staf", which $evaluators does not define';
+
+  /** The two storage layouts, each turning a set of flag definitions into the Consul keys that hold them. */
+  const LAYOUTS = [
+    {
+      layout: 'one key',
+      source: { key: KEY },
+      entries: (flags: Record<string, unknown>) => ({ [KEY]: json({ $evaluators: { staff }, flags }) }),
+      at: (flag: string) => `${KEY} at flags.${flag}`,
+      issue: (flag: string, message: string) => ({ key: KEY, path: ['flags', flag], message }),
+    },
+    {
+      layout: 'one key per flag',
+      source: { prefix: 'flags/' },
+      entries: (flags: Record<string, unknown>) => ({
+        'flags/$evaluators': json({ staff }),
+        ...Object.fromEntries(Object.entries(flags).map(([name, flag]) => [`flags/${name}`, json(flag)])),
+      }),
+      at: (flag: string) => `flags/${flag}`,
+      issue: (flag: string, message: string) => ({ key: `flags/${flag}`, path: [], message }),
+    },
+  ];
+
+  describe.each(LAYOUTS)('$layout', ({ source, entries, at, issue }) => {
+    it('initializes, serves the good flag with its targeting and answers PARSE_ERROR for each broken one', async () => {
+      const { client, events } = await start(
+        source,
+        entries({ 'new-ui': GOOD, 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }),
+      );
+      expect(client.providerStatus).toBe('READY');
+      expect(await client.getBooleanDetails('new-ui', false, { email: 'ana@example.com' })).toEqual({
+        flagKey: 'new-ui',
+        value: true,
+        variant: 'on',
+        reason: 'TARGETING_MATCH',
+        flagMetadata: {},
+      });
+      expect(await client.getBooleanDetails('bad-rule', false)).toEqual({
+        flagKey: 'bad-rule',
+        value: false,
+        reason: 'ERROR',
+        errorCode: 'PARSE_ERROR',
+        errorMessage: `${at('bad-rule')}: ${RULE_MESSAGE}`,
+        flagMetadata: {},
+      });
+      expect(await client.getBooleanDetails('bad-ref', true, { email: 'ana@example.com' })).toEqual({
+        flagKey: 'bad-ref',
+        value: true,
+        reason: 'ERROR',
+        errorCode: 'PARSE_ERROR',
+        errorMessage: `${at('bad-ref')}: ${REF_MESSAGE}`,
+        flagMetadata: {},
+      });
+      expect(events).toEqual([{ type: ProviderEvents.Ready }]);
+    });
+
+    it('rejects initialize when no flag at all can be loaded, listing every broken flag', async () => {
+      const watcher = new FakeWatcher();
+      const provider = new ConsulFlagProvider({ ...source, watcher: watcher.asWatcher() });
+      const ready = OpenFeature.setProviderAndWait(provider);
+      watcher.last.load(entries({ 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }));
+      await expect(ready).rejects.toThrow(ConfigValidationError);
+      await expect(ready).rejects.toMatchObject({
+        code: 'CONFIG_VALIDATION',
+        issues: [issue('bad-ref', REF_MESSAGE), issue('bad-rule', RULE_MESSAGE)],
+      });
+      expect(OpenFeature.getClient().providerStatus).toBe('ERROR');
+    });
+
+    it('emits ConfigurationChanged with exactly the key of a broken flag once it is fixed', async () => {
+      const { client, sub, events } = await start(
+        source,
+        entries({ 'new-ui': GOOD, 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }),
+      );
+      sub.load(entries({ 'new-ui': GOOD, 'bad-rule': BAD_RULE, 'bad-ref': FIXED_REF }));
+      expect(await client.getBooleanDetails('bad-ref', true, { email: 'ana@example.com' })).toMatchObject({
+        value: false,
+        variant: 'off',
+        reason: 'TARGETING_MATCH',
+      });
+      expect((await client.getBooleanDetails('bad-rule', false)).errorCode).toBe('PARSE_ERROR');
+      expect(events).toEqual([
+        { type: ProviderEvents.Ready },
+        { type: ProviderEvents.ConfigurationChanged, flagsChanged: ['bad-ref'] },
+      ]);
+    });
+
+    it('keeps serving the last good definition of a flag that breaks, with one Error naming it, while the others change', async () => {
+      const { client, sub, events } = await start(
+        source,
+        entries({ 'new-ui': GOOD, 'max-items': MAX_ITEMS }),
+      );
+      sub.load(entries({ 'new-ui': BAD_REF, 'max-items': { ...MAX_ITEMS, defaultVariant: 'low' } }));
+      expect(client.providerStatus).toBe('ERROR');
+      expect(await client.getBooleanValue('new-ui', false, { email: 'ana@example.com' })).toBe(true);
+      expect(await client.getNumberValue('max-items', 0)).toBe(10);
+      // The same broken flag again: nothing new to report.
+      sub.load(entries({ 'new-ui': BAD_REF, 'max-items': MAX_ITEMS }));
+      sub.load(entries({ 'new-ui': FIXED_REF, 'max-items': MAX_ITEMS }));
+      expect(client.providerStatus).toBe('READY');
+      expect(await client.getBooleanValue('new-ui', true, { email: 'ana@example.com' })).toBe(false);
+      expect(events).toEqual([
+        { type: ProviderEvents.Ready },
+        {
+          type: ProviderEvents.Error,
+          message: `invalid config under ${'key' in source ? source.key : source.prefix}: 1 problem; the last good value keeps serving\n  - ${at('new-ui')}: ${REF_MESSAGE}`,
+        },
+        { type: ProviderEvents.ConfigurationChanged, flagsChanged: ['max-items'] },
+        { type: ProviderEvents.ConfigurationChanged, flagsChanged: ['max-items'] },
+        { type: ProviderEvents.Ready },
+        { type: ProviderEvents.ConfigurationChanged, flagsChanged: ['new-ui'] },
+      ]);
+    });
+
+    it('answers PARSE_ERROR for a flag added broken, reports it with Error, and leaves flagsChanged alone', async () => {
+      const { client, sub, events } = await start(source, entries({ 'new-ui': GOOD }));
+      sub.load(entries({ 'new-ui': GOOD, 'bad-rule': BAD_RULE }));
+      expect((await client.getBooleanDetails('bad-rule', false)).errorCode).toBe('PARSE_ERROR');
+      expect(await client.getBooleanValue('new-ui', false, { email: 'ana@example.com' })).toBe(true);
+      expect(events.map((event) => event.type)).toEqual([ProviderEvents.Ready, ProviderEvents.Error]);
+      expect(events[1]?.message).toContain(`${at('bad-rule')}: ${RULE_MESSAGE}`);
+    });
+  });
+
+  it('reports $evaluators that is not an object, and breaks only the flags whose targeting uses a $ref', async () => {
+    const { client, events } = await start(
+      { key: KEY },
+      { [KEY]: json({ $evaluators: ['staff'], flags: { 'new-ui': GOOD, 'max-items': MAX_ITEMS } }) },
+    );
+    expect(await client.getNumberValue('max-items', 0)).toBe(100);
+    expect(await client.getBooleanDetails('new-ui', false)).toMatchObject({
+      errorCode: 'PARSE_ERROR',
+      errorMessage: `${KEY} at flags.new-ui: targeting refers to evaluator "staff", which $evaluators does not define`,
+    });
+    expect(events).toEqual([{ type: ProviderEvents.Ready }]);
+  });
+
+  it('treats a flag key whose value is not JSON as one broken flag under a prefix', async () => {
+    const { client, events } = await start(
+      { prefix: 'flags/' },
+      { 'flags/max-items': json(MAX_ITEMS), 'flags/broken': '{"state": ' },
+    );
+    expect(await client.getNumberValue('max-items', 0)).toBe(100);
+    expect(await client.getBooleanDetails('broken', false)).toMatchObject({
+      value: false,
+      reason: 'ERROR',
+      errorCode: 'PARSE_ERROR',
+      errorMessage: expect.stringMatching(/^flags\/broken: not valid JSON: /),
+    });
+    expect(events).toEqual([{ type: ProviderEvents.Ready }]);
   });
 });
