@@ -31,6 +31,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'write a value to a key (optionally check-and-set)',
     run: async (argv, io) => (await import('./put.js')).runPut(argv, io),
   },
+  delete: {
+    summary: 'delete a key, or every key under a prefix with --recurse',
+    run: async (argv, io) => (await import('./delete.js')).runDelete(argv, io),
+  },
+  keys: {
+    summary: 'list the keys under a prefix',
+    run: async (argv, io) => (await import('./keys.js')).runKeys(argv, io),
+  },
   watch: {
     summary: 'print the changes of a key or prefix as they happen',
     run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io),

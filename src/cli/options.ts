@@ -119,11 +119,12 @@ function joinNegativeValues(argv: readonly string[], options: OptionsConfig): st
 
 /**
  * Checks the number of positional arguments and returns them.
- * @param names - the placeholders in order, e.g. `['<key>', '<value|@file>']`; all are required
+ * @param names - the placeholders in order, e.g. `['<key>', '<value|@file>']`; one in brackets (`'[<prefix>]'`)
+ *   is optional, so only the last ones may be
  * @throws UsageError naming what is missing, or how many were given too many
  */
 export function requirePositionals(positionals: readonly string[], names: readonly string[]): string[] {
-  const missing = names.slice(positionals.length);
+  const missing = names.slice(positionals.length).filter((name) => !name.startsWith('['));
   if (missing.length > 0) throw new UsageError(`missing ${missing.join(' ')}`);
   if (positionals.length > names.length) {
     // The extra arguments are not echoed: a misplaced token would land here.

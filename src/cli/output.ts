@@ -1,5 +1,5 @@
 /**
- * What the `get`, `put`, `watch` and `validate` commands share about output: the streams they write to, the
+ * What the commands that talk to Consul (all but `dev`) share about output: the streams they write to, the
  * exit codes, and how a failure becomes one `error: <message>` line on stderr.
  * @module
  */
@@ -28,7 +28,7 @@ export interface CommandIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes of the `get`, `put`, `watch` and `validate` commands. */
+/** Exit codes of the commands that talk to Consul (all but `dev`). */
 export const EXIT = {
   /** The command did what was asked. */
   ok: 0,

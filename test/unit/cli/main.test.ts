@@ -29,6 +29,8 @@ describe('main', () => {
         '  dev       run an embedded Consul-compatible KV dev server',
         '  get       print the value of a key',
         '  put       write a value to a key (optionally check-and-set)',
+        '  delete    delete a key, or every key under a prefix with --recurse',
+        '  keys      list the keys under a prefix',
         '  watch     print the changes of a key or prefix as they happen',
         '  validate  check the config under a prefix against a zod schema',
         '',

@@ -138,6 +138,14 @@ describe('parsing helpers', () => {
     );
   });
 
+  it('lets a bracketed placeholder be left out, but not given twice', () => {
+    expect(requirePositionals([], ['[<prefix>]'])).toEqual([]);
+    expect(requirePositionals(['app/'], ['[<prefix>]'])).toEqual(['app/']);
+    expect(() => requirePositionals(['a', 'b'], ['[<prefix>]'])).toThrow(
+      'expected [<prefix>] only, got 1 more argument(s)',
+    );
+  });
+
   it('reads durations as milliseconds or Go durations', () => {
     expect(parseDurationFlag(undefined, '--timeout', 10_000)).toBe(10_000);
     expect(parseDurationFlag('500', '--timeout', 10_000)).toBe(500);

@@ -1,0 +1,58 @@
+/**
+ * `consul-hotreload keys [<prefix>]`: lists the keys under a prefix, one per line or as a JSON array.
+ * @module
+ */
+import {
+  CONNECTION_HELP,
+  CONNECTION_OPTIONS,
+  DEFAULT_TIMEOUT_MS,
+  parseCommandLine,
+  parseDurationFlag,
+  requirePositionals,
+  withConsulClient,
+} from './options.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+
+/** Help text of `consul-hotreload keys`. */
+export const HELP = `Usage: consul-hotreload keys [options] [<prefix>]
+
+List the Consul KV keys starting with <prefix> (a raw string match; default: every key), one
+per line, sorted. No keys prints nothing and exits 0.
+
+Options:
+  --separator <sep>        fold the keys at the first <sep> after the prefix: with /, list one
+                           level (keys, and folders ending in /)
+  --json                   print a JSON array of the keys
+
+${CONNECTION_HELP}
+${EXIT_CODES_HELP}`;
+
+const OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  separator: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** Runs `consul-hotreload keys` with these arguments; resolves with the exit code. */
+export async function runKeys(argv: string[], io: CommandIo): Promise<number> {
+  try {
+    const { values, positionals } = parseCommandLine(argv, OPTIONS);
+    if (values.help === true) {
+      io.stdout(HELP);
+      return EXIT.ok;
+    }
+    const [prefix = ''] = requirePositionals(positionals, ['[<prefix>]']);
+    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
+    const { keys } = await withConsulClient(values, io, requestTimeout, (client) =>
+      client.kv.keys(prefix, {
+        ...(values.separator === undefined ? {} : { separator: values.separator }),
+        ...(io.signal === undefined ? {} : { signal: io.signal }),
+      }),
+    );
+    if (values.json === true) io.stdout(`${JSON.stringify(keys)}\n`);
+    else io.stdout(keys.map((key) => `${key}\n`).join(''));
+    return EXIT.ok;
+  } catch (error) {
+    return printError(io, 'keys', error);
+  }
+}
