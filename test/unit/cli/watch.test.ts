@@ -33,6 +33,16 @@ async function bodyBytes(s: DevServer, path: string): Promise<number> {
   return (await httpGet(s.address, path)).body.length;
 }
 
+/** Each line of stdout, parsed: what `--json` printed. */
+function jsonLines(
+  io: RecordingIo,
+): Array<Record<string, unknown> & { issues?: Array<{ message: string }> }> {
+  return io.out
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+}
+
 afterEach(async () => {
   stop?.abort();
   stop = undefined;
@@ -78,10 +88,7 @@ describe('watch', () => {
     await io.untilStdout('"deleted"');
     stop?.abort();
     expect(await exit).toBe(0);
-    const lines = io.out
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line));
+    const lines = jsonLines(io);
     expect(lines).toEqual([
       { type: 'ready', key: 'app/', index: 3, valid: true, current: { flag: 'on', port: 5432 } },
       {
@@ -119,6 +126,112 @@ describe('watch', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('prints a key that does not decode as invalid and keeps printing the changes of the other keys', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--format', 'json', 'app/']);
+    await io.untilStdout('watching');
+    const broken = s.kv.put('app/port', 'x');
+    await io.untilStdout('app/port at port');
+    const added = s.kv.put('app/debug', 'true');
+    await io.untilStdout('app/debug');
+    const fixed = s.kv.put('app/port', '5433');
+    await io.untilStdout('5433');
+    s.kv.delete('app/debug');
+    await io.untilStdout('deleted');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    expect(io.out).toBe(
+      [
+        // `on` is not JSON either: the first answer already has one invalid key.
+        'watching app/ from index 3: 2 keys, 1 invalid',
+        '[index 3] invalid config under app/: 1 problem; the last good value keeps serving',
+        // The path inside the prefix's tree, as the engine and validate name it.
+        `  - app/flag at flag: not valid JSON: Unexpected token 'o', "on" is not valid JSON`,
+        `[index ${broken}] invalid config under app/: 1 problem; the last good value keeps serving`,
+        `  - app/port at port: not valid JSON: Unexpected token 'x', "x" is not valid JSON`,
+        `[index ${added}] added app/debug = true`,
+        // Reported against the last valid value, not against the bad one in between.
+        `[index ${fixed}] updated app/port = 5433 (was 5432)`,
+        `[index ${fixed + 1}] deleted app/debug (was true)`,
+        'stopped',
+        '',
+      ].join('\n'),
+    );
+    expect(io.err).toBe('');
+  });
+
+  it('reports invalid keys as their own JSON line and a fixed key against its last valid value', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--json', '--format', 'yaml', 'app/']);
+    await io.untilStdout('"ready"');
+    // Unclosed flow sequence: not YAML.
+    const both = s.kv.put('app/flag', '[on');
+    await io.untilStdout('"invalid"');
+    const fixed = s.kv.put('app/flag', 'off');
+    await io.untilStdout('"off"');
+    s.kv.delete('app/flag');
+    await io.untilStdout('"deleted"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const lines = jsonLines(io);
+    const issue = lines[1]?.issues?.[0];
+    expect(issue?.message).toMatch(/^not valid YAML: /);
+    expect(lines).toEqual([
+      { type: 'ready', key: 'app/', index: 3, valid: true, current: { flag: 'on', port: 5432 } },
+      {
+        type: 'invalid',
+        key: 'app/',
+        index: both,
+        message: `invalid config under app/: 1 problem; the last good value keeps serving\n  - app/flag at flag: ${issue?.message}`,
+        issues: [{ key: 'app/flag', path: ['flag'], message: issue?.message }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: fixed,
+        changes: [{ key: 'app/flag', type: 'updated', value: 'off', previous: 'on' }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: fixed + 1,
+        changes: [{ key: 'app/flag', type: 'deleted', previous: 'off' }],
+      },
+      { type: 'stopped', key: 'app/' },
+    ]);
+  });
+
+  it('leaves a key that never decoded out of current and reports its deletion without a previous value', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--json', '--format', 'json', 'app/']);
+    await io.untilStdout('"ready"');
+    const updated = s.kv.put('app/port', '5433');
+    await io.untilStdout('5433');
+    s.kv.delete('app/flag');
+    await io.untilStdout('"deleted"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const reason = `not valid JSON: Unexpected token 'o', "on" is not valid JSON`;
+    expect(jsonLines(io)).toEqual([
+      { type: 'ready', key: 'app/', index: 3, valid: false, current: { port: 5432 } },
+      {
+        type: 'invalid',
+        key: 'app/',
+        index: 3,
+        message: `invalid config under app/: 1 problem; the last good value keeps serving\n  - app/flag at flag: ${reason}`,
+        issues: [{ key: 'app/flag', path: ['flag'], message: reason }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: updated,
+        changes: [{ key: 'app/port', type: 'updated', value: 5433, previous: 5432 }],
+      },
+      { type: 'change', key: 'app/', index: updated + 1, changes: [{ key: 'app/flag', type: 'deleted' }] },
+      { type: 'stopped', key: 'app/' },
+    ]);
   });
 
   it('prints a failed request on stderr and counts it, and goes on watching', async () => {
