@@ -17,6 +17,9 @@ import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
 export const HELP = `Usage: consul-hotreload get [options] <key>
 
 Print the value of a Consul KV key, followed by a newline (an empty value prints an empty line).
+The value is printed even when the key's name looks secret (token, password…): it was asked
+for by name, e.g. to pass it on in a script. watch and validate print such values as
+"[redacted]".
 
 Options:
   --json                   print the whole entry as JSON: key, value (UTF-8 text, null when

@@ -10,6 +10,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { ConfigValidationError, type ValidationIssue } from '../errors.js';
+import { looksSecret } from '../logger.js';
 import type { ChangeEvent, Decoder, KeyChange, WatchedEntry } from '../watch/types.js';
 
 /** The formats `watch --format` accepts. */
@@ -28,14 +29,36 @@ const PARSERS: Readonly<Record<'json' | 'yaml', (text: string) => unknown>> = {
   json: (text) => JSON.parse(text),
   yaml: (text) => parseYaml(text),
 };
-const FORMAT_NAMES = { json: 'JSON', yaml: 'YAML' } as const;
+const FORMAT_NAMES = { text: 'text', json: 'JSON', yaml: 'YAML' } as const;
 const BOM = '\uFEFF';
+
+/** What `watch` prints for the value of a secret-looking key. */
+export const REDACTED = '[redacted]';
 
 /**
  * A decoder with the meaning of the engine's `format` (text: UTF-8, `''` when empty; JSON and YAML:
  * `undefined` when empty, a leading BOM ignored), which returns a {@link DecodeFailure} instead of throwing.
+ *
+ * The value of a key whose name looks secret (`looksSecret`: token, password, api-key…) becomes
+ * {@link REDACTED} once it has decoded, so it is in no output of `watch`; a failure then names only the
+ * format, since parser messages can quote the input. As in the engine's validation report, below a prefix
+ * only the part of the key under it counts: `config/auth-service/` names an application, not a secret.
+ *
+ * @param watched - the watched key, or prefix ending in `/`
  */
-export function keyDecoder(format: WatchValueFormat): Decoder {
+export function keyDecoder(format: WatchValueFormat, watched: string): Decoder {
+  const decode = plainDecoder(format);
+  const prefix = watched.endsWith('/') ? watched : '';
+  return (value, key) => {
+    if (!looksSecret(key.slice(prefix.length))) return decode(value, key);
+    const decoded = decode(value, key);
+    return decoded instanceof DecodeFailure
+      ? new DecodeFailure(`not valid ${FORMAT_NAMES[format]}`)
+      : REDACTED;
+  };
+}
+
+function plainDecoder(format: WatchValueFormat): Decoder {
   if (format === 'text') return (value) => (value === null ? '' : value.toString('utf8'));
   const parse = PARSERS[format];
   return (value) => {
@@ -48,6 +71,16 @@ export function keyDecoder(format: WatchValueFormat): Decoder {
       return new DecodeFailure(`not valid ${FORMAT_NAMES[format]}: ${detail.split('\n')[0]}`);
     }
   };
+}
+
+/**
+ * `JSON.stringify` replacer for everything `watch` prints: fields with secret-looking names inside a value
+ * (`{"password": …}`) are redacted like whole keys, and a key that does not decode is left out (of `current`,
+ * of `previous`).
+ */
+export function printable(this: unknown, name: string, value: unknown): unknown {
+  if (value instanceof DecodeFailure) return undefined;
+  return name !== '' && !Array.isArray(this) && looksSecret(name) ? REDACTED : value;
 }
 
 /** What one answer means for a person: the valid changes, and the keys that do not decode (if any). */

@@ -19,7 +19,7 @@ import {
   requirePositionals,
 } from './options.js';
 import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
-import { DecodeFailure, KeyTracker, keyDecoder } from './watch-keys.js';
+import { DecodeFailure, KeyTracker, keyDecoder, printable } from './watch-keys.js';
 
 /** Help text of `consul-hotreload watch`. */
 export const HELP = `Usage: consul-hotreload watch [options] <key-or-prefix>
@@ -37,8 +37,11 @@ Output (stdout) for a person:
 Values are shown as JSON (strings quoted) and cut at 200 characters. Each key is decoded on its
 own: a key that does not decode (--format json or yaml) is printed as invalid, with the reason,
 and the changes of the other keys are still printed; once fixed, it is shown against its last
-valid value ("added" when it never had one). Request errors and stale/healthy transitions go
-to stderr; the watch keeps retrying.
+valid value ("added" when it never had one). The values of keys whose name below the prefix
+looks secret (token, secret, password, credential, private-key, api-key, auth), and such
+fields inside JSON/YAML values, are printed as "[redacted]" in the text and the JSON output
+alike; get prints a value when asked for it by name. Request errors and
+stale/healthy transitions go to stderr; the watch keeps retrying.
 
 With --json, one JSON object per line on stdout, each with a "type":
   ready    {key, index, valid, current}     once, when the first answer arrived; valid is
@@ -125,7 +128,7 @@ export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
     try {
       const cost = values.stats === true ? () => costOf(watcher) : undefined;
       const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
-      const subscription = watcher.watch(key, { format: keyDecoder(format) });
+      const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
       return await follow(subscription, printer, stop.signal);
     } finally {
       await watcher.close();
@@ -217,7 +220,7 @@ function show(value: unknown): string {
   if (value instanceof DecodeFailure) return 'invalid';
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value, printable) ?? String(value);
   } catch {
     text = String(value);
   }
@@ -267,7 +270,7 @@ function textPrinter(io: CommandIo, cost: (() => WatchCost) | undefined): WatchP
 
 function jsonPrinter(io: CommandIo, key: string, cost: (() => WatchCost) | undefined): WatchPrinter {
   const print = (line: Record<string, unknown>): void => {
-    const json = JSON.stringify(cost === undefined ? line : { ...line, stats: cost() }, withoutFailures);
+    const json = JSON.stringify(cost === undefined ? line : { ...line, stats: cost() }, printable);
     io.stdout(`${json}\n`);
   };
   return {
@@ -294,11 +297,6 @@ function jsonPrinter(io: CommandIo, key: string, cost: (() => WatchCost) | undef
       print({ type: 'stopped', key });
     },
   };
-}
-
-/** `JSON.stringify` replacer: a key that does not decode is left out of `current` (and of `previous`). */
-function withoutFailures(_name: string, value: unknown): unknown {
-  return value instanceof DecodeFailure ? undefined : value;
 }
 
 /** What stops the watch, and how to stop listening for it. */

@@ -73,6 +73,15 @@ describe('get', () => {
     expect(io.err).toBe(`error: key app/missing does not exist (index ${s.kv.index()})\n`);
   });
 
+  it('prints the value of a secret-looking key: it was asked for by name', async () => {
+    const s = await start();
+    s.kv.put('app/db/password', 'hunter2');
+    const io = new RecordingIo();
+    expect(await runGet(['--address', s.address, 'app/db/password'], io)).toBe(0);
+    expect(io.out).toBe('hunter2\n');
+    expect(HELP).toContain("The value is printed even when the key's name looks secret");
+  });
+
   it('reads the address from CONSUL_HTTP_ADDR when --address is not given', async () => {
     const { address } = await start();
     const io = new RecordingIo({ env: { CONSUL_HTTP_ADDR: address } });

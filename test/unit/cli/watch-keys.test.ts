@@ -2,7 +2,14 @@
  * The per-key decoder and tracker of `watch` (src/cli/watch-keys.ts), without a server.
  */
 import { describe, expect, it } from 'vitest';
-import { DecodeFailure, INVALID, KeyTracker, keyDecoder } from '../../../src/cli/watch-keys.js';
+import {
+  DecodeFailure,
+  INVALID,
+  KeyTracker,
+  keyDecoder,
+  printable,
+  REDACTED,
+} from '../../../src/cli/watch-keys.js';
 import type { ChangeEvent, KeyChange, WatchedEntry } from '../../../src/watch/types.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -17,21 +24,44 @@ function event(index: number, changes: KeyChange[]): ChangeEvent<unknown> {
 
 describe('keyDecoder', () => {
   it('decodes like the engine: text as is, JSON and YAML without a BOM, an empty value as undefined', () => {
-    expect(keyDecoder('text')(bytes('\uFEFFon'), 'k')).toBe('\uFEFFon');
-    expect(keyDecoder('text')(null, 'k')).toBe('');
-    expect(keyDecoder('json')(bytes('\uFEFF{"a":1}'), 'k')).toEqual({ a: 1 });
-    expect(keyDecoder('json')(bytes(''), 'k')).toBeUndefined();
-    expect(keyDecoder('yaml')(bytes('a: [1, 2]'), 'k')).toEqual({ a: [1, 2] });
-    expect(keyDecoder('yaml')(null, 'k')).toBeUndefined();
+    expect(keyDecoder('text', 'k')(bytes('\uFEFFon'), 'k')).toBe('\uFEFFon');
+    expect(keyDecoder('text', 'k')(null, 'k')).toBe('');
+    expect(keyDecoder('json', 'k')(bytes('\uFEFF{"a":1}'), 'k')).toEqual({ a: 1 });
+    expect(keyDecoder('json', 'k')(bytes(''), 'k')).toBeUndefined();
+    expect(keyDecoder('yaml', 'k')(bytes('a: [1, 2]'), 'k')).toEqual({ a: [1, 2] });
+    expect(keyDecoder('yaml', 'k')(null, 'k')).toBeUndefined();
   });
 
   it('returns a DecodeFailure naming the format instead of throwing', () => {
-    expect(keyDecoder('json')(bytes('on'), 'k')).toEqual(
+    expect(keyDecoder('json', 'k')(bytes('on'), 'k')).toEqual(
       new DecodeFailure(`not valid JSON: Unexpected token 'o', "on" is not valid JSON`),
     );
-    const yaml = keyDecoder('yaml')(bytes('[on'), 'k');
+    const yaml = keyDecoder('yaml', 'k')(bytes('[on'), 'k');
     expect(yaml).toBeInstanceOf(DecodeFailure);
     expect((yaml as DecodeFailure).reason).toMatch(/^not valid YAML: Flow sequence must end with a \]/);
+  });
+});
+
+describe('redaction', () => {
+  it('redacts the value of a secret-looking key once it decodes, and names only the format when it does not', () => {
+    const json = keyDecoder('json', 'app/');
+    expect(json(bytes('"hunter2"'), 'app/db/password')).toBe(REDACTED);
+    expect(json(bytes('hunter2'), 'app/api-key')).toEqual(new DecodeFailure('not valid JSON'));
+    expect(keyDecoder('text', 'app/db/token')(bytes('t0k3n'), 'app/db/token')).toBe(REDACTED);
+    expect(json(bytes('5432'), 'app/db/port')).toBe(5432);
+  });
+
+  it('judges only the part of the key below a watched prefix, which names the application', () => {
+    const decode = keyDecoder('text', 'config/auth-service/');
+    expect(decode(bytes('8080'), 'config/auth-service/port')).toBe('8080');
+    expect(decode(bytes('s3cr3t'), 'config/auth-service/client-secret')).toBe(REDACTED);
+  });
+
+  it('redacts secret-looking fields inside printed values and leaves out keys that do not decode', () => {
+    const value = { user: 'app', password: 'hunter2', nested: { apiKey: 'k' }, list: ['token'] };
+    expect(JSON.stringify({ value, previous: new DecodeFailure('bad') }, printable)).toBe(
+      '{"value":{"user":"app","password":"[redacted]","nested":{"apiKey":"[redacted]"},"list":["token"]}}',
+    );
   });
 });
 

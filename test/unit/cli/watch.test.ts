@@ -21,9 +21,9 @@ async function start(options: { aclToken?: string } = {}): Promise<DevServer> {
   return server;
 }
 
-/** Starts `watch` with these arguments; `stop()` ends it like Ctrl-C would. */
-function watch(args: string[]): { io: RecordingIo; exit: Promise<number> } {
-  stop = new AbortController();
+/** Starts `watch` with these arguments; `stop.abort()` ends it (and any started with the same `stop`) like Ctrl-C would. */
+function watch(args: string[], stopping = new AbortController()): { io: RecordingIo; exit: Promise<number> } {
+  stop = stopping;
   const io = new RecordingIo({ signal: stop.signal });
   return { io, exit: runWatch(['--min-interval', '0', ...args], io) };
 }
@@ -232,6 +232,48 @@ describe('watch', () => {
       { type: 'change', key: 'app/', index: updated + 1, changes: [{ key: 'app/flag', type: 'deleted' }] },
       { type: 'stopped', key: 'app/' },
     ]);
+  });
+
+  it('prints the values of secret-looking keys and fields as "[redacted]", in text and JSON', async () => {
+    const s = await start();
+    s.kv.put('app/db/password', '"hunter2"');
+    s.kv.put('app/db/conn', '{"host":"db","authToken":"t0k3n"}');
+    const text = watch(['--address', s.address, '--format', 'json', 'app/db/']);
+    await text.io.untilStdout('watching');
+    // Stopped with the first.
+    const json = watch(['--address', s.address, '--json', '--format', 'json', 'app/db/'], stop);
+    await json.io.untilStdout('"ready"');
+    const index = s.kv.put('app/db/password', '"hunter3"');
+    await text.io.untilStdout('updated');
+    await json.io.untilStdout('"updated"');
+    stop?.abort();
+    expect(await text.exit).toBe(0);
+    expect(await json.exit).toBe(0);
+    expect(text.io.out).toBe(
+      [
+        `watching app/db/ from index ${index - 1}: 2 keys`,
+        `[index ${index}] updated app/db/password = "[redacted]" (was "[redacted]")`,
+        'stopped',
+        '',
+      ].join('\n'),
+    );
+    expect(jsonLines(json.io)).toEqual([
+      {
+        type: 'ready',
+        key: 'app/db/',
+        index: index - 1,
+        valid: true,
+        current: { password: '[redacted]', conn: { host: 'db', authToken: '[redacted]' } },
+      },
+      {
+        type: 'change',
+        key: 'app/db/',
+        index,
+        changes: [{ key: 'app/db/password', type: 'updated', value: '[redacted]', previous: '[redacted]' }],
+      },
+      { type: 'stopped', key: 'app/db/' },
+    ]);
+    expect(text.io.out + json.io.out).not.toMatch(/hunter|t0k3n/);
   });
 
   it('prints a failed request on stderr and counts it, and goes on watching', async () => {
