@@ -2,6 +2,7 @@
  * `consul-hotreload get <key>`: prints a key's value, or its whole entry as JSON.
  * @module
  */
+import { checkNothingThereAnswer } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
@@ -46,9 +47,11 @@ export async function runGet(argv: string[], io: CommandIo): Promise<number> {
     }
     const [key = ''] = requirePositionals(positionals, ['<key>']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const result = await withConsulClient(values, io, requestTimeout, (client) =>
-      client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal }),
-    );
+    const result = await withConsulClient(values, io, requestTimeout, async (client) => {
+      const answer = await client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal });
+      if (answer.entry === null) checkNothingThereAnswer(answer.index, client.config.address, 'kv.get', key);
+      return answer;
+    });
     const { entry } = result;
     if (entry === null) {
       io.stderr(`error: key ${key} does not exist (index ${result.index})\n`);

@@ -2,6 +2,7 @@
  * `consul-hotreload keys [<prefix>]`: lists the keys under a prefix, one per line or as a JSON array.
  * @module
  */
+import { checkNothingThereAnswer } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
@@ -43,12 +44,16 @@ export async function runKeys(argv: string[], io: CommandIo): Promise<number> {
     }
     const [prefix = ''] = requirePositionals(positionals, ['[<prefix>]']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const { keys } = await withConsulClient(values, io, requestTimeout, (client) =>
-      client.kv.keys(prefix, {
+    const { keys } = await withConsulClient(values, io, requestTimeout, async (client) => {
+      const answer = await client.kv.keys(prefix, {
         ...(values.separator === undefined ? {} : { separator: values.separator }),
         ...(io.signal === undefined ? {} : { signal: io.signal }),
-      }),
-    );
+      });
+      // No keys is a 404 (§2), except for the empty prefix.
+      if (answer.keys.length === 0)
+        checkNothingThereAnswer(answer.index, client.config.address, 'kv.keys', prefix);
+      return answer;
+    });
     if (values.json === true) io.stdout(`${JSON.stringify(keys)}\n`);
     else io.stdout(keys.map((key) => `${key}\n`).join(''));
     return EXIT.ok;

@@ -227,6 +227,11 @@ export async function connectionOptions(
   return options;
 }
 
+/** The agent's address as messages name it (`http://127.0.0.1:8500`), from resolved client options. */
+export function consulAddress(options: ConsulClientOptions): string {
+  return resolveClientConfig(options).address;
+}
+
 /**
  * Runs `use` with a client built from the connection flags (see {@link connectionOptions}) and closes the
  * client afterwards, whether `use` resolved or threw.

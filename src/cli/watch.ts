@@ -8,10 +8,12 @@ import { type ConfigValidationError, type ConsulError, isConsulError } from '../
 import type { Subscription } from '../watch/subscription.js';
 import type { KeyChange, StateEvent, WatcherOptions } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
+import { type StartupGuard, startupGuard } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   connectionOptions,
+  consulAddress,
   DEFAULT_TIMEOUT_MS,
   parseChoiceFlag,
   parseCommandLine,
@@ -65,7 +67,8 @@ Options:
   --min-interval <d>       least time between two requests (default 100ms; 0 disables)
 
 --timeout is how long to wait for the first answer (exit code 2 after it); once watching,
-the command retries for as long as it runs.
+the command retries for as long as it runs. A refused connection, or an address that answers
+but not as a Consul agent, ends the command at once with exit code 2.
 
 ${CONNECTION_HELP}
 ${EXIT_CODES_HELP}`;
@@ -115,8 +118,9 @@ export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
     }
     const [key = ''] = requirePositionals(positionals, ['<key-or-prefix>']);
     const format = parseChoiceFlag(values.format, '--format', FORMATS, 'text');
+    const connection = await connectionOptions(values, io);
     const watcherOptions: WatcherOptions = {
-      ...(await connectionOptions(values, io)),
+      ...connection,
       startTimeout: parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS),
     };
     if (values.wait !== undefined) watcherOptions.wait = parseDurationFlag(values.wait, '--wait', 0);
@@ -128,8 +132,13 @@ export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
     try {
       const cost = values.stats === true ? () => costOf(watcher) : undefined;
       const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
-      const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
-      return await follow(subscription, printer, stop.signal);
+      const guard = startupGuard(consulAddress(connection), key);
+      try {
+        const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
+        return await follow(subscription, printer, stop.signal, guard);
+      } finally {
+        guard.dispose();
+      }
     } finally {
       await watcher.close();
     }
@@ -143,7 +152,8 @@ export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
 const STOPPED = Symbol('stopped');
 
 /**
- * Prints the subscription's events until `signal` fires. Throws when the first value cannot be read. Keys
+ * Prints the subscription's events until `signal` fires. Throws when the first value cannot be read, at
+ * once when `guard` finds the address refusing connections or not Consul's. Keys
  * that do not decode come as {@link DecodeFailure} values (see watch-keys.ts); the engine's own `invalid`
  * events remain for what no single key causes (a key that is also a folder).
  */
@@ -151,6 +161,7 @@ async function follow(
   subscription: Subscription<unknown>,
   printer: WatchPrinter,
   signal: AbortSignal,
+  guard: StartupGuard,
 ): Promise<number> {
   let started = false;
   const tracker = new KeyTracker(subscription.key);
@@ -164,6 +175,7 @@ async function follow(
   });
   subscription.on('error', (error) => {
     if (started) printer.problem(error);
+    else guard.error(error);
   });
   subscription.on('state', (event) => {
     const recovered = event.state === 'ready' && event.previous === 'stale';
@@ -176,8 +188,10 @@ async function follow(
         () => undefined,
         (error: unknown) => error,
       ),
+      guard.failure,
       aborted.promise.then(() => STOPPED),
     ]);
+    guard.dispose();
     if (first !== STOPPED) {
       // An undecodable first value is an event like the later ones: keep watching for a fix.
       const invalidFirst = isValidationError(first) ? first : tracker.start(subscription.entries);

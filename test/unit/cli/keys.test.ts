@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { HELP, runKeys } from '../../../src/cli/keys.js';
 import type { DevServer } from '../../../src/devserver/server.js';
-import { closedPortAddress, RecordingIo, useCommandFixtures } from './cli-io.js';
+import { closedPortAddress, RecordingIo, useCommandFixtures, withHtmlServer } from './cli-io.js';
 
 const fixtures = useCommandFixtures();
 
@@ -60,6 +60,17 @@ describe('keys', () => {
     expect(io.err).toBe(
       'error: expected [<prefix>] only, got 1 more argument(s)\nRun "consul-hotreload keys --help" for usage.\n',
     );
+  });
+
+  it('exits 2 when the address answers 404 without X-Consul-Index: not a Consul agent', async () => {
+    await withHtmlServer(async (address) => {
+      const io = new RecordingIo();
+      expect(await runKeys(['--address', address, 'app/'], io)).toBe(2);
+      expect(io.out).toBe('');
+      expect(io.err).toBe(
+        `error: not a Consul agent at ${address} (kv.keys app/: answered 404 without the X-Consul-Index header Consul sends on every KV read; check the address option or CONSUL_HTTP_ADDR, or a proxy in front of Consul)\n`,
+      );
+    });
   });
 
   it('exits 2 when nothing listens at the address', async () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HELP, runWatch } from '../../../src/cli/watch.js';
 import { type DevServer, startDevServer } from '../../../src/devserver/server.js';
 import { httpGet } from '../../helpers/http.js';
-import { closedPortAddress, RecordingIo } from './cli-io.js';
+import { closedPortAddress, RecordingIo, withHtmlServer } from './cli-io.js';
 
 let server: DevServer | undefined;
 let stop: AbortController | undefined;
@@ -315,15 +315,36 @@ describe('watch', () => {
     expect(io.out).toBe('stopped\n');
   });
 
-  it('exits 2 when Consul cannot be reached within --timeout', async () => {
+  it('exits 2 at once, naming the address, when the connection is refused', async () => {
     const address = await closedPortAddress();
     const port = new URL(address).port;
-    const { io, exit } = watch(['--address', address, '--timeout', '500ms', 'app/']);
+    // Without the check the watch would retry until --timeout; 1 minute keeps that from passing unnoticed.
+    const { io, exit } = watch(['--address', address, '--timeout', '1m', 'app/']);
     expect(await exit).toBe(2);
     expect(io.out).toBe('');
     expect(io.err).toBe(
-      `error: watch app/: no valid value within 500 ms; last error: kv.list app/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
+      `error: kv.list app/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
     );
+  });
+
+  it('exits 2 when Consul does not answer within --timeout', async () => {
+    const s = await start();
+    s.faults.inject({ fault: { kind: 'hang' }, times: Number.POSITIVE_INFINITY });
+    const { io, exit } = watch(['--address', s.address, '--timeout', '500ms', 'app/']);
+    expect(await exit).toBe(2);
+    expect(io.out).toBe('');
+    expect(io.err).toBe('error: watch app/: no valid value within 500 ms\n');
+  });
+
+  it('exits 2 at once when the address answers, but not as a Consul agent', async () => {
+    await withHtmlServer(async (address) => {
+      const { io, exit } = watch(['--address', address, '--timeout', '1m', 'app/']);
+      expect(await exit).toBe(2);
+      expect(io.out).toBe('');
+      expect(io.err).toBe(
+        `error: not a Consul agent at ${address} (kv.list app/: answered 404 without the X-Consul-Index header Consul sends on every KV read; check the address option or CONSUL_HTTP_ADDR, or a proxy in front of Consul)\n`,
+      );
+    });
   });
 
   it('exits 2 at once when Consul refuses the token, without printing it', async () => {
