@@ -6,12 +6,12 @@ import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   DEFAULT_TIMEOUT_MS,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
   withConsulClient,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError, UsageError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload delete`. */
 export const HELP = `Usage: consul-hotreload delete [options] <key>
@@ -36,13 +36,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload delete` with these arguments; resolves with the exit code. */
-export async function runDelete(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runDelete(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('delete', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const recurse = values.recurse === true;
     const [key = ''] = requirePositionals(positionals, [recurse ? '<prefix>' : '<key>']);
     if (key === '' && !recurse) {
@@ -56,7 +51,5 @@ export async function runDelete(argv: string[], io: CommandIo): Promise<number> 
     );
     io.stdout(`${deleted}\n`);
     return deleted ? EXIT.ok : EXIT.failed;
-  } catch (error) {
-    return printError(io, 'delete', error);
-  }
+  });
 }

@@ -7,12 +7,12 @@ import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   DEFAULT_TIMEOUT_MS,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
   withConsulClient,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP } from './output.js';
 
 /** Help text of `consul-hotreload get`. */
 export const HELP = `Usage: consul-hotreload get [options] <key>
@@ -38,13 +38,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload get` with these arguments; resolves with the exit code. */
-export async function runGet(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runGet(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('get', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = ''] = requirePositionals(positionals, ['<key>']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
     const result = await withConsulClient(values, io, requestTimeout, async (client) => {
@@ -75,7 +70,5 @@ export async function runGet(argv: string[], io: CommandIo): Promise<number> {
       io.stdout(`${value ?? ''}\n`);
     }
     return EXIT.ok;
-  } catch (error) {
-    return printError(io, 'get', error);
-  }
+  });
 }

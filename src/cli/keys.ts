@@ -7,12 +7,12 @@ import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   DEFAULT_TIMEOUT_MS,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
   withConsulClient,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP } from './output.js';
 
 /** Help text of `consul-hotreload keys`. */
 export const HELP = `Usage: consul-hotreload keys [options] [<prefix>]
@@ -35,13 +35,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload keys` with these arguments; resolves with the exit code. */
-export async function runKeys(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runKeys(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('keys', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [prefix = ''] = requirePositionals(positionals, ['[<prefix>]']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
     const { keys } = await withConsulClient(values, io, requestTimeout, async (client) => {
@@ -57,7 +52,5 @@ export async function runKeys(argv: string[], io: CommandIo): Promise<number> {
     if (values.json === true) io.stdout(`${JSON.stringify(keys)}\n`);
     else io.stdout(keys.map((key) => `${key}\n`).join(''));
     return EXIT.ok;
-  } catch (error) {
-    return printError(io, 'keys', error);
-  }
+  });
 }

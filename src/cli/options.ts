@@ -10,7 +10,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConsulClient } from '../consul/client.js';
 import { type ConsulClientOptions, resolveClientConfig, type TlsOptions } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
-import { type CommandIo, stderrLogger, UsageError } from './output.js';
+import { type CommandIo, EXIT, printError, stderrLogger, UsageError } from './output.js';
 
 /** Option definitions for node:util `parseArgs`. */
 export type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -90,6 +90,31 @@ export function parseCommandLine<O extends OptionsConfig>(argv: string[], option
     });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/**
+ * The frame every command but `dev` shares: parses `argv` strictly against `options`, prints `help` for
+ * `--help`, runs `body` with the parse, and turns any failure into one `error:` line and its exit code
+ * (see {@link printError}).
+ */
+export async function runCommand<O extends OptionsConfig>(
+  name: string,
+  argv: string[],
+  io: CommandIo,
+  options: O,
+  help: string,
+  body: (parsed: StrictParse<O>) => Promise<number>,
+): Promise<number> {
+  try {
+    const parsed = parseCommandLine(argv, options);
+    if ((parsed.values as { help?: unknown }).help === true) {
+      io.stdout(help);
+      return EXIT.ok;
+    }
+    return await body(parsed);
+  } catch (error) {
+    return printError(io, name, error);
   }
 }
 

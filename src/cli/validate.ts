@@ -18,11 +18,11 @@ import {
   consulAddress,
   DEFAULT_TIMEOUT_MS,
   parseChoiceFlag,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError, stderrLogger, UsageError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, stderrLogger, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload validate`. */
 export const HELP = `Usage: consul-hotreload validate --schema <module> [options] <prefix>
@@ -56,13 +56,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload validate` with these arguments; resolves with the exit code. */
-export async function runValidate(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runValidate(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('validate', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [prefix = ''] = requirePositionals(positionals, ['<prefix>']);
     if (values.schema === undefined) throw new UsageError('missing --schema <module>');
     const format = parseChoiceFlag(values.format, '--format', FORMATS, 'json');
@@ -98,9 +93,7 @@ export async function runValidate(argv: string[], io: CommandIo): Promise<number
     } finally {
       await watcher.close();
     }
-  } catch (error) {
-    return printError(io, 'validate', error);
-  }
+  });
 }
 
 /**

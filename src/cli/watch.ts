@@ -16,11 +16,11 @@ import {
   consulAddress,
   DEFAULT_TIMEOUT_MS,
   parseChoiceFlag,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP } from './output.js';
 import { DecodeFailure, KeyTracker, keyDecoder, printable } from './watch-keys.js';
 
 /** Help text of `consul-hotreload watch`. */
@@ -108,14 +108,8 @@ interface WatchPrinter {
 }
 
 /** Runs `consul-hotreload watch` with these arguments; resolves with the exit code once stopped. */
-export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
-  let stop: StopSignal | undefined;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runWatch(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('watch', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = ''] = requirePositionals(positionals, ['<key-or-prefix>']);
     const format = parseChoiceFlag(values.format, '--format', FORMATS, 'text');
     const connection = await connectionOptions(values, io);
@@ -127,26 +121,26 @@ export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
     if (values['min-interval'] !== undefined) {
       watcherOptions.minInterval = parseDurationFlag(values['min-interval'], '--min-interval', 0, true);
     }
-    stop = stopSignal(io);
-    const watcher = new Watcher(watcherOptions);
+    const stop = stopSignal(io);
     try {
-      const cost = values.stats === true ? () => costOf(watcher) : undefined;
-      const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
-      const guard = startupGuard(consulAddress(connection), key);
+      const watcher = new Watcher(watcherOptions);
       try {
-        const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
-        return await follow(subscription, printer, stop.signal, guard);
+        const cost = values.stats === true ? () => costOf(watcher) : undefined;
+        const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
+        const guard = startupGuard(consulAddress(connection), key);
+        try {
+          const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
+          return await follow(subscription, printer, stop.signal, guard);
+        } finally {
+          guard.dispose();
+        }
       } finally {
-        guard.dispose();
+        await watcher.close();
       }
     } finally {
-      await watcher.close();
+      stop.dispose();
     }
-  } catch (error) {
-    return printError(io, 'watch', error);
-  } finally {
-    stop?.dispose();
-  }
+  });
 }
 
 const STOPPED = Symbol('stopped');
