@@ -6,7 +6,14 @@
  */
 import { execSync } from 'node:child_process';
 import os from 'node:os';
-import { renderSection, type Scale, type SectionId, type SectionResult } from './lib/report.js';
+import {
+  renderSection,
+  type Scale,
+  type SectionId,
+  type SectionResult,
+  SMOKE_NOTE,
+  summaryLine,
+} from './lib/report.js';
 import { runConnections } from './sections/connections.js';
 import { runCpu } from './sections/cpu.js';
 import { runDevServer } from './sections/devserver.js';
@@ -57,7 +64,8 @@ export async function run(options: RunOptions = {}): Promise<SectionResult[]> {
   const chosen = SECTIONS.filter(
     (section) => options.only === undefined || options.only.includes(section.id),
   );
-  print(`# consul-hotreload bench (${scale})\n\n${machineFacts()}\n`);
+  const note = scale === 'smoke' ? `${SMOKE_NOTE}\n\n` : '';
+  print(`# consul-hotreload bench (${scale})\n\n${note}${machineFacts()}\n`);
   const results: SectionResult[] = [];
   const started = performance.now();
   for (const section of chosen) {
@@ -65,14 +73,9 @@ export async function run(options: RunOptions = {}): Promise<SectionResult[]> {
     const result = await section.run(scale);
     results.push(result);
     const seconds = ((performance.now() - sectionStarted) / 1000).toFixed(1);
-    print(`${renderSection(result, SECTIONS.indexOf(section) + 1)}\n\n(${seconds} s)\n`);
+    print(`${renderSection(result, SECTIONS.indexOf(section) + 1, scale)}\n\n(${seconds} s)\n`);
   }
   const checks = results.flatMap((result) => result.checks);
-  const missed = checks.filter((check) => !check.pass);
-  print(
-    `Summary: ${checks.length - missed.length}/${checks.length} targets met` +
-      (missed.length > 0 ? `; missed: ${missed.map((check) => check.name).join('; ')}` : '') +
-      ` (${((performance.now() - started) / 1000).toFixed(0)} s)`,
-  );
+  print(summaryLine(checks, scale, (performance.now() - started) / 1000));
   return results;
 }

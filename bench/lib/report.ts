@@ -1,6 +1,8 @@
 /**
  * What a bench section returns, and how it is printed: plain-text tables with aligned columns, then one
- * row per target with PASS/MISS. Results are data first (the smoke test asserts their shape), text second.
+ * row per target with PASS/MISS at full scale. Smoke sizes are too small to judge a target (a 10-key
+ * prefix says nothing about 10,000), so a smoke run prints the figures without verdicts. Results are data
+ * first (the smoke test asserts their shape), text second.
  * @module
  */
 
@@ -88,8 +90,18 @@ export function renderTable(table: Table): string {
   return [table.title, line(table.columns), rule, ...table.rows.map(line)].join('\n');
 }
 
-/** The checks as a table. */
-export function checksTable(checks: readonly Check[]): Table {
+/** Said once at the top of a smoke run, whose targets get no verdict. */
+export const SMOKE_NOTE = 'smoke run: figures only (targets are judged at full size: npm run bench)';
+
+/** The checks as a table; a verdict column (PASS/MISS) only at full scale. */
+export function checksTable(checks: readonly Check[], scale: Scale = 'full'): Table {
+  if (scale === 'smoke') {
+    return {
+      title: 'Targets',
+      columns: ['', 'target', 'measured'],
+      rows: checks.map((check) => [check.name, check.target, check.measured]),
+    };
+  }
   return {
     title: 'Targets',
     columns: ['', 'target', 'measured', 'verdict'],
@@ -97,11 +109,26 @@ export function checksTable(checks: readonly Check[]): Table {
   };
 }
 
-/** A whole section as text. */
-export function renderSection(result: SectionResult, index: number): string {
+/** A whole section as text; see {@link checksTable} for `scale`. */
+export function renderSection(result: SectionResult, index: number, scale: Scale = 'full'): string {
   const parts = [`## ${index}. ${result.title}`];
   for (const table of result.tables) parts.push(renderTable(table));
-  if (result.checks.length > 0) parts.push(renderTable(checksTable(result.checks)));
+  if (result.checks.length > 0) parts.push(renderTable(checksTable(result.checks, scale)));
   if (result.notes.length > 0) parts.push(result.notes.map((note) => `- ${note}`).join('\n'));
   return parts.join('\n\n');
+}
+
+/**
+ * The last line of a run: how many targets were met and which were missed; at smoke scale only how many
+ * were measured.
+ */
+export function summaryLine(checks: readonly Check[], scale: Scale, seconds: number): string {
+  const time = ` (${seconds.toFixed(0)} s)`;
+  if (scale === 'smoke') return `Summary: ${checks.length} targets measured${time}`;
+  const missed = checks.filter((check) => !check.pass);
+  return (
+    `Summary: ${checks.length - missed.length}/${checks.length} targets met` +
+    (missed.length > 0 ? `; missed: ${missed.map((check) => check.name).join('; ')}` : '') +
+    time
+  );
 }

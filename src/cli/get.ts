@@ -2,21 +2,25 @@
  * `consul-hotreload get <key>`: prints a key's value, or its whole entry as JSON.
  * @module
  */
+import { checkNothingThereAnswer } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   DEFAULT_TIMEOUT_MS,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
   withConsulClient,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP } from './output.js';
 
 /** Help text of `consul-hotreload get`. */
 export const HELP = `Usage: consul-hotreload get [options] <key>
 
 Print the value of a Consul KV key, followed by a newline (an empty value prints an empty line).
+The value is printed even when the key's name looks secret (token, password…): it was asked
+for by name, e.g. to pass it on in a script. watch and validate print such values as
+"[redacted]".
 
 Options:
   --json                   print the whole entry as JSON: key, value (UTF-8 text, null when
@@ -34,18 +38,15 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload get` with these arguments; resolves with the exit code. */
-export async function runGet(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runGet(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('get', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = ''] = requirePositionals(positionals, ['<key>']);
     const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const result = await withConsulClient(values, io, requestTimeout, (client) =>
-      client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal }),
-    );
+    const result = await withConsulClient(values, io, requestTimeout, async (client) => {
+      const answer = await client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal });
+      if (answer.entry === null) checkNothingThereAnswer(answer.index, client.config.address, 'kv.get', key);
+      return answer;
+    });
     const { entry } = result;
     if (entry === null) {
       io.stderr(`error: key ${key} does not exist (index ${result.index})\n`);
@@ -69,7 +70,5 @@ export async function runGet(argv: string[], io: CommandIo): Promise<number> {
       io.stdout(`${value ?? ''}\n`);
     }
     return EXIT.ok;
-  } catch (error) {
-    return printError(io, 'get', error);
-  }
+  });
 }

@@ -4,7 +4,7 @@
  * only when used.
  * @module
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 import type { CommandIo } from './output.js';
@@ -31,6 +31,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'write a value to a key (optionally check-and-set)',
     run: async (argv, io) => (await import('./put.js')).runPut(argv, io),
   },
+  delete: {
+    summary: 'delete a key, or every key under a prefix with --recurse',
+    run: async (argv, io) => (await import('./delete.js')).runDelete(argv, io),
+  },
+  keys: {
+    summary: 'list the keys under a prefix',
+    run: async (argv, io) => (await import('./keys.js')).runKeys(argv, io),
+  },
   watch: {
     summary: 'print the changes of a key or prefix as they happen',
     run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io),
@@ -47,6 +55,17 @@ export const processIo: CliIo = {
   stderr: (text) => process.stderr.write(text),
 };
 
+/**
+ * The `version` of the package.json beside the code: `../../package.json` from both `src/cli/main.ts`
+ * (under tsx) and `dist/cli/main.js` (the published bin), which sit at the same depth.
+ */
+export function packageVersion(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  const { version } = JSON.parse(text) as { version?: unknown };
+  if (typeof version !== 'string') throw new Error('package.json has no version');
+  return version;
+}
+
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
   const lines = Object.entries(COMMANDS).map(
@@ -58,20 +77,26 @@ function usage(): string {
     'Commands:',
     ...lines,
     '',
-    'Run "consul-hotreload <command> --help" for the options of a command.',
+    'Run "consul-hotreload <command> --help" for the options of a command,',
+    'and "consul-hotreload --version" (-v) for the version.',
     '',
   ].join('\n');
 }
 
 /**
  * Runs the CLI with these arguments (without `node` and the script); resolves with the exit code:
- * 0 on success, 1 for a usage error or a failure (each command documents its own codes).
+ * 0 on success, 1 for a usage error or a failure (each command documents its own codes). `--version` (`-v`)
+ * prints the package's version.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout)(usage());
     return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout(`${packageVersion()}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (command === undefined) {

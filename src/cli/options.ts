@@ -10,7 +10,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConsulClient } from '../consul/client.js';
 import { type ConsulClientOptions, resolveClientConfig, type TlsOptions } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
-import { type CommandIo, stderrLogger, UsageError } from './output.js';
+import { type CommandIo, EXIT, printError, stderrLogger, UsageError } from './output.js';
 
 /** Option definitions for node:util `parseArgs`. */
 export type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -94,6 +94,31 @@ export function parseCommandLine<O extends OptionsConfig>(argv: string[], option
 }
 
 /**
+ * The frame every command but `dev` shares: parses `argv` strictly against `options`, prints `help` for
+ * `--help`, runs `body` with the parse, and turns any failure into one `error:` line and its exit code
+ * (see {@link printError}).
+ */
+export async function runCommand<O extends OptionsConfig>(
+  name: string,
+  argv: string[],
+  io: CommandIo,
+  options: O,
+  help: string,
+  body: (parsed: StrictParse<O>) => Promise<number>,
+): Promise<number> {
+  try {
+    const parsed = parseCommandLine(argv, options);
+    if ((parsed.values as { help?: unknown }).help === true) {
+      io.stdout(help);
+      return EXIT.ok;
+    }
+    return await body(parsed);
+  } catch (error) {
+    return printError(io, name, error);
+  }
+}
+
+/**
  * `--timeout -5` as `--timeout=-5`: node's parseArgs calls a value starting with `-` ambiguous, which hides
  * the flag's own message ("must be a duration above 0"). Only a negative number is joined, only after a
  * string option; anything else starting with `-` is still a flag.
@@ -119,11 +144,12 @@ function joinNegativeValues(argv: readonly string[], options: OptionsConfig): st
 
 /**
  * Checks the number of positional arguments and returns them.
- * @param names - the placeholders in order, e.g. `['<key>', '<value|@file>']`; all are required
+ * @param names - the placeholders in order, e.g. `['<key>', '<value|@file>']`; one in brackets (`'[<prefix>]'`)
+ *   is optional, so only the last ones may be
  * @throws UsageError naming what is missing, or how many were given too many
  */
 export function requirePositionals(positionals: readonly string[], names: readonly string[]): string[] {
-  const missing = names.slice(positionals.length);
+  const missing = names.slice(positionals.length).filter((name) => !name.startsWith('['));
   if (missing.length > 0) throw new UsageError(`missing ${missing.join(' ')}`);
   if (positionals.length > names.length) {
     // The extra arguments are not echoed: a misplaced token would land here.
@@ -224,6 +250,11 @@ export async function connectionOptions(
 
   resolveClientConfig({ ...options, logger: stderrLogger(io) });
   return options;
+}
+
+/** The agent's address as messages name it (`http://127.0.0.1:8500`), from resolved client options. */
+export function consulAddress(options: ConsulClientOptions): string {
+  return resolveClientConfig(options).address;
 }
 
 /**

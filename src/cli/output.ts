@@ -1,5 +1,5 @@
 /**
- * What the `get`, `put`, `watch` and `validate` commands share about output: the streams they write to, the
+ * What the commands that talk to Consul (all but `dev`) share about output: the streams they write to, the
  * exit codes, and how a failure becomes one `error: <message>` line on stderr.
  * @module
  */
@@ -28,7 +28,7 @@ export interface CommandIo {
   signal?: AbortSignal;
 }
 
-/** Exit codes of the `get`, `put`, `watch` and `validate` commands. */
+/** Exit codes of the commands that talk to Consul (all but `dev`). */
 export const EXIT = {
   /** The command did what was asked. */
   ok: 0,
@@ -43,12 +43,21 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  bad input (unknown flag, missing argument, invalid key, unreadable file) or a negative
      answer (missing key, failed check-and-set, invalid config)
-  2  Consul unreachable, too slow (--timeout) or refusing the request (ACL, datacenter, 4xx/5xx)
+  2  Consul unreachable, too slow (--timeout) or refusing the request (ACL, datacenter, 4xx/5xx),
+     or the address is not a Consul agent
 `;
 
 /** A command line the command cannot run: unknown flag, missing argument, bad option value. Exit code 1. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/**
+ * The address answers, but not as a Consul agent (see src/cli/agent-check.ts). Exit code 2, like Consul
+ * being unreachable.
+ */
+export class AgentError extends Error {
+  override name = 'AgentError';
 }
 
 /**
@@ -65,8 +74,12 @@ const INPUT_CODES: ReadonlySet<ConsulErrorCode> = new Set<ConsulErrorCode>([
   'CONSUL_CLOSED',
 ]);
 
-/** The exit code for an error: 2 when Consul was unreachable or refused, 1 for everything else. */
+/**
+ * The exit code for an error: 2 when Consul was unreachable or refused, or the address is not Consul's; 1
+ * for everything else.
+ */
 export function exitCodeFor(error: unknown): number {
+  if (error instanceof AgentError) return EXIT.consul;
   return isConsulError(error) && !INPUT_CODES.has(error.code) ? EXIT.consul : EXIT.failed;
 }
 

@@ -8,13 +8,13 @@ import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   DEFAULT_TIMEOUT_MS,
-  parseCommandLine,
   parseDurationFlag,
   parseUnsignedFlag,
   requirePositionals,
+  runCommand,
   withConsulClient,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError, UsageError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload put`. */
 export const HELP = `Usage: consul-hotreload put [options] <key> <value|@file>
@@ -38,13 +38,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload put` with these arguments; resolves with the exit code. */
-export async function runPut(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runPut(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('put', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = '', valueArgument = ''] = requirePositionals(positionals, ['<key>', '<value|@file>']);
     const putOptions: PutOptions = {};
     const flags = parseUnsignedFlag(values.flags, '--flags');
@@ -59,9 +54,7 @@ export async function runPut(argv: string[], io: CommandIo): Promise<number> {
     );
     io.stdout(`${written}\n`);
     return written ? EXIT.ok : EXIT.failed;
-  } catch (error) {
-    return printError(io, 'put', error);
-  }
+  });
 }
 
 /** `@path` → the file's bytes; anything else is the value itself. */

@@ -10,17 +10,19 @@ import { defineConfig } from '../config/config.js';
 import { isConsulError } from '../errors.js';
 import type { UnknownKeysMode } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
+import { startupGuard } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   connectionOptions,
+  consulAddress,
   DEFAULT_TIMEOUT_MS,
   parseChoiceFlag,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError, stderrLogger, UsageError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP, stderrLogger, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload validate`. */
 export const HELP = `Usage: consul-hotreload validate --schema <module> [options] <prefix>
@@ -28,7 +30,8 @@ export const HELP = `Usage: consul-hotreload validate --schema <module> [options
 Read the keys under a Consul prefix once, the way defineConfig().load() does, and check them
 against a zod 4 schema. Prints "<prefix>: valid" (exit code 0), or every problem found, each
 with its Consul key, schema path and the value found (secret-looking values redacted), then
-exit code 1.
+exit code 1. A refused connection, or an address that answers but not as a Consul agent, fails
+at once with exit code 2.
 
 Options:
   --schema <module>        module exporting the schema as default or schema: .js/.mjs always;
@@ -53,13 +56,8 @@ const OPTIONS = {
 } as const;
 
 /** Runs `consul-hotreload validate` with these arguments; resolves with the exit code. */
-export async function runValidate(argv: string[], io: CommandIo): Promise<number> {
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runValidate(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('validate', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [prefix = ''] = requirePositionals(positionals, ['<prefix>']);
     if (values.schema === undefined) throw new UsageError('missing --schema <module>');
     const format = parseChoiceFlag(values.format, '--format', FORMATS, 'json');
@@ -67,11 +65,17 @@ export async function runValidate(argv: string[], io: CommandIo): Promise<number
     const startTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
     const schema = await importSchema(values.schema, values.export);
     // Our own watcher, without a logger: the retries before the timeout are summed up by its error.
-    const watcher = new Watcher({ ...(await connectionOptions(values, io)), startTimeout });
+    const connection = await connectionOptions(values, io);
+    const watcher = new Watcher({ ...connection, startTimeout });
     try {
       const config = defineConfig({ prefix, schema, format, unknownKeys, watcher, logger: stderrLogger(io) });
+      const guard = startupGuard(consulAddress(connection), config.prefix);
+      config.on('error', (error) => guard.error(error));
       try {
-        await config.load(io.signal === undefined ? {} : { signal: io.signal });
+        const loaded = config.load(io.signal === undefined ? {} : { signal: io.signal });
+        // When the guard fails first, `close()` below ends the pending load.
+        const failure = await Promise.race([loaded.then(() => undefined), guard.failure]);
+        if (failure !== undefined) throw failure;
         io.stdout(`${config.prefix}: valid\n`);
         return EXIT.ok;
       } catch (error) {
@@ -83,14 +87,13 @@ export async function runValidate(argv: string[], io: CommandIo): Promise<number
         io.stdout(`${config.prefix}: invalid, ${count}\n${problems.join('\n')}\n`);
         return EXIT.failed;
       } finally {
+        guard.dispose();
         await config.close();
       }
     } finally {
       await watcher.close();
     }
-  } catch (error) {
-    return printError(io, 'validate', error);
-  }
+  });
 }
 
 /**

@@ -6,19 +6,22 @@
  */
 import { type ConfigValidationError, type ConsulError, isConsulError } from '../errors.js';
 import type { Subscription } from '../watch/subscription.js';
-import type { ChangeEvent, StateEvent, WatcherOptions } from '../watch/types.js';
+import type { KeyChange, StateEvent, WatcherOptions } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
+import { type StartupGuard, startupGuard } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
   connectionOptions,
+  consulAddress,
   DEFAULT_TIMEOUT_MS,
   parseChoiceFlag,
-  parseCommandLine,
   parseDurationFlag,
   requirePositionals,
+  runCommand,
 } from './options.js';
-import { type CommandIo, EXIT, EXIT_CODES_HELP, printError } from './output.js';
+import { type CommandIo, EXIT, EXIT_CODES_HELP } from './output.js';
+import { DecodeFailure, KeyTracker, keyDecoder, printable } from './watch-keys.js';
 
 /** Help text of `consul-hotreload watch`. */
 export const HELP = `Usage: consul-hotreload watch [options] <key-or-prefix>
@@ -31,13 +34,24 @@ Output (stdout) for a person:
   [index 13] updated config/app/db/port = 5433 (was 5432)
   [index 14] added config/app/feature = "on"
   [index 15] deleted config/app/old (was "x")
-Values are shown as JSON (strings quoted) and cut at 200 characters. Request errors and
+  [index 16] invalid config under config/app/: 1 problem; the last good value keeps serving
+    - config/app/db/port at db.port: not valid JSON: Unexpected token 'x', "x" is not valid JSON
+Values are shown as JSON (strings quoted) and cut at 200 characters. Each key is decoded on its
+own: a key that does not decode (--format json or yaml) is printed as invalid, with the reason,
+and the changes of the other keys are still printed; once fixed, it is shown against its last
+valid value ("added" when it never had one). The values of keys whose name below the prefix
+looks secret (token, secret, password, credential, private-key, api-key, auth), and such
+fields inside JSON/YAML values, are printed as "[redacted]" in the text and the JSON output
+alike; get prints a value when asked for it by name. Request errors and
 stale/healthy transitions go to stderr; the watch keeps retrying.
 
 With --json, one JSON object per line on stdout, each with a "type":
-  ready    {key, index, valid, current}     once, when the first answer arrived
+  ready    {key, index, valid, current}     once, when the first answer arrived; valid is
+                                            false while a key does not decode, and current
+                                            leaves such keys out
   change   {key, index, changes: [{key, type: added|updated|deleted, value, previous}]}
-  invalid  {key, index, message, issues}    a value that does not decode (--format)
+  invalid  {key, index, message, issues}    keys that do not decode (--format), one issue
+                                            ({key, path, message}) each
   error    {key, code, message}             a failed request (the watch retries)
   state    {key, state, previous}           stale / ready again
   stopped  {key}                            on exit
@@ -53,7 +67,8 @@ Options:
   --min-interval <d>       least time between two requests (default 100ms; 0 disables)
 
 --timeout is how long to wait for the first answer (exit code 2 after it); once watching,
-the command retries for as long as it runs.
+the command retries for as long as it runs. A refused connection, or an address that answers
+but not as a Consul agent, ends the command at once with exit code 2.
 
 ${CONNECTION_HELP}
 ${EXIT_CODES_HELP}`;
@@ -83,67 +98,78 @@ interface WatchCost {
 
 /** Prints the events of one subscription; one implementation per output mode. */
 interface WatchPrinter {
-  /** The first answer arrived; `valid` is false when it did not decode. */
-  ready(subscription: Subscription<unknown>, valid: boolean): void;
-  change(event: ChangeEvent<unknown>): void;
-  invalid(error: ConfigValidationError, index: number): void;
+  /** The first answer arrived; `invalid` lists what did not decode or validate in it. */
+  ready(subscription: Subscription<unknown>, invalid: ConfigValidationError | undefined): void;
+  /** An answer brought these valid changes, and these keys that do not decode or validate. */
+  update(index: number, changes: readonly KeyChange[], invalid: ConfigValidationError | undefined): void;
   problem(error: ConsulError): void;
   health(event: StateEvent): void;
   stopped(): void;
 }
 
 /** Runs `consul-hotreload watch` with these arguments; resolves with the exit code once stopped. */
-export async function runWatch(argv: string[], io: CommandIo): Promise<number> {
-  let stop: StopSignal | undefined;
-  try {
-    const { values, positionals } = parseCommandLine(argv, OPTIONS);
-    if (values.help === true) {
-      io.stdout(HELP);
-      return EXIT.ok;
-    }
+export function runWatch(argv: string[], io: CommandIo): Promise<number> {
+  return runCommand('watch', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = ''] = requirePositionals(positionals, ['<key-or-prefix>']);
     const format = parseChoiceFlag(values.format, '--format', FORMATS, 'text');
+    const connection = await connectionOptions(values, io);
     const watcherOptions: WatcherOptions = {
-      ...(await connectionOptions(values, io)),
+      ...connection,
       startTimeout: parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS),
     };
     if (values.wait !== undefined) watcherOptions.wait = parseDurationFlag(values.wait, '--wait', 0);
     if (values['min-interval'] !== undefined) {
       watcherOptions.minInterval = parseDurationFlag(values['min-interval'], '--min-interval', 0, true);
     }
-    stop = stopSignal(io);
-    const watcher = new Watcher(watcherOptions);
+    const stop = stopSignal(io);
     try {
-      const cost = values.stats === true ? () => costOf(watcher) : undefined;
-      const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
-      const subscription = watcher.watch(key, { format });
-      return await follow(subscription, printer, stop.signal);
+      const watcher = new Watcher(watcherOptions);
+      try {
+        const cost = values.stats === true ? () => costOf(watcher) : undefined;
+        const printer = values.json === true ? jsonPrinter(io, key, cost) : textPrinter(io, cost);
+        const guard = startupGuard(consulAddress(connection), key);
+        try {
+          const subscription = watcher.watch(key, { format: keyDecoder(format, key) });
+          return await follow(subscription, printer, stop.signal, guard);
+        } finally {
+          guard.dispose();
+        }
+      } finally {
+        await watcher.close();
+      }
     } finally {
-      await watcher.close();
+      stop.dispose();
     }
-  } catch (error) {
-    return printError(io, 'watch', error);
-  } finally {
-    stop?.dispose();
-  }
+  });
 }
 
 const STOPPED = Symbol('stopped');
 
-/** Prints the subscription's events until `signal` fires. Throws when the first value cannot be read. */
+/**
+ * Prints the subscription's events until `signal` fires. Throws when the first value cannot be read, at
+ * once when `guard` finds the address refusing connections or not Consul's. Keys
+ * that do not decode come as {@link DecodeFailure} values (see watch-keys.ts); the engine's own `invalid`
+ * events remain for what no single key causes (a key that is also a folder).
+ */
 async function follow(
   subscription: Subscription<unknown>,
   printer: WatchPrinter,
   signal: AbortSignal,
+  guard: StartupGuard,
 ): Promise<number> {
   let started = false;
-  subscription.on('change', (event) => printer.change(event));
+  const tracker = new KeyTracker(subscription.key);
+  subscription.on('change', (event) => {
+    const { changes, invalid } = tracker.apply(event);
+    printer.update(event.index, changes, invalid);
+  });
   // Before the first answer, failures are summed up by `ready`'s rejection (with the last error) instead.
   subscription.on('invalid', (error) => {
-    if (started) printer.invalid(error, subscription.index);
+    if (started) printer.update(subscription.index, [], error);
   });
   subscription.on('error', (error) => {
     if (started) printer.problem(error);
+    else guard.error(error);
   });
   subscription.on('state', (event) => {
     const recovered = event.state === 'ready' && event.previous === 'stale';
@@ -156,15 +182,17 @@ async function follow(
         () => undefined,
         (error: unknown) => error,
       ),
+      guard.failure,
       aborted.promise.then(() => STOPPED),
     ]);
+    guard.dispose();
     if (first !== STOPPED) {
       // An undecodable first value is an event like the later ones: keep watching for a fix.
-      const invalidFirst = isValidationError(first) ? first : undefined;
-      if (first !== undefined && invalidFirst === undefined) throw first;
+      const invalidFirst = isValidationError(first) ? first : tracker.start(subscription.entries);
+      if (first !== undefined && !isValidationError(first)) throw first;
       started = true;
-      printer.ready(subscription, invalidFirst === undefined);
-      if (invalidFirst !== undefined) printer.invalid(invalidFirst, subscription.index);
+      printer.ready(subscription, invalidFirst);
+      if (invalidFirst !== undefined) printer.update(subscription.index, [], invalidFirst);
       await aborted.promise;
     }
     printer.stopped();
@@ -197,9 +225,10 @@ function costText(cost: WatchCost): string {
 /** A value for a person: JSON (so strings show quoted, whitespace visible), cut when long. */
 function show(value: unknown): string {
   if (value === undefined) return '(empty)';
+  if (value instanceof DecodeFailure) return 'invalid';
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    text = JSON.stringify(value, printable) ?? String(value);
   } catch {
     text = String(value);
   }
@@ -213,26 +242,26 @@ function textPrinter(io: CommandIo, cost: (() => WatchCost) | undefined): WatchP
     if (cost !== undefined) io.stdout(`  stats: ${costText(cost())}\n`);
   };
   return {
-    ready(subscription, valid) {
+    ready(subscription, invalid) {
+      const { size } = subscription.entries;
       let what: string;
-      if (!valid) what = 'no valid value yet';
-      else if (subscription.key.endsWith('/'))
-        what = subscription.entries.size === 1 ? '1 key' : `${subscription.entries.size} keys`;
-      else what = subscription.entries.size === 0 ? 'no such key' : show(subscription.current);
+      // The engine refusing the whole prefix (a key that is also a folder) leaves no entries to count.
+      if (subscription.key.endsWith('/') && (invalid === undefined || size > 0)) {
+        what = size === 1 ? '1 key' : `${size} keys`;
+        if (invalid !== undefined) what += `, ${invalid.issues.length} invalid`;
+      } else if (invalid !== undefined) what = 'no valid value yet';
+      else what = size === 0 ? 'no such key' : show(subscription.current);
       io.stdout(`watching ${subscription.key} from index ${subscription.index}: ${what}\n`);
     },
-    change(event) {
-      for (const change of event.changes) {
-        const head = `[index ${event.index}] ${change.type} ${change.key}`;
+    update(index, changes, invalid) {
+      for (const change of changes) {
+        const head = `[index ${index}] ${change.type} ${change.key}`;
         if (change.type === 'added') io.stdout(`${head} = ${show(change.value)}\n`);
         else if (change.type === 'updated')
           io.stdout(`${head} = ${show(change.value)} (was ${show(change.previous)})\n`);
         else io.stdout(`${head} (was ${show(change.previous)})\n`);
       }
-      printCost();
-    },
-    invalid(error, index) {
-      io.stdout(`[index ${index}] ${error.message}\n`);
+      if (invalid !== undefined) io.stdout(`[index ${index}] ${invalid.message}\n`);
       printCost();
     },
     problem(error) {
@@ -249,18 +278,22 @@ function textPrinter(io: CommandIo, cost: (() => WatchCost) | undefined): WatchP
 
 function jsonPrinter(io: CommandIo, key: string, cost: (() => WatchCost) | undefined): WatchPrinter {
   const print = (line: Record<string, unknown>): void => {
-    io.stdout(`${JSON.stringify(cost === undefined ? line : { ...line, stats: cost() })}\n`);
+    const json = JSON.stringify(cost === undefined ? line : { ...line, stats: cost() }, printable);
+    io.stdout(`${json}\n`);
   };
   return {
-    ready(subscription, valid) {
-      print({ type: 'ready', key, index: subscription.index, valid, current: subscription.current });
+    ready(subscription, invalid) {
+      const { index, current } = subscription;
+      print({ type: 'ready', key, index, valid: invalid === undefined, current });
     },
-    change(event) {
-      const changes = event.changes.map(({ key, type, value, previous }) => ({ key, type, value, previous }));
-      print({ type: 'change', key, index: event.index, changes });
-    },
-    invalid(error, index) {
-      print({ type: 'invalid', key, index, message: error.message, issues: error.issues });
+    update(index, keyChanges, invalid) {
+      if (keyChanges.length > 0) {
+        const changes = keyChanges.map(({ key, type, value, previous }) => ({ key, type, value, previous }));
+        print({ type: 'change', key, index, changes });
+      }
+      if (invalid !== undefined) {
+        print({ type: 'invalid', key, index, message: invalid.message, issues: invalid.issues });
+      }
     },
     problem(error) {
       print({ type: 'error', key, code: error.code, message: error.message });

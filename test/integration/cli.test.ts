@@ -5,6 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
@@ -174,6 +176,11 @@ describe('consul-hotreload bin', () => {
         'cfg/: invalid, 1 problem\n  - cfg/name at name: Too small: expected string to have >=3 characters (found "ab")\n',
       stderr: '',
     });
+  });
+
+  it('prints the version of package.json with --version', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(await runCli(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 
   it('exits 1 and points at --help for an unknown flag', async () => {

@@ -4,6 +4,7 @@
  * cleaned up after each test.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,4 +109,24 @@ export function useCommandFixtures(): CommandFixtures {
       return tempDir;
     },
   };
+}
+
+/**
+ * Runs `use` with the address of an HTTP server that is not Consul: it answers every request `404` with an
+ * HTML page, as a web server does. The server is closed afterwards.
+ */
+export async function withHtmlServer<T>(use: (address: string) => Promise<T>): Promise<T> {
+  const server = createHttpServer((_request, response) => {
+    response.writeHead(404, { 'content-type': 'text/html' });
+    response.end('<html><body><h1>404 Not Found</h1></body></html>');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('expected a TCP address');
+  try {
+    return await use(`http://127.0.0.1:${address.port}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HELP, runGet } from '../../../src/cli/get.js';
 import type { DevServer } from '../../../src/devserver/server.js';
-import { closedPortAddress, RecordingIo, useCommandFixtures } from './cli-io.js';
+import { closedPortAddress, RecordingIo, useCommandFixtures, withHtmlServer } from './cli-io.js';
 
 const TOKEN = 'cli-get-secret-token-7';
 
@@ -73,6 +73,15 @@ describe('get', () => {
     expect(io.err).toBe(`error: key app/missing does not exist (index ${s.kv.index()})\n`);
   });
 
+  it('prints the value of a secret-looking key: it was asked for by name', async () => {
+    const s = await start();
+    s.kv.put('app/db/password', 'hunter2');
+    const io = new RecordingIo();
+    expect(await runGet(['--address', s.address, 'app/db/password'], io)).toBe(0);
+    expect(io.out).toBe('hunter2\n');
+    expect(HELP).toContain("The value is printed even when the key's name looks secret");
+  });
+
   it('reads the address from CONSUL_HTTP_ADDR when --address is not given', async () => {
     const { address } = await start();
     const io = new RecordingIo({ env: { CONSUL_HTTP_ADDR: address } });
@@ -95,6 +104,17 @@ describe('get', () => {
       'error: kv.get app/flag: 403 ACL not found (Consul does not know this token; check the token option, CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE)\n',
     );
     expect(refused.err).not.toContain('wrong-secret-token');
+  });
+
+  it('exits 2 when the address answers 404 without X-Consul-Index: not a Consul agent', async () => {
+    await withHtmlServer(async (address) => {
+      const io = new RecordingIo();
+      expect(await runGet(['--address', address, 'app/flag'], io)).toBe(2);
+      expect(io.out).toBe('');
+      expect(io.err).toBe(
+        `error: not a Consul agent at ${address} (kv.get app/flag: answered 404 without the X-Consul-Index header Consul sends on every KV read; check the address option or CONSUL_HTTP_ADDR, or a proxy in front of Consul)\n`,
+      );
+    });
   });
 
   it('exits 2 with a clear message when nothing listens at the address', async () => {

@@ -13,6 +13,7 @@ import {
   parseDurationFlag,
   parseUnsignedFlag,
   requirePositionals,
+  runCommand,
 } from '../../../src/cli/options.js';
 import { UsageError } from '../../../src/cli/output.js';
 import { ConfigurationError } from '../../../src/errors.js';
@@ -138,6 +139,14 @@ describe('parsing helpers', () => {
     );
   });
 
+  it('lets a bracketed placeholder be left out, but not given twice', () => {
+    expect(requirePositionals([], ['[<prefix>]'])).toEqual([]);
+    expect(requirePositionals(['app/'], ['[<prefix>]'])).toEqual(['app/']);
+    expect(() => requirePositionals(['a', 'b'], ['[<prefix>]'])).toThrow(
+      'expected [<prefix>] only, got 1 more argument(s)',
+    );
+  });
+
   it('reads durations as milliseconds or Go durations', () => {
     expect(parseDurationFlag(undefined, '--timeout', 10_000)).toBe(10_000);
     expect(parseDurationFlag('500', '--timeout', 10_000)).toBe(500);
@@ -162,5 +171,33 @@ describe('parsing helpers', () => {
     expect(() => parseChoiceFlag('xml', '--format', ['text', 'json'], 'text')).toThrow(
       '--format must be one of text, json; got "xml"',
     );
+  });
+});
+
+describe('runCommand', () => {
+  const OPTIONS = { help: { type: 'boolean' }, name: { type: 'string' } } as const;
+
+  it('prints the help for --help without running the command', async () => {
+    const io = new RecordingIo();
+    const ran: string[] = [];
+    const code = await runCommand('demo', ['--help'], io, OPTIONS, 'HELP\n', async () => {
+      ran.push('body');
+      return 0;
+    });
+    expect([code, io.out, io.err, ran]).toEqual([0, 'HELP\n', '', []]);
+  });
+
+  it("resolves with the command's own exit code, and turns a failure into one error line", async () => {
+    const ok = new RecordingIo();
+    expect(
+      await runCommand('demo', ['--name', 'x', 'p'], ok, OPTIONS, '', async ({ values, positionals }) => {
+        ok.stdout(`${values.name} ${positionals.join(',')}\n`);
+        return 1;
+      }),
+    ).toBe(1);
+    expect(ok.out).toBe('x p\n');
+    const failed = new RecordingIo();
+    expect(await runCommand('demo', ['--bogus'], failed, OPTIONS, '', async () => 0)).toBe(1);
+    expect(failed.err.split('\n')[1]).toBe('Run "consul-hotreload demo --help" for usage.');
   });
 });

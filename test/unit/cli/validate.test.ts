@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HELP, runValidate } from '../../../src/cli/validate.js';
 import { type DevServer, type DevServerSeed, startDevServer } from '../../../src/devserver/server.js';
-import { closedPortAddress, RecordingIo } from './cli-io.js';
+import { closedPortAddress, RecordingIo, withHtmlServer } from './cli-io.js';
 
 const FIXTURES = 'test/unit/cli/fixtures';
 const APP_SCHEMA = `${FIXTURES}/app-schema.mjs`;
@@ -157,12 +157,32 @@ describe('validate', () => {
     );
   });
 
-  it('exits 2 when Consul cannot be reached within --timeout', async () => {
+  it('exits 2 at once, naming the address, when the connection is refused', async () => {
     const address = await closedPortAddress();
     const port = new URL(address).port;
+    // Without the check, validate would retry until --timeout; 1 minute keeps that from passing unnoticed.
     const { code, io } = await validate([
       '--address',
       address,
+      '--timeout',
+      '1m',
+      '--schema',
+      APP_SCHEMA,
+      'cfg/',
+    ]);
+    expect(code).toBe(2);
+    expect(io.out).toBe('');
+    expect(io.err).toBe(
+      `error: kv.list cfg/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
+    );
+  });
+
+  it('exits 2 when Consul does not answer within --timeout', async () => {
+    const s = await start({ 'cfg/db/host': '"db.local"' });
+    s.faults.inject({ fault: { kind: 'hang' }, times: Number.POSITIVE_INFINITY });
+    const { code, io } = await validate([
+      '--address',
+      s.address,
       '--timeout',
       '500',
       '--schema',
@@ -171,9 +191,18 @@ describe('validate', () => {
     ]);
     expect(code).toBe(2);
     expect(io.out).toBe('');
-    expect(io.err).toBe(
-      `error: watch cfg/: no valid value within 500 ms; last error: kv.list cfg/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
-    );
+    expect(io.err).toBe('error: watch cfg/: no valid value within 500 ms\n');
+  });
+
+  it('exits 2 at once when the address answers, but not as a Consul agent', async () => {
+    await withHtmlServer(async (address) => {
+      const { code, io } = await validate(['--address', address, '--schema', APP_SCHEMA, 'cfg/']);
+      expect(code).toBe(2);
+      expect(io.out).toBe('');
+      expect(io.err).toBe(
+        `error: not a Consul agent at ${address} (kv.list cfg/: answered 404 without the X-Consul-Index header Consul sends on every KV read; check the address option or CONSUL_HTTP_ADDR, or a proxy in front of Consul)\n`,
+      );
+    });
   });
 
   it('prints its help with --help and exits 0', async () => {

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HELP, runWatch } from '../../../src/cli/watch.js';
 import { type DevServer, startDevServer } from '../../../src/devserver/server.js';
 import { httpGet } from '../../helpers/http.js';
-import { closedPortAddress, RecordingIo } from './cli-io.js';
+import { closedPortAddress, RecordingIo, withHtmlServer } from './cli-io.js';
 
 let server: DevServer | undefined;
 let stop: AbortController | undefined;
@@ -21,9 +21,9 @@ async function start(options: { aclToken?: string; seed?: Record<string, string>
   return server;
 }
 
-/** Starts `watch` with these arguments; `stop()` ends it like Ctrl-C would. */
-function watch(args: string[]): { io: RecordingIo; exit: Promise<number> } {
-  stop = new AbortController();
+/** Starts `watch` with these arguments; `stop.abort()` ends it (and any started with the same `stop`) like Ctrl-C would. */
+function watch(args: string[], stopping = new AbortController()): { io: RecordingIo; exit: Promise<number> } {
+  stop = stopping;
   const io = new RecordingIo({ signal: stop.signal });
   return { io, exit: runWatch(['--min-interval', '0', ...args], io) };
 }
@@ -31,6 +31,16 @@ function watch(args: string[]): { io: RecordingIo; exit: Promise<number> } {
 /** Body bytes Consul sends for this read now: what one answer of the watch costs. */
 async function bodyBytes(s: DevServer, path: string): Promise<number> {
   return (await httpGet(s.address, path)).body.length;
+}
+
+/** Each line of stdout, parsed: what `--json` printed. */
+function jsonLines(
+  io: RecordingIo,
+): Array<Record<string, unknown> & { issues?: Array<{ message: string }> }> {
+  return io.out
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 afterEach(async () => {
@@ -78,10 +88,7 @@ describe('watch', () => {
     await io.untilStdout('"deleted"');
     stop?.abort();
     expect(await exit).toBe(0);
-    const lines = io.out
-      .trimEnd()
-      .split('\n')
-      .map((line) => JSON.parse(line));
+    const lines = jsonLines(io);
     expect(lines).toEqual([
       { type: 'ready', key: 'app/', index: 3, valid: true, current: { flag: 'on', port: 5432 } },
       {
@@ -119,6 +126,154 @@ describe('watch', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('prints a key that does not decode as invalid and keeps printing the changes of the other keys', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--format', 'json', 'app/']);
+    await io.untilStdout('watching');
+    const broken = s.kv.put('app/port', 'x');
+    await io.untilStdout('app/port at port');
+    const added = s.kv.put('app/debug', 'true');
+    await io.untilStdout('app/debug');
+    const fixed = s.kv.put('app/port', '5433');
+    await io.untilStdout('5433');
+    s.kv.delete('app/debug');
+    await io.untilStdout('deleted');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    expect(io.out).toBe(
+      [
+        // `on` is not JSON either: the first answer already has one invalid key.
+        'watching app/ from index 3: 2 keys, 1 invalid',
+        '[index 3] invalid config under app/: 1 problem; the last good value keeps serving',
+        // The path inside the prefix's tree, as the engine and validate name it.
+        `  - app/flag at flag: not valid JSON: Unexpected token 'o', "on" is not valid JSON`,
+        `[index ${broken}] invalid config under app/: 1 problem; the last good value keeps serving`,
+        `  - app/port at port: not valid JSON: Unexpected token 'x', "x" is not valid JSON`,
+        `[index ${added}] added app/debug = true`,
+        // Reported against the last valid value, not against the bad one in between.
+        `[index ${fixed}] updated app/port = 5433 (was 5432)`,
+        `[index ${fixed + 1}] deleted app/debug (was true)`,
+        'stopped',
+        '',
+      ].join('\n'),
+    );
+    expect(io.err).toBe('');
+  });
+
+  it('reports invalid keys as their own JSON line and a fixed key against its last valid value', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--json', '--format', 'yaml', 'app/']);
+    await io.untilStdout('"ready"');
+    // Unclosed flow sequence: not YAML.
+    const both = s.kv.put('app/flag', '[on');
+    await io.untilStdout('"invalid"');
+    const fixed = s.kv.put('app/flag', 'off');
+    await io.untilStdout('"off"');
+    s.kv.delete('app/flag');
+    await io.untilStdout('"deleted"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const lines = jsonLines(io);
+    const issue = lines[1]?.issues?.[0];
+    expect(issue?.message).toMatch(/^not valid YAML: /);
+    expect(lines).toEqual([
+      { type: 'ready', key: 'app/', index: 3, valid: true, current: { flag: 'on', port: 5432 } },
+      {
+        type: 'invalid',
+        key: 'app/',
+        index: both,
+        message: `invalid config under app/: 1 problem; the last good value keeps serving\n  - app/flag at flag: ${issue?.message}`,
+        issues: [{ key: 'app/flag', path: ['flag'], message: issue?.message }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: fixed,
+        changes: [{ key: 'app/flag', type: 'updated', value: 'off', previous: 'on' }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: fixed + 1,
+        changes: [{ key: 'app/flag', type: 'deleted', previous: 'off' }],
+      },
+      { type: 'stopped', key: 'app/' },
+    ]);
+  });
+
+  it('leaves a key that never decoded out of current and reports its deletion without a previous value', async () => {
+    const s = await start();
+    const { io, exit } = watch(['--address', s.address, '--json', '--format', 'json', 'app/']);
+    await io.untilStdout('"ready"');
+    const updated = s.kv.put('app/port', '5433');
+    await io.untilStdout('5433');
+    s.kv.delete('app/flag');
+    await io.untilStdout('"deleted"');
+    stop?.abort();
+    expect(await exit).toBe(0);
+    const reason = `not valid JSON: Unexpected token 'o', "on" is not valid JSON`;
+    expect(jsonLines(io)).toEqual([
+      { type: 'ready', key: 'app/', index: 3, valid: false, current: { port: 5432 } },
+      {
+        type: 'invalid',
+        key: 'app/',
+        index: 3,
+        message: `invalid config under app/: 1 problem; the last good value keeps serving\n  - app/flag at flag: ${reason}`,
+        issues: [{ key: 'app/flag', path: ['flag'], message: reason }],
+      },
+      {
+        type: 'change',
+        key: 'app/',
+        index: updated,
+        changes: [{ key: 'app/port', type: 'updated', value: 5433, previous: 5432 }],
+      },
+      { type: 'change', key: 'app/', index: updated + 1, changes: [{ key: 'app/flag', type: 'deleted' }] },
+      { type: 'stopped', key: 'app/' },
+    ]);
+  });
+
+  it('prints the values of secret-looking keys and fields as "[redacted]", in text and JSON', async () => {
+    const s = await start();
+    s.kv.put('app/db/password', '"hunter2"');
+    s.kv.put('app/db/conn', '{"host":"db","authToken":"t0k3n"}');
+    const text = watch(['--address', s.address, '--format', 'json', 'app/db/']);
+    await text.io.untilStdout('watching');
+    // Stopped with the first.
+    const json = watch(['--address', s.address, '--json', '--format', 'json', 'app/db/'], stop);
+    await json.io.untilStdout('"ready"');
+    const index = s.kv.put('app/db/password', '"hunter3"');
+    await text.io.untilStdout('updated');
+    await json.io.untilStdout('"updated"');
+    stop?.abort();
+    expect(await text.exit).toBe(0);
+    expect(await json.exit).toBe(0);
+    expect(text.io.out).toBe(
+      [
+        `watching app/db/ from index ${index - 1}: 2 keys`,
+        `[index ${index}] updated app/db/password = "[redacted]" (was "[redacted]")`,
+        'stopped',
+        '',
+      ].join('\n'),
+    );
+    expect(jsonLines(json.io)).toEqual([
+      {
+        type: 'ready',
+        key: 'app/db/',
+        index: index - 1,
+        valid: true,
+        current: { password: '[redacted]', conn: { host: 'db', authToken: '[redacted]' } },
+      },
+      {
+        type: 'change',
+        key: 'app/db/',
+        index,
+        changes: [{ key: 'app/db/password', type: 'updated', value: '[redacted]', previous: '[redacted]' }],
+      },
+      { type: 'stopped', key: 'app/db/' },
+    ]);
+    expect(text.io.out + json.io.out).not.toMatch(/hunter|t0k3n/);
   });
 
   it('prints a failed request on stderr and counts it, and goes on watching', async () => {
@@ -160,15 +315,36 @@ describe('watch', () => {
     expect(io.out).toBe('stopped\n');
   });
 
-  it('exits 2 when Consul cannot be reached within --timeout', async () => {
+  it('exits 2 at once, naming the address, when the connection is refused', async () => {
     const address = await closedPortAddress();
     const port = new URL(address).port;
-    const { io, exit } = watch(['--address', address, '--timeout', '500ms', 'app/']);
+    // Without the check the watch would retry until --timeout; 1 minute keeps that from passing unnoticed.
+    const { io, exit } = watch(['--address', address, '--timeout', '1m', 'app/']);
     expect(await exit).toBe(2);
     expect(io.out).toBe('');
     expect(io.err).toBe(
-      `error: watch app/: no valid value within 500 ms; last error: kv.list app/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
+      `error: kv.list app/: cannot reach Consul at ${address}: connect ECONNREFUSED 127.0.0.1:${port} (is the agent running? check the address option or CONSUL_HTTP_ADDR)\n`,
     );
+  });
+
+  it('exits 2 when Consul does not answer within --timeout', async () => {
+    const s = await start();
+    s.faults.inject({ fault: { kind: 'hang' }, times: Number.POSITIVE_INFINITY });
+    const { io, exit } = watch(['--address', s.address, '--timeout', '500ms', 'app/']);
+    expect(await exit).toBe(2);
+    expect(io.out).toBe('');
+    expect(io.err).toBe('error: watch app/: no valid value within 500 ms\n');
+  });
+
+  it('exits 2 at once when the address answers, but not as a Consul agent', async () => {
+    await withHtmlServer(async (address) => {
+      const { io, exit } = watch(['--address', address, '--timeout', '1m', 'app/']);
+      expect(await exit).toBe(2);
+      expect(io.out).toBe('');
+      expect(io.err).toBe(
+        `error: not a Consul agent at ${address} (kv.list app/: answered 404 without the X-Consul-Index header Consul sends on every KV read; check the address option or CONSUL_HTTP_ADDR, or a proxy in front of Consul)\n`,
+      );
+    });
   });
 
   it('exits 2 at once when Consul refuses the token, without printing it', async () => {
