@@ -7,6 +7,7 @@ export default defineConfig({
     alias: {
       'consul-hotreload/devserver': fileURLToPath(new URL('./src/devserver/index.ts', import.meta.url)),
       'consul-hotreload/openfeature': fileURLToPath(new URL('./src/openfeature/index.ts', import.meta.url)),
+      'consul-hotreload/metrics': fileURLToPath(new URL('./src/metrics/index.ts', import.meta.url)),
       'consul-hotreload': fileURLToPath(new URL('./src/index.ts', import.meta.url)),
     },
   },
