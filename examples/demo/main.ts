@@ -9,10 +9,9 @@
  * so before writing, and deletes exactly the keys it wrote at the end.
  */
 import { randomUUID } from 'node:crypto';
+import { ConsulClient, Watcher } from 'consul-hotreload';
+import { type DevServer, startDevServer } from 'consul-hotreload/devserver';
 import { z } from 'zod';
-import { ConsulClient } from '../../src/consul/client.js';
-import { type DevServer, startDevServer } from '../../src/devserver/server.js';
-import { Watcher } from '../../src/watch/watcher.js';
 
 const DemoConfig = z.object({
   greeting: z.string(),

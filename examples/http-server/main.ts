@@ -9,11 +9,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createFlag, defineConfig, Watcher } from 'consul-hotreload';
+import { startDevServer } from 'consul-hotreload/devserver';
 import { z } from 'zod';
-import { defineConfig } from '../../src/config/config.js';
-import { startDevServer } from '../../src/devserver/server.js';
-import { createFlag } from '../../src/flags/flag.js';
-import { Watcher } from '../../src/watch/watcher.js';
 
 const RATE_LIMIT_KEY = 'config/http/rateLimit/requests';
 const FLAG_KEY = 'flags/http/greeting-v2';

@@ -6,10 +6,9 @@
  * Run: node --import tsx examples/startup-validation/main.ts
  * It seeds an embedded dev Consul with a broken config, prints the error to stderr and exits with code 1.
  */
+import { ConfigValidationError, defineConfig } from 'consul-hotreload';
+import { startDevServer } from 'consul-hotreload/devserver';
 import { z } from 'zod';
-import { defineConfig } from '../../src/config/config.js';
-import { startDevServer } from '../../src/devserver/server.js';
-import { ConfigValidationError } from '../../src/errors.js';
 
 const BillingConfig = z.object({
   db: z.object({
