@@ -15,6 +15,14 @@ export type {
   LoadOptions,
 } from './config/config.js';
 export { ConfigBinding, defineConfig } from './config/config.js';
+export type {
+  AppLayers,
+  LayeredConfigChangeEvent,
+  LayeredConfigEvents,
+  LayeredConfigOptions,
+} from './config/layered.js';
+export { defineLayeredConfig, LayeredConfigBinding } from './config/layered.js';
+export type { LayeredChange } from './config/layered-tree.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';

@@ -10,8 +10,8 @@
  * Run: npx tsx examples/openfeature/main.ts
  */
 import { type EventDetails, OpenFeature, ProviderEvents } from '@openfeature/server-sdk';
-import { startDevServer } from '../../src/devserver/server.js';
-import { ConsulFlagProvider } from '../../src/openfeature/index.js';
+import { startDevServer } from 'consul-hotreload/devserver';
+import { ConsulFlagProvider } from 'consul-hotreload/openfeature';
 
 const newUi = (defaultVariant: 'on' | 'off') => ({
   state: 'ENABLED',

@@ -52,7 +52,7 @@ consul.kv.put('config/app/greeting', JSON.stringify('hello, world'));
 console.log('changed:', JSON.stringify((await changed).current));
 
 const refused = new Promise<ConfigValidationError>((resolve) => sub.once('invalid', resolve));
-consul.kv.put('config/app/limit', 'lots');
+consul.kv.put('config/app/limit', '{lots');
 console.log('refused:', (await refused).message.split('\n')[0]);
 
 // The request after the next answer fails with a 500; the watch retries and recovers on its own.

@@ -112,7 +112,7 @@ describe('instrumentWatcher on the dev server', () => {
     expect([requestFinishChannel.hasSubscribers, watchErrorChannel.hasSubscribers]).toEqual([false, false]);
     // A change, a refused value and an error after close(): none of them reaches the instruments.
     await step(dev, events, 3, () => dev.kv.put('config/app/a', '3'));
-    await step(dev, events, 4, () => dev.kv.put('config/app/a', 'nope'));
+    await step(dev, events, 4, () => dev.kv.put('config/app/a', '{nope'));
     dev.faults.inject({ fault: { kind: 'status', status: 500 }, times: 1 });
     await step(dev, events, 6, () => dev.kv.put('config/app/a', '4'));
     expect(names(events.items).slice(2)).toEqual(['change', 'invalid', 'change', 'error']);
@@ -180,7 +180,7 @@ describe('instrumentWatcher on the dev server', () => {
     const watcher = makeWatcher(dev);
     const instrumentation = instrumentWatcher(watcher);
     const events = await watchApp(dev, watcher);
-    await step(dev, events, 2, () => dev.kv.put('config/app/a', 'nope'));
+    await step(dev, events, 2, () => dev.kv.put('config/app/a', '{nope'));
     dev.faults.inject({ fault: { kind: 'status', status: 500 }, times: 1 });
     await step(dev, events, 4, () => dev.kv.put('config/app/a', '2'));
     expect(names(events.items)).toEqual(['state', 'invalid', 'change', 'error']);
