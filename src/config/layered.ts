@@ -6,7 +6,7 @@
  * A view over one `watcher.watch(prefix, { format })` per layer, with no schema: a layer alone is partial
  * by design, so only the merged tree can be validated. The engine decodes each layer's keys and refuses a
  * layer whose keys do not decode (naming the key); the layers' last good keys are deep-merged
- * (layered-tree.ts), validated once (layered-validate.ts), and each problem and change names the Consul key
+ * (layered-tree.ts), validated once by the engine's mapper (`validateTree`), and each problem and change names the Consul key
  * that wins at its path.
  * @module
  */
@@ -24,11 +24,10 @@ import { SafeEmitter } from '../events.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
 import type { UnknownKeysMode, WatcherOptions, WatchFormat } from '../watch/types.js';
-import { validateWatchOptions, Watcher } from '../watch/watcher.js';
+import { validateTree, validateWatchOptions, Watcher } from '../watch/watcher.js';
 import { ChangeListeners, sameValue } from './change-listeners.js';
 import type { ConfigListener, ConfigState, LoadOptions } from './config.js';
 import { diffLeaves, type LayeredChange, type MergedLeaf, mergeLayers } from './layered-tree.js';
-import { validateMerged } from './layered-validate.js';
 
 /**
  * The layers of an application, built as Spring Cloud Consul builds its property sources. For each base
@@ -329,9 +328,11 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
         entries: subscription.entries,
       })),
     );
-    const outcome = validateMerged(this.#schema, tree.root, {
+    const outcome = validateTree(this.#schema, tree.root, {
       keyOf: (path) => tree.keyOf(path),
       isFolder: (node) => tree.isFolder(node),
+      // A merged tree names no single key: secrets are told by their path, as under a prefix.
+      secret: false,
       findUnknownKeys: this.#unknownKeys !== 'ignore',
     });
     const { unknownKeys } = outcome;

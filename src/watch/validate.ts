@@ -12,7 +12,7 @@ import { safeParse } from 'zod/v4/core';
 import { errorText, type ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import { describeReceived as renderReceived } from './decode.js';
-import { isFolder } from './tree.js';
+import { isFolder as isTreeFolder } from './tree.js';
 
 /** A path inside a validated value, e.g. `['db', 'port']` or `['hosts', 0]`. */
 export type ValuePath = ReadonlyArray<string | number>;
@@ -28,7 +28,16 @@ export interface ValidationContext {
   secret: boolean;
   /** Also list the keys the schema does not describe. */
   findUnknownKeys: boolean;
+  /**
+   * Tells an object of the value that stands for a folder of Consul keys (whose keys are what exists in
+   * Consul) from a decoded object. For a view that builds its own tree (a layered config's merge).
+   * @default the watcher's prefix-tree folders
+   */
+  isFolder?: (node: unknown) => boolean;
 }
+
+/** A validation of a whole tree, for views that merge several subscriptions; see {@link validate}. */
+export type TreeValidationContext = ValidationContext;
 
 /** Result of {@link validate}. `unknownKeys` is filled only when asked for, whether or not `ok`. */
 export type ValidationOutcome<T> =
@@ -50,7 +59,9 @@ export function validate<S extends zc.$ZodType>(
   let result: ReturnType<typeof safeParse<S>>;
   try {
     if (context.findUnknownKeys) {
-      unknownKeys = findUnknownKeys(schema, value).map((path) => unknownKeyIssue(value, path, context));
+      unknownKeys = findUnknownKeys(schema, value, context.isFolder).map((path) =>
+        unknownKeyIssue(value, path, context),
+      );
     }
     result = safeParse(schema, value, { reportInput: true });
   } catch (error) {
@@ -181,47 +192,64 @@ function bound(origin: string, comparison: string, limit: number | bigint): stri
  * intersection only when no member describes it. Transforms, `z.any()` and the like describe everything.
  * Only own properties of a shape count, so a key named `constructor` or `toString` is unknown, not a crash.
  */
-export function findUnknownKeys(schema: zc.$ZodType, tree: unknown): ValuePath[] {
+export function findUnknownKeys(
+  schema: zc.$ZodType,
+  tree: unknown,
+  isFolder: (node: unknown) => boolean = isTreeFolder,
+): ValuePath[] {
   const found: ValuePath[] = [];
-  walk(schema, tree, [], found);
+  walk(schema, tree, [], found, isFolder);
   return found;
 }
 
-function walk(schema: zc.$ZodType, node: unknown, path: ValuePath, found: ValuePath[]): void {
+function walk(
+  schema: zc.$ZodType,
+  node: unknown,
+  path: ValuePath,
+  found: ValuePath[],
+  isFolder: (node: unknown) => boolean,
+): void {
   const def = (unwrap(schema) as zc.$ZodTypes)._zod.def;
   switch (def.type) {
     case 'object': {
       if (!isPlainObject(node)) return;
       for (const [name, value] of Object.entries(node)) {
         const field = Object.hasOwn(def.shape, name) ? def.shape[name] : undefined;
-        if (field !== undefined) walk(field, value, [...path, name], found);
-        else if (def.catchall !== undefined) walk(def.catchall, value, [...path, name], found);
-        else keyPaths(value, [...path, name], found);
+        if (field !== undefined) walk(field, value, [...path, name], found, isFolder);
+        else if (def.catchall !== undefined) walk(def.catchall, value, [...path, name], found, isFolder);
+        else keyPaths(value, [...path, name], found, isFolder);
       }
       return;
     }
     case 'record':
       if (!isPlainObject(node)) return;
-      for (const [name, value] of Object.entries(node)) walk(def.valueType, value, [...path, name], found);
+      for (const [name, value] of Object.entries(node))
+        walk(def.valueType, value, [...path, name], found, isFolder);
       return;
     case 'array':
       if (!Array.isArray(node)) return;
       node.forEach((item, index) => {
-        walk(def.element, item, [...path, index], found);
+        walk(def.element, item, [...path, index], found, isFolder);
       });
       return;
     case 'tuple':
       if (!Array.isArray(node)) return;
       node.forEach((item, index) => {
         const itemSchema = def.items[index] ?? def.rest;
-        if (itemSchema !== null && itemSchema !== undefined) walk(itemSchema, item, [...path, index], found);
+        if (itemSchema !== null && itemSchema !== undefined)
+          walk(itemSchema, item, [...path, index], found, isFolder);
       });
       return;
     case 'union':
-      found.push(...commonPaths(def.options.map((option) => findUnknownAt(option, node, path))));
+      found.push(...commonPaths(def.options.map((option) => findUnknownAt(option, node, path, isFolder))));
       return;
     case 'intersection':
-      found.push(...commonPaths([findUnknownAt(def.left, node, path), findUnknownAt(def.right, node, path)]));
+      found.push(
+        ...commonPaths([
+          findUnknownAt(def.left, node, path, isFolder),
+          findUnknownAt(def.right, node, path, isFolder),
+        ]),
+      );
       return;
     default:
       return;
@@ -232,7 +260,12 @@ function walk(schema: zc.$ZodType, node: unknown, path: ValuePath, found: ValueP
  * The paths of the keys at or below `path`: a folder of the Watcher's tree stands for the keys inside it.
  * Iterative, so a key 10,000 folders deep is listed, not a stack overflow.
  */
-function keyPaths(node: unknown, path: ValuePath, found: ValuePath[]): void {
+function keyPaths(
+  node: unknown,
+  path: ValuePath,
+  found: ValuePath[],
+  isFolder: (node: unknown) => boolean,
+): void {
   const stack: Array<[unknown, ValuePath]> = [[node, path]];
   while (stack.length > 0) {
     const [current, at] = stack.pop()!;
@@ -241,7 +274,7 @@ function keyPaths(node: unknown, path: ValuePath, found: ValuePath[]): void {
       continue;
     }
     // Reversed onto the stack, so keys come out in the folder's order.
-    const children = Object.entries(current);
+    const children = Object.entries(current as Record<string, unknown>);
     for (let i = children.length - 1; i >= 0; i--) {
       const [name, value] = children[i]!;
       stack.push([value, [...at, name]]);
@@ -249,9 +282,14 @@ function keyPaths(node: unknown, path: ValuePath, found: ValuePath[]): void {
   }
 }
 
-function findUnknownAt(schema: zc.$ZodType, node: unknown, path: ValuePath): ValuePath[] {
+function findUnknownAt(
+  schema: zc.$ZodType,
+  node: unknown,
+  path: ValuePath,
+  isFolder: (node: unknown) => boolean,
+): ValuePath[] {
   const found: ValuePath[] = [];
-  walk(schema, node, path, found);
+  walk(schema, node, path, found, isFolder);
   return found;
 }
 

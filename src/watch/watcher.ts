@@ -19,6 +19,17 @@ import {
 import { KvQuery, kvTarget } from './query-kv.js';
 import { Subscription } from './subscription.js';
 import type { WatcherOptions, WatcherStats, WatchOptions } from './types.js';
+import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
+
+/**
+ * Validates a tree a view assembled itself (a layered config's merge of several subscriptions) with the
+ * engine's one mapper, so its issues read exactly like a subscription's.
+ */
+export const validateTree: <S extends zc.$ZodType>(
+  schema: S,
+  tree: unknown,
+  context: TreeValidationContext,
+) => ValidationOutcome<zc.output<S>> = validate;
 
 /**
  * Throws the InvalidArgumentError `watch(key, options)` would throw for a bad format or `unknownKeys`, for

@@ -1,14 +1,14 @@
 /**
- * The merged tree is validated with the engine's wording: for one layer, validateMerged() gives exactly
- * what the engine's validate() gives for the same prefix (src/watch/validate.ts), issue for issue. When the
- * engine's face exposes its mapper, layered-validate.ts goes and this test keeps the two in step until then.
+ * The merged tree is validated by the engine's own mapper through its face (`validateTree`, with the merged
+ * tree's folders): for one layer it gives exactly what a prefix subscription's validation gives for the same
+ * keys, issue for issue.
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { mergeLayers } from '../../../src/config/layered-tree.js';
-import { validateMerged } from '../../../src/config/layered-validate.js';
 import { buildTree, locate } from '../../../src/watch/tree.js';
 import { validate } from '../../../src/watch/validate.js';
+import { validateTree } from '../../../src/watch/watcher.js';
 
 const PREFIX = 'config/app/';
 
@@ -30,9 +30,10 @@ function both(schema: z.ZodType, values: Record<string, unknown>) {
   const tree = mergeLayers([
     { prefix: PREFIX, entries: new Map(sorted.map(([path, value]) => [PREFIX + path, { value }])) },
   ]);
-  const layered = validateMerged(schema, tree.root, {
+  const layered = validateTree(schema, tree.root, {
     keyOf: (path) => tree.keyOf(path),
     isFolder: (node) => tree.isFolder(node),
+    secret: false,
     findUnknownKeys: true,
   });
   return { engine, layered };
@@ -115,9 +116,10 @@ describe('validateMerged, for one layer', () => {
       { prefix: 'config/application/', entries: new Map([['config/application/db/port', { value: 'x' }]]) },
       { prefix: PREFIX, entries: new Map([['config/app/db/hots', { value: 'typo' }]]) },
     ]);
-    const outcome = validateMerged(schema, tree.root, {
+    const outcome = validateTree(schema, tree.root, {
       keyOf: (path) => tree.keyOf(path),
       isFolder: (node) => tree.isFolder(node),
+      secret: false,
       findUnknownKeys: true,
     });
     expect(outcome).toEqual({
