@@ -8,10 +8,10 @@
  * and reports those keys as `invalid` itself.
  * @module
  */
-import { parse as parseYaml } from 'yaml';
 import { ConfigValidationError, type ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import type { ChangeEvent, Decoder, KeyChange, WatchedEntry } from '../watch/types.js';
+import { decodeValue } from '../watch/watcher.js';
 
 /** The formats `watch --format` accepts. */
 export type WatchValueFormat = 'text' | 'json' | 'yaml';
@@ -25,12 +25,7 @@ export class DecodeFailure {
   }
 }
 
-const PARSERS: Readonly<Record<'json' | 'yaml', (text: string) => unknown>> = {
-  json: (text) => JSON.parse(text),
-  yaml: (text) => parseYaml(text),
-};
 const FORMAT_NAMES = { text: 'text', json: 'JSON', yaml: 'YAML' } as const;
-const BOM = '\uFEFF';
 
 /** What `watch` prints for the value of a secret-looking key. */
 export const REDACTED = '[redacted]';
@@ -58,18 +53,11 @@ export function keyDecoder(format: WatchValueFormat, watched: string): Decoder {
   };
 }
 
+/** The engine's decoder for `format`, with a {@link DecodeFailure} in place of a throw. */
 function plainDecoder(format: WatchValueFormat): Decoder {
-  if (format === 'text') return (value) => (value === null ? '' : value.toString('utf8'));
-  const parse = PARSERS[format];
-  return (value) => {
-    if (value === null || value.length === 0) return undefined;
-    const text = value.toString('utf8');
-    try {
-      return parse(text.startsWith(BOM) ? text.slice(1) : text);
-    } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      return new DecodeFailure(`not valid ${FORMAT_NAMES[format]}: ${detail.split('\n')[0]}`);
-    }
+  return (value, key) => {
+    const outcome = decodeValue(format, value, key);
+    return outcome.ok ? outcome.value : new DecodeFailure(outcome.message);
   };
 }
 

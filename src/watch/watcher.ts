@@ -9,7 +9,7 @@ import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
 import { validateKey } from '../consul/kv-args.js';
 import { ClosedError } from '../errors.js';
-import { DecodeCache } from './decode.js';
+import { DecodeCache, decodeFailure, decoderFor } from './decode.js';
 import {
   checkWatchOptions,
   type ResolvedWatcherOptions,
@@ -18,8 +18,25 @@ import {
 } from './options.js';
 import { KvQuery, kvTarget } from './query-kv.js';
 import { Subscription } from './subscription.js';
-import type { WatcherOptions, WatcherStats, WatchOptions } from './types.js';
+import type { WatcherOptions, WatcherStats, WatchFormat, WatchOptions } from './types.js';
 import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
+
+/**
+ * Decodes one value as `format` does in a subscription, without throwing: the decoded value, or the message
+ * a subscription would report (for a secret-looking key it names only the format). For views that report
+ * per key, such as the CLI's `watch`.
+ */
+export function decodeValue(
+  format: WatchFormat,
+  value: Buffer | null,
+  key: string,
+): { ok: true; value: unknown } | { ok: false; message: string } {
+  try {
+    return { ok: true, value: decoderFor(format)(value, key) };
+  } catch (error) {
+    return { ok: false, message: decodeFailure(format, key, error) };
+  }
+}
 
 /**
  * Validates a tree a view assembled itself (a layered config's merge of several subscriptions) with the

@@ -33,8 +33,8 @@ describe('keyDecoder', () => {
   });
 
   it('returns a DecodeFailure naming the format instead of throwing', () => {
-    expect(keyDecoder('json', 'k')(bytes('on'), 'k')).toEqual(
-      new DecodeFailure(`not valid JSON: Unexpected token 'o', "on" is not valid JSON`),
+    expect(keyDecoder('json', 'k')(bytes('[on'), 'k')).toEqual(
+      new DecodeFailure(`not valid JSON: Unexpected token 'o', "[on" is not valid JSON`),
     );
     const yaml = keyDecoder('yaml', 'k')(bytes('[on'), 'k');
     expect(yaml).toBeInstanceOf(DecodeFailure);
@@ -46,7 +46,7 @@ describe('redaction', () => {
   it('redacts the value of a secret-looking key once it decodes, and names only the format when it does not', () => {
     const json = keyDecoder('json', 'app/');
     expect(json(bytes('"hunter2"'), 'app/db/password')).toBe(REDACTED);
-    expect(json(bytes('hunter2'), 'app/api-key')).toEqual(new DecodeFailure('not valid JSON'));
+    expect(json(bytes('{hunter2'), 'app/api-key')).toEqual(new DecodeFailure('not valid JSON'));
     expect(keyDecoder('text', 'app/db/token')(bytes('t0k3n'), 'app/db/token')).toBe(REDACTED);
     expect(json(bytes('5432'), 'app/db/port')).toBe(5432);
   });

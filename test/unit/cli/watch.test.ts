@@ -129,10 +129,10 @@ describe('watch', () => {
   });
 
   it('prints a key that does not decode as invalid and keeps printing the changes of the other keys', async () => {
-    const s = await start();
+    const s = await start({ seed: { 'app/flag': '[on', 'app/port': '5432' } });
     const { io, exit } = watch(['--address', s.address, '--format', 'json', 'app/']);
     await io.untilStdout('watching');
-    const broken = s.kv.put('app/port', 'x');
+    const broken = s.kv.put('app/port', '{x');
     await io.untilStdout('app/port at port');
     const added = s.kv.put('app/debug', 'true');
     await io.untilStdout('app/debug');
@@ -144,13 +144,13 @@ describe('watch', () => {
     expect(await exit).toBe(0);
     expect(io.out).toBe(
       [
-        // `on` is not JSON either: the first answer already has one invalid key.
+        // `[on` is not JSON either: the first answer already has one invalid key.
         'watching app/ from index 3: 2 keys, 1 invalid',
         '[index 3] invalid config under app/: 1 problem; the last good value keeps serving',
         // The path inside the prefix's tree, as the engine and validate name it.
-        `  - app/flag at flag: not valid JSON: Unexpected token 'o', "on" is not valid JSON`,
+        `  - app/flag at flag: not valid JSON: Unexpected token 'o', "[on" is not valid JSON`,
         `[index ${broken}] invalid config under app/: 1 problem; the last good value keeps serving`,
-        `  - app/port at port: not valid JSON: Unexpected token 'x', "x" is not valid JSON`,
+        `  - app/port at port: not valid JSON: Expected property name or '}' in JSON at position 1`,
         `[index ${added}] added app/debug = true`,
         // Reported against the last valid value, not against the bad one in between.
         `[index ${fixed}] updated app/port = 5433 (was 5432)`,
@@ -204,7 +204,7 @@ describe('watch', () => {
   });
 
   it('leaves a key that never decoded out of current and reports its deletion without a previous value', async () => {
-    const s = await start();
+    const s = await start({ seed: { 'app/flag': '[on', 'app/port': '5432' } });
     const { io, exit } = watch(['--address', s.address, '--json', '--format', 'json', 'app/']);
     await io.untilStdout('"ready"');
     const updated = s.kv.put('app/port', '5433');
@@ -213,7 +213,7 @@ describe('watch', () => {
     await io.untilStdout('"deleted"');
     stop?.abort();
     expect(await exit).toBe(0);
-    const reason = `not valid JSON: Unexpected token 'o', "on" is not valid JSON`;
+    const reason = `not valid JSON: Unexpected token 'o', "[on" is not valid JSON`;
     expect(jsonLines(io)).toEqual([
       { type: 'ready', key: 'app/', index: 3, valid: false, current: { port: 5432 } },
       {
