@@ -3,9 +3,9 @@
  * reporting a missing key or waiting out `--timeout`.
  *
  * Consul sends its read headers, `X-Consul-Index` among them, on every KV read, 404 included, and the index
- * is never 0 (docs/consul-semantics.md §1.9, §3.2). A "nothing there" answer without it came from something
+ * is never 0 (docs/consul-semantics.md §1.9, consul-semantics §3.2). A "nothing there" answer without it came from something
  * else: a web server, or a proxy that strips Consul's headers. Only such answers are judged: an answer that
- * parsed as KV entries is Consul's, even when a proxy dropped the header (the watcher copes, §4).
+ * parsed as KV entries is Consul's, even when a proxy dropped the header (the watcher copes, consul-semantics §4).
  * @module
  */
 import diagnosticsChannel from 'node:diagnostics_channel';

@@ -44,7 +44,7 @@ export function runKeys(argv: string[], io: CommandIo): Promise<number> {
         ...(values.separator === undefined ? {} : { separator: values.separator }),
         ...(io.signal === undefined ? {} : { signal: io.signal }),
       });
-      // No keys is a 404 (§2), except for the empty prefix.
+      // No keys is a 404 (consul-semantics §2), except for the empty prefix.
       if (answer.keys.length === 0)
         checkNothingThereAnswer(answer.index, client.config.address, 'kv.keys', prefix);
       return answer;

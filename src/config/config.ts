@@ -26,7 +26,7 @@ import { validateWatchOptions, Watcher } from '../watch/watcher.js';
 export interface ConfigOptions<S extends z.core.$ZodType> {
   /**
    * The Consul prefix holding the config, e.g. `'config/app/'`. A missing trailing `/` is added, because a
-   * prefix match in Consul is a raw string match (`config/app` would also read `config/apple`; semantics §8).
+   * prefix match in Consul is a raw string match (`config/app` would also read `config/apple`; consul-semantics §2.3).
    * Keys below it become paths in the tree: `config/app/db/port` is `db.port`.
    */
   prefix: string;

@@ -1,5 +1,5 @@
 /**
- * Client configuration: explicit options > `CONSUL_*` environment variables (the Go client's set, §5) >
+ * Client configuration: explicit options > `CONSUL_*` environment variables (the Go client's set, consul-semantics §5) >
  * defaults. Resolved once, at client construction; nothing else in the library reads the environment.
  * @module
  */
@@ -11,7 +11,7 @@ import { ConfigurationError, errorText, InvalidArgumentError } from '../errors.j
 import { type Logger, resolveLogger } from '../logger.js';
 import { MAX_TIMER_MS, timerLimitText } from './duration.js';
 
-/** Read consistency mode (§1): `'default'` (leader), `'stale'` (any server), `'consistent'` (leader + quorum check). */
+/** Read consistency mode (consul-semantics §1): `'default'` (leader), `'stale'` (any server), `'consistent'` (leader + quorum check). */
 export type Consistency = 'default' | 'stale' | 'consistent';
 
 /** TLS settings, used when the scheme is `https`. Each field falls back to its environment variable. */
@@ -55,7 +55,7 @@ export interface ConsulClientOptions {
   /**
    * Agent address: `'host:port'`, `'http://host:port[/prefix]'`, `'https://host:port[/prefix]'` or
    * `'unix:///path.sock'`. A path after `http(s)://host:port` becomes a URL prefix (reverse proxies);
-   * `https://` forces TLS, `http://` never turns TLS off when `ssl` asks for it (§5).
+   * `https://` forces TLS, `http://` never turns TLS off when `ssl` asks for it (consul-semantics §5).
    * @default `CONSUL_HTTP_ADDR`, else `'127.0.0.1:8500'`
    */
   address?: string;
@@ -88,7 +88,7 @@ export interface ConsulClientOptions {
    */
   datacenter?: string;
   /**
-   * Namespace (Consul Enterprise), sent as `?ns=` only when set; Consul CE answers 400 to it (§1).
+   * Namespace (Consul Enterprise), sent as `?ns=` only when set; Consul CE answers 400 to it (consul-semantics §1).
    * @default `CONSUL_NAMESPACE`, else none
    */
   namespace?: string;
@@ -99,7 +99,7 @@ export interface ConsulClientOptions {
   partition?: string;
   /**
    * Maximum number of sockets to the agent. Each open blocking query holds one; Consul caps a client IP
-   * at 200 concurrent connections (§7).
+   * at 200 concurrent connections (consul-semantics §7).
    * @default 64
    */
   connections?: number;
@@ -206,7 +206,7 @@ export const CLIENT_DEFAULTS = {
   maxResponseBytes: 64 * 1024 * 1024,
 } as const;
 
-/** Environment variables read, with the Go client's names (§5). */
+/** Environment variables read, with the Go client's names (consul-semantics §5). */
 export const ENV = {
   address: 'CONSUL_HTTP_ADDR',
   token: 'CONSUL_HTTP_TOKEN',
@@ -259,7 +259,7 @@ export function resolveClientConfig(options: ConsulClientOptions = {}): Resolved
       }
     }
   }
-  // §5: `https://` forces TLS; `http://` never turns off TLS that `ssl` asked for.
+  // consul-semantics §5: `https://` forces TLS; `http://` never turns off TLS that `ssl` asked for.
   const scheme: 'http' | 'https' = parsed.scheme === 'https' || ssl === true ? 'https' : 'http';
 
   const token = resolveToken(options, fromEnv);
@@ -319,7 +319,7 @@ interface ParsedAddress {
   socketPath: string | undefined;
 }
 
-/** Parses an address the way the Go client does (§5). `source` names where it came from, for messages. */
+/** Parses an address the way the Go client does (consul-semantics §5). `source` names where it came from, for messages. */
 function parseAddress(text: string, source: string): ParsedAddress {
   const separator = text.indexOf('://');
   if (separator >= 0) {
@@ -362,7 +362,7 @@ function checkHost(host: string, source: string): string {
   return host;
 }
 
-/** Token precedence: explicit level (tokenFile content, then token), then env level (same rule) (§5). */
+/** Token precedence: explicit level (tokenFile content, then token), then env level (same rule) (consul-semantics §5). */
 function resolveToken(
   options: ConsulClientOptions,
   fromEnv: (name: string) => string | undefined,

@@ -1,6 +1,6 @@
 /**
  * Go duration parsing (`'55s'`, `'5m'`, `'1500ms'`, `'1h30m'`), the syntax Consul's `wait` parameter uses
- * (§1). Accepted only at the public edge and converted to milliseconds once.
+ * (consul-semantics §1). Accepted only at the public edge and converted to milliseconds once.
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';

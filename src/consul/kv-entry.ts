@@ -90,7 +90,7 @@ export class KVEntry {
   }
 
   /**
-   * The value's bytes, or null when Consul sent `"Value": null` (an empty value, §2). Decoded at each
+   * The value's bytes, or null when Consul sent `"Value": null` (an empty value, consul-semantics §2). Decoded at each
    * access into a new Buffer: entries live on in watch snapshots, and keeping a decoded copy in each would
    * roughly double their memory for values that are read once.
    * @throws MalformedResponseError when the base64 is invalid
@@ -108,7 +108,7 @@ export class KVEntry {
 
 /**
  * Parses a list of entries in one pass: one `JSON.parse`, then one loop checking each element's shape.
- * Values stay base64 until read. Unknown fields are ignored; `Value`/`Session` may be absent or null (§2).
+ * Values stay base64 until read. Unknown fields are ignored; `Value`/`Session` may be absent or null (consul-semantics §2).
  */
 export function parseEntries(
   response: TransportResponse,
@@ -240,7 +240,7 @@ export function parseJson(
   }
 }
 
-/** The `true`/`false` body of a write (§2). */
+/** The `true`/`false` body of a write (consul-semantics §2). */
 export function parseBoolean(response: TransportResponse, operation: string, key: string): boolean {
   const text = response.body.toString('utf8').trim();
   if (text === 'true') return true;

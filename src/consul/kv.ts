@@ -25,9 +25,9 @@ import {
 } from './transport.js';
 import { encodeTxn, parseTxnResult, type TxnOp, type TxnResult } from './txn.js';
 
-/** Metadata of a read, from the response headers (§1). */
+/** Metadata of a read, from the response headers (consul-semantics §1). */
 export interface QueryMeta {
-  /** `X-Consul-Index` as received; 0 when missing or unparseable (the watcher clamps it, §8). */
+  /** `X-Consul-Index` as received; 0 when missing or unparseable (the watcher clamps it, consul-semantics §4.7). */
   index: number;
   /** `X-Consul-KnownLeader` is `'true'`. */
   knownLeader: boolean;
@@ -41,7 +41,7 @@ export interface QueryMeta {
 export interface ReadOptions {
   /**
    * Blocking index: when > 0, Consul holds the request until the result's index exceeds it or `wait`
-   * passes (§4). 0 or undefined → immediate answer.
+   * passes (consul-semantics §4). 0 or undefined → immediate answer.
    * @default undefined (not blocking)
    */
   index?: number;
@@ -52,7 +52,7 @@ export interface ReadOptions {
    */
   wait?: number | string;
   /**
-   * Consistency mode (§1).
+   * Consistency mode (consul-semantics §1).
    * @default 'default'
    */
   consistency?: Consistency;
@@ -63,7 +63,7 @@ export interface ReadOptions {
 /** Options of {@link KV.keys}. */
 export interface KeysOptions extends ReadOptions {
   /**
-   * Fold keys after the first occurrence of this string past the prefix (`'/'` lists one level) (§2).
+   * Fold keys after the first occurrence of this string past the prefix (`'/'` lists one level) (consul-semantics §2).
    * @default undefined (all keys)
    */
   separator?: string;
@@ -103,12 +103,12 @@ export interface DeleteOptions {
   signal?: AbortSignal;
 }
 
-/** Result of {@link KV.get}; `entry` is null when the key does not exist (404, with the index, §3). */
+/** Result of {@link KV.get}; `entry` is null when the key does not exist (404, with the index, consul-semantics §3). */
 export interface KVGetResult extends QueryMeta {
   entry: KVEntry | null;
 }
 
-/** Result of {@link KV.list}; no entries (404) gives `[]`. Sorted by key (§2). */
+/** Result of {@link KV.list}; no entries (404) gives `[]`. Sorted by key (consul-semantics §2). */
 export interface KVListResult extends QueryMeta {
   entries: KVEntry[];
 }
@@ -139,7 +139,7 @@ export class KV {
   }
 
   /**
-   * Reads one key. A missing key is not an error: `entry` is null and `index` is Consul's (§3).
+   * Reads one key. A missing key is not an error: `entry` is null and `index` is Consul's (consul-semantics §3).
    * Operation `'kv.get'`.
    */
   async get(key: string, options?: ReadOptions): Promise<KVGetResult> {
@@ -154,7 +154,7 @@ export class KV {
 
   /**
    * Reads every entry whose key starts with `prefix` (raw string match: `app` also matches `apple`, so
-   * watch folders with a trailing `/`, §8). `''` reads the whole store. Operation `'kv.list'`.
+   * watch folders with a trailing `/`, consul-semantics §2.3). `''` reads the whole store. Operation `'kv.list'`.
    */
   async list(prefix: string, options?: ReadOptions): Promise<KVListResult> {
     const operation = 'kv.list';
@@ -167,7 +167,7 @@ export class KV {
     return { entries: parseEntries(response, operation, prefix), ...meta };
   }
 
-  /** Lists the keys under `prefix`, folded at `separator` when given (§2). Operation `'kv.keys'`. */
+  /** Lists the keys under `prefix`, folded at `separator` when given (consul-semantics §2). Operation `'kv.keys'`. */
   async keys(prefix: string, options?: KeysOptions): Promise<KVKeysResult> {
     const operation = 'kv.keys';
     validateKey(prefix, operation, true);
@@ -217,7 +217,7 @@ export class KV {
 
   /**
    * Deletes a key, or with `recurse` every key under a prefix. Resolves to true unless a `cas` check
-   * failed (a missing key counts as deleted, §2). Operation `'kv.delete'`.
+   * failed (a missing key counts as deleted, consul-semantics §2). Operation `'kv.delete'`.
    */
   async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
     const operation = 'kv.delete';
@@ -228,7 +228,7 @@ export class KV {
     if (recurse) params.push(['recurse', '']);
     if (options.cas !== undefined) {
       if (recurse) {
-        // Consul answers 400 "Conflicting flags" (§2); refuse before sending.
+        // Consul answers 400 "Conflicting flags" (consul-semantics §2); refuse before sending.
         throw new InvalidArgumentError(
           `${describeTarget(operation, key)}: cas cannot be combined with recurse`,
           {
@@ -243,7 +243,7 @@ export class KV {
   }
 
   /**
-   * Runs KV operations atomically (`PUT /v1/txn`, §6). Resolves to `{ ok: true, results }` when committed
+   * Runs KV operations atomically (`PUT /v1/txn`, consul-semantics §6). Resolves to `{ ok: true, results }` when committed
    * and `{ ok: false, errors }` when rolled back (409). More than 128 operations (TxnTooLargeError) or a
    * body over 512 KiB (ValueTooLargeError) are refused before sending. Operation `'txn'`.
    */
@@ -269,7 +269,7 @@ export class KV {
   }
 
   /**
-   * The one write path of `put` and `delete`: a request whose answer is Consul's `true`/`false` (§2). Writes
+   * The one write path of `put` and `delete`: a request whose answer is Consul's `true`/`false` (consul-semantics §2). Writes
    * send no index and use `requestTimeout`.
    */
   async #write(
@@ -295,7 +295,7 @@ export class KV {
     return parseBoolean(response, operation, key);
   }
 
-  /** A read request: dc, the operation's flags, consistency, index, wait, ns, partition (§1). */
+  /** A read request: dc, the operation's flags, consistency, index, wait, ns, partition (consul-semantics §1). */
   #read(
     operation: string,
     key: string,
@@ -317,7 +317,7 @@ export class KV {
         { operation, key },
       );
     }
-    // §1: the Go client sends index only when non-zero, and wait in ms (a positive sub-ms wait → 1ms).
+    // consul-semantics §1: the Go client sends index only when non-zero, and wait in ms (a positive sub-ms wait → 1ms).
     if (index > 0) params.push(['index', String(index)]);
     const wait = waitParam(waitMs);
     if (wait !== undefined) params.push(['wait', wait]);
@@ -328,7 +328,7 @@ export class KV {
       path: kvPath(key),
       query: this.#query(params),
       index,
-      // §4: a blocking read may legitimately take wait × 17/16 + 7 s.
+      // consul-semantics §4: a blocking read may legitimately take wait × 17/16 + 7 s.
       timeoutMs: index > 0 ? blockingTimeoutMs(waitMs) : this.#config.requestTimeout,
       signal: checkSignal(o.signal, operation, key),
       acceptStatus: [404],
@@ -336,7 +336,7 @@ export class KV {
     };
   }
 
-  /** `dc` first, then the operation's parameters, then `ns`/`partition` — only those configured (§8). */
+  /** `dc` first, then the operation's parameters, then `ns`/`partition` — only those configured (consul-semantics §1.5). */
   #query(params: Array<[string, string]>): string {
     const search = new URLSearchParams();
     if (this.#config.datacenter !== undefined) search.append('dc', this.#config.datacenter);
@@ -347,12 +347,12 @@ export class KV {
   }
 }
 
-/** `/v1/kv/` + the key with each `/`-separated segment percent-encoded (Consul decodes the path, §1). */
+/** `/v1/kv/` + the key with each `/`-separated segment percent-encoded (Consul decodes the path, consul-semantics §1). */
 export function kvPath(key: string): string {
   return `/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-/** Reads `X-Consul-Index`, `-KnownLeader` and `-LastContact` (§1). A missing or garbage index is 0, not clamped. */
+/** Reads `X-Consul-Index`, `-KnownLeader` and `-LastContact` (consul-semantics §1). A missing or garbage index is 0, not clamped. */
 export function parseMeta(response: TransportResponse): QueryMeta {
   const { headers } = response;
   return {

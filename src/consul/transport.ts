@@ -106,7 +106,7 @@ export class Transport {
     this.#headers = { 'user-agent': 'consul-hotreload' };
     this.#secrets = [];
     if (config.token !== undefined) {
-      // The token travels only in this header: never in the URL (`?token=` is deprecated, §1, and URLs get logged).
+      // The token travels only in this header: never in the URL (`?token=` is deprecated, consul-semantics §1, and URLs get logged).
       this.#headers['x-consul-token'] = config.token;
       this.#secrets.push(config.token);
     }
@@ -226,7 +226,7 @@ export class Transport {
   /**
    * undici hands a keep-alive socket back to the pool one event-loop turn after the response ends. A watch
    * loop sends its next blocking query at once, so without waiting for that turn every loop would hold two
-   * sockets, doubling our share of Consul's 200-connections-per-IP cap (§7). The wait delays the next
+   * sockets, doubling our share of Consul's 200-connections-per-IP cap (consul-semantics §7). The wait delays the next
    * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
    */
   #awaitSocketReturn(): void {

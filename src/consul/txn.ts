@@ -12,7 +12,7 @@ export const MAX_TXN_OPERATIONS = 128;
 /** Consul's default `txn_max_req_len` (consul-semantics §6). */
 export const MAX_TXN_BODY_BYTES = 524_288;
 
-/** KV verbs of `/v1/txn` (§6). */
+/** KV verbs of `/v1/txn` (consul-semantics §6). */
 export type TxnVerb =
   | 'set'
   | 'cas'
@@ -137,7 +137,7 @@ export function encodeTxn(ops: TxnOp[]): Buffer {
   return body;
 }
 
-/** Decodes a 200 (committed, with results) or 409 (rolled back, with every failing op) answer (§6). */
+/** Decodes a 200 (committed, with results) or 409 (rolled back, with every failing op) answer (consul-semantics §6). */
 export function parseTxnResult(response: TransportResponse): TxnResult {
   const operation = OPERATION;
   // Results may hold uint64 Flags; the answer is small, so it is always read with exact flags.

@@ -1,5 +1,5 @@
 /**
- * What Consul's HTTP layer does for every KV and txn request before the endpoint runs (§1): method
+ * What Consul's HTTP layer does for every KV and txn request before the endpoint runs (consul-semantics §1): method
  * checks, datacenter, token, consistency and `wait`/`index` parsing, the CE namespace/partition refusals,
  * and — in the RPC — the datacenter route and the ACL check. Shared by the KV and txn routes.
  * @module
@@ -13,7 +13,7 @@ import { sendBody, sendText } from './http-io.js';
 import type { KvStore } from './store.js';
 import type { WaiterRegistry } from './waiters.js';
 
-/** The dev server's datacenter; any other `?dc=` has no path (§1). */
+/** The dev server's datacenter; any other `?dc=` has no path (consul-semantics §1). */
 export const DATACENTER = 'dc1';
 
 /** Prefix of the 400 texts for session features (`?acquire`, `?release`, txn `lock`/`unlock`/`check-session`). */
@@ -70,7 +70,7 @@ export function firstHeader(req: IncomingMessage, lowerCaseName: string): string
 }
 
 /**
- * §1 token precedence: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer <token>`. Of repeated
+ * consul-semantics §1 token precedence: `?token=`, then `X-Consul-Token`, then `Authorization: Bearer <token>`. Of repeated
  * `X-Consul-Token` headers the first counts, as in Consul (`Header.Get`).
  */
 export function requestToken(req: IncomingMessage, query: GoQuery): string {
@@ -85,7 +85,7 @@ export function requestToken(req: IncomingMessage, query: GoQuery): string {
 
 /**
  * Parses the parameters every KV read/write and read-only txn shares, in Consul's order: consistency
- * conflicts, then `wait`, then `index` (§1). Sends the 400 and returns undefined when one is invalid.
+ * conflicts, then `wait`, then `index` (consul-semantics §1). Sends the 400 and returns undefined when one is invalid.
  */
 export function parseCommonParams(
   req: IncomingMessage,
@@ -141,7 +141,7 @@ export function parseCommonParams(
   };
 }
 
-/** §1: Consul CE refuses namespaces and partitions, headers first; returns the 400 text or undefined. */
+/** consul-semantics §1: Consul CE refuses namespaces and partitions, headers first; returns the 400 text or undefined. */
 export function enterpriseRefusal(req: IncomingMessage, query: GoQuery): string | undefined {
   const header = (name: string) => firstHeader(req, name);
   const namespaces = 'Namespaces are a Consul Enterprise feature';
@@ -175,7 +175,7 @@ export function admitRequest(
   return true;
 }
 
-/** §1: `OPTIONS` → empty 200 with `Allow`; any other unregistered method → 405 `method <M> not allowed`. */
+/** consul-semantics §1: `OPTIONS` → empty 200 with `Allow`; any other unregistered method → 405 `method <M> not allowed`. */
 export function refuseMethod(req: IncomingMessage, res: ServerResponse, allow: string): void {
   if (req.method === 'OPTIONS') {
     sendBody(res, 200, '', { Allow: allow });
@@ -185,7 +185,7 @@ export function refuseMethod(req: IncomingMessage, res: ServerResponse, allow: s
 }
 
 /**
- * §4: the time a blocking query may be held. `wait` ≤ 0 or absent → the default; above the maximum →
+ * consul-semantics §4: the time a blocking query may be held. `wait` ≤ 0 or absent → the default; above the maximum →
  * clamped; then, after clamping, Consul's random stagger of [0, timeout/16) is added when jitter is on.
  */
 export function blockingTimeoutMs(
@@ -199,7 +199,7 @@ export function blockingTimeoutMs(
   return Math.min(timeoutMs, 2 ** 31 - 1);
 }
 
-/** §1 read headers, sent on every successful read, 404s included. `'missing'` leaves out `X-Consul-Index` (a fault). */
+/** consul-semantics §1 read headers, sent on every successful read, 404s included. `'missing'` leaves out `X-Consul-Index` (a fault). */
 export function readMetaHeaders(index: number | 'missing'): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     'X-Consul-KnownLeader': 'true',
@@ -216,12 +216,12 @@ export function declaredContentLength(req: IncomingMessage): number {
   return header === undefined ? -1 : Number(header);
 }
 
-/** §2/§6 413 text for a declared body over the limit. */
+/** consul-semantics §2/consul-semantics §6 413 text for a declared body over the limit. */
 export function bodyTooLargeText(contentLength: number, maxBytes: number, docsUrl: string): string {
   return `Request body(${contentLength} bytes) too large, max size: ${maxBytes} bytes. See ${docsUrl}.`;
 }
 
-/** §6 413 text for an undeclared (chunked) body that went over the limit. */
+/** consul-semantics §6 413 text for an undeclared (chunked) body that went over the limit. */
 export function streamTooLargeText(maxBytes: number, docsUrl: string): string {
   return `Request body too large, max size: ${maxBytes} bytes. See ${docsUrl}.`;
 }

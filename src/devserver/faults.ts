@@ -1,7 +1,7 @@
 /**
  * Fault injection for the dev server: make chosen KV requests fail the ways real Consul and real networks
  * do (an error status, a reset connection, a hang, a broken body, a wrong `X-Consul-Index`, a blocking
- * query that returns without a change), so watchers can be tested against them (§8 checklist, "optionally").
+ * query that returns without a change), so watchers can be tested against them (consul-semantics §8.2, optional faults).
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';

@@ -35,7 +35,7 @@ export function parseGoDuration(input: string): number | undefined {
     negative = rest.startsWith('-');
     rest = rest.slice(1);
   }
-  // §1: "0" is the one unit-less duration Go accepts.
+  // consul-semantics §1: "0" is the one unit-less duration Go accepts.
   if (rest === '0') return 0;
   if (rest === '') return undefined;
 
@@ -78,7 +78,7 @@ const MAX_UINT64 = (1n << 64n) - 1n;
  * Parses a base-10 unsigned 64-bit integer as Go's `strconv.ParseUint(s, 10, 64)` does: digits only (no sign,
  * no underscores, not empty). On failure returns Go's error text, e.g.
  * `strconv.ParseUint: parsing "abc": invalid syntax` or `... value out of range` — Consul sends that text as
- * a 500 body for a bad `?flags`/`?cas` (§2).
+ * a 500 body for a bad `?flags`/`?cas` (consul-semantics §2).
  */
 export function parseGoUint64(input: string): Uint64ParseResult {
   const fail = (reason: string): Uint64ParseResult => ({

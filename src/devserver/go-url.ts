@@ -1,6 +1,6 @@
 /**
  * URL handling the way Go's `net/url` and `http.ServeMux` do it, because Consul's routing, key extraction
- * and `Conflicting flags` texts follow Go (§1): strict percent-decoding of the path, `ParseQuery` (`+` is a
+ * and `Conflicting flags` texts follow Go (consul-semantics §1): strict percent-decoding of the path, `ParseQuery` (`+` is a
  * space, `;` pairs are dropped), sorted `Encode()`, path cleaning and path escaping for redirects.
  * @module
  */
@@ -114,7 +114,7 @@ export class GoQuery {
     }
   }
 
-  /** Whether the parameter is present at all: Consul tests flag parameters by presence (§1). */
+  /** Whether the parameter is present at all: Consul tests flag parameters by presence (consul-semantics §1). */
   has(name: string): boolean {
     return this.#values.has(name);
   }
@@ -139,7 +139,7 @@ export class GoQuery {
 
 /**
  * Cleans a path like `http.ServeMux` before routing: repeated slashes and `.`/`..` segments removed, a
- * trailing slash kept. A request whose decoded path differs from its cleaned form is redirected (§1).
+ * trailing slash kept. A request whose decoded path differs from its cleaned form is redirected (consul-semantics §1).
  */
 export function cleanPath(path: string): string {
   if (path === '') return '/';

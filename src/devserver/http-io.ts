@@ -1,6 +1,6 @@
 /**
  * Writing responses and reading bodies the way Consul's Go HTTP server does: plain-text error bodies
- * without a trailing newline (§1), empty bodies with `Content-Length: 0`, bounded request bodies.
+ * without a trailing newline (consul-semantics §1), empty bodies with `Content-Length: 0`, bounded request bodies.
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -37,7 +37,7 @@ export type BoundedBody = { kind: 'body'; body: Buffer } | { kind: 'too-large' }
 /**
  * Reads the request body up to `limitBytes`. Past the limit it stops collecting and drains the rest, so
  * the 413 can be read by the client and the connection stays usable (a chunked body has no Content-Length
- * to check up front — the CVE-2025-11374 case of §2).
+ * to check up front — the CVE-2025-11374 case of consul-semantics §2).
  */
 export function readBodyBounded(req: IncomingMessage, limitBytes: number): Promise<BoundedBody> {
   return new Promise((resolve) => {

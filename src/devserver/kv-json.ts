@@ -1,7 +1,7 @@
 /**
- * JSON the way Consul's Go encoder writes it: KV entries with fields in Go order (§2), uint64 numbers
+ * JSON the way Consul's Go encoder writes it: KV entries with fields in Go order (consul-semantics §2), uint64 numbers
  * beyond 2^53 written exactly, `<`, `>`, `&`, U+2028 and U+2029 escaped (Go's HTML-safe default), compact
- * by default and 4-space indented plus a trailing newline with `?pretty` (§1).
+ * by default and 4-space indented plus a trailing newline with `?pretty` (consul-semantics §1).
  * @module
  */
 import { randomUUID } from 'node:crypto';
@@ -30,13 +30,13 @@ export function jsonUint64(value: bigint): number | string {
   return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : `${UINT64_MARK}${value}`;
 }
 
-/** Converts an entry to Consul's JSON shape; `withValue: false` blanks `Value` as txn write results do (§6). */
+/** Converts an entry to Consul's JSON shape; `withValue: false` blanks `Value` as txn write results do (consul-semantics §6). */
 export function entryToJson(entry: KvEntry, withValue = true): EntryJson {
   return {
     LockIndex: entry.lockIndex,
     Key: entry.key,
     Flags: jsonUint64(entry.flags),
-    // §2: an empty value is a nil byte slice in Go, which encodes as null.
+    // consul-semantics §2: an empty value is a nil byte slice in Go, which encodes as null.
     Value: withValue && entry.value !== null ? entry.value.toString('base64') : null,
     CreateIndex: entry.createIndex,
     ModifyIndex: entry.modifyIndex,

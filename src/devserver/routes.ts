@@ -1,6 +1,6 @@
 /**
- * HTTP → store: routing like Consul's Go mux (§1), the KV endpoints (§2) with their index headers (§3)
- * and blocking queries (§4), and the fault hooks. The txn endpoint lives in txn-route.ts.
+ * HTTP → store: routing like Consul's Go mux (consul-semantics §1), the KV endpoints (consul-semantics §2) with their index headers (consul-semantics §3)
+ * and blocking queries (consul-semantics §4), and the fault hooks. The txn endpoint lives in txn-route.ts.
  * @module
  */
 import { isUtf8 } from 'node:buffer';
@@ -33,7 +33,7 @@ const KV_ALLOW = 'OPTIONS,GET,PUT,DELETE';
 const KV_SIZE_DOCS =
   'https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size';
 const JSON_HEADERS: OutgoingHttpHeaders = { 'Content-Type': 'application/json' };
-// §2: ?raw answers carry these exact headers.
+// consul-semantics §2: ?raw answers carry these exact headers.
 const RAW_HEADERS: OutgoingHttpHeaders = {
   'Content-Type': 'text/plain',
   'X-Content-Type-Options': 'nosniff',
@@ -99,12 +99,12 @@ async function route(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
     return;
   }
   const path = pathBytes.toString('utf8');
-  // §1: go-cleanhttp answers a path with non-printable runes with an empty 400, before routing.
+  // consul-semantics §1: go-cleanhttp answers a path with non-printable runes with an empty 400, before routing.
   if (!isGoPrintable(path)) {
     sendBody(res, 400, EMPTY);
     return;
   }
-  // §1: Go's ServeMux redirects unclean paths (`//`, `.`, `..`) and `/v1/kv` to the clean form.
+  // consul-semantics §1: Go's ServeMux redirects unclean paths (`//`, `.`, `..`) and `/v1/kv` to the clean form.
   const cleaned = cleanPath(path);
   if (cleaned !== path || path === '/v1/kv') {
     const target = path === '/v1/kv' ? '/v1/kv/' : cleaned;
@@ -164,7 +164,7 @@ async function handleKv(
 // ---------------------------------------------------------------------------------------------------
 // Reads
 
-/** What a GET asks for (§2): one key (optionally raw), a recursive list, or a key list. */
+/** What a GET asks for (consul-semantics §2): one key (optionally raw), a recursive list, or a key list. */
 type KvRead =
   | { kind: 'get'; key: string; raw: boolean }
   | { kind: 'list'; prefix: string }
@@ -176,12 +176,12 @@ interface ReadAnswer {
   readonly index: number;
   readonly body: Buffer;
   readonly headers: OutgoingHttpHeaders;
-  /** A single-key GET that found nothing (§4: such a query keeps blocking). */
+  /** A single-key GET that found nothing (consul-semantics §4: such a query keeps blocking). */
   readonly missingKey: boolean;
 }
 
 function kvReadFrom(key: string, query: GoQuery): KvRead | undefined {
-  // §2: keys wins over recurse; `separator` wins over the historic `seperator`.
+  // consul-semantics §2: keys wins over recurse; `separator` wins over the historic `seperator`.
   if (query.has('keys')) {
     const separator = query.has('separator') ? query.get('separator') : query.get('seperator');
     return { kind: 'keys', prefix: key, separator };
@@ -221,7 +221,7 @@ function evaluateRead(ctx: RouteContext, read: KvRead, pretty: boolean): ReadAns
     }
     case 'list': {
       const { value: entries, index } = ctx.store.list(read.prefix);
-      // §2: an empty list is a 404, even for the empty prefix.
+      // consul-semantics §2: an empty list is a 404, even for the empty prefix.
       return entries.length === 0
         ? notFound(index, false)
         : json(
@@ -231,7 +231,7 @@ function evaluateRead(ctx: RouteContext, read: KvRead, pretty: boolean): ReadAns
     }
     case 'keys': {
       const { value: keys, index } = ctx.store.keys(read.prefix, read.separator);
-      // §2: no keys is a 404, except for the empty prefix, which answers [].
+      // consul-semantics §2: no keys is a 404, except for the empty prefix, which answers [].
       return keys.length === 0 && read.prefix !== '' ? notFound(index, false) : json(index, keys);
     }
   }
@@ -266,7 +266,7 @@ function kvGet(
   if (fault !== undefined && actOnFault(ctx, res, fault, () => answerParts(evaluate()))) return;
 
   const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
-  // §4: only index > 0 blocks; otherwise wait is ignored.
+  // consul-semantics §4: only index > 0 blocks; otherwise wait is ignored.
   if (!blocking) {
     sendRead(res, evaluate(), indexOverride);
     return;
@@ -292,7 +292,7 @@ interface BlockingRead {
 }
 
 /**
- * Consul's blocking loop (§4): answer as soon as the result's index exceeds the floor (the client's index
+ * Consul's blocking loop (consul-semantics §4): answer as soon as the result's index exceeds the floor (the client's index
  * at first); otherwise wait for a write touching the key or prefix, re-evaluate, and at the timeout answer
  * with the current result. A single key that is still missing on a re-evaluation moves the floor up to the
  * current index, so unrelated writes never end its wait (newer Consul path).
@@ -391,18 +391,18 @@ function actOnFault(
 // Writes
 
 function sendWriteResult(res: ServerResponse, ok: boolean, pretty: boolean): void {
-  // §1: writes set none of the index headers.
+  // consul-semantics §1: writes set none of the index headers.
   sendBody(res, 200, renderJson(ok, pretty), JSON_HEADERS);
 }
 
-/** §2: more than one of these flags → 400 `Conflicting flags: <sorted, encoded query>`. */
+/** consul-semantics §2: more than one of these flags → 400 `Conflicting flags: <sorted, encoded query>`. */
 function conflictingFlags(res: ServerResponse, query: GoQuery, flags: readonly string[]): boolean {
   if (flags.filter((flag) => query.has(flag)).length < 2) return false;
   sendText(res, 400, `Conflicting flags: ${query.encode()}\n`);
   return true;
 }
 
-/** §2: a present but unparseable uint64 parameter is a plain error → 500 with Go's parse text. */
+/** consul-semantics §2: a present but unparseable uint64 parameter is a plain error → 500 with Go's parse text. */
 function uint64Param(res: ServerResponse, query: GoQuery, name: string): bigint | null | undefined {
   if (!query.has(name)) return undefined;
   const parsed = parseGoUint64(query.get(name));
@@ -440,7 +440,7 @@ async function kvPut(
 
   const fault = ctx.faults.take({ method: 'PUT', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
-  // §2: an empty body is stored as a nil value.
+  // consul-semantics §2: an empty body is stored as a nil value.
   const value = read.body.length === 0 ? null : read.body;
   if (casIndex === undefined) {
     ctx.store.set(key, value, flags ?? 0n);
@@ -472,7 +472,7 @@ function kvDelete(
   if (recurse) ctx.store.deleteTree(key);
   else if (casIndex !== undefined) deleted = ctx.store.deleteCas(key, casIndex);
   else ctx.store.delete(key);
-  // §2: true unless a CAS delete found the key at another ModifyIndex.
+  // consul-semantics §2: true unless a CAS delete found the key at another ModifyIndex.
   sendWriteResult(res, deleted, params.pretty);
 }
 

@@ -1,7 +1,7 @@
 /**
  * `startDevServer()`: an embedded Consul-compatible KV server on a real socket, for tests, the demo, the
  * bench and `consul-hotreload dev`. It speaks the KV HTTP API, blocking queries and `/v1/txn` as the
- * semantics doc describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
+ * docs/consul-semantics.md describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
  * per-client cap, and fault injection.
  *
  * It never imports `src/consul/`: a shared bug would make the tests agree with themselves.
@@ -35,21 +35,21 @@ export interface DevServerOptions {
   seed?: DevServerSeed;
   /**
    * When set, ACLs are on and this is the only valid token, taken from `?token=`, `X-Consul-Token` or
-   * `Authorization: Bearer` (§1). No token → `403 Permission denied`; another token → `403 ACL not found`.
+   * `Authorization: Bearer` (consul-semantics §1). No token → `403 Permission denied`; another token → `403 ACL not found`.
    * @default undefined (ACLs off: every request is allowed, tokens are ignored)
    */
   aclToken?: string;
   /**
-   * How long a delete's tombstone keeps a prefix's index from going backwards (§3), in ms. Reaped at the
+   * How long a delete's tombstone keeps a prefix's index from going backwards (consul-semantics §3), in ms. Reaped at the
    * TTL (checked on every read and write, and by a timer); `0` reaps them at the next read or write.
    * @default 900_000 (Consul's 15 min)
    */
   tombstoneTtlMs?: number;
-  /** Blocking-query timeout when `wait` is absent or ≤ 0 (§4), in ms. @default 300_000 */
+  /** Blocking-query timeout when `wait` is absent or ≤ 0 (consul-semantics §4), in ms. @default 300_000 */
   defaultQueryTimeMs?: number;
-  /** Upper bound for `wait` (§4), in ms. @default 600_000 */
+  /** Upper bound for `wait` (consul-semantics §4), in ms. @default 600_000 */
   maxQueryTimeMs?: number;
-  /** Add Consul's random stagger of [0, wait/16) to each blocking query's timeout (§4). @default true */
+  /** Add Consul's random stagger of [0, wait/16) to each blocking query's timeout (consul-semantics §4). @default true */
   jitter?: boolean;
   /** Largest value a PUT or txn op may carry, in bytes (`kv_max_value_size`). @default 524288 */
   kvMaxValueSize?: number;
@@ -57,7 +57,7 @@ export interface DevServerOptions {
   txnMaxReqLen?: number;
   /**
    * Concurrent connections allowed per client IP (`limits.http_max_conns_per_client`); over it the
-   * connection gets go-connlimit's raw 429 and is closed (§7). Each held blocking query holds one
+   * connection gets go-connlimit's raw 429 and is closed (consul-semantics §7). Each held blocking query holds one
    * connection, so raise it (or pass `0` = unlimited) to hold more than 200 queries from one host.
    * @default 200 (Consul's default)
    */
@@ -72,7 +72,7 @@ export interface DevServerOptions {
   /**
    * Time a client has to send a whole request, headers and body, in ms; past it the server answers `408`
    * and closes. It ends once the request has arrived, so it never bounds a blocking query's answer (up to
-   * 10 min, §4). Must be > 0.
+   * 10 min, consul-semantics §4). Must be > 0.
    * @default 60_000
    */
   requestTimeoutMs?: number;
@@ -82,7 +82,7 @@ export interface DevServerOptions {
    * @default 30_000
    */
   keepAliveTimeoutMs?: number;
-  /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (§3). @default Date.now */
+  /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (consul-semantics §3). @default Date.now */
   now?: () => number;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
   logger?: Logger;
@@ -116,11 +116,11 @@ export interface DevServerEntry {
 /** Direct store access that bypasses HTTP; writes wake blocking queries like HTTP writes. */
 export interface DevServerKv {
   /**
-   * Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, §2). Flags are a
+   * Sets a key; returns its ModifyIndex (unchanged when the value and flags are identical, consul-semantics §2). Flags are a
    * uint64: pass a bigint for values above 2^53.
    */
   put(key: string, value: string | Uint8Array, flags?: number | bigint): number;
-  /** Deletes a key, or with `recurse` every key under a raw prefix; leaves tombstones like Consul (§3). */
+  /** Deletes a key, or with `recurse` every key under a raw prefix; leaves tombstones like Consul (consul-semantics §3). */
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
   get(key: string): DevServerEntry | undefined;
@@ -167,7 +167,7 @@ export interface DevServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-// §7: go-connlimit writes this raw response and closes the connection.
+// consul-semantics §7: go-connlimit writes this raw response and closes the connection.
 const CONNLIMIT_RESPONSE =
   'HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n' +
   'Your IP is issuing too many concurrent connections, please rate limit your calls\n';
@@ -316,7 +316,7 @@ class RunningDevServer implements DevServer {
   }
 }
 
-/** Tracks accepted sockets per client IP; refuses those over the cap with go-connlimit's raw 429 (§7). */
+/** Tracks accepted sockets per client IP; refuses those over the cap with go-connlimit's raw 429 (consul-semantics §7). */
 class ConnectionTracker {
   /** Connections accepted since start, refused ones included. */
   total = 0;
@@ -465,7 +465,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     logger: resolveLogger(options.logger),
   };
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
-  // clients but never a blocking query's answer (§4). Node checks them every connectionsCheckingInterval.
+  // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
     {
       headersTimeout: resolved.headersTimeoutMs,

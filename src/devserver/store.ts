@@ -1,10 +1,10 @@
 /**
  * The dev server's KV state: entries, one global raft-like index, tombstones and transactions, with the
- * index rules of Consul's state store (§3) and the CAS and transaction rules of §2 and §6.
+ * index rules of Consul's state store (consul-semantics §3) and the CAS and transaction rules of consul-semantics §2 and §6.
  *
  * Every change runs in a {@link StoreTxn} overlay that is committed at once under one new index, so a
  * single PUT and a 128-op transaction follow the same code path. A write that changes nothing (an identical
- * value) commits nothing: no index bump, no wake-ups (§2).
+ * value) commits nothing: no index bump, no wake-ups (consul-semantics §2).
  * @module
  */
 import { goQuote } from './go-strconv.js';
@@ -13,7 +13,7 @@ import { compareCodePoints } from './go-url.js';
 /** One stored key. Values are immutable; a write replaces the entry. */
 export interface KvEntry {
   readonly key: string;
-  /** The value bytes; `null` for an empty value (§2: shown as `"Value": null`). */
+  /** The value bytes; `null` for an empty value (consul-semantics §2: shown as `"Value": null`). */
   readonly value: Buffer | null;
   /** Consul's opaque uint64 flags. */
   readonly flags: bigint;
@@ -25,7 +25,7 @@ export interface KvEntry {
 
 /** Options of {@link KvStore}; the server resolves their defaults. */
 export interface KvStoreOptions {
-  /** How long a tombstone keeps a prefix's index from going backwards (§3), in ms. */
+  /** How long a tombstone keeps a prefix's index from going backwards (consul-semantics §3), in ms. */
   tombstoneTtlMs: number;
   /** Clock for tombstone ages, in ms. */
   now: () => number;
@@ -33,13 +33,13 @@ export interface KvStoreOptions {
   onCommit?: ((keys: readonly string[]) => void) | undefined;
 }
 
-/** A read's answer with the `X-Consul-Index` Consul would send for it (§3, never 0). */
+/** A read's answer with the `X-Consul-Index` Consul would send for it (consul-semantics §3, never 0). */
 export interface IndexedResult<T> {
   readonly value: T;
   readonly index: number;
 }
 
-/** One KV operation of a transaction, already decoded from the request (§6). */
+/** One KV operation of a transaction, already decoded from the request (consul-semantics §6). */
 export interface TxnKvOp {
   /** `set`, `cas`, `get`, `get-or-empty`, `get-tree`, `check-index`, `check-not-exists`, `delete`, `delete-tree`, `delete-cas`. */
   readonly verb: string;
@@ -50,13 +50,13 @@ export interface TxnKvOp {
   readonly index: bigint;
 }
 
-/** One entry of a transaction's `Results`; `withValue` is false for write results, which blank `Value` (§6). */
+/** One entry of a transaction's `Results`; `withValue` is false for write results, which blank `Value` (consul-semantics §6). */
 export interface TxnResult {
   readonly entry: KvEntry;
   readonly withValue: boolean;
 }
 
-/** One entry of a failed transaction's `Errors` (§6). */
+/** One entry of a failed transaction's `Errors` (consul-semantics §6). */
 export interface TxnError {
   readonly opIndex: number;
   readonly what: string;
@@ -65,7 +65,7 @@ export interface TxnError {
 /** What a transaction did: committed with results, or rolled back with every error found. */
 export type TxnOutcome = { ok: true; results: TxnResult[] } | { ok: false; errors: TxnError[] };
 
-/** Verbs that make a transaction a write (§6); a transaction without any is served by the read path. */
+/** Verbs that make a transaction a write (consul-semantics §6); a transaction without any is served by the read path. */
 export const TXN_WRITE_VERBS: ReadonlySet<string> = new Set([
   'set',
   'cas',
@@ -87,7 +87,7 @@ interface CommittedView {
   entriesWithPrefix(prefix: string): KvEntry[];
 }
 
-/** Keys kept in code-point (= Go byte) order, so prefix scans are a binary search plus a walk (§2: sorted lists). */
+/** Keys kept in code-point (= Go byte) order, so prefix scans are a binary search plus a walk (consul-semantics §2: sorted lists). */
 class SortedKeys {
   #keys: string[] = [];
 
@@ -183,7 +183,7 @@ export class StoreTxn {
     return touched ? entries.sort((a, b) => compareCodePoints(a.key, b.key)) : entries;
   }
 
-  /** Upserts; an identical value and flags change nothing and return the existing entry (§2). */
+  /** Upserts; an identical value and flags change nothing and return the existing entry (consul-semantics §2). */
   set(key: string, value: Buffer | null, flags: bigint): KvEntry {
     const existing = this.get(key);
     if (existing !== undefined && sameContent(existing, value, flags)) return existing;
@@ -199,7 +199,7 @@ export class StoreTxn {
     return entry;
   }
 
-  /** §2 CAS: index 0 sets only if absent; index N only if the key exists with ModifyIndex N. */
+  /** consul-semantics §2 CAS: index 0 sets only if absent; index N only if the key exists with ModifyIndex N. */
   cas(key: string, value: Buffer | null, flags: bigint, casIndex: bigint): KvEntry | undefined {
     const existing = this.get(key);
     if (casIndex === 0n) {
@@ -210,14 +210,14 @@ export class StoreTxn {
     return this.set(key, value, flags);
   }
 
-  /** Deletes one key, leaving a tombstone at it (§3). Deleting a missing key changes nothing. */
+  /** Deletes one key, leaving a tombstone at it (consul-semantics §3). Deleting a missing key changes nothing. */
   delete(key: string): void {
     if (this.get(key) === undefined) return;
     this.#changes.set(key, null);
     this.#tombstones.set(key, this.index);
   }
 
-  /** §2: true if deleted or absent; false if the key exists with another ModifyIndex. */
+  /** consul-semantics §2: true if deleted or absent; false if the key exists with another ModifyIndex. */
   deleteCas(key: string, casIndex: bigint): boolean {
     const existing = this.get(key);
     if (existing === undefined) return true;
@@ -226,7 +226,7 @@ export class StoreTxn {
     return true;
   }
 
-  /** Deletes every key with this raw prefix; one tombstone at the prefix, none for prefix `''` (§3). */
+  /** Deletes every key with this raw prefix; one tombstone at the prefix, none for prefix `''` (consul-semantics §3). */
   deleteTree(prefix: string): void {
     const doomed = this.list(prefix);
     if (doomed.length === 0) return;
@@ -244,7 +244,7 @@ export class KvStore {
   readonly #tombstoneKeys = new SortedKeys();
   #tombstonesVisited = 0;
   readonly #options: KvStoreOptions;
-  // §3: index 1 is the cluster's first internal Raft write, so the first user write gets at least 2.
+  // consul-semantics §3: index 1 is the cluster's first internal Raft write, so the first user write gets at least 2.
   #raftIndex = 1;
   #kvsTableIndex = 0;
   #tombstonesTableIndex = 0;
@@ -279,20 +279,20 @@ export class KvStore {
     return this.#tombstonesVisited;
   }
 
-  /** §3 whole-KV index: max of the kvs and tombstones table indexes, never 0. */
+  /** consul-semantics §3 whole-KV index: max of the kvs and tombstones table indexes, never 0. */
   wholeIndex(): number {
     this.#reapDue();
     return Math.max(this.#kvsTableIndex, this.#tombstonesTableIndex, 1);
   }
 
-  /** A single key; the index is its ModifyIndex, or the whole-KV index when missing (§3). */
+  /** A single key; the index is its ModifyIndex, or the whole-KV index when missing (consul-semantics §3). */
   get(key: string): IndexedResult<KvEntry | undefined> {
     this.#reapDue();
     const entry = this.#entries.get(key);
     return { value: entry, index: entry?.modifyIndex ?? this.wholeIndex() };
   }
 
-  /** Entries under a raw prefix, sorted; the index follows §3 (entries and tombstones under the prefix). */
+  /** Entries under a raw prefix, sorted; the index follows consul-semantics §3 (entries and tombstones under the prefix). */
   list(prefix: string): IndexedResult<KvEntry[]> {
     this.#reapDue();
     const entries = this.#committedWithPrefix(prefix);
@@ -300,7 +300,7 @@ export class KvStore {
   }
 
   /**
-   * Keys under a prefix, folded after the first `separator` following the prefix (§2); keys folded away
+   * Keys under a prefix, folded after the first `separator` following the prefix (consul-semantics §2); keys folded away
    * still count toward the index.
    */
   keys(prefix: string, separator: string): IndexedResult<string[]> {
@@ -327,7 +327,7 @@ export class KvStore {
     return this.#transact((tx) => tx.set(key, value, flags));
   }
 
-  /** CAS set (§2); true when the value was (or already was identically) set. */
+  /** CAS set (consul-semantics §2); true when the value was (or already was identically) set. */
   cas(key: string, value: Buffer | null, flags: bigint, casIndex: bigint): boolean {
     return this.#transact((tx) => tx.cas(key, value, flags, casIndex) !== undefined);
   }
@@ -337,7 +337,7 @@ export class KvStore {
     this.#transact((tx) => tx.delete(key));
   }
 
-  /** CAS delete (§2). */
+  /** CAS delete (consul-semantics §2). */
   deleteCas(key: string, casIndex: bigint): boolean {
     return this.#transact((tx) => tx.deleteCas(key, casIndex));
   }
@@ -348,7 +348,7 @@ export class KvStore {
   }
 
   /**
-   * Runs a transaction's KV ops (§6): every op runs even after a failure so that every error is reported;
+   * Runs a transaction's KV ops (consul-semantics §6): every op runs even after a failure so that every error is reported;
    * any error rolls the whole transaction back.
    */
   runTxn(ops: readonly TxnKvOp[]): TxnOutcome {
@@ -409,7 +409,7 @@ export class KvStore {
   }
 
   #prefixIndex(prefix: string, entries: readonly KvEntry[]): number {
-    // §3: the empty prefix always reports the whole-KV index.
+    // consul-semantics §3: the empty prefix always reports the whole-KV index.
     if (prefix === '') return this.wholeIndex();
     let index = 0;
     for (const entry of entries) index = Math.max(index, entry.modifyIndex);
@@ -417,7 +417,7 @@ export class KvStore {
       this.#tombstonesVisited++;
       index = Math.max(index, this.#tombstones.get(key)?.index ?? 0);
     }
-    // §3: nothing under the prefix, not even a tombstone, reports the whole-KV index.
+    // consul-semantics §3: nothing under the prefix, not even a tombstone, reports the whole-KV index.
     return index === 0 ? this.wholeIndex() : index;
   }
 
@@ -430,7 +430,7 @@ export class KvStore {
   }
 
   #commit(tx: StoreTxn): void {
-    if (tx.changes.size === 0) return; // §2: nothing changed, so no index bump and no wake-up.
+    if (tx.changes.size === 0) return; // consul-semantics §2: nothing changed, so no index bump and no wake-up.
     const added: string[] = [];
     const removed: string[] = [];
     for (const [key, entry] of tx.changes) {
@@ -483,7 +483,7 @@ export class KvStore {
   }
 }
 
-/** Applies one op to the transaction; returns Consul's `What` text when it fails (§6). */
+/** Applies one op to the transaction; returns Consul's `What` text when it fails (consul-semantics §6). */
 function applyTxnOp(tx: StoreTxn, op: TxnKvOp, results: TxnResult[]): string | undefined {
   const key = goQuote(op.key);
   switch (op.verb) {

@@ -1,5 +1,5 @@
 /**
- * `PUT /v1/txn` (§6): size and op-count limits with Consul's texts, KV ops decoded from the API format,
+ * `PUT /v1/txn` (consul-semantics §6): size and op-count limits with Consul's texts, KV ops decoded from the API format,
  * read-only transactions through the read path (consistency parsing, leader headers, query-meta fields in
  * the body), write transactions through one atomic store transaction; 200 when committed, 409 with every
  * error when rolled back.
@@ -24,7 +24,7 @@ import { JsonNumber, parseJsonKeepingNumbers } from './json-numbers.js';
 import { entryToJson, renderJson } from './kv-json.js';
 import { TXN_WRITE_VERBS, type TxnKvOp, type TxnOutcome } from './store.js';
 
-/** §6: at most this many operations per transaction. */
+/** consul-semantics §6: at most this many operations per transaction. */
 export const MAX_TXN_OPS = 128;
 const TXN_SIZE_DOCS = 'https://developer.hashicorp.com/consul/docs/agent/config/config-files#txn_max_req_len';
 const SESSION_VERBS = new Set(['lock', 'unlock', 'check-session']);
@@ -53,7 +53,7 @@ export async function handleTxn(
   query: GoQuery,
 ): Promise<void> {
   if (req.method !== 'PUT') return refuseMethod(req, res, 'OPTIONS,PUT');
-  // §6: the limit is the larger of txn_max_req_len and kv_max_value_size.
+  // consul-semantics §6: the limit is the larger of txn_max_req_len and kv_max_value_size.
   const maxBytes = Math.max(ctx.settings.txnMaxReqLen, ctx.settings.kvMaxValueSize);
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, TXN_SIZE_DOCS));
@@ -81,7 +81,7 @@ export async function handleTxn(
     return sendText(res, 400, `${SESSIONS_UNSUPPORTED}: txn verb ${goQuote(sessionOp.verb)} cannot be used`);
   }
 
-  // §6: a transaction without writes takes the read path (consistency and wait parsing, leader headers);
+  // consul-semantics §6: a transaction without writes takes the read path (consistency and wait parsing, leader headers);
   // a write transaction ignores those parameters.
   const readOnly = !ops.some((op) => TXN_WRITE_VERBS.has(op.verb));
   const params = readOnly ? parseCommonParams(req, res, query) : { pretty: query.has('pretty') };
@@ -95,7 +95,7 @@ export async function handleTxn(
   sendBody(res, outcome.ok ? 200 : 409, renderJson(body, params.pretty), headers);
 }
 
-// §6: a read-only transaction's body embeds the query-meta fields of a leader answering a non-blocking read.
+// consul-semantics §6: a read-only transaction's body embeds the query-meta fields of a leader answering a non-blocking read.
 const READ_QUERY_META = {
   Index: 0,
   LastContact: 0,
@@ -147,7 +147,7 @@ function parseFailure(message: string): TxnBodyError {
   return new TxnBodyError(400, `Failed to parse body: ${message}`);
 }
 
-/** Decodes and checks the ops in Consul's order (§6): JSON, op count, value sizes. Throws {@link TxnBodyError}. */
+/** Decodes and checks the ops in Consul's order (consul-semantics §6): JSON, op count, value sizes. Throws {@link TxnBodyError}. */
 function decodeTxn(body: Buffer, kvMaxValueSize: number): DecodedTxn {
   let parsed: unknown;
   try {
@@ -230,6 +230,6 @@ function decodeKvOp(raw: unknown): TxnKvOp {
     throw parseFailure(`illegal base64 data at input byte ${badAt < 0 ? base64.length : badAt}`);
   }
   const value = Buffer.from(base64, 'base64');
-  // An empty value is stored as nil, as for a PUT with an empty body (§2).
+  // An empty value is stored as nil, as for a PUT with an empty body (consul-semantics §2).
   return { verb, key, value: value.length === 0 ? null : value, flags, index };
 }

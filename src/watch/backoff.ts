@@ -1,5 +1,5 @@
 /**
- * Retry delays for a blocking loop: exponential with full jitter, capped, reset on success (§8: "back off
+ * Retry delays for a blocking loop: exponential with full jitter, capped, reset on success (consul-semantics §8.1, §7.3: "back off
  * with jitter on errors, 429 and 503"). Consul's own api/watch waits 5 s × failures² with no jitter, so many
  * watchers that failed together retry together; full jitter spreads them out.
  * @module

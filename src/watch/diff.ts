@@ -1,8 +1,8 @@
 /**
- * Snapshot of one query's entries and the per-key diff of each answer against it (§4: "treat every return
+ * Snapshot of one query's entries and the per-key diff of each answer against it (consul-semantics §4: "treat every return
  * as maybe changed and diff by ModifyIndex/Value/Flags before emitting events").
  *
- * Cost per answer: one string comparison and one number comparison per entry. Consul lists keys sorted (§2),
+ * Cost per answer: one string comparison and one number comparison per entry. Consul lists keys sorted (consul-semantics §2),
  * so each entry is first matched against the slot at the same place in the previous answer, which compares
  * the key text without hashing it (the keys of a fresh JSON.parse have no hash yet). Only an entry that is not
  * where the previous answer had it (a key added or deleted before it, or an answer out of order) costs a Map
@@ -83,10 +83,10 @@ export class Snapshot<E extends DiffableEntry> {
    *
    * - same ModifyIndex → unchanged, and the value is not looked at, unless `verifyValues` (the watcher sets
    *   it for full reads, index resets and wait timeouts): a restarted or rebuilt cluster can hand out the
-   *   same ModifyIndex again for other bytes (§3). Those answers are rare, so the hot path after a real
+   *   same ModifyIndex again for other bytes (consul-semantics §3). Those answers are rare, so the hot path after a real
    *   change stays one number comparison per key;
    * - new ModifyIndex but identical Value and Flags (a delete + re-create of the same value, a session
-   *   change, §4) → not a change; the snapshot takes the new ModifyIndex silently;
+   *   change, consul-semantics §4) → not a change; the snapshot takes the new ModifyIndex silently;
    * - a key no longer present → `deleted`, including the whole prefix becoming empty (404 → `[]`).
    */
   apply(entries: Iterable<E>, verifyValues = false): RawChange<E>[] {
@@ -107,7 +107,7 @@ export class Snapshot<E extends DiffableEntry> {
       if (slot !== undefined && slot.key === key) {
         expected++;
       } else {
-        // Not where the previous answer had it: find it by key (§2 order is a hint, never trusted).
+        // Not where the previous answer had it: find it by key (consul-semantics §2 order is a hint, never trusted).
         slot = slots.get(key);
         if (slot === undefined) {
           const added: Slot<E> = { key, entry, seen: generation, position: count };

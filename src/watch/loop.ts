@@ -19,7 +19,7 @@ export interface LoopAnswer {
 
 /**
  * Runs one request. `index` 0 means a non-blocking read; above 0 a blocking query that returns once Consul's
- * index passes it or the wait ends (§4). Must reject promptly when `signal` aborts.
+ * index passes it or the wait ends (consul-semantics §4). Must reject promptly when `signal` aborts.
  */
 export type FetchFn<R extends LoopAnswer> = (index: number, signal: AbortSignal) => Promise<R>;
 
@@ -54,14 +54,14 @@ export interface BlockingLoopOptions<R extends LoopAnswer> {
   /** Called when one of the callbacks above throws; the loop carries on. */
   onCallbackError?: ((error: unknown) => void) | undefined;
   /**
-   * Least time between the starts of two successive requests while answers block normally (§4: rate-limit
+   * Least time between the starts of two successive requests while answers block normally (consul-semantics §4: rate-limit
    * the loop). Under churn the spacing grows from it up to `churnIntervalMs`; see {@link RequestPacer}.
    * `0` disables all rate limiting.
    * @default 100 (resolved by the Watcher)
    */
   minIntervalMs: number;
   /**
-   * Ceiling of the spacing between request starts when answers keep coming back at once (§4: "polling about
+   * Ceiling of the spacing between request starts when answers keep coming back at once (consul-semantics §4: "polling about
    * every 15 s under churn"). `0` disables the growth: `minIntervalMs` alone spaces requests.
    */
   churnIntervalMs: number;
@@ -90,7 +90,7 @@ export interface LoopStats {
   requests: number;
   /** Requests that failed (closing aborts not counted). */
   errors: number;
-  /** Answers whose index went backwards, so the loop started over from 0 (§3). */
+  /** Answers whose index went backwards, so the loop started over from 0 (consul-semantics §3). */
   indexResets: number;
   /** `Date.now()` of the last successful answer; undefined before the first. */
   lastSuccessAt: number | undefined;
@@ -109,12 +109,12 @@ function readRetryable(error: unknown): boolean {
  * - the next index comes only from the answer, through {@link nextIndex} (0/missing → 1, backwards → 0);
  * - successive request starts are at least `minIntervalMs` apart; after more than 2 answers in a row that
  *   came back in under 1 s (they did not block), the spacing doubles with each further one, up to
- *   `churnIntervalMs`; an answer held 1 s or more restores `minIntervalMs` ({@link RequestPacer}, §4);
+ *   `churnIntervalMs`; an answer held 1 s or more restores `minIntervalMs` ({@link RequestPacer}, consul-semantics §4);
  * - a failure waits a jittered, growing delay (or the maximum for slow errors); a success resets it;
  * - after a failure the next request is a full read (index 0). Like Consul's api/watch, and unlike keeping
  *   the index: the first answer after an outage comes at once, so recovery (`stale` → `ready`) is seen at
  *   once rather than after a whole blocking wait, and a rebuilt cluster with a lower index cannot hold the
- *   request for a whole wait (§3). The caller diffs by ModifyIndex, so the re-read emits only real changes;
+ *   request for a whole wait (consul-semantics §3). The caller diffs by ModifyIndex, so the re-read emits only real changes;
  * - {@link BlockingLoop.close} aborts the request in flight and clears every timer at once.
  */
 export class BlockingLoop<R extends LoopAnswer> {

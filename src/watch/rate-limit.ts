@@ -1,22 +1,22 @@
 /**
- * How far apart a blocking loop starts its requests (§4 "Documented client rules": rate-limit the loop, not
+ * How far apart a blocking loop starts its requests (consul-semantics §4 "Documented client rules": rate-limit the loop, not
  * with a fixed sleep but like a token bucket of burst 2 that degrades to polling about every 15 s under churn;
- * §8 checklist).
+ * consul-semantics §8.1).
  *
  * The loop sees only indexes and times, so the rule is stated on those: an answer that came back less than
  * {@link QUICK_ANSWER_MS} after its request started did not block. A missing or zero `X-Consul-Index`
- * (sanitized to 1, §4), a proxy stripping it, spurious wake-ups, an empty-prefix query on a busy cluster
- * (its index is the whole KV's, §3) and changes in quick succession all look like that.
+ * (sanitized to 1, consul-semantics §4), a proxy stripping it, spurious wake-ups, an empty-prefix query on a busy cluster
+ * (its index is the whole KV's, consul-semantics §3) and changes in quick succession all look like that.
  * @module
  */
 
 /**
  * An answer that comes back sooner than this, in ms, after its request started did not block. Far above a
- * round trip to an agent, far below any sensible `wait` (seconds to minutes, §4).
+ * round trip to an agent, far below any sensible `wait` (seconds to minutes, consul-semantics §4).
  */
 export const QUICK_ANSWER_MS = 1_000;
 
-/** Quick answers in a row that still get the minimum interval (§4: "burst 2"). */
+/** Quick answers in a row that still get the minimum interval (consul-semantics §4: "burst 2"). */
 export const CHURN_BURST = 2;
 
 /** Beyond this many doublings the spacing is at its ceiling anyway; keeps `2 ** n` finite. */
@@ -30,7 +30,7 @@ export interface RequestPacerOptions {
    */
   minIntervalMs: number;
   /**
-   * Ceiling of the spacing under churn: one request every this many ms (§4: "about every 15 s"). `0`, or
+   * Ceiling of the spacing under churn: one request every this many ms (consul-semantics §4: "about every 15 s"). `0`, or
    * anything at or below `minIntervalMs`, disables the growth: `minIntervalMs` alone spaces requests.
    */
   churnIntervalMs: number;
@@ -56,10 +56,10 @@ export interface RequestPacerOptions {
  *   then 4 a minute, instead of 10 a second;
  * - an answer held at least `quickAnswerMs` sets q back to 0: full speed at once, so a blocking query that
  *   waited and then brought a change is never delayed beyond `minIntervalMs`;
- * - answers to full reads (index 0) leave q alone: Consul never holds them (§4), so their speed says nothing;
+ * - answers to full reads (index 0) leave q alone: Consul never holds them (consul-semantics §4), so their speed says nothing;
  * - failures leave q alone too: they have their own backoff, and an outage must not reset the churn count.
  *
- * Like a token bucket of capacity `burst` (§4), but refilled by an answer that blocked rather than by time,
+ * Like a token bucket of capacity `burst` (consul-semantics §4), but refilled by an answer that blocked rather than by time,
  * and degrading in steps rather than at once, so a short run of real changes costs at most a few hundred ms.
  */
 export class RequestPacer {
@@ -93,7 +93,7 @@ export class RequestPacer {
    * @param heldMs - how long after its request started it came back
    */
   answered(sentIndex: number, heldMs: number): void {
-    // §4: a full read is answered at once by design, so it neither proves nor disproves churn.
+    // consul-semantics §4: a full read is answered at once by design, so it neither proves nor disproves churn.
     if (sentIndex === 0) return;
     this.#quickRun = heldMs < this.#quickAnswerMs ? this.#quickRun + 1 : 0;
   }

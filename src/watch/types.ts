@@ -78,18 +78,18 @@ export interface WatcherCacheOptions {
 export interface WatcherOptions extends ConsulClientOptions {
   /**
    * How long Consul may hold a blocking query open when nothing changes: ms, or a Go duration (`'55s'`).
-   * At most 10 minutes (Consul's `max_query_time`, §4). The HTTP timeout is set above it by the client.
+   * At most 10 minutes (Consul's `max_query_time`, consul-semantics §4). The HTTP timeout is set above it by the client.
    * @default '5m'
    */
   wait?: number | string;
   /**
    * Least time, in ms, between the starts of two successive requests of one query while its answers block
-   * normally: a blocking query that waited and then brought a change is never held back longer (§4).
+   * normally: a blocking query that waited and then brought a change is never held back longer (consul-semantics §4).
    *
    * Answers that come back less than 1 s after their request started did not block (a proxy stripping
    * `X-Consul-Index`, an index of 0, spurious wake-ups, an empty-prefix root on a busy cluster, changes in
    * quick succession). Two in a row keep this spacing; each further one doubles it, up to one request every
-   * 15 s, so a query never busy-loops (§4: rate-limit the loop). The first answer held 1 s or more restores
+   * 15 s, so a query never busy-loops (consul-semantics §4: rate-limit the loop). The first answer held 1 s or more restores
    * this spacing at once. Full reads (index 0) and failures do not count either way. `0` disables all rate
    * limiting, the 15 s ceiling included.
    * @default 100
@@ -99,7 +99,7 @@ export interface WatcherOptions extends ConsulClientOptions {
    * The slowest polling a query degrades to, in ms, while answers keep coming back at once (more than two in a
    * row answered in under 1 s: a proxy stripping `X-Consul-Index`, spurious wake-ups, a busy empty-prefix
    * root). The spacing doubles from `minInterval` up to this, and drops back to `minInterval` after an answer
-   * that blocked (§4: rate-limit the loop, ~15 s under churn). `0` keeps a fixed `minInterval`.
+   * that blocked (consul-semantics §4: rate-limit the loop, ~15 s under churn). `0` keeps a fixed `minInterval`.
    * @default 15_000
    */
   churnInterval?: number;
@@ -126,7 +126,7 @@ export interface WatcherOptions extends ConsulClientOptions {
    */
   roots?: readonly string[];
   /**
-   * Read consistency (§1): `'default'` (the leader), `'stale'` (any server; spreads load, may lag),
+   * Read consistency (consul-semantics §1): `'default'` (the leader), `'stale'` (any server; spreads load, may lag),
    * `'consistent'` (the leader after a quorum check).
    * @default 'default'
    */
@@ -279,9 +279,9 @@ export interface QueryStats {
   errors: number;
   /** Answers that changed at least one key (the first answer counts when it holds keys). */
   changes: number;
-  /** Answers after the first that changed nothing (timeouts, wake-ups for unrelated writes, §4). */
+  /** Answers after the first that changed nothing (timeouts, wake-ups for unrelated writes, consul-semantics §4). */
   spurious: number;
-  /** Times Consul's index went backwards and the query started over (§3). */
+  /** Times Consul's index went backwards and the query started over (consul-semantics §3). */
   indexResets: number;
   /** Body bytes received. */
   bytes: number;

@@ -49,7 +49,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-describe('KV round trip (§2)', () => {
+describe('KV round trip (consul-semantics §2)', () => {
   it('writes, reads, lists, folds and deletes keys', async () => {
     const { client: c } = await setup();
     expect(await c.kv.put('config/app/name', 'démo ✓')).toBe(true);
@@ -93,7 +93,7 @@ describe('KV round trip (§2)', () => {
     expect((await c.kv.get(key)).entry?.key).toBe(key);
   });
 
-  it('answers a missing key with entry null and the whole-KV index (§3)', async () => {
+  it('answers a missing key with entry null and the whole-KV index (consul-semantics §3)', async () => {
     const { server: s, client: c } = await setup({ seed: { 'other/key': 'x' } });
     const result = await c.kv.get('config/missing');
     expect(result).toEqual({ entry: null, index: s.kv.index(), knownLeader: true, lastContact: 0, bytes: 0 });
@@ -113,7 +113,7 @@ describe('KV round trip (§2)', () => {
   });
 });
 
-describe('transactions (§6)', () => {
+describe('transactions (consul-semantics §6)', () => {
   it('commits a transaction and returns its results', async () => {
     const { client: c } = await setup({ seed: { 'config/c': 'three' } });
     const result = await c.kv.txn([
@@ -148,7 +148,7 @@ describe('transactions (§6)', () => {
   });
 });
 
-describe('blocking queries (§4)', () => {
+describe('blocking queries (consul-semantics §4)', () => {
   it('holds a blocking read until a write and returns the new index', async () => {
     const { server: s, client: c } = await setup({ seed: { 'config/app/a': '1' } });
     const first = await c.kv.list('config/app/');

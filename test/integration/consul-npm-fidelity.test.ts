@@ -1,5 +1,5 @@
 /**
- * The official `consul` npm package (v2) against the dev server: it must get what the semantics doc says
+ * The official `consul` npm package (v2) against the dev server: it must get what docs/consul-semantics.md says
  * Consul returns, since it was written against real Consul.
  */
 import { once } from 'node:events';
@@ -95,7 +95,7 @@ describe('the consul npm package against the dev server', () => {
     expect(await client.kv.keys('cfg/')).toEqual(['cfg/a/1', 'cfg/a/2', 'cfg/m', 'cfg/z']);
     expect(await client.kv.keys({ key: 'cfg/', separator: '/' })).toEqual(['cfg/a/', 'cfg/m', 'cfg/z']);
     expect(await client.kv.keys('')).toEqual(['cfg/a/1', 'cfg/a/2', 'cfg/m', 'cfg/z']);
-    // §2: Consul answers an empty, non-root prefix with 404, which the package rejects.
+    // consul-semantics §2: Consul answers an empty, non-root prefix with 404, which the package rejects.
     await expect(client.kv.keys('nothing/')).rejects.toMatchObject({ message: 'not found', statusCode: 404 });
   });
 

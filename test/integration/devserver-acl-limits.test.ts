@@ -16,7 +16,7 @@ async function start(options: DevServerOptions = {}): Promise<DevServer> {
   return server;
 }
 
-describe('dev server ACLs (§1)', () => {
+describe('dev server ACLs (consul-semantics §1)', () => {
   it('answers a request without a token with 403 Permission denied and no index headers', async () => {
     const { address } = await start({ aclToken: 'root-token', seed: { k: 'v' } });
     for (const method of ['GET', 'PUT', 'DELETE']) {
@@ -104,7 +104,7 @@ function halfSentPut(address: string, path: string, declared: number): Promise<s
   });
 }
 
-describe('dev server ACLs before request bodies (§1)', () => {
+describe('dev server ACLs before request bodies (consul-semantics §1)', () => {
   it('answers a tokenless PUT with 403 before its body has arrived, for KV and txn', async () => {
     const { address } = await start({ aclToken: 'root-token' });
     const declared = 511 * 1024;
@@ -118,7 +118,7 @@ describe('dev server ACLs before request bodies (§1)', () => {
   });
 });
 
-describe('dev server per-client connection cap (§7)', () => {
+describe('dev server per-client connection cap (consul-semantics §7)', () => {
   it("refuses a connection over the cap with go-connlimit's raw 429 and closes it", async () => {
     const dev = await start({ maxConnsPerClient: 1, seed: { k: 'v' } });
     const blocking = httpGet(dev.address, '/v1/kv/k?index=2&wait=10m');

@@ -19,7 +19,7 @@ async function held(dev: DevServer, count: number): Promise<void> {
   await vi.waitFor(() => expect(dev.stats().blockingHeld).toBe(count), { timeout: 5_000, interval: 2 });
 }
 
-describe('dev server blocking queries (§4)', () => {
+describe('dev server blocking queries (consul-semantics §4)', () => {
   it('answers at once without an index, whatever the wait', async () => {
     const dev = await start();
     dev.kv.put('k', 'v');
@@ -131,7 +131,7 @@ describe('dev server blocking queries (§4)', () => {
     expect([res.status, res.headers['x-consul-index']]).toEqual([404, '3']);
   });
 
-  it('blocks a client index higher than the server index until timeout, then returns the lower index (§3)', async () => {
+  it('blocks a client index higher than the server index until timeout, then returns the lower index (consul-semantics §3)', async () => {
     const dev = await start();
     dev.kv.put('p/a', '1'); // 2
     const pending = httpGet(dev.address, '/v1/kv/p/?recurse&index=1000&wait=80ms');
@@ -219,7 +219,7 @@ describe('dev server blocking queries (§4)', () => {
   });
 });
 
-describe('dev server blocking queries and tombstones (§3, §4)', () => {
+describe('dev server blocking queries and tombstones (consul-semantics §3, §4)', () => {
   it('re-evaluates woken prefix queries over their own tombstones only, not every tombstone in the store', async () => {
     const dev = await start();
     for (let i = 0; i < 1_000; i++) dev.kv.put(`gone/${i}`, 'x');

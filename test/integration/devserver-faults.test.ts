@@ -133,7 +133,7 @@ describe('dev server faults', () => {
   });
 });
 
-describe('dev server faults with ACLs on (§1)', () => {
+describe('dev server faults with ACLs on (consul-semantics §1)', () => {
   const denied = (res: { status: number; text: string; headers: Record<string, unknown> }) => [
     res.status,
     res.text,

@@ -25,7 +25,7 @@ function readMeta(res: RawResponse) {
 
 const TEXT = 'text/plain; charset=utf-8';
 
-describe('dev server routing (§1)', () => {
+describe('dev server routing (consul-semantics §1)', () => {
   it('answers other methods on /v1/kv/ with 405 and the Allow header', async () => {
     const { address } = await start();
     const res = await httpRequest(address, { method: 'POST', path: '/v1/kv/a' });
@@ -127,7 +127,7 @@ describe('dev server routing (§1)', () => {
   });
 });
 
-describe('dev server reads (§2, §3)', () => {
+describe('dev server reads (consul-semantics §2, §3)', () => {
   it('answers a single key with one entry in Go field order and the read headers', async () => {
     const { address } = await start();
     const put = await httpPut(address, '/v1/kv/app/name?flags=42', 'demo');
@@ -154,7 +154,7 @@ describe('dev server reads (§2, §3)', () => {
     const { address, kv } = await start();
     const empty = await httpGet(address, '/v1/kv/missing');
     expect([empty.status, empty.text]).toEqual([404, '']);
-    // §3: index 0 is never sent; an empty store reports 1.
+    // consul-semantics §3: index 0 is never sent; an empty store reports 1.
     expect(readMeta(empty)).toEqual({ index: '1', knownLeader: 'true', lastContact: '0' });
     kv.put('a', '1');
     kv.put('b', '2');
@@ -261,7 +261,7 @@ describe('dev server reads (§2, §3)', () => {
   });
 });
 
-describe('dev server writes (§2)', () => {
+describe('dev server writes (consul-semantics §2)', () => {
   it('stores ?flags= as an exact uint64 and renders its exact digits', async () => {
     const { address } = await start();
     expect((await httpPut(address, '/v1/kv/f?flags=9007199254740993', 'v')).status).toBe(200);
@@ -380,7 +380,7 @@ describe('dev server writes (§2)', () => {
   });
 });
 
-describe('dev server request parameters (§1)', () => {
+describe('dev server request parameters (consul-semantics §1)', () => {
   it('refuses a wait without a unit and a bad index, and ignores empty values', async () => {
     const { address, kv } = await start();
     kv.put('k', 'v');

@@ -1,5 +1,5 @@
 /**
- * Server protection (§7): header, request-body and keep-alive timeouts, the per-client connection cap,
+ * Server protection (consul-semantics §7): header, request-body and keep-alive timeouts, the per-client connection cap,
  * and that none of them cuts a blocking query's answer. Timeouts are injected short; every wait is on an
  * event (a socket closing), never a sleep.
  */
@@ -40,7 +40,7 @@ function openRaw(address: string, data: string): { socket: Socket; closed: Promi
 
 const statusLine = (answer: string) => answer.slice(0, answer.indexOf('\r\n'));
 
-describe('dev server timeouts (§7)', () => {
+describe('dev server timeouts (consul-semantics §7)', () => {
   it('closes connections that never finish their headers (slowloris) with 408', async () => {
     const dev = await start({ headersTimeoutMs: 50, requestTimeoutMs: 1_000 });
     const slow = Array.from({ length: 50 }, () =>
@@ -102,7 +102,7 @@ describe('dev server timeouts (§7)', () => {
   });
 });
 
-describe('dev server per-client connection cap default (§7)', () => {
+describe('dev server per-client connection cap default (consul-semantics §7)', () => {
   it("caps one client at Consul's default of 200 connections and answers the 201st with go-connlimit's 429", async () => {
     const dev = await start();
     const idle = Array.from({ length: 200 }, () => openRaw(dev.address, ''));

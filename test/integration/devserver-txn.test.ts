@@ -21,7 +21,7 @@ function txn(address: string, ops: unknown, query = '', chunked = false): Promis
   return httpRequest(address, { method: 'PUT', path: `/v1/txn${query}`, body, chunked });
 }
 
-describe('dev server transactions (§6)', () => {
+describe('dev server transactions (consul-semantics §6)', () => {
   it('commits all ops atomically and answers 200 with Results and Errors null', async () => {
     const { address, kv } = await start();
     const res = await txn(address, [

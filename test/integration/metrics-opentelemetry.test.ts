@@ -126,7 +126,7 @@ describe('instrumentWatcher on the dev server', () => {
     const watcher = makeWatcher(dev, { staleAfter: 50 });
     const { metrics } = instrument(watcher);
     const events = await watchApp(dev, watcher);
-    // The next blocking answer comes with index 2, lower than the one sent (§3): a full read follows.
+    // The next blocking answer comes with index 2, lower than the one sent (consul-semantics §3): a full read follows.
     dev.faults.inject({ fault: { kind: 'index', index: 2 } });
     await step(dev, events, 2, () => dev.kv.put('config/app/c', '3'));
     dev.kv.put('config/app/d', '4');

@@ -1,6 +1,6 @@
 /**
  * The Watcher against the embedded dev server over real loopback sockets: exact change events for
- * additions, updates and deletions, 404s (§3), one event per Consul index, and answers that change nothing (§4).
+ * additions, updates and deletions, 404s (consul-semantics §3), one event per Consul index, and answers that change nothing (consul-semantics §4).
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -48,7 +48,7 @@ describe('Watcher on the dev server: change events', () => {
       [
         'change',
         {
-          // §3: the tombstone carries the delete's index, so the prefix's index moves forward.
+          // consul-semantics §3: the tombstone carries the delete's index, so the prefix's index moves forward.
           index: deleted,
           changes: [{ key: 'config/app/b', type: 'deleted', value: undefined, previous: 2 }],
           current: { a: 10, c: 3 },
@@ -58,7 +58,7 @@ describe('Watcher on the dev server: change events', () => {
     expect(sub.current).toEqual({ a: 10, c: 3 });
   });
 
-  it('reports every key deleted when the prefix becomes empty (404), and keeps blocking (§3)', async () => {
+  it('reports every key deleted when the prefix becomes empty (404), and keeps blocking (consul-semantics §3)', async () => {
     const dev = await start({ seed: { 'config/app/a': 1, 'config/app/b': 2 } });
     const indexes = sentIndexes();
     const sub = makeWatcher(dev).watch('config/app/', { format: 'json' });
@@ -160,7 +160,7 @@ describe('Watcher on the dev server: change events', () => {
   });
 });
 
-describe('Watcher on the dev server: answers that change nothing (§4)', () => {
+describe('Watcher on the dev server: answers that change nothing (consul-semantics §4)', () => {
   it('emits nothing for spurious wake-ups and counts them', async () => {
     const dev = await start({ seed: { 'config/app/a': 1 } });
     const indexes = sentIndexes();
@@ -202,7 +202,7 @@ describe('Watcher on the dev server: answers that change nothing (§4)', () => {
       ]),
     });
     expect(txn.status).toBe(200);
-    // A new ModifyIndex with the same Value and Flags is not a change (diff by content, §4).
+    // A new ModifyIndex with the same Value and Flags is not a change (diff by content, consul-semantics §4).
     expect(dev.kv.get('config/app/a')?.modifyIndex).toBe(3);
     await held(dev);
     const fence = dev.kv.put('config/app/fence', '0');
@@ -213,7 +213,7 @@ describe('Watcher on the dev server: answers that change nothing (§4)', () => {
     expect(w.stats().queries[0]).toMatchObject({ requests: 4, changes: 2, spurious: 1 });
   });
 
-  it('sends nothing and emits nothing for a PUT of the identical value (§2: no index bump)', async () => {
+  it('sends nothing and emits nothing for a PUT of the identical value (consul-semantics §2: no index bump)', async () => {
     const dev = await start({ seed: { 'config/app/a': 1 } });
     const w = makeWatcher(dev);
     const sub = w.watch('config/app/', { format: 'json' });
@@ -233,7 +233,7 @@ describe('Watcher on the dev server: answers that change nothing (§4)', () => {
 
   it('emits nothing to a subscription when a root query wakes for a sibling prefix', async () => {
     const dev = await start({ seed: { 'config/app/a': 1, 'other/x': 'x' } });
-    // The empty-prefix root lists every key with the whole-KV index, so every write wakes it (§3, §4).
+    // The empty-prefix root lists every key with the whole-KV index, so every write wakes it (consul-semantics §3, §4).
     const w = makeWatcher(dev, { roots: [''] });
     const sub = w.watch('config/app/', { format: 'json' });
     const { items: events, until } = record(sub);

@@ -1,6 +1,6 @@
 /**
  * Coalescing against the embedded dev server over real loopback sockets: subscriptions under a root, or to
- * the same prefix, share one blocking query and one connection (§7: Consul caps connections per client IP),
+ * the same prefix, share one blocking query and one connection (consul-semantics §7: Consul caps connections per client IP),
  * and the query ends with its last subscription.
  */
 import { describe, expect, it } from 'vitest';

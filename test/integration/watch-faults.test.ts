@@ -1,6 +1,6 @@
 /**
  * The Watcher against the embedded dev server with injected faults, over real loopback sockets: wrong or
- * missing `X-Consul-Index` (§3, §4), tombstone reaping, error statuses, broken connections and bodies,
+ * missing `X-Consul-Index` (consul-semantics §3, §4), tombstone reaping, error statuses, broken connections and bodies,
  * a hung server, and the stale state.
  */
 import { describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ function summary(events: readonly Recorded[]): string[] {
 const collapse = (values: readonly number[]): number[] =>
   values.filter((value, at) => at === 0 || values[at - 1] !== value);
 
-describe('Watcher on the dev server: X-Consul-Index faults (§3, §4)', () => {
+describe('Watcher on the dev server: X-Consul-Index faults (consul-semantics §3, §4)', () => {
   it('sends index=1 after an answer with index 0', async () => {
     const dev = await start({ seed: { 'config/app/a': 1 } });
     dev.faults.inject({ fault: { kind: 'index', index: 0 } });
@@ -34,7 +34,7 @@ describe('Watcher on the dev server: X-Consul-Index faults (§3, §4)', () => {
     const sub = makeWatcher(dev).watch('config/app/', { format: 'json' });
     await expect(sub.ready).resolves.toEqual({ a: 1 });
     await held(dev);
-    // 0 counts as 1 (§4): the second request blocks at 1, Consul answers at once with the real index.
+    // 0 counts as 1 (consul-semantics §4): the second request blocks at 1, Consul answers at once with the real index.
     expect(indexes.items).toEqual([0, 1, 2]);
     expect(dev.stats().requests).toBe(3);
   });
@@ -69,7 +69,7 @@ describe('Watcher on the dev server: X-Consul-Index faults (§3, §4)', () => {
     await held(dev);
     const d = dev.kv.put('config/app/d', '4');
     await events.until(3);
-    // §3: lower than the index sent (4) → a full read from 0, which finds nothing new, then block again.
+    // consul-semantics §3: lower than the index sent (4) → a full read from 0, which finds nothing new, then block again.
     await indexes.until(5);
     await held(dev);
     const e = dev.kv.put('config/app/e', '5');
@@ -106,11 +106,11 @@ describe('Watcher on the dev server: X-Consul-Index faults (§3, §4)', () => {
     expect(w.stats().queries[0]).toMatchObject({ requests: 6, indexResets: 1, spurious: 1, changes: 4 });
   });
 
-  it('starts over from index 0 when reaping a tombstone moves the prefix index back (§3)', async () => {
+  it('starts over from index 0 when reaping a tombstone moves the prefix index back (consul-semantics §3)', async () => {
     let nowMs = 0;
     const dev = await start({ seed: { 'config/app/a': 1, 'config/app/b': 2 }, now: () => nowMs });
     const indexes = sentIndexes();
-    // A short wait: a query held above the prefix's index is answered only when its wait ends (§3).
+    // A short wait: a query held above the prefix's index is answered only when its wait ends (consul-semantics §3).
     const w = makeWatcher(dev, { wait: 200 });
     const sub = w.watch('config/app/', { format: 'json' });
     const events = record(sub);

@@ -1,5 +1,5 @@
 /**
- * §3: a restarted or rebuilt Consul can hand out the same ModifyIndex again for other bytes. The watcher
+ * consul-semantics §3: a restarted or rebuilt Consul can hand out the same ModifyIndex again for other bytes. The watcher
  * must not trust an equal ModifyIndex on a full read (index 0: startup, after an error or an index reset),
  * and a value restored from the last-known-good cache must be compared by its bytes.
  */

@@ -51,7 +51,7 @@ describe('get', () => {
       modifyIndex: stored?.modifyIndex,
       lockIndex: 0,
       session: null,
-      // §3: a single existing key answers with its own ModifyIndex.
+      // consul-semantics §3: a single existing key answers with its own ModifyIndex.
       index: stored?.modifyIndex,
     };
     expect(io.out).toBe(`${JSON.stringify(expected, null, 2)}\n`);
@@ -69,7 +69,7 @@ describe('get', () => {
     const io = new RecordingIo();
     expect(await runGet(['--address', s.address, 'app/missing'], io)).toBe(1);
     expect(io.out).toBe('');
-    // §3: a missing key reports the whole-KV index.
+    // consul-semantics §3: a missing key reports the whole-KV index.
     expect(io.err).toBe(`error: key app/missing does not exist (index ${s.kv.index()})\n`);
   });
 

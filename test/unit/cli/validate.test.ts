@@ -37,7 +37,7 @@ describe('validate', () => {
     expect(io.err).toBe('');
   });
 
-  it('adds the trailing / to the prefix, as the bindings do (§8)', async () => {
+  it('adds the trailing / to the prefix, as defineConfig does (consul-semantics §2.3)', async () => {
     const s = await start({ 'cfg/db/host': '"db.local"', 'cfg/db/port': '5432', 'cfgx/other': '1' });
     const { code, io } = await validate(['--address', s.address, '--schema', APP_SCHEMA, 'cfg']);
     expect(code).toBe(0);

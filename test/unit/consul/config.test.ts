@@ -75,7 +75,7 @@ describe('resolveClientConfig defaults', () => {
   });
 });
 
-describe('address (§5 CONSUL_HTTP_ADDR)', () => {
+describe('address (consul-semantics §5 CONSUL_HTTP_ADDR)', () => {
   it.each([
     ['10.0.0.1:8500', 'http', 'http://10.0.0.1:8500', ''],
     ['consul', 'http', 'http://consul', ''],
@@ -145,7 +145,7 @@ describe('address (§5 CONSUL_HTTP_ADDR)', () => {
   });
 });
 
-describe('ssl (§5 CONSUL_HTTP_SSL)', () => {
+describe('ssl (consul-semantics §5 CONSUL_HTTP_SSL)', () => {
   it.each(['1', 't', 'T', 'TRUE', 'true', 'True'])('switches to HTTPS for %s', (value) => {
     const config = resolve({ env: { CONSUL_HTTP_SSL: value, CONSUL_HTTP_ADDR: 'consul:8501' } });
     expect(config.origin).toBe('https://consul:8501');
@@ -184,7 +184,7 @@ describe('ssl (§5 CONSUL_HTTP_SSL)', () => {
   });
 });
 
-describe('token (§5 CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE)', () => {
+describe('token (consul-semantics §5 CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE)', () => {
   it('reads CONSUL_HTTP_TOKEN', () => {
     expect(resolve({ env: { CONSUL_HTTP_TOKEN: TOKEN } }).token).toBe(TOKEN);
   });
@@ -261,7 +261,7 @@ describe('token (§5 CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE)', () => {
   });
 });
 
-describe('auth (§5 CONSUL_HTTP_AUTH)', () => {
+describe('auth (consul-semantics §5 CONSUL_HTTP_AUTH)', () => {
   it('splits user:pass at the first colon', () => {
     expect(resolve({ env: { CONSUL_HTTP_AUTH: 'admin:pa:ss' } }).auth).toEqual({
       username: 'admin',
@@ -281,7 +281,7 @@ describe('auth (§5 CONSUL_HTTP_AUTH)', () => {
   });
 });
 
-describe('TLS (§5 CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, client cert/key, server name)', () => {
+describe('TLS (consul-semantics §5 CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, client cert/key, server name)', () => {
   it('turns verification off for a false CONSUL_HTTP_SSL_VERIFY', () => {
     expect(resolve({ env: { CONSUL_HTTP_SSL_VERIFY: 'false' } }).tls.verify).toBe(false);
     expect(resolve({ env: { CONSUL_HTTP_SSL_VERIFY: '0' } }).tls.verify).toBe(false);
@@ -376,7 +376,7 @@ describe('TLS (§5 CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CAPATH, client 
   });
 });
 
-describe('datacenter, namespace and partition (§5 CONSUL_NAMESPACE, CONSUL_PARTITION)', () => {
+describe('datacenter, namespace and partition (consul-semantics §5 CONSUL_NAMESPACE, CONSUL_PARTITION)', () => {
   it('reads namespace and partition from the environment, datacenter only from options', () => {
     const config = resolve({
       datacenter: 'dc2',

@@ -30,7 +30,7 @@ const entry = (
   ...extra,
 });
 
-describe('key encoding (§1)', () => {
+describe('key encoding (consul-semantics §1)', () => {
   it('percent-encodes each segment and keeps the slashes', async () => {
     mock = mockConsul();
     mock.pool
@@ -106,7 +106,7 @@ describe('key encoding (§1)', () => {
   });
 });
 
-describe('read parameters (§1)', () => {
+describe('read parameters (consul-semantics §1)', () => {
   it('sends dc, consistency, index, wait, ns and partition in that order', async () => {
     mock = mockConsul({ datacenter: 'dc2', namespace: 'team-a', partition: 'part-1' });
     mock.pool
@@ -121,7 +121,7 @@ describe('read parameters (§1)', () => {
     ]);
   });
 
-  it('sends no dc, ns or partition when none is configured (§8: CE answers 400 to them)', async () => {
+  it('sends no dc, ns or partition when none is configured (consul-semantics §1.5: CE answers 400 to them)', async () => {
     mock = mockConsul();
     mock.pool.intercept({ path: '/v1/kv/a', method: 'GET' }).reply(404, '', { headers: meta(5) });
     await mock.client.kv.get('a', { consistency: 'default' });
@@ -203,7 +203,7 @@ describe('read parameters (§1)', () => {
   });
 });
 
-describe('reading entries (§2, §3)', () => {
+describe('reading entries (consul-semantics §2, §3)', () => {
   it('returns one entry with its metadata and decodes its value on access', async () => {
     mock = mockConsul();
     const body = [
@@ -235,7 +235,7 @@ describe('reading entries (§2, §3)', () => {
     expect(result.entry?.value).toEqual(result.entry?.value);
   });
 
-  it('treats 404 as an absent key and keeps its index (§3)', async () => {
+  it('treats 404 as an absent key and keeps its index (consul-semantics §3)', async () => {
     mock = mockConsul();
     mock.pool.intercept({ path: '/v1/kv/missing', method: 'GET' }).reply(404, '', { headers: meta(77) });
     expect(await mock.client.kv.get('missing')).toEqual({
@@ -429,7 +429,7 @@ describe('KVEntry.from', () => {
   });
 });
 
-describe('put (§2)', () => {
+describe('put (consul-semantics §2)', () => {
   it("sends the raw bytes with flags and cas and returns Consul's answer", async () => {
     mock = mockConsul();
     mock.pool.intercept({ path: '/v1/kv/config/a', method: 'PUT' }).reply(200, 'true');
@@ -494,7 +494,7 @@ describe('put (§2)', () => {
   });
 });
 
-describe('delete (§2)', () => {
+describe('delete (consul-semantics §2)', () => {
   it('deletes one key, a prefix, the whole store, or with cas', async () => {
     mock = mockConsul();
     mock.pool.intercept({ path: '/v1/kv/config/a', method: 'DELETE' }).reply(200, 'true');
@@ -522,7 +522,7 @@ describe('delete (§2)', () => {
   });
 });
 
-describe('txn (§6)', () => {
+describe('txn (consul-semantics §6)', () => {
   it('sends KV operations with base64 values and returns the committed results', async () => {
     mock = mockConsul({ datacenter: 'dc1' });
     const ops: TxnOp[] = [

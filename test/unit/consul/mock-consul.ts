@@ -8,7 +8,7 @@ import type { ConsulClientOptions } from '../../../src/consul/config.js';
 export const ORIGIN = 'http://127.0.0.1:8500';
 export const TOKEN = '8d1e6e3a-super-secret-token';
 
-/** Index headers as Consul sends them on reads (§1). */
+/** Index headers as Consul sends them on reads (consul-semantics §1). */
 export function meta(index: number | string): Record<string, string> {
   return { 'x-consul-index': String(index), 'x-consul-knownleader': 'true', 'x-consul-lastcontact': '0' };
 }

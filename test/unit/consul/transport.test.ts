@@ -389,7 +389,7 @@ describe('response size limit', () => {
   });
 });
 
-describe('timeouts (§4)', () => {
+describe('timeouts (consul-semantics §4)', () => {
   it('gives up on a non-blocking request after requestTimeout with TimeoutError', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mock = mockConsul({ requestTimeout: 1000 });

@@ -3,7 +3,7 @@ import { blockingTimeoutMs } from '../../../src/devserver/consul-http.js';
 
 const settings = { defaultQueryTimeMs: 300_000, maxQueryTimeMs: 600_000, jitter: false };
 
-describe('blockingTimeoutMs (§4)', () => {
+describe('blockingTimeoutMs (consul-semantics §4)', () => {
   it('uses the default when wait is absent, zero or negative', () => {
     expect(blockingTimeoutMs(settings, undefined)).toBe(300_000);
     expect(blockingTimeoutMs(settings, 0)).toBe(300_000);

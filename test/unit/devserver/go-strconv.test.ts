@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { goQuote, isGoPrintable, parseGoDuration, parseGoUint64 } from '../../../src/devserver/go-strconv.js';
 
-describe('parseGoDuration (§1 wait syntax)', () => {
+describe('parseGoDuration (consul-semantics §1 wait syntax)', () => {
   it.each([
     ['10s', 10_000],
     ['1500ms', 1_500],

@@ -39,7 +39,7 @@ function setup() {
   return created;
 }
 
-describe('KvStore indexes (§3)', () => {
+describe('KvStore indexes (consul-semantics §3)', () => {
   it('starts at raft index 1 with a whole-KV index of 1, and gives the first user write index 2', () => {
     const { store } = setup();
     expect(store.index()).toBe(1);
@@ -56,7 +56,7 @@ describe('KvStore indexes (§3)', () => {
     expect(updated).toMatchObject({ key: 'a', createIndex: 2, modifyIndex: 4 });
   });
 
-  it('changes nothing and notifies nobody when the same value and flags are written again (§2)', () => {
+  it('changes nothing and notifies nobody when the same value and flags are written again (consul-semantics §2)', () => {
     const { store, commits } = setup();
     store.set('a', value('same'), 7n);
     const again = store.set('a', value('same'), 7n);
@@ -96,7 +96,7 @@ describe('KvStore indexes (§3)', () => {
     expect(store.list('').index).toBe(4);
   });
 
-  it('matches prefixes as raw strings, so app matches apple too (§2)', () => {
+  it('matches prefixes as raw strings, so app matches apple too (consul-semantics §2)', () => {
     const { store } = setup();
     store.set('app/x', value('1'), 0n);
     store.set('apple', value('1'), 0n);
@@ -119,7 +119,7 @@ describe('KvStore indexes (§3)', () => {
   });
 });
 
-describe('KvStore keys and separator (§2)', () => {
+describe('KvStore keys and separator (consul-semantics §2)', () => {
   it('folds keys after the first separator following the prefix, deduplicated', () => {
     const { store } = setup();
     for (const key of ['app/a', 'app/b/c', 'app/b/d', 'app/e/f/g', 'apple']) store.set(key, value('1'), 0n);
@@ -136,7 +136,7 @@ describe('KvStore keys and separator (§2)', () => {
   });
 });
 
-describe('KvStore tombstones (§3)', () => {
+describe('KvStore tombstones (consul-semantics §3)', () => {
   it('keeps a prefix index from going backwards when its newest key is deleted', () => {
     const { store } = setup();
     store.set('app/a', value('1'), 0n); // 2
@@ -214,7 +214,7 @@ describe('KvStore tombstones (§3)', () => {
   });
 });
 
-describe('KvStore tombstone cost (§3)', () => {
+describe('KvStore tombstone cost (consul-semantics §3)', () => {
   it('visits only the tombstones under the prefix it reads, however many others exist', () => {
     const { store } = createStore();
     for (let i = 0; i < 1_000; i++) store.set(`gone/${i}`, value('x'), 0n);
@@ -246,7 +246,7 @@ describe('KvStore tombstone cost (§3)', () => {
   });
 });
 
-describe('KvStore CAS (§2)', () => {
+describe('KvStore CAS (consul-semantics §2)', () => {
   it('sets with cas=0 only when the key is absent', () => {
     const { store } = setup();
     expect(store.cas('a', value('1'), 0n, 0n)).toBe(true);
@@ -274,7 +274,7 @@ describe('KvStore CAS (§2)', () => {
   });
 });
 
-describe('KvStore transactions (§6)', () => {
+describe('KvStore transactions (consul-semantics §6)', () => {
   it('gives every write of a transaction the same new index and reads its own writes', () => {
     const { store, commits } = setup();
     const outcome = store.runTxn([

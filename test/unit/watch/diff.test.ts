@@ -26,7 +26,7 @@ describe('Snapshot.apply', () => {
     expect(snapshot.size).toBe(2);
   });
 
-  it('reports nothing for a wake-up where no ModifyIndex moved (§4 spurious return)', () => {
+  it('reports nothing for a wake-up where no ModifyIndex moved (consul-semantics §4 spurious return)', () => {
     const snapshot = new Snapshot<KVEntry>();
     snapshot.apply([entry('a/x', '1', 5), entry('a/y', '2', 6)]);
     expect(summary(snapshot, [entry('a/x', '1', 5), entry('a/y', '2', 6)])).toEqual([]);
@@ -42,7 +42,7 @@ describe('Snapshot.apply', () => {
     expect(changes[0]?.previous?.text()).toBe('2');
   });
 
-  it('does not report a key whose ModifyIndex moved but whose value and flags are identical (§4)', () => {
+  it('does not report a key whose ModifyIndex moved but whose value and flags are identical (consul-semantics §4)', () => {
     const snapshot = new Snapshot<KVEntry>();
     snapshot.apply([entry('a/x', 'same', 5, 7)]);
     expect(summary(snapshot, [entry('a/x', 'same', 11, 7)])).toEqual([]);
@@ -228,7 +228,7 @@ describe('sameContent', () => {
   });
 });
 
-describe('Snapshot.apply with verifyValues (§3: a rebuilt cluster can reuse ModifyIndexes)', () => {
+describe('Snapshot.apply with verifyValues (consul-semantics §3: a rebuilt cluster can reuse ModifyIndexes)', () => {
   it('trusts an equal ModifyIndex on ordinary answers', () => {
     const snapshot = new Snapshot<KVEntry>();
     snapshot.apply([entry('a', 'one', 2)]);

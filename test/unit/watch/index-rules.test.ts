@@ -6,7 +6,7 @@ describe('nextIndex', () => {
     expect(nextIndex(10, 12)).toEqual({ next: 12, reset: false });
   });
 
-  it('keeps blocking on the same index when the wait timed out with an equal index (§4)', () => {
+  it('keeps blocking on the same index when the wait timed out with an equal index (consul-semantics §4)', () => {
     expect(nextIndex(12, 12)).toEqual({ next: 12, reset: false });
   });
 
@@ -14,11 +14,11 @@ describe('nextIndex', () => {
     expect(nextIndex(0, 5)).toEqual({ next: 5, reset: false });
   });
 
-  it('resets the index to 0 when Consul returns a lower one (§3: tombstones reaped, snapshot restore)', () => {
+  it('resets the index to 0 when Consul returns a lower one (consul-semantics §3: tombstones reaped, snapshot restore)', () => {
     expect(nextIndex(40, 25)).toEqual({ next: 0, reset: true });
   });
 
-  it('treats a missing or zero index as 1, so the next request still blocks (§4)', () => {
+  it('treats a missing or zero index as 1, so the next request still blocks (consul-semantics §4)', () => {
     expect(nextIndex(0, 0)).toEqual({ next: 1, reset: false });
     expect(nextIndex(1, 0)).toEqual({ next: 1, reset: false });
   });

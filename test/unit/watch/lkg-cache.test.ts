@@ -321,7 +321,7 @@ describe('Watcher cache: starting while Consul is down', () => {
     expect((await readCache('config/app/'))?.index).toBe(50);
   });
 
-  it('reports every cached key as deleted when Consul answers that the prefix is empty (§3)', async () => {
+  it('reports every cached key as deleted when Consul answers that the prefix is empty (consul-semantics §3)', async () => {
     await fillCache(cached);
     consul.answer(PREFIX, { status: 500, body: 'rpc error: boom' });
     const live = consul.answer(PREFIX, { entries: null, index: 60 }, { hold: true });

@@ -89,7 +89,7 @@ describe('BlockingLoop', () => {
     await h.loop.close();
   });
 
-  it('starts over from 0 when the index goes backwards, and counts the reset (§3)', async () => {
+  it('starts over from 0 when the index goes backwards, and counts the reset (consul-semantics §3)', async () => {
     const h = harness([{ index: 50 }, { index: 20 }, { index: 20 }]);
     h.loop.start();
     await vi.advanceTimersByTimeAsync(1_000);
@@ -99,7 +99,7 @@ describe('BlockingLoop', () => {
     await h.loop.close();
   });
 
-  it('blocks on index 1 when the answer carries index 0 or none, never a busy loop of full reads (§4)', async () => {
+  it('blocks on index 1 when the answer carries index 0 or none, never a busy loop of full reads (consul-semantics §4)', async () => {
     const h = harness([{ index: 0 }, { index: 0 }, { index: 0 }]);
     h.loop.start();
     await vi.advanceTimersByTimeAsync(1_000);
@@ -130,7 +130,7 @@ describe('BlockingLoop', () => {
     await h.loop.close();
   });
 
-  describe('rate limit under churn (§4)', () => {
+  describe('rate limit under churn (consul-semantics §4)', () => {
     /** `count` answers that come back at once with a missing `X-Consul-Index` (parsed as 0). */
     const immediate = (count: number): Step[] => Array.from({ length: count }, () => ({ index: 0 }));
 

@@ -1,6 +1,6 @@
 /**
  * A scripted Consul for Watcher unit tests: an undici MockAgent (no sockets, no network) with helpers that
- * answer KV reads the way Consul does (§1–§3) and can hold an answer back like a blocking query.
+ * answer KV reads the way Consul does (consul-semantics §1–consul-semantics §3) and can hold an answer back like a blocking query.
  */
 import { MockAgent } from 'undici';
 

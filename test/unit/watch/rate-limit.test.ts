@@ -10,7 +10,7 @@ function spacings(pacer: RequestPacer, count: number, heldMs = 0): number[] {
 }
 
 describe('RequestPacer', () => {
-  it('uses the §4 defaults: a burst of 2 and quick meaning under 1 s', () => {
+  it('uses the consul-semantics §4 defaults: a burst of 2 and quick meaning under 1 s', () => {
     expect([CHURN_BURST, QUICK_ANSWER_MS]).toEqual([2, 1_000]);
   });
 

@@ -50,7 +50,7 @@ afterEach(async () => {
 });
 
 describe('Watcher: requests', () => {
-  it('reads a prefix fully, then blocks with the answer’s index and the wait as <ms>ms (§1, §4)', async () => {
+  it('reads a prefix fully, then blocks with the answer’s index and the wait as <ms>ms (consul-semantics §1, §4)', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     const second = consul.answer(
       '/v1/kv/config/app/?recurse=&index=5&wait=55000ms',
@@ -73,7 +73,7 @@ describe('Watcher: requests', () => {
       '/v1/kv/config/app/?recurse=&index=5&wait=55000ms',
       '/v1/kv/config/app/?recurse=&index=7&wait=55000ms',
     ]);
-    // §8: the token travels as X-Consul-Token, never in the URL.
+    // consul-semantics §1.6: the token travels as X-Consul-Token, never in the URL.
     expect(consul.headers(0)?.['x-consul-token']).toBe(TOKEN);
     expect(consul.requests().join()).not.toContain(TOKEN);
   });
@@ -86,7 +86,7 @@ describe('Watcher: requests', () => {
     await blocking;
   });
 
-  it('keeps blocking on a 404 with its index: an empty prefix serves {} and a missing key undefined (§3)', async () => {
+  it('keeps blocking on a 404 with its index: an empty prefix serves {} and a missing key undefined (consul-semantics §3)', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: null, index: 12 });
     const prefixBlocks = consul.hang('/v1/kv/config/app/?recurse=&index=12&wait=300000ms');
     consul.answer('/v1/kv/config/limit', { entries: null, index: 12 });
@@ -99,7 +99,7 @@ describe('Watcher: requests', () => {
     await Promise.all([prefixBlocks, keyBlocks]);
   });
 
-  it('emits nothing for a wake-up that changed nothing, and counts it as spurious (§4)', async () => {
+  it('emits nothing for a wake-up that changed nothing, and counts it as spurious (consul-semantics §4)', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', {
       entries: [entry('config/app/a', '1', 5)],
@@ -134,7 +134,7 @@ describe('Watcher: requests', () => {
     expect(w.stats().queries[0]).toMatchObject({ changes: 1, spurious: 1 });
   });
 
-  it('re-reads fully from index 0 when the index goes backwards, and counts the reset (§3)', async () => {
+  it('re-reads fully from index 0 when the index goes backwards, and counts the reset (consul-semantics §3)', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 50)], index: 50 });
     consul.answer('/v1/kv/config/app/?recurse=&index=50&wait=300000ms', {
       entries: [entry('config/app/a', '1', 50)],
@@ -155,7 +155,7 @@ describe('Watcher: requests', () => {
     expect(w.stats().queries[0]).toMatchObject({ indexResets: 1, lastIndex: 20 });
   });
 
-  it('blocks on index 1 when X-Consul-Index is missing (§4)', async () => {
+  it('blocks on index 1 when X-Consul-Index is missing (consul-semantics §4)', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', {
       entries: [entry('config/app/a', '1', 5)],
       index: undefined,
@@ -212,7 +212,7 @@ describe('Watcher: errors', () => {
     await retried;
   });
 
-  it('rejects ready at once for an unknown datacenter (§1) and keeps retrying slowly', async () => {
+  it('rejects ready at once for an unknown datacenter (consul-semantics §1) and keeps retrying slowly', async () => {
     consul.answer('/v1/kv/config/app/?dc=nowhere&recurse=', { status: 500, body: 'No path to datacenter' });
     const retried = consul.hang('/v1/kv/config/app/?dc=nowhere&recurse=');
     const sub = makeWatcher({ datacenter: 'nowhere', backoff: { min: 1, max: 5 } }).watch('config/app/', {
