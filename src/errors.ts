@@ -28,7 +28,7 @@ export type ConsulErrorCode =
   | 'CONSUL_RESPONSE_TOO_LARGE'
   | 'CONSUL_ABORTED'
   | 'CONSUL_CLOSED'
-  | 'CONFIG_VALIDATION';
+  | 'CONSUL_CONFIG_VALIDATION';
 
 /** Where an error happened. Every field but `operation` is optional. */
 export interface ErrorDetails {
@@ -292,8 +292,8 @@ export interface ValidationIssue {
  */
 export class ConfigValidationError extends ConsulError {
   override name = 'ConfigValidationError';
-  /** `CONFIG_VALIDATION`, kept unprefixed for compatibility; see docs/errors.md ("Changed"). */
-  override readonly code = 'CONFIG_VALIDATION';
+  /** Was `CONFIG_VALIDATION` before 0.2; see docs/errors.md ("Changed"). */
+  override readonly code = 'CONSUL_CONFIG_VALIDATION';
   /** The data is wrong, not the request: repeating the read gives the same answer until someone fixes it. */
   override readonly retryable = false;
   /** Every problem found, each with its Consul key. */

@@ -79,7 +79,7 @@ export function runValidate(argv: string[], io: CommandIo): Promise<number> {
         io.stdout(`${config.prefix}: valid\n`);
         return EXIT.ok;
       } catch (error) {
-        if (!isConsulError(error) || error.code !== 'CONFIG_VALIDATION') throw error;
+        if (!isConsulError(error) || error.code !== 'CONSUL_CONFIG_VALIDATION') throw error;
         // The report's first line speaks of a running service ("the last good value keeps serving");
         // here only its list of problems applies.
         const [, ...problems] = error.message.split('\n');

@@ -203,7 +203,7 @@ async function follow(
 }
 
 function isValidationError(error: unknown): error is ConfigValidationError {
-  return isConsulError(error) && error.code === 'CONFIG_VALIDATION';
+  return isConsulError(error) && error.code === 'CONSUL_CONFIG_VALIDATION';
 }
 
 function costOf(watcher: Watcher): WatchCost {

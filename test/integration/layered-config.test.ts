@@ -205,7 +205,7 @@ describe('defineLayeredConfig on the dev server', () => {
 
     const [schemaRefused, decodeRefused] = log.items.map(([, payload]) => payload as ConfigValidationError);
     expect(schemaRefused).toBeInstanceOf(ConfigValidationError);
-    expect(schemaRefused).toMatchObject({ code: 'CONFIG_VALIDATION', operation: 'config.reload' });
+    expect(schemaRefused).toMatchObject({ code: 'CONSUL_CONFIG_VALIDATION', operation: 'config.reload' });
     expect(schemaRefused!.issues).toEqual([
       {
         key: 'config/checkout,prod/db/port',
@@ -250,7 +250,7 @@ describe('defineLayeredConfig on the dev server', () => {
     });
     const error = await config.load().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConfigValidationError);
-    expect(error).toMatchObject({ code: 'CONFIG_VALIDATION', operation: 'config.load' });
+    expect(error).toMatchObject({ code: 'CONSUL_CONFIG_VALIDATION', operation: 'config.load' });
     const lines = (error as ConfigValidationError).message.split('\n');
     expect(lines).toEqual([
       'invalid config under config/application/ < config/application,prod/ < config/checkout/ < config/checkout,prod/: 5 problems; the last good value keeps serving',

@@ -181,7 +181,7 @@ describe('ConsulFlagProvider against the dev server', () => {
     });
     const provider = new ConsulFlagProvider({ key: 'flags.json', address: server.address, ...FAST });
     await expect(OpenFeature.setProviderAndWait(provider)).rejects.toMatchObject({
-      code: 'CONFIG_VALIDATION',
+      code: 'CONSUL_CONFIG_VALIDATION',
       issues: [
         { key: 'flags.json', path: ['flags', 'a'], message: 'Default variant x missing from variants {}' },
       ],
@@ -321,7 +321,7 @@ describe.each(LAYOUTS)('ConsulFlagProvider with broken flags, $layout', ({ sourc
     server = await startDevServer({ port: 0, seed: seed({ 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }) });
     const provider = new ConsulFlagProvider({ ...source, address: server.address, ...FAST });
     await expect(OpenFeature.setProviderAndWait(provider)).rejects.toMatchObject({
-      code: 'CONFIG_VALIDATION',
+      code: 'CONSUL_CONFIG_VALIDATION',
       message: expect.stringContaining(`  - ${at('bad-ref')}: targeting refers to evaluator "staf"`),
     });
   });

@@ -266,7 +266,7 @@ describe('Watcher on the dev server: invalid values', () => {
     const [name, error] = events[1] ?? [];
     expect(name).toBe('invalid');
     const invalid = error as ConfigValidationError;
-    expect(invalid.code).toBe('CONFIG_VALIDATION');
+    expect(invalid.code).toBe('CONSUL_CONFIG_VALIDATION');
     expect(invalid.issues.map((issue) => issue.key)).toEqual(['config/app/b']);
     expect(invalid.message).toContain('config/app/b');
     // The last good value keeps serving, the very same object.
@@ -294,7 +294,7 @@ describe('Watcher on the dev server: invalid values', () => {
       (error: unknown) => error as ConfigValidationError,
     );
     expect(rejected?.name).toBe('ConfigValidationError');
-    expect(rejected?.code).toBe('CONFIG_VALIDATION');
+    expect(rejected?.code).toBe('CONSUL_CONFIG_VALIDATION');
     expect(rejected?.issues.map((issue) => issue.key)).toEqual(['config/limit']);
     expect(sub.current).toBeUndefined();
     expect(sub.state).toBe('connecting');

@@ -62,7 +62,7 @@ describe('error classes', () => {
       ['ResponseTooLargeError', 'CONSUL_RESPONSE_TOO_LARGE', false],
       ['AbortedError', 'CONSUL_ABORTED', false],
       ['ClosedError', 'CONSUL_CLOSED', false],
-      ['ConfigValidationError', 'CONFIG_VALIDATION', false],
+      ['ConfigValidationError', 'CONSUL_CONFIG_VALIDATION', false],
     ]);
     expect(made.every((e) => e instanceof ConsulError && e instanceof Error && isConsulError(e))).toBe(true);
   });

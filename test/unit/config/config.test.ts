@@ -198,7 +198,7 @@ describe('defineConfig().load()', () => {
       },
       { unknownKeys: 'error' },
     );
-    expect(error.code).toBe('CONFIG_VALIDATION');
+    expect(error.code).toBe('CONSUL_CONFIG_VALIDATION');
     expect(error.key).toBe('config/app/');
     expect(error.operation).toBe('config.load');
     // The engine's refusal, renamed for the operation the caller ran.
@@ -703,7 +703,7 @@ describe('defineConfig() with awkward keys and schemas (regressions)', () => {
           .load()
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(ConfigValidationError);
-        expect((error as ConfigValidationError).code).toBe('CONFIG_VALIDATION');
+        expect((error as ConfigValidationError).code).toBe('CONSUL_CONFIG_VALIDATION');
         expect((error as ConfigValidationError).issues).toEqual([unknownKeyIssue(name, '"x"')]);
         expect((error as Error).message).toContain(`cfg/${name} at ${name}: not described by the schema`);
       });
@@ -765,7 +765,7 @@ describe('defineConfig() with awkward keys and schemas (regressions)', () => {
       .load()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigValidationError);
-    expect((error as ConfigValidationError).code).toBe('CONFIG_VALIDATION');
+    expect((error as ConfigValidationError).code).toBe('CONSUL_CONFIG_VALIDATION');
     expect((error as ConfigValidationError).operation).toBe('config.load');
     expect((error as ConfigValidationError).key).toBe('cfg/');
     expect((error as ConfigValidationError).issues).toEqual([
@@ -800,7 +800,7 @@ describe('defineConfig() with awkward keys and schemas (regressions)', () => {
     config.on('invalid', (error) => events.push(['invalid', error.code, error.key, error.issues]));
     await script.next();
     const issues = [{ key: 'cfg/', path: [], message: 'the schema threw: unlucky port' }];
-    expect(events).toEqual([['invalid', 'CONFIG_VALIDATION', 'cfg/', issues]]);
+    expect(events).toEqual([['invalid', 'CONSUL_CONFIG_VALIDATION', 'cfg/', issues]]);
     expect(config.get()).toEqual({ port: 1 });
     expect(calls).toEqual([
       [

@@ -201,7 +201,7 @@ describe('createFlag', () => {
       ['change', { value: true, previous: false }],
     ]);
     expect(error).toBeInstanceOf(ConfigValidationError);
-    expect(error?.code).toBe('CONFIG_VALIDATION');
+    expect(error?.code).toBe('CONSUL_CONFIG_VALIDATION');
     expect(error?.key).toBe('flags/new-checkout');
     expect(error?.message).toBe(
       'invalid config under flags/new-checkout: 1 problem; the last good value keeps serving\n' +

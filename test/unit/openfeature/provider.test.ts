@@ -326,7 +326,7 @@ describe('ConsulFlagProvider with a prefix (one key per flag)', () => {
     });
     await expect(ready).rejects.toThrow(ConfigValidationError);
     await expect(ready).rejects.toMatchObject({
-      code: 'CONFIG_VALIDATION',
+      code: 'CONSUL_CONFIG_VALIDATION',
       key: PREFIX,
       issues: [
         { key: 'flags/bad-rule', path: [], message: "Invalid targeting configuration for flag 'bad-rule'" },
@@ -504,7 +504,7 @@ describe('ConsulFlagProvider lifecycle', () => {
     const events = recordEvents(client);
     const ready = OpenFeature.setProviderAndWait(provider);
     watcher.last.load({ [KEY]: '{' });
-    await expect(ready).rejects.toMatchObject({ code: 'CONFIG_VALIDATION', issues: [{ key: KEY }] });
+    await expect(ready).rejects.toMatchObject({ code: 'CONSUL_CONFIG_VALIDATION', issues: [{ key: KEY }] });
     expect(client.providerStatus).toBe('ERROR');
     watcher.last.load({ [KEY]: json(DOCUMENT) });
     expect(client.providerStatus).toBe('READY');
@@ -652,7 +652,7 @@ describe('ConsulFlagProvider per-flag errors (flagd keeps the document, the brok
       watcher.last.load(entries({ 'bad-rule': BAD_RULE, 'bad-ref': BAD_REF }));
       await expect(ready).rejects.toThrow(ConfigValidationError);
       await expect(ready).rejects.toMatchObject({
-        code: 'CONFIG_VALIDATION',
+        code: 'CONSUL_CONFIG_VALIDATION',
         issues: [issue('bad-ref', REF_MESSAGE), issue('bad-rule', RULE_MESSAGE)],
       });
       expect(OpenFeature.getClient().providerStatus).toBe('ERROR');

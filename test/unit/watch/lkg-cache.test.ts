@@ -178,7 +178,7 @@ describe('Watcher cache: saving', () => {
     consul.answer(PREFIX, { entries: [entry('config/app/a', '{', 5)], index: 5 });
     const second = consul.hang(blocking(5));
     const sub = makeWatcher().watch('config/app/', { format: 'json' });
-    await expect(sub.ready).rejects.toMatchObject({ code: 'CONFIG_VALIDATION' });
+    await expect(sub.ready).rejects.toMatchObject({ code: 'CONSUL_CONFIG_VALIDATION' });
     await second;
     await watcher?.close();
     await expect(stat(cachePath)).rejects.toMatchObject({ code: 'ENOENT' });

@@ -344,7 +344,7 @@ describe('Subscription: invalid values', () => {
     answer({ 'config/port': '"x"' });
     const error = (await sub.ready.catch((e: unknown) => e)) as ConfigValidationError;
     expect(error).toBeInstanceOf(ConfigValidationError);
-    expect(error.code).toBe('CONFIG_VALIDATION');
+    expect(error.code).toBe('CONSUL_CONFIG_VALIDATION');
     expect(error.key).toBe('config/port');
     expect(error.issues).toEqual([
       {

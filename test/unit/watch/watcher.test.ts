@@ -538,7 +538,7 @@ describe('Watcher: lifecycle and options', () => {
       'config/app/',
       issues,
     ]);
-    expect(invalid).toEqual([['CONFIG_VALIDATION', 'config/app/', issues]]);
+    expect(invalid).toEqual([['CONSUL_CONFIG_VALIDATION', 'config/app/', issues]]);
     // The watch goes on.
     await blocking;
   });
