@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { type FaultRule, parseChaosSpec } from '../devserver/faults.js';
 import { type DevServer, type DevServerOptions, startDevServer } from '../devserver/server.js';
+import { errorText } from '../errors.js';
 import { type CommandIo, UsageError } from './output.js';
 
 /** Help text of `consul-hotreload dev`, including the `--chaos` spec. */
@@ -55,16 +56,12 @@ async function readSeed(file: string): Promise<unknown> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new Error(
-      `cannot read --seed file ${file}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new Error(`cannot read --seed file ${file}: ${errorText(error)}`);
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(
-      `--seed file ${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new Error(`--seed file ${file} is not JSON: ${errorText(error)}`);
   }
 }
 

@@ -10,6 +10,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConsulClient } from '../consul/client.js';
 import { type ConsulClientOptions, resolveClientConfig, type TlsOptions } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
+import { errorText } from '../errors.js';
 import { type CommandIo, EXIT, printError, stderrLogger, UsageError } from './output.js';
 
 /** Option definitions for node:util `parseArgs`. */
@@ -282,6 +283,6 @@ async function readPem(path: string | undefined, flag: string): Promise<Buffer |
   try {
     return await readFile(path);
   } catch (error) {
-    throw new Error(`cannot read ${flag} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot read ${flag} ${path}: ${errorText(error)}`);
   }
 }

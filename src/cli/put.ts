@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { PutOptions } from '../consul/kv.js';
+import { errorText } from '../errors.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
@@ -65,8 +66,6 @@ async function readValue(argument: string): Promise<string | Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new Error(
-      `cannot read value file ${path}: ${error instanceof Error ? error.message : String(error)}`,
-    );
+    throw new Error(`cannot read value file ${path}: ${errorText(error)}`);
   }
 }

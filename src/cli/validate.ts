@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type * as z from 'zod/v4';
 import { defineConfig } from '../config/config.js';
-import { isConsulError } from '../errors.js';
+import { errorText, isConsulError } from '../errors.js';
 import type { UnknownKeysMode } from '../watch/types.js';
 import { Watcher } from '../watch/watcher.js';
 import { startupGuard } from './agent-check.js';
@@ -111,8 +111,7 @@ async function importSchema(modulePath: string, exportName: string | undefined):
       code === 'ERR_UNKNOWN_FILE_EXTENSION'
         ? " (a .ts module needs the CLI to run under tsx: NODE_OPTIONS='--import tsx'; or compile it to .js)"
         : '';
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    throw new Error(`cannot import --schema ${modulePath}: ${message}${hint}`);
+    throw new Error(`cannot import --schema ${modulePath}: ${errorText(error, { firstLine: true })}${hint}`);
   }
   const names = exportName === undefined ? ['default', 'schema'] : [exportName];
   for (const name of names) {
