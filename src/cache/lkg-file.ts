@@ -14,7 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod/v4';
-import { AbortedError, ClosedError, InvalidArgumentError, ValueTooLargeError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, ValueTooLargeError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { acquireLkgLock, type ReleaseLkgLock } from './lkg-lock.js';
 import { isPidAlive } from './pid-alive.js';
@@ -60,7 +60,6 @@ export interface SavedLkgSnapshot extends LkgSnapshot {
  * - `invalid-shape`: the checksum matches but the content is not what this module writes.
  * - `too-large`: the file is bigger than {@link LkgFileOptions.maxBytes}; it is not read (the warning also
  *   carries `size` and `maxBytes`).
- * - `key-not-cached`: the file is valid but holds no snapshot for the requested key.
  */
 export type LkgRejectReason =
   | 'missing'
@@ -69,8 +68,7 @@ export type LkgRejectReason =
   | 'unsupported-version'
   | 'checksum-mismatch'
   | 'invalid-shape'
-  | 'too-large'
-  | 'key-not-cached';
+  | 'too-large';
 
 /** Options of {@link LkgFile}. */
 export interface LkgFileOptions {
@@ -96,16 +94,6 @@ export interface LkgFileOptions {
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number | undefined;
-}
-
-/** Options of one {@link LkgFile.write}. */
-export interface LkgWriteOptions {
-  /**
-   * Stops waiting for the write: the promise rejects with {@link AbortedError}. A queued snapshot is dropped
-   * unless another write of the same key waits on it; a write already under way completes, since a rename
-   * cannot be half undone.
-   */
-  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -152,7 +140,6 @@ const REJECT_MESSAGES: Record<LkgRejectReason, string> = {
   'checksum-mismatch': 'the checksum does not match the content (corrupted)',
   'invalid-shape': 'the content does not have the expected shape',
   'too-large': 'the file is larger than maxBytes',
-  'key-not-cached': 'the file holds no snapshot for this key',
 };
 
 const entrySchema = z.strictObject({
@@ -174,7 +161,7 @@ const snapshotInputSchema = z.object(snapshotFields);
 const savedSnapshotSchema = z.strictObject({ ...snapshotFields, savedAt: z.iso.datetime() });
 
 type Rejection = {
-  reason: Exclude<LkgRejectReason, 'key-not-cached'>;
+  reason: LkgRejectReason;
   code?: string | undefined;
   /** For `too-large`: the file's size and the cap, in bytes. */
   size?: number | undefined;
@@ -198,7 +185,7 @@ interface QueuedWrite {
  * ```ts
  * const cache = new LkgFile({ path: '/var/cache/my-app/consul.json', logger });
  * await cache.write({ key: 'config/app/', index: 42, entries });
- * const snapshot = await cache.read('config/app/'); // SavedLkgSnapshot | undefined
+ * const snapshot = (await cache.readAll())?.get('config/app/'); // SavedLkgSnapshot | undefined
  * ```
  *
  * Each file write re-reads the file and replaces only the keys written, so keys written by an earlier run or
@@ -262,10 +249,10 @@ export class LkgFile {
    * did: a snapshot restore or a rebuilt cluster), in which case the new state wins.
    * @returns resolves once the file holding the snapshot (or a newer one of the same key) is renamed into place.
    * @throws {InvalidArgumentError} (as a rejection) when the snapshot has the wrong shape; nothing is queued.
-   * @throws {AbortedError} when `signal` fires first. {@link ClosedError} after {@link LkgFile.close}.
+   * @throws {ClosedError} after {@link LkgFile.close}.
    * Errors from the file system (`ENOSPC`, `EACCES`…) reject as they are; the temporary file is removed.
    */
-  write(snapshot: LkgSnapshot, options: LkgWriteOptions = {}): Promise<void> {
+  write(snapshot: LkgSnapshot): Promise<void> {
     const key = typeof snapshot?.key === 'string' ? snapshot.key : undefined;
     if (this.#closing !== undefined) {
       return Promise.reject(
@@ -290,47 +277,10 @@ export class LkgFile {
         ),
       );
     }
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(abortedWrite(parsed.data.key, signal.reason));
     return new Promise<void>((resolvePromise, rejectPromise) => {
-      const queued = this.#enqueue(parsed.data);
-      const onAbort = (): void => {
-        queued.waiters.delete(waiter);
-        if (queued.waiters.size === 0 && this.#queue.get(parsed.data.key) === queued) {
-          this.#queue.delete(parsed.data.key);
-        }
-        rejectPromise(abortedWrite(parsed.data.key, signal?.reason));
-      };
-      const waiter: Waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolvePromise();
-        },
-        reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          rejectPromise(error);
-        },
-      };
-      queued.waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#enqueue(parsed.data).waiters.add({ resolve: () => resolvePromise(), reject: rejectPromise });
       this.#flushing ??= this.#flush();
     });
-  }
-
-  /**
-   * Reads the snapshot of `key` from the file. Never throws.
-   * @returns the snapshot, or `undefined` (with one warning through the logger, see {@link LkgRejectReason})
-   * when the file is missing, unreadable, corrupted, of another version, or holds no snapshot for `key`.
-   */
-  async read(key: string): Promise<SavedLkgSnapshot | undefined> {
-    const loaded = await this.#load();
-    if (!(loaded instanceof Map)) {
-      this.#warnRejected(loaded);
-      return undefined;
-    }
-    const snapshot = loaded.get(key);
-    if (snapshot === undefined) this.#warnRejected({ reason: 'key-not-cached' }, key);
-    return snapshot;
   }
 
   /**
@@ -603,9 +553,9 @@ export class LkgFile {
     return parseLkgFile(text);
   }
 
-  #warnRejected(rejection: Rejection | { reason: 'key-not-cached' }, key?: string): void {
+  #warnRejected(rejection: Rejection): void {
     this.#logger.warn(
-      { path: this.path, ...(key === undefined ? {} : { key }), ...rejectionDetails(rejection) },
+      { path: this.path, ...rejectionDetails(rejection) },
       `last-known-good cache not used: ${REJECT_MESSAGES[rejection.reason]}`,
     );
   }
@@ -685,18 +635,10 @@ function isPlainRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The warning fields of a rejection: its reason, then the details it has. */
-function rejectionDetails(rejection: Rejection | { reason: 'key-not-cached' }): Record<string, unknown> {
-  const { reason, ...details } = rejection as Rejection;
+function rejectionDetails(rejection: Rejection): Record<string, unknown> {
+  const { reason, ...details } = rejection;
   const defined = Object.entries(details).filter(([, value]) => value !== undefined);
   return { reason, ...Object.fromEntries(defined) };
-}
-
-function abortedWrite(key: string, reason: unknown): AbortedError {
-  return new AbortedError(`${OPERATION_WRITE} ${key}: aborted before the snapshot was written`, {
-    operation: OPERATION_WRITE,
-    key,
-    cause: reason,
-  });
 }
 
 function errorCode(error: unknown): string | undefined {

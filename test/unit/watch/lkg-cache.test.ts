@@ -85,8 +85,8 @@ async function fillCache(...snapshots: LkgSnapshot[]): Promise<void> {
   await file.close();
 }
 
-function readCache(key: string) {
-  return new LkgFile({ path: cachePath }).read(key);
+async function readCache(key: string) {
+  return (await new LkgFile({ path: cachePath }).readAll())?.get(key);
 }
 
 type Recorded = [string, unknown];
