@@ -2,14 +2,13 @@
  * The `onChange(select, listener)` registry of a config view: listeners for a part of the config, called
  * only when that part changed structurally, each isolated from the others.
  *
- * Written for the layered config; `ConfigBinding` (config.ts) repeats the same logic inline and can adopt
- * it as is.
+ * Used by every config view through config-view.ts.
  * @module
  */
 import { isDeepStrictEqual } from 'node:util';
 
 /** A listener for part of the config: the newly selected value and the one before it. */
-export type SelectedListener<R> = (value: R, previous: R) => void;
+export type ConfigListener<R> = (value: R, previous: R) => void;
 
 /** Structural equality that never throws: a value too deep to compare counts as changed. */
 export function sameValue(a: unknown, b: unknown): boolean {
@@ -22,7 +21,7 @@ export function sameValue(a: unknown, b: unknown): boolean {
 
 interface Entry<T> {
   select: (config: T) => unknown;
-  listener: SelectedListener<unknown>;
+  listener: ConfigListener<unknown>;
 }
 
 /** Selector listeners over a config of type `T`. */
@@ -36,8 +35,8 @@ export class ChangeListeners<T> {
   }
 
   /** Adds a listener; returns the function that removes it. */
-  add<R>(select: (config: T) => R, listener: SelectedListener<R>): () => void {
-    const entry: Entry<T> = { select, listener: listener as SelectedListener<unknown> };
+  add<R>(select: (config: T) => R, listener: ConfigListener<R>): () => void {
+    const entry: Entry<T> = { select, listener: listener as ConfigListener<unknown> };
     this.#entries.add(entry);
     return () => {
       this.#entries.delete(entry);

@@ -6,21 +6,17 @@
  * when their part of the config changed structurally.
  * @module
  */
-import { isDeepStrictEqual } from 'node:util';
 import type * as z from 'zod/v4';
 import { raceAbort } from '../abort.js';
-import {
-  AbortedError,
-  ClosedError,
-  ConfigValidationError,
-  type ConsulError,
-  InvalidArgumentError,
-} from '../errors.js';
-import { SafeEmitter } from '../events.js';
-import { type Logger, resolveLogger } from '../logger.js';
+import { ConfigValidationError, type ConsulError, InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
 import type { UnknownKeysMode, WatcherOptions, WatchFormat } from '../watch/types.js';
-import { validateWatchOptions, Watcher } from '../watch/watcher.js';
+import { validateWatchOptions, type Watcher } from '../watch/watcher.js';
+import { ConfigView } from './config-view.js';
+
+export type { ConfigListener } from './change-listeners.js';
+export type { ConfigState, LoadOptions } from './config-view.js';
 
 /** Options of {@link defineConfig}. */
 export interface ConfigOptions<S extends z.core.$ZodType> {
@@ -61,16 +57,6 @@ export interface ConfigOptions<S extends z.core.$ZodType> {
   logger?: Logger;
 }
 
-/** Options of {@link ConfigBinding.load}. */
-export interface LoadOptions {
-  /**
-   * Aborts the wait for the first answer from Consul (e.g. `AbortSignal.timeout(10_000)` to fail startup when
-   * Consul is unreachable). Only the wait is cancelled; after `load()` resolves the signal is ignored.
-   * @default none: wait until Consul answers
-   */
-  signal?: AbortSignal;
-}
-
 /** Payload of the `change` event: the config after and before a change that really changed it. */
 export interface ConfigChangeEvent<T> {
   /** The new config; `get()` already returns it. */
@@ -89,217 +75,77 @@ export interface ConfigEvents<T> {
   error: (error: ConsulError) => void;
 }
 
-/** Where a {@link ConfigBinding} is in its life. */
-export type ConfigState = 'idle' | 'loading' | 'ready' | 'closed';
-
-/** A listener for part of the config: the newly selected value and the one before it. */
-export type ConfigListener<R> = (value: R, previous: R) => void;
-
 /** Defaults of {@link ConfigOptions}. */
 const CONFIG_DEFAULTS = { format: 'json', unknownKeys: 'warn' } as const satisfies Pick<
   Required<ConfigOptions<z.core.$ZodType>>,
   'format' | 'unknownKeys'
 >;
 
-/** Structural equality that never throws: a value too deep to compare counts as changed. */
-function sameValue(a: unknown, b: unknown): boolean {
-  try {
-    return isDeepStrictEqual(a, b);
-  } catch {
-    return false;
-  }
-}
-
-interface SelectorListener<T> {
-  select: (config: T) => unknown;
-  listener: ConfigListener<unknown>;
-}
-
 /**
  * A typed config read from a Consul prefix: `await load()` once at startup, then `get()` anywhere and
  * `onChange(selector, listener)` for the parts that must react.
  */
-export class ConfigBinding<S extends z.core.$ZodType> extends SafeEmitter<ConfigEvents<z.output<S>>> {
+export class ConfigBinding<S extends z.core.$ZodType> extends ConfigView<
+  z.output<S>,
+  ConfigEvents<z.output<S>>
+> {
   /** The watched prefix, always ending in `/`. */
   readonly prefix: string;
   readonly #schema: S;
   readonly #format: WatchFormat;
   readonly #unknownKeys: UnknownKeysMode;
-  readonly #logger: Required<Logger>;
   readonly #userLogger: Logger | undefined;
-  readonly #watcher: Watcher;
-  readonly #ownsWatcher: boolean;
-  readonly #closeController = new AbortController();
-  readonly #listeners = new Set<SelectorListener<z.output<S>>>();
-  #state: ConfigState = 'idle';
-  #value: z.output<S> | undefined;
-  #loaded = false;
   #subscription: Subscription<z.output<S>> | undefined;
-  #loading: Promise<z.output<S>> | undefined;
-  #closing: Promise<void> | undefined;
 
   /** Use {@link defineConfig}. */
   constructor(options: ConfigOptions<S>) {
     const prefix = normalizePrefix(options.prefix);
-    const logger = resolveLogger(options.logger);
-    super((event, error) =>
-      logger.error({ key: prefix, event, err: error }, `config ${prefix}: a '${event}' listener threw`),
-    );
+    super(prefix, options);
     this.prefix = prefix;
-    this.#logger = logger;
     this.#userLogger = options.logger;
     this.#schema = options.schema;
     this.#format = options.format ?? CONFIG_DEFAULTS.format;
     this.#unknownKeys = options.unknownKeys ?? CONFIG_DEFAULTS.unknownKeys;
     validateWatchOptions(prefix, { format: this.#format, unknownKeys: this.#unknownKeys });
-    const watcher = options.watcher ?? {};
-    this.#ownsWatcher = !(watcher instanceof Watcher);
-    // A watcher made here logs where the config logs, unless its options say otherwise.
-    this.#watcher =
-      watcher instanceof Watcher ? watcher : new Watcher({ logger: options.logger, ...watcher });
   }
 
-  /** `'idle'` until `load()`, `'loading'` while it waits, `'ready'` once a valid config is held, then `'closed'`. */
-  get state(): ConfigState {
-    return this.#state;
-  }
-
-  /**
-   * Reads the prefix, validates it and starts following changes. Resolves with the typed config. Rejects with
-   * one {@link ConfigValidationError} listing every problem (each with its Consul key, schema path, what was
-   * expected and what was found, secret-looking values redacted) so a service can fail fast at startup.
-   *
-   * Calling it again returns the same promise; after a failure it may be called again to retry.
-   */
-  load(options: LoadOptions = {}): Promise<z.output<S>> {
-    if (this.#state === 'closed') return Promise.reject(this.#closedError('config.load'));
-    this.#loading ??= this.#load(options.signal).catch((error: unknown) => {
-      this.#loading = undefined;
-      throw error;
-    });
-    return this.#loading;
-  }
-
-  /** The current typed config: the last value that passed validation. Throws before `load()` resolves. */
-  get(): z.output<S> {
-    if (!this.#loaded) {
-      throw new InvalidArgumentError(`config ${this.prefix}: get() called before load() resolved`, {
-        operation: 'config.get',
-        key: this.prefix,
-      });
-    }
-    return this.#value as z.output<S>;
-  }
-
-  /**
-   * Calls `listener(value, previous)` when the part chosen by `select` changes: after each accepted change,
-   * `select` runs on the config before and after it and the listener fires only when the two results differ
-   * structurally. So a listener on `(c) => c.db.pool` does not run when only `features.x` changed.
-   *
-   * Returns a function that removes the listener. A listener that throws is logged and does not stop the others.
-   */
-  onChange<R>(select: (config: z.output<S>) => R, listener: ConfigListener<R>): () => void {
-    const entry: SelectorListener<z.output<S>> = { select, listener: listener as ConfigListener<unknown> };
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
-  }
-
-  /**
-   * Stops following changes and closes the Watcher if this config created it. A pending `load()` rejects with
-   * a `ClosedError`. Idempotent: a second call returns the same promise.
-   */
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  /** Same as {@link ConfigBinding.close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  async #load(signal: AbortSignal | undefined): Promise<z.output<S>> {
-    this.#state = 'loading';
-    const subscription = this.#watcher.watch(this.prefix, {
+  protected async start(signal: AbortSignal | undefined): Promise<z.output<S>> {
+    const subscription = this.watcher.watch(this.prefix, {
       format: this.#format,
       schema: this.#schema,
       unknownKeys: this.#unknownKeys,
-      signal: this.#closeController.signal,
+      signal: this.closeSignal,
       ...(this.#userLogger === undefined ? {} : { logger: this.#userLogger }),
     });
     this.#subscription = subscription;
     // Listen at once: errors while the first read retries are worth passing on (Consul down at startup), and
     // no change can slip between `ready` and the first `change` listener.
-    subscription.on('change', (event) => this.#apply(event.current));
+    subscription.on('change', (event) =>
+      this.replace(event.current, (previous) => this.emit('change', { current: event.current, previous })),
+    );
     // The watcher has already logged these. Before `ready`, an `invalid` also rejects `ready` and so reaches
     // the caller of load().
     subscription.on('invalid', (error) => {
-      if (this.#state === 'ready') this.emit('invalid', error);
+      if (this.state === 'ready') this.emit('invalid', error);
     });
     subscription.on('error', (error) => this.emit('error', error));
     try {
-      const value = await raceAbort(subscription.ready, signal, (reason) => this.#abortedError(reason));
-      if (this.#closeController.signal.aborted) throw this.#closedError('config.load');
-      this.#value = value;
-      this.#loaded = true;
+      return await raceAbort(subscription.ready, signal, (reason) => this.abortedError(reason));
     } catch (error) {
       await subscription.close();
       this.#subscription = undefined;
-      if (!this.#closeController.signal.aborted) this.#state = 'idle';
       // The startup failure names the operation the caller ran.
       if (error instanceof ConfigValidationError) {
         throw new ConfigValidationError('config.load', this.prefix, error.issues, error);
       }
       throw error;
     }
-    this.#state = 'ready';
-    return this.#value;
   }
 
-  #apply(current: z.output<S>): void {
-    if (this.#state !== 'ready') return;
-    const previous = this.#value as z.output<S>;
-    // Keep the old object when nothing really changed, so `get()` stays referentially stable.
-    if (sameValue(previous, current)) return;
-    this.#value = current;
-    this.emit('change', { current, previous });
-    for (const { select, listener } of [...this.#listeners]) {
-      try {
-        const before = select(previous);
-        const after = select(current);
-        if (!sameValue(before, after)) listener(after, before);
-      } catch (error) {
-        this.#logger.error(
-          { key: this.prefix, err: error },
-          `config ${this.prefix}: onChange listener threw`,
-        );
-      }
-    }
-  }
-
-  async #close(): Promise<void> {
-    this.#state = 'closed';
-    this.#closeController.abort(this.#closedError('config.close'));
+  protected async stop(): Promise<void> {
     const subscription = this.#subscription;
     this.#subscription = undefined;
-    this.#listeners.clear();
-    this.removeAllListeners();
     await subscription?.close();
-    if (this.#ownsWatcher) await this.#watcher.close();
-  }
-
-  #closedError(operation: string): ClosedError {
-    return new ClosedError(`config ${this.prefix}: closed`, { operation, key: this.prefix });
-  }
-
-  #abortedError(reason: unknown): AbortedError {
-    return new AbortedError(`config.load ${this.prefix}: aborted before Consul answered`, {
-      operation: 'config.load',
-      key: this.prefix,
-      cause: reason,
-    });
   }
 }
 

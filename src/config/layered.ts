@@ -10,23 +10,19 @@
  * that wins at its path.
  * @module
  */
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { raceAbort } from '../abort.js';
 import {
-  AbortedError,
-  ClosedError,
   ConfigValidationError,
   type ConsulError,
   InvalidArgumentError,
   type ValidationIssue,
 } from '../errors.js';
-import { SafeEmitter } from '../events.js';
-import { type Logger, resolveLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
 import type { UnknownKeysMode, WatcherOptions, WatchFormat } from '../watch/types.js';
-import { validateTree, validateWatchOptions, Watcher } from '../watch/watcher.js';
-import { ChangeListeners, sameValue } from './change-listeners.js';
-import type { ConfigListener, ConfigState, LoadOptions } from './config.js';
+import { validateTree, validateWatchOptions, type Watcher } from '../watch/watcher.js';
+import { ConfigView } from './config-view.js';
 import { diffLeaves, type LayeredChange, type MergedLeaf, mergeLayers } from './layered-tree.js';
 
 /**
@@ -145,7 +141,8 @@ type Checked<T> =
  * A typed config merged from several Consul prefixes: `await load()` once at startup, then `get()` anywhere
  * and `onChange(selector, listener)` for the parts that must react.
  */
-export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter<
+export class LayeredConfigBinding<S extends z.core.$ZodType> extends ConfigView<
+  z.output<S>,
   LayeredConfigEvents<z.output<S>>
 > {
   /** The watched prefixes, lowest precedence first, each ending in `/`. */
@@ -155,38 +152,21 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
   readonly #schema: S;
   readonly #format: WatchFormat;
   readonly #unknownKeys: UnknownKeysMode;
-  readonly #logger: Required<Logger>;
   readonly #userLogger: Logger | undefined;
-  readonly #watcher: Watcher;
-  readonly #ownsWatcher: boolean;
-  readonly #closeController = new AbortController();
-  readonly #listeners: ChangeListeners<z.output<S>>;
-  #state: ConfigState = 'idle';
-  #value: z.output<S> | undefined;
-  /** The merged tree's values behind `#value`, to diff the next change against. */
+  /** The merged tree's values behind the current value, to diff the next change against. */
   #leaves = new Map<string, MergedLeaf>();
-  #loaded = false;
   #subscriptions: Subscription<unknown>[] = [];
   #evaluationScheduled = false;
   /** Unknown keys already logged, so `'warn'` logs a key once per appearance. */
   #warnedUnknown = new Set<string>();
-  #loading: Promise<z.output<S>> | undefined;
-  #closing: Promise<void> | undefined;
 
   /** Use {@link defineLayeredConfig}. */
   constructor(options: LayeredConfigOptions<S>) {
     const layers = resolveLayers(options.layers);
     const name = layers.join(' < ');
-    const logger = resolveLogger(options.logger);
-    super((event, error) =>
-      logger.error({ key: name, event, err: error }, `config ${name}: a '${event}' listener threw`),
-    );
+    super(name, options);
     this.layers = layers;
     this.name = name;
-    this.#logger = logger;
-    this.#listeners = new ChangeListeners((error) =>
-      logger.error({ key: name, err: error }, `config ${name}: onChange listener threw`),
-    );
     this.#userLogger = options.logger;
     this.#schema = options.schema;
     this.#format = options.format ?? LAYERED_DEFAULTS.format;
@@ -194,78 +174,16 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
     for (const prefix of layers) {
       validateWatchOptions(prefix, { format: this.#format, unknownKeys: this.#unknownKeys });
     }
-    const watcher = options.watcher ?? {};
-    this.#ownsWatcher = !(watcher instanceof Watcher);
-    this.#watcher =
-      watcher instanceof Watcher ? watcher : new Watcher({ logger: options.logger, ...watcher });
   }
 
-  /** `'idle'` until `load()`, `'loading'` while it waits, `'ready'` once a valid config is held, then `'closed'`. */
-  get state(): ConfigState {
-    return this.#state;
-  }
-
-  /**
-   * Reads every layer, merges and validates them and starts following changes. Resolves with the typed
-   * config. Rejects with one {@link ConfigValidationError} listing every problem of every layer (keys that
-   * do not decode) and of the merged tree (each naming the winning Consul key), so a service can fail fast.
-   * A transport error, a 403 or a timeout of any layer rejects with that error.
-   *
-   * Calling it again returns the same promise; after a failure it may be called again to retry.
-   */
-  load(options: LoadOptions = {}): Promise<z.output<S>> {
-    if (this.#state === 'closed') return Promise.reject(this.#closedError('config.load'));
-    this.#loading ??= this.#load(options.signal).catch((error: unknown) => {
-      this.#loading = undefined;
-      throw error;
-    });
-    return this.#loading;
-  }
-
-  /** The current typed config: the last merged value that passed validation. Throws before `load()` resolves. */
-  get(): z.output<S> {
-    if (!this.#loaded) {
-      throw new InvalidArgumentError(`config ${this.name}: get() called before load() resolved`, {
-        operation: 'config.get',
-        key: this.name,
-      });
-    }
-    return this.#value as z.output<S>;
-  }
-
-  /**
-   * Calls `listener(value, previous)` when the part chosen by `select` changes structurally; see
-   * `ConfigBinding.onChange`. Returns a function that removes the listener. A listener that throws is logged
-   * and does not stop the others.
-   */
-  onChange<R>(select: (config: z.output<S>) => R, listener: ConfigListener<R>): () => void {
-    return this.#listeners.add(select, listener);
-  }
-
-  /**
-   * Stops every layer's watch and closes the Watcher if this config created it. A pending `load()` rejects
-   * with a `ClosedError`. Idempotent: a second call returns the same promise.
-   */
-  close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
-  }
-
-  /** Same as {@link LayeredConfigBinding.close}. */
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  async #load(signal: AbortSignal | undefined): Promise<z.output<S>> {
-    this.#state = 'loading';
+  protected async start(signal: AbortSignal | undefined): Promise<z.output<S>> {
     try {
       for (const prefix of this.layers) this.#subscriptions.push(this.#watchLayer(prefix));
       const settled = await raceAbort(
         Promise.allSettled(this.#subscriptions.map((subscription) => subscription.ready)),
         signal,
-        (reason) => this.#abortedError(reason),
+        (reason) => this.abortedError(reason),
       );
-      if (this.#closeController.signal.aborted) throw this.#closedError('config.load');
       const rejected = settled.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
       // Consul refused or did not answer: retrying load() may help, a list of problems would not.
       const failure = rejected.find((reason) => !(reason instanceof ConfigValidationError));
@@ -280,24 +198,24 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
       if (!outcome.ok || layerIssues.length > 0) {
         throw new ConfigValidationError('config.load', this.name, [...layerIssues, ...mergedIssues]);
       }
-      this.#value = outcome.value;
       this.#leaves = outcome.leaves;
-      this.#loaded = true;
+      return outcome.value;
     } catch (error) {
-      const subscriptions = this.#subscriptions;
-      this.#subscriptions = [];
-      await Promise.all(subscriptions.map((subscription) => subscription.close()));
-      if (!this.#closeController.signal.aborted) this.#state = 'idle';
+      await this.stop();
       throw error;
     }
-    this.#state = 'ready';
-    return this.#value;
+  }
+
+  protected async stop(): Promise<void> {
+    const subscriptions = this.#subscriptions;
+    this.#subscriptions = [];
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
   }
 
   #watchLayer(prefix: string): Subscription<unknown> {
-    const subscription = this.#watcher.watch(prefix, {
+    const subscription = this.watcher.watch(prefix, {
       format: this.#format,
-      signal: this.#closeController.signal,
+      signal: this.closeSignal,
       ...(this.#userLogger === undefined ? {} : { logger: this.#userLogger }),
     });
     // Every layer of one Consul answer (layers under one root) reports its change in the same task: merge
@@ -305,7 +223,7 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
     subscription.on('change', () => this.#schedule());
     // The watcher has logged it; before `ready` it also rejects the layer's `ready`, reaching load().
     subscription.on('invalid', (error) => {
-      if (this.#state === 'ready') this.emit('invalid', error);
+      if (this.state === 'ready') this.emit('invalid', error);
     });
     subscription.on('error', (error) => this.emit('error', error));
     return subscription;
@@ -349,7 +267,7 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
     for (const issue of unknownKeys) {
       present.add(issue.key);
       if (this.#warnedUnknown.has(issue.key)) continue;
-      this.#logger.warn(
+      this.logger.warn(
         { key: issue.key, path: issue.path.join('.'), received: issue.received },
         `unknown config key ${issue.key}: not described by the schema of ${this.name}`,
       );
@@ -359,49 +277,26 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends SafeEmitter
   }
 
   #evaluate(): void {
-    if (this.#state !== 'ready') return;
+    if (this.state !== 'ready') return;
     const outcome = this.#check();
     if (!outcome.ok) {
       const error = new ConfigValidationError('config.reload', this.name, outcome.issues);
-      this.#logger.warn({ key: this.name, issues: outcome.issues.length }, error.message);
+      this.logger.warn({ key: this.name, issues: outcome.issues.length }, error.message);
       this.emit('invalid', error);
       return;
     }
     const changes = diffLeaves(this.#leaves, outcome.leaves);
-    const previous = this.#value as z.output<S>;
-    const changed = !sameValue(previous, outcome.value);
     const moved = changes.some((change) => change.type === 'updated' && change.previousKey !== undefined);
-    // A re-read, or a key the schema drops: nothing to announce, and the next change is diffed from here.
-    if (!changed && !moved) return;
-    // Keep the old object when only a winning key moved, so `get()` stays referentially stable.
-    const current = changed ? outcome.value : previous;
-    this.#value = current;
+    // Announced when the value changed or a winning key moved (the old object is kept then); a re-read, or
+    // a key the schema drops, announces nothing and the next change is diffed from here.
+    this.replace(
+      outcome.value,
+      (previous, changed) => {
+        this.emit('change', { current: changed ? outcome.value : previous, previous, changes });
+      },
+      moved,
+    );
     this.#leaves = outcome.leaves;
-    this.emit('change', { current, previous, changes });
-    if (changed) this.#listeners.notify(previous, current);
-  }
-
-  async #close(): Promise<void> {
-    this.#state = 'closed';
-    this.#closeController.abort(this.#closedError('config.close'));
-    const subscriptions = this.#subscriptions;
-    this.#subscriptions = [];
-    this.#listeners.clear();
-    this.removeAllListeners();
-    await Promise.all(subscriptions.map((subscription) => subscription.close()));
-    if (this.#ownsWatcher) await this.#watcher.close();
-  }
-
-  #closedError(operation: string): ClosedError {
-    return new ClosedError(`config ${this.name}: closed`, { operation, key: this.name });
-  }
-
-  #abortedError(reason: unknown): AbortedError {
-    return new AbortedError(`config.load ${this.name}: aborted before Consul answered`, {
-      operation: 'config.load',
-      key: this.name,
-      cause: reason,
-    });
   }
 }
 
