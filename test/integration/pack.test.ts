@@ -41,11 +41,13 @@ async function main() {
     const value = await config.load();
     const flag = createFlag(watcher, 'flags/beta', { type: 'boolean', default: false });
     await flag.ready;
+    const metrics = instrumentWatcher(watcher);
     const provider = new ConsulFlagProvider({ prefix: 'of/', address: server.address, env: {} });
     await OpenFeature.setProviderAndWait(provider);
     const newUi = await OpenFeature.getClient().getBooleanValue('new-ui', false);
     console.log(JSON.stringify({ value, flag: flag.value, newUi }));
     await OpenFeature.close();
+    metrics.close();
     await config.close();
   } finally {
     await watcher.close();
@@ -61,12 +63,14 @@ main().catch((error) => {
 const ESM = USE(`import { OpenFeature } from '@openfeature/server-sdk';
 import { createFlag, defineConfig, Watcher } from 'consul-hotreload';
 import { startDevServer } from 'consul-hotreload/devserver';
+import { instrumentWatcher } from 'consul-hotreload/metrics';
 import { ConsulFlagProvider } from 'consul-hotreload/openfeature';
 import { z } from 'zod';`);
 
 const CJS = USE(`const { OpenFeature } = require('@openfeature/server-sdk');
 const { createFlag, defineConfig, Watcher } = require('consul-hotreload');
 const { startDevServer } = require('consul-hotreload/devserver');
+const { instrumentWatcher } = require('consul-hotreload/metrics');
 const { ConsulFlagProvider } = require('consul-hotreload/openfeature');
 const { z } = require('zod');`);
 
@@ -93,10 +97,28 @@ export async function typed(server: DevServer): Promise<number> {
 export const start: typeof startDevServer = startDevServer;
 `;
 
+/** zod 3.25's `zod/v4` is the zod 4 API: schemas from it work as zod 4's do. */
+const LOW_ZOD = `import { createRequire } from 'node:module';
+import { createFlag, defineConfig, Watcher } from 'consul-hotreload';
+import { startDevServer } from 'consul-hotreload/devserver';
+import { z } from 'zod/v4';
+const server = await startDevServer({ port: 0, seed: { 'cfg/port': '8080', 'cfg/name': 'svc', 'flags/n': '5' } });
+const watcher = new Watcher({ address: server.address, env: {} });
+const config = defineConfig({ prefix: 'cfg/', schema: z.object({ port: z.number(), name: z.string() }), watcher });
+const flag = createFlag(watcher, 'flags/n', { type: 'number', default: 1, schema: z.number().max(10) });
+const value = await config.load();
+await flag.ready;
+const zod = createRequire(import.meta.url)('zod/package.json').version;
+console.log(JSON.stringify({ value, flag: flag.value, zod }));
+await watcher.close();
+await server.close();
+`;
+
 const EXPECTED = JSON.stringify({ value: { port: 8080, name: 'svc' }, flag: true, newUi: true });
 
 describe('the packed package in a fresh project', () => {
   let app: string;
+  let tarballPath: string;
 
   beforeAll(async () => {
     app = await mkdtemp(join(tmpdir(), 'consul-hotreload-pack-'));
@@ -104,12 +126,14 @@ describe('the packed package in a fresh project', () => {
     await mkdir(packs);
     await run(NPM, ['pack', '--silent', '--pack-destination', packs], { cwd: REPO, env: cleanEnv });
     const [tarball] = await readdir(packs);
+    tarballPath = join(packs, tarball!);
     const versions = await Promise.all(
       [
         'zod',
         '@openfeature/server-sdk',
         '@openfeature/flagd-core',
         '@openfeature/core',
+        '@opentelemetry/api',
         'typescript',
         '@types/node',
       ].map(async (name) => `${name}@${await devVersion(name)}`),
@@ -180,6 +204,33 @@ describe('the packed package in a fresh project', () => {
       ).resolves.toBeDefined();
     }
   }, 120_000);
+
+  it('works with the lowest zod it supports, 3.25 through zod/v4', async () => {
+    const low = join(app, 'zod-3.25');
+    await mkdir(low);
+    await writeFile(
+      join(low, 'package.json'),
+      JSON.stringify({ name: 'zod-low', private: true, type: 'module' }),
+    );
+    await run(
+      NPM,
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarballPath,
+        'zod@3.25.76',
+      ],
+      { cwd: low, env: cleanEnv, timeout: 240_000 },
+    );
+    await writeFile(join(low, 'low.mjs'), LOW_ZOD);
+    const { stdout } = await run(process.execPath, ['low.mjs'], { cwd: low, env: cleanEnv, timeout: 30_000 });
+    expect(stdout.trim()).toBe(
+      JSON.stringify({ value: { port: 8080, name: 'svc' }, flag: 5, zod: '3.25.76' }),
+    );
+  }, 300_000);
 
   it('ships the CLI', async () => {
     const bin = join(app, 'node_modules', '.bin', 'consul-hotreload');
