@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ConsulClient } from '../consul/client.js';
 import { type ConsulClientOptions, resolveClientConfig, type TlsOptions } from '../consul/config.js';
-import { parseDuration } from '../consul/duration.js';
-import { errorText } from '../errors.js';
+import { MAX_TIMER_MS, parseDuration } from '../consul/duration.js';
+import { errorText, InvalidArgumentError } from '../errors.js';
 import { type CommandIo, EXIT, printError, stderrLogger, UsageError } from './output.js';
 
 /** Option definitions for node:util `parseArgs`. */
@@ -176,7 +176,13 @@ export function parseDurationFlag(
   let ms: number;
   try {
     ms = parseDuration(/^[0-9]+$/.test(text) ? Number(text) : text, flag);
-  } catch {
+  } catch (error) {
+    // A duration, but longer than a timer can wait: say so rather than "must be a duration".
+    if (error instanceof InvalidArgumentError && error.message.includes(' must be at most ')) {
+      throw new UsageError(
+        `${flag} must be at most ${MAX_TIMER_MS} ms (about 24.8 days); got ${JSON.stringify(text)}`,
+      );
+    }
     ms = Number.NaN;
   }
   if (!(ms > 0 || (allowZero && ms === 0))) {

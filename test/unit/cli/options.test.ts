@@ -123,6 +123,13 @@ describe('parsing helpers', () => {
     ).toThrow(
       '--timeout must be a duration above 0: milliseconds or a Go duration such as 500ms, 5s or 1m; got "-5s"',
     );
+    // A duration a timer cannot wait for is named as such, not as "not a duration".
+    expect(() => parseDurationFlag('1000h', '--timeout', 1)).toThrow(
+      '--timeout must be at most 2147483647 ms (about 24.8 days); got "1000h"',
+    );
+    expect(() => parseDurationFlag('5parsecs', '--timeout', 1)).toThrow(
+      '--timeout must be a duration above 0',
+    );
     // Anything else starting with '-' is still a flag.
     expect(() => parseCommandLine(['--address', '-h'], CONNECTION_OPTIONS)).toThrow(UsageError);
     expect(() => parseCommandLine(['--address'], CONNECTION_OPTIONS)).toThrow(
