@@ -161,7 +161,7 @@ export function toEntry(
     !isUint(createIndex) ||
     !isUint(flags) ||
     !isUint(lockIndex) ||
-    (value !== null && typeof value !== 'string') ||
+    (value !== null && (typeof value !== 'string' || !isBase64(value))) ||
     (session !== undefined && typeof session !== 'string')
   ) {
     throw malformed(operation, key, describeEntryProblem(r, position), status);
@@ -187,6 +187,7 @@ function describeEntryProblem(r: Record<string, unknown>, position: number): str
       return `${where}: ${field} is not a non-negative integer`;
   }
   if (typeof (r.Value ?? '') !== 'string') return `${where}: Value is not a base64 string or null`;
+  if (!isBase64((r.Value ?? '') as string)) return `${where}: Value is not valid base64`;
   return `${where}: Session is not a string`;
 }
 
@@ -213,6 +214,14 @@ const LONG_FLAGS = /(?<!\\)"Flags":\s*(\d{16,})/g;
 
 /** Standard padded base64, checked strictly: alphabet, padding only at the end, length a multiple of 4. */
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Checked when an answer is parsed, not when a value is read: an answer holding a value that is not base64
+ * is malformed as a whole, so a watch never adopts its index (consul-semantics §2.1, §4.7).
+ */
+function isBase64(raw: string): boolean {
+  return raw.length % 4 === 0 && BASE64.test(raw);
+}
 
 function decodeValue(raw: string | null, key: string): Buffer | null {
   if (raw === null) return null;

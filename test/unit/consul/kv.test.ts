@@ -385,31 +385,40 @@ describe('reading entries (consul-semantics §2, §3)', () => {
     );
   });
 
-  it('reports bad base64 only when the value is read, naming the key', async () => {
+  it('refuses a whole answer holding a value that is not base64, naming the entry (its index is never adopted)', async () => {
     mock = mockConsul();
-    const body = [
-      entry('config/good', 'ok', 3),
-      { Key: 'config/bad', Value: 'b2s', CreateIndex: 3, ModifyIndex: 3 },
-      { Key: 'config/bad2', Value: 'b2s*', CreateIndex: 3, ModifyIndex: 3 },
-    ];
-    mock.pool
-      .intercept({ path: '/v1/kv/config/?recurse=', method: 'GET' })
-      .reply(200, body, { headers: meta(3) });
-    const { entries } = await mock.client.kv.list('config/');
-    expect(entries[0]?.text()).toBe('ok');
-    for (const bad of [entries[1], entries[2]]) {
-      let caught: unknown;
-      try {
-        bad?.text();
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught).toBeInstanceOf(MalformedResponseError);
-      expect(caught).toMatchObject({ operation: 'kv.decode', key: bad?.key });
-      expect((caught as Error).message).toBe(
-        `kv.decode ${bad?.key}: the value is not valid base64 (Consul sends standard padded base64); the entry cannot be decoded`,
+    for (const [bad, why] of [
+      ['b2s', 'length not a multiple of 4'],
+      ['b2s*', 'a character outside the alphabet'],
+    ] as const) {
+      const body = [
+        entry('config/good', 'ok', 3),
+        { Key: 'config/bad', Value: bad, CreateIndex: 3, ModifyIndex: 3 },
+      ];
+      mock.pool
+        .intercept({ path: '/v1/kv/config/?recurse=', method: 'GET' })
+        .reply(200, body, { headers: meta(3) });
+      const error = await mock.client.kv.list('config/').catch((e: unknown) => e);
+      expect(error, why).toBeInstanceOf(MalformedResponseError);
+      expect((error as Error).message).toBe(
+        'kv.list config/: malformed response from Consul: entry 1 ("config/bad"): Value is not valid base64',
       );
     }
+  });
+
+  it('reports bad base64 of an entry built by hand when its value is read, naming the key', () => {
+    const bad = new KVEntry({
+      key: 'config/bad',
+      value: 'b2s*',
+      flags: 0,
+      createIndex: 3,
+      modifyIndex: 3,
+      lockIndex: 0,
+      session: undefined,
+    });
+    expect(() => bad.text()).toThrow(
+      'kv.decode config/bad: the value is not valid base64 (Consul sends standard padded base64); the entry cannot be decoded',
+    );
   });
 });
 

@@ -251,6 +251,36 @@ describe('Watcher: errors', () => {
     expect(codes).toEqual(['CONSUL_MALFORMED_RESPONSE']);
   });
 
+  it('never adopts the index of an answer holding a value that is not base64, and re-reads', async () => {
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
+    const corrupt = [
+      { Key: 'config/app/a', Value: 'bm90!YmFzZTY0', Flags: 0, CreateIndex: 1, ModifyIndex: 9, LockIndex: 0 },
+    ];
+    consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', {
+      status: 200,
+      index: 9,
+      body: JSON.stringify(corrupt),
+    });
+    // The next request is a full read (no index), never ?index=9: the corrupt answer's index was not taken.
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '2', 9)], index: 9 });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=9&wait=300000ms');
+    const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/', { format: 'text' });
+    const events: unknown[] = [];
+    sub.on('error', (e) => events.push(['error', e.code, e.message]));
+    sub.on('invalid', (e) => events.push(['invalid', e.message]));
+    sub.on('change', (e) => events.push(['change', e.current]));
+    await expect(sub.ready).resolves.toEqual({ a: '1' });
+    await blocking;
+    expect(events).toEqual([
+      [
+        'error',
+        'CONSUL_MALFORMED_RESPONSE',
+        expect.stringContaining('entry 0 ("config/app/a"): Value is not valid base64'),
+      ],
+      ['change', { a: '2' }],
+    ]);
+  });
+
   it('turns stale after staleAfter ms of failures and ready again on recovery', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', { status: 503, body: 'busy' });
