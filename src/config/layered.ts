@@ -21,7 +21,7 @@ import {
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../watch/subscription.js';
 import type { UnknownKeysMode, WatcherOptions, WatchFormat } from '../watch/types.js';
-import { validateTree, validateWatchOptions, type Watcher } from '../watch/watcher.js';
+import { UnknownKeysPolicy, validateTree, validateWatchOptions, type Watcher } from '../watch/watcher.js';
 import { ConfigView } from './config-view.js';
 import { diffLeaves, type LayeredChange, type MergedLeaf, mergeLayers } from './layered-tree.js';
 
@@ -157,8 +157,7 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends ConfigView<
   #leaves = new Map<string, MergedLeaf>();
   #subscriptions: Subscription<unknown>[] = [];
   #evaluationScheduled = false;
-  /** Unknown keys already logged, so `'warn'` logs a key once per appearance. */
-  #warnedUnknown = new Set<string>();
+  readonly #policy: UnknownKeysPolicy;
 
   /** Use {@link defineLayeredConfig}. */
   constructor(options: LayeredConfigOptions<S>) {
@@ -174,6 +173,7 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends ConfigView<
     for (const prefix of layers) {
       validateWatchOptions(prefix, { format: this.#format, unknownKeys: this.#unknownKeys });
     }
+    this.#policy = new UnknownKeysPolicy(this.#unknownKeys, this.logger, name);
   }
 
   protected async start(signal: AbortSignal | undefined): Promise<z.output<S>> {
@@ -251,29 +251,10 @@ export class LayeredConfigBinding<S extends z.core.$ZodType> extends ConfigView<
       isFolder: (node) => tree.isFolder(node),
       // A merged tree names no single key: secrets are told by their path, as under a prefix.
       secret: false,
-      findUnknownKeys: this.#unknownKeys !== 'ignore',
+      findUnknownKeys: this.#policy.active,
     });
-    const { unknownKeys } = outcome;
-    if (this.#unknownKeys === 'error' && unknownKeys.length > 0) {
-      return { ok: false, issues: outcome.ok ? unknownKeys : [...outcome.issues, ...unknownKeys] };
-    }
-    if (!outcome.ok) return outcome;
-    if (this.#unknownKeys === 'warn') this.#warnUnknownKeys(unknownKeys);
-    return { ok: true, value: outcome.value, leaves: tree.leaves() };
-  }
-
-  #warnUnknownKeys(unknownKeys: readonly ValidationIssue[]): void {
-    const present = new Set<string>();
-    for (const issue of unknownKeys) {
-      present.add(issue.key);
-      if (this.#warnedUnknown.has(issue.key)) continue;
-      this.logger.warn(
-        { key: issue.key, path: issue.path.join('.'), received: issue.received },
-        `unknown config key ${issue.key}: not described by the schema of ${this.name}`,
-      );
-    }
-    // Forget keys that went away, so a key that comes back is reported again.
-    this.#warnedUnknown = present;
+    const checked = this.#policy.apply(outcome);
+    return checked.ok ? { ...checked, leaves: tree.leaves() } : checked;
   }
 
   #evaluate(): void {

@@ -39,6 +39,7 @@ import type {
   WatchedEntry,
   WatchFormat,
 } from './types.js';
+import { UnknownKeysPolicy } from './unknown-keys.js';
 
 /** Internal entry points, called by the query that feeds the subscription. Not part of the public API. */
 export const kApply: unique symbol = Symbol('consul-hotreload.apply');
@@ -102,8 +103,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   #current: T | undefined;
   /** The candidate and the good value's entries. */
   readonly #values: CandidateStore;
-  /** Unknown keys already logged, so `'warn'` logs a key once per appearance, not on every change. */
-  #warnedUnknown = new Set<string>();
+  readonly #unknownKeys: UnknownKeysPolicy;
   /** Changes received and not yet evaluated (debounce, or the first evaluation's microtask). */
   #pending = new Map<string, WatchEntry | undefined>();
   #index = 0;
@@ -125,6 +125,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     super((event, error) => listenerThrew(init, event, error));
     this.key = init.key;
     this.#init = init;
+    this.#unknownKeys = new UnknownKeysPolicy(init.unknownKeys, init.logger, init.key);
     this.#values = new CandidateStore({
       key: init.key,
       format: init.format,
@@ -342,35 +343,11 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     store.save(this.key, this.#index, () => sourcesOf(entries));
   }
 
-  /**
-   * Applies the batch to the candidate and validates it; with `unknownKeys: 'error'`, keys the schema does
-   * not describe are issues too, and with `'warn'` they are logged once a value is accepted.
-   */
+  /** Applies the batch to the candidate, validates it and applies the `unknownKeys` policy. */
   #check(
     batch: ReadonlyMap<string, WatchEntry | undefined>,
   ): { ok: true; value: unknown } | { ok: false; issues: ValidationIssue[] } {
-    const outcome = this.#values.apply(batch);
-    const { unknownKeys } = outcome;
-    if (this.#init.unknownKeys === 'error' && unknownKeys.length > 0) {
-      return { ok: false, issues: outcome.ok ? unknownKeys : [...outcome.issues, ...unknownKeys] };
-    }
-    if (!outcome.ok) return outcome;
-    if (this.#init.unknownKeys === 'warn') this.#warnUnknownKeys(unknownKeys);
-    return outcome;
-  }
-
-  #warnUnknownKeys(unknownKeys: readonly ValidationIssue[]): void {
-    const present = new Set<string>();
-    for (const issue of unknownKeys) {
-      present.add(issue.key);
-      if (this.#warnedUnknown.has(issue.key)) continue;
-      this.#init.logger.warn(
-        { key: issue.key, path: issue.path.join('.'), received: issue.received },
-        `unknown config key ${issue.key}: not described by the schema of ${this.key}`,
-      );
-    }
-    // Forget keys that went away, so a key that comes back is reported again.
-    this.#warnedUnknown = present;
+    return this.#unknownKeys.apply(this.#values.apply(batch));
   }
 
   /** @param leftCache - this is the first live value after a restore from the cache */

@@ -19,7 +19,11 @@ import {
 import { KvQuery, kvTarget } from './query-kv.js';
 import { Subscription } from './subscription.js';
 import type { WatcherOptions, WatcherStats, WatchFormat, WatchOptions } from './types.js';
+import { UnknownKeysPolicy } from './unknown-keys.js';
 import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
+
+/** The `unknownKeys` policy of a subscription, for views that validate a tree of their own. */
+export { UnknownKeysPolicy };
 
 /**
  * Decodes one value as `format` does in a subscription, without throwing: the decoded value, or the message
