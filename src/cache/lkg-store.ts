@@ -13,7 +13,8 @@ import { KVEntry } from '../consul/kv-entry.js';
 import { watchErrorChannel } from '../diagnostics.js';
 import { errorText } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type LkgEntry, LkgFile, type LkgFileOptions, type LkgSnapshot } from './lkg-file.js';
+import { LkgFile, type LkgFileOptions } from './lkg-file.js';
+import type { LkgEntry, LkgSnapshot } from './lkg-format.js';
 
 /** What the store reads of a KV entry to save it; `KVEntry` has it all. */
 export interface CacheableEntry {

@@ -17,15 +17,13 @@ import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LkgFile, type LkgFileHooks, type LkgFileTestOptions } from '../../../src/cache/lkg-file.js';
 import {
   canonicalJson,
-  LkgFile,
-  type LkgFileHooks,
-  type LkgFileTestOptions,
   type LkgSnapshot,
   lkgChecksum,
   type SavedLkgSnapshot,
-} from '../../../src/cache/lkg-file.js';
+} from '../../../src/cache/lkg-format.js';
 import type { Logger } from '../../../src/logger.js';
 import type { LkgInterleavedWriterInput } from '../../fixtures/lkg-interleaved-writer.js';
 import type { LkgWriterInput } from '../../fixtures/lkg-writer.js';
