@@ -1,7 +1,7 @@
 /**
- * What Consul's HTTP layer does for every KV and txn request before the endpoint runs (consul-semantics §1): method
+ * What Consul's HTTP layer does for every KV, txn and session request before the endpoint runs (consul-semantics §1): method
  * checks, datacenter, token, consistency and `wait`/`index` parsing, the CE namespace/partition refusals,
- * and — in the RPC — the datacenter route and the ACL check. Shared by the KV and txn routes.
+ * and — in the RPC — the datacenter route and the ACL check. Shared by the KV, txn and session routes.
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -10,14 +10,12 @@ import type { DevServerFaults } from './faults.js';
 import { goQuote, parseGoDuration, parseGoUint64 } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
 import { sendBody, sendText } from './http-io.js';
+import type { SessionStore } from './sessions.js';
 import type { KvStore } from './store.js';
 import type { WaiterRegistry } from './waiters.js';
 
 /** The dev server's datacenter; any other `?dc=` has no path (consul-semantics §1). */
 export const DATACENTER = 'dc1';
-
-/** Prefix of the 400 texts for session features (`?acquire`, `?release`, txn `lock`/`unlock`/`check-session`). */
-export const SESSIONS_UNSUPPORTED = 'Sessions are not supported by the consul-hotreload dev server';
 
 /** A request held open by the server (a blocking query or a `hang` fault); `end()` releases it without answering. */
 export interface HeldRequest {
@@ -37,6 +35,7 @@ export interface RouteSettings {
 /** Everything a route handler works with. */
 export interface RouteContext {
   readonly store: KvStore;
+  readonly sessions: SessionStore;
   readonly waiters: WaiterRegistry;
   readonly faults: DevServerFaults;
   readonly settings: RouteSettings;

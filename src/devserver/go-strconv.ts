@@ -24,11 +24,11 @@ function isDigitOrDot(char: string | undefined): boolean {
 }
 
 /**
- * Parses a Go duration string (`10s`, `1500ms`, `1m30s`, `.5h`, `-3s`, `0`) into milliseconds, which may be
- * fractional or negative. Returns `undefined` for anything Go's `time.ParseDuration` rejects: a bare number
+ * Parses a Go duration string (`10s`, `1500ms`, `1m30s`, `.5h`, `-3s`, `0`) into nanoseconds (negative
+ * allowed), exactly as Go's `time.Duration` holds it. Returns `undefined` for anything Go's `time.ParseDuration` rejects: a bare number
  * other than `0` (missing unit), an unknown unit, an empty string, or a value beyond ±2^63 ns.
  */
-export function parseGoDuration(input: string): number | undefined {
+export function parseGoDurationNs(input: string): bigint | undefined {
   let rest = input;
   let negative = false;
   if (rest.startsWith('-') || rest.startsWith('+')) {
@@ -36,7 +36,7 @@ export function parseGoDuration(input: string): number | undefined {
     rest = rest.slice(1);
   }
   // consul-semantics §1: "0" is the one unit-less duration Go accepts.
-  if (rest === '0') return 0;
+  if (rest === '0') return 0n;
   if (rest === '') return undefined;
 
   let totalNs = 0n;
@@ -65,8 +65,13 @@ export function parseGoDuration(input: string): number | undefined {
     if (totalNs > MAX_DURATION_NS) return undefined;
   }
   if (!negative && totalNs > MAX_DURATION_NS - 1n) return undefined;
-  const ms = Number(totalNs) / 1e6;
-  return negative ? -ms : ms;
+  return negative ? -totalNs : totalNs;
+}
+
+/** {@link parseGoDurationNs} in milliseconds, which may be fractional or negative. */
+export function parseGoDuration(input: string): number | undefined {
+  const ns = parseGoDurationNs(input);
+  return ns === undefined ? undefined : Number(ns) / 1e6;
 }
 
 /** Result of {@link parseGoUint64}: the value, or Go's error text. */

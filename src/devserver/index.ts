@@ -15,3 +15,4 @@ export type {
   DevServerStats,
 } from './server.js';
 export { startDevServer } from './server.js';
+export type { Session, SessionCheckStatus, SessionChecks, SessionStore } from './sessions.js';

@@ -56,3 +56,28 @@ export function parseJsonKeepingNumbers(text: string): unknown {
       : value,
   );
 }
+
+/** A decoded JSON value that is an object in Go's sense (not an array, null or number). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
+  );
+}
+
+/** The JSON type name Go's decoder errors use (`number`, `array`, `object`…). */
+export function goJsonType(value: unknown): string {
+  if (value instanceof JsonNumber) return 'number';
+  if (Array.isArray(value)) return 'array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'object' : typeof value;
+}
+
+/** Go's encoding/json matches field names exactly first, then case-insensitively. */
+export function field(object: Record<string, unknown>, name: string): unknown {
+  if (name in object) return object[name];
+  const lower = name.toLowerCase();
+  for (const [key, value] of Object.entries(object)) {
+    if (key.toLowerCase() === lower) return value;
+  }
+  return undefined;
+}

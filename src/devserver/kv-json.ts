@@ -13,6 +13,8 @@ export interface EntryJson {
   Key: string;
   Flags: number | string;
   Value: string | null;
+  /** The lock holder; left out when the key is not locked (Go's `omitempty`, consul-semantics §L5). */
+  Session?: string;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -38,6 +40,7 @@ export function entryToJson(entry: KvEntry, withValue = true): EntryJson {
     Flags: jsonUint64(entry.flags),
     // consul-semantics §2: an empty value is a nil byte slice in Go, which encodes as null.
     Value: withValue && entry.value !== null ? entry.value.toString('base64') : null,
+    ...(entry.session === undefined ? {} : { Session: entry.session }),
     CreateIndex: entry.createIndex,
     ModifyIndex: entry.modifyIndex,
   };

@@ -1,10 +1,12 @@
 /**
- * HTTP → store: routing like Consul's Go mux (consul-semantics §1), the KV endpoints (consul-semantics §2) with their index headers (consul-semantics §3)
- * and blocking queries (consul-semantics §4), and the fault hooks. The txn endpoint lives in txn-route.ts.
+ * HTTP → store: routing like Consul's Go mux (consul-semantics §1), the KV endpoints (consul-semantics §2) with their index headers (consul-semantics §3),
+ * blocking queries (consul-semantics §4) and locks (consul-semantics §L5), and the fault hooks. The txn endpoint lives in txn-route.ts,
+ * the session endpoints in session-routes.ts.
  * @module
  */
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { holdBlockingRead, type ReadAnswer, sendRead } from './blocking-read.js';
 import {
   admitRequest,
   blockingTimeoutMs,
@@ -16,14 +18,14 @@ import {
   type RouteContext,
   readMetaHeaders,
   refuseMethod,
-  SESSIONS_UNSUPPORTED,
   streamTooLargeText,
 } from './consul-http.js';
 import type { Fault } from './faults.js';
-import { isGoPrintable, parseGoUint64 } from './go-strconv.js';
+import { goQuote, isGoPrintable, parseGoUint64 } from './go-strconv.js';
 import { cleanPath, GoQuery, goPathEscape, goUnescapeBytes } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import { entryToJson, renderJson } from './kv-json.js';
+import { handleSession, SESSION_PREFIX, SESSION_SUBTREES } from './session-routes.js';
 import { handleTxn } from './txn-route.js';
 import type { WatchTarget } from './waiters.js';
 
@@ -69,6 +71,8 @@ function hasUnsupportedTransferEncoding(req: IncomingMessage): boolean {
 export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     ctx.counters.requests++;
+    // consul-semantics §L3: TTLs that ran out by the (possibly injected) clock expire before anything is served.
+    ctx.sessions.expireDue();
     if (hasUnsupportedTransferEncoding(req)) {
       req.socket.end(UNSUPPORTED_TE_RESPONSE);
       return;
@@ -106,14 +110,16 @@ async function route(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
   }
   // consul-semantics §1: Go's ServeMux redirects unclean paths (`//`, `.`, `..`) and `/v1/kv` to the clean form.
   const cleaned = cleanPath(path);
-  if (cleaned !== path || path === '/v1/kv') {
-    const target = path === '/v1/kv' ? '/v1/kv/' : cleaned;
+  const subtree = path === '/v1/kv' || SESSION_SUBTREES.has(path);
+  if (cleaned !== path || subtree) {
+    const target = subtree ? `${path}/` : cleaned;
     redirect(req, res, `${goPathEscape(target)}${rawQuery === '' ? '' : `?${rawQuery}`}`);
     return;
   }
   const query = new GoQuery(rawQuery);
   if (path.startsWith(KV_PREFIX)) return handleKv(ctx, req, res, path.slice(KV_PREFIX.length), query);
   if (path === '/v1/txn') return handleTxn(ctx, req, res, query);
+  if (path.startsWith(SESSION_PREFIX) && (await handleSession(ctx, req, res, path, query))) return;
   if (path === '/v1/status/leader') {
     if (req.method !== 'GET') return refuseMethod(req, res, 'OPTIONS,GET');
     return sendBody(res, 200, renderJson('127.0.0.1:8300', query.has('pretty')), JSON_HEADERS);
@@ -169,16 +175,6 @@ type KvRead =
   | { kind: 'get'; key: string; raw: boolean }
   | { kind: 'list'; prefix: string }
   | { kind: 'keys'; prefix: string; separator: string };
-
-/** One evaluation of a read: the response it would give now. */
-interface ReadAnswer {
-  readonly status: 200 | 404;
-  readonly index: number;
-  readonly body: Buffer;
-  readonly headers: OutgoingHttpHeaders;
-  /** A single-key GET that found nothing (consul-semantics §4: such a query keeps blocking). */
-  readonly missingKey: boolean;
-}
 
 function kvReadFrom(key: string, query: GoQuery): KvRead | undefined {
   // consul-semantics §2: keys wins over recurse; `separator` wins over the historic `seperator`.
@@ -237,15 +233,6 @@ function evaluateRead(ctx: RouteContext, read: KvRead, pretty: boolean): ReadAns
   }
 }
 
-function sendRead(
-  res: ServerResponse,
-  answer: ReadAnswer,
-  indexOverride: number | 'missing' | undefined,
-): void {
-  const headers = { ...readMetaHeaders(indexOverride ?? answer.index), ...answer.headers };
-  sendBody(res, answer.status, answer.body, headers);
-}
-
 function kvGet(
   ctx: RouteContext,
   res: ServerResponse,
@@ -271,69 +258,15 @@ function kvGet(
     sendRead(res, evaluate(), indexOverride);
     return;
   }
+  const target = watchTargetOf(read);
   holdBlockingRead(ctx, res, {
-    target: watchTargetOf(read),
+    subscribe: (wake) => ctx.waiters.add(target, wake),
     evaluate,
     minIndex: params.minIndex,
     timeoutMs: blockingTimeoutMs(ctx.settings, params.waitMs),
     spurious: fault?.kind === 'spurious',
     indexOverride,
   });
-}
-
-interface BlockingRead {
-  readonly target: WatchTarget;
-  readonly evaluate: () => ReadAnswer;
-  readonly minIndex: bigint;
-  readonly timeoutMs: number;
-  /** A `spurious` fault: return at once with the unchanged result. */
-  readonly spurious: boolean;
-  readonly indexOverride: number | 'missing' | undefined;
-}
-
-/**
- * Consul's blocking loop (consul-semantics §4): answer as soon as the result's index exceeds the floor (the client's index
- * at first); otherwise wait for a write touching the key or prefix, re-evaluate, and at the timeout answer
- * with the current result. A single key that is still missing on a re-evaluation moves the floor up to the
- * current index, so unrelated writes never end its wait (newer Consul path).
- */
-function holdBlockingRead(ctx: RouteContext, res: ServerResponse, query: BlockingRead): void {
-  let floor = query.minIndex;
-  let sawMissingKey = false;
-  const ready = (answer: ReadAnswer): boolean => {
-    if (answer.missingKey) {
-      if (sawMissingKey) floor = BigInt(answer.index);
-      sawMissingKey = true;
-    }
-    return BigInt(answer.index) > floor;
-  };
-
-  const first = query.evaluate();
-  if (ready(first) || query.spurious) {
-    sendRead(res, first, query.indexOverride);
-    return;
-  }
-
-  let settled = false;
-  const settle = (answer: ReadAnswer | undefined) => {
-    if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    unregister();
-    ctx.held.delete(held);
-    res.off('close', onClose);
-    if (answer !== undefined) sendRead(res, answer, query.indexOverride);
-  };
-  const held = { end: () => settle(undefined) };
-  const onClose = () => settle(undefined);
-  const unregister = ctx.waiters.add(query.target, () => {
-    const answer = query.evaluate();
-    if (ready(answer)) settle(answer);
-  });
-  const timer = setTimeout(() => settle(query.evaluate()), query.timeoutMs);
-  ctx.held.add(held);
-  // The response closes when the client disconnects: drop the waiter at once.
-  res.on('close', onClose);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -425,9 +358,6 @@ async function kvPut(
   if (flags === null) return;
   const casIndex = uint64Param(res, query, 'cas');
   if (casIndex === null) return;
-  if (query.has('acquire') || query.has('release')) {
-    return sendText(res, 400, `${SESSIONS_UNSUPPORTED}: ?acquire and ?release cannot be used`);
-  }
   const maxBytes = ctx.settings.kvMaxValueSize;
   const declared = declaredContentLength(req);
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, KV_SIZE_DOCS));
@@ -442,11 +372,49 @@ async function kvPut(
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
   // consul-semantics §2: an empty body is stored as a nil value.
   const value = read.body.length === 0 ? null : read.body;
+  if (query.has('acquire') || query.has('release')) {
+    return kvLock(ctx, res, { key, value, flags: flags ?? 0n }, query, params.pretty);
+  }
   if (casIndex === undefined) {
     ctx.store.set(key, value, flags ?? 0n);
     return sendWriteResult(res, true, params.pretty);
   }
   sendWriteResult(res, ctx.store.cas(key, value, flags ?? 0n, casIndex), params.pretty);
+}
+
+/**
+ * `?acquire` / `?release` (consul-semantics §L5): a key inside its lock-delay answers `false` before the session is
+ * even looked at; an empty or unknown session is a 500 from the Raft apply.
+ */
+function kvLock(
+  ctx: RouteContext,
+  res: ServerResponse,
+  write: { key: string; value: Buffer | null; flags: bigint },
+  query: GoQuery,
+  pretty: boolean,
+): void {
+  const outcome = lockOutcome(ctx, write, query);
+  if (typeof outcome === 'boolean') sendWriteResult(res, outcome, pretty);
+  else sendText(res, 500, outcome.error);
+}
+
+function lockOutcome(
+  ctx: RouteContext,
+  { key, value, flags }: { key: string; value: Buffer | null; flags: bigint },
+  query: GoQuery,
+): boolean | { error: string } {
+  const acquire = query.has('acquire');
+  const session = query.get(acquire ? 'acquire' : 'release');
+  if (acquire && ctx.sessions.lockDelayed(key)) {
+    ctx.logger.debug({ key }, 'dev server: rejecting lock due to lock-delay');
+    return false;
+  }
+  if (session === '') return { error: 'raft apply failed: missing session' };
+  if (!acquire) return ctx.store.release(key, value, flags, session);
+  if (ctx.sessions.get(session) === undefined) {
+    return { error: `raft apply failed: invalid session ${goQuote(session)}` };
+  }
+  return ctx.store.acquire(key, value, flags, session);
 }
 
 function kvDelete(

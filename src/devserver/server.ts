@@ -1,7 +1,7 @@
 /**
  * `startDevServer()`: an embedded Consul-compatible KV server on a real socket, for tests, the demo, the
- * bench and `consul-hotreload dev`. It speaks the KV HTTP API, blocking queries and `/v1/txn` as the
- * docs/consul-semantics.md describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
+ * bench and `consul-hotreload dev`. It speaks the KV HTTP API, blocking queries, `/v1/txn`, sessions and
+ * locks as the docs/consul-semantics.md describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
  * per-client cap, and fault injection.
  *
  * It never imports `src/consul/`: a shared bug would make the tests agree with themselves.
@@ -16,6 +16,7 @@ import type { HeldRequest, RouteContext } from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { createRequestHandler } from './routes.js';
 import { type DevServerSeed, seedEntries } from './seed.js';
+import { SessionStore } from './sessions.js';
 import { KvStore } from './store.js';
 import { WaiterRegistry } from './waiters.js';
 
@@ -82,8 +83,15 @@ export interface DevServerOptions {
    * @default 30_000
    */
   keepAliveTimeoutMs?: number;
-  /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (consul-semantics §3). @default Date.now */
+  /**
+   * Clock for tombstone reaping, session TTLs and lock-delays, in ms; inject one to reproduce an index going
+   * backwards (consul-semantics §3) or to expire a session without waiting (consul-semantics §L3). Expiries that are due by
+   * this clock are applied before every request and by {@link SessionStore.expireDue}.
+   * @default Date.now
+   */
   now?: () => number;
+  /** The agent's node name: the default `Node` of a session and the only node one may name (consul-semantics §L1). @default 'consul-hotreload-dev' */
+  nodeName?: string;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
   logger?: Logger;
 }
@@ -101,6 +109,7 @@ const DEV_SERVER_DEFAULTS = {
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
+  nodeName: 'consul-hotreload-dev',
 } as const;
 
 /** A stored entry as seen through {@link DevServer.kv}. */
@@ -161,6 +170,11 @@ export interface DevServer {
   readonly port: number;
   readonly kv: DevServerKv;
   readonly faults: FaultInjector;
+  /**
+   * The session store (consul-semantics §L1–§L4), for tests: `expireDue()` after moving an injected clock,
+   * `checkTurnedCritical(checkId)` to invalidate the sessions linked to a check.
+   */
+  readonly sessions: SessionStore;
   stats(): DevServerStats;
   /** Ends blocking queries, destroys every socket, stops timers. Idempotent: later calls return the same promise. */
   close(): Promise<void>;
@@ -188,6 +202,7 @@ interface ResolvedDevServerOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   now: () => number;
+  nodeName: string;
 }
 
 function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
@@ -207,6 +222,7 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
     now: options.now ?? Date.now,
+    nodeName: options.nodeName ?? DEV_SERVER_DEFAULTS.nodeName,
   };
   const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
     if (!ok) {
@@ -236,6 +252,7 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   );
   check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
   check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
+  check('nodeName', typeof resolved.nodeName === 'string' && resolved.nodeName !== '', 'a non-empty string');
   return resolved;
 }
 
@@ -251,6 +268,7 @@ class RunningDevServer implements DevServer {
   readonly port: number;
   readonly kv: DevServerKv;
   readonly faults: DevServerFaults;
+  readonly sessions: SessionStore;
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
@@ -277,6 +295,7 @@ class RunningDevServer implements DevServer {
     this.#counters = context.counters;
     this.#connections = parts.connections;
     this.faults = context.faults;
+    this.sessions = context.sessions;
     this.host = parts.host;
     this.port = parts.port;
     this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
@@ -310,6 +329,7 @@ class RunningDevServer implements DevServer {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
     this.#store.dispose();
+    this.sessions.dispose();
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
@@ -447,9 +467,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     onCommit: (keys) => waiters.notify(keys),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
+  const sessions = new SessionStore({ store, nodeName: resolved.nodeName, now: resolved.now });
 
   const context: RouteContext = {
     store,
+    sessions,
     waiters,
     faults: new DevServerFaults(),
     settings: {
@@ -491,6 +513,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     });
   }).catch((error: unknown) => {
     store.dispose();
+    sessions.dispose();
     http.close();
     throw error;
   });

@@ -1,6 +1,7 @@
 /**
- * The dev server's KV state: entries, one global raft-like index, tombstones and transactions, with the
- * index rules of Consul's state store (consul-semantics §3) and the CAS and transaction rules of consul-semantics §2 and §6.
+ * The dev server's KV state: entries, one global raft-like index, tombstones, locks and transactions, with
+ * the index rules of Consul's state store (consul-semantics §3), the CAS and transaction rules of consul-semantics §2
+ * and §6, and the lock rules of consul-semantics §L5–§L7.
  *
  * Every change runs in a {@link StoreTxn} overlay that is committed at once under one new index, so a
  * single PUT and a 128-op transaction follow the same code path. A write that changes nothing (an identical
@@ -17,8 +18,10 @@ export interface KvEntry {
   readonly value: Buffer | null;
   /** Consul's opaque uint64 flags. */
   readonly flags: bigint;
-  /** Always 0: the dev server does not support sessions, so nothing is ever locked. */
+  /** How many times a session newly acquired the key (consul-semantics §L5); kept when the lock is released. */
   readonly lockIndex: number;
+  /** The session holding the lock, or undefined when the key is not locked. */
+  readonly session: string | undefined;
   readonly createIndex: number;
   readonly modifyIndex: number;
 }
@@ -48,7 +51,23 @@ export interface TxnKvOp {
   readonly flags: bigint;
   /** The `Index` field: the CAS or check index. */
   readonly index: bigint;
+  /** The `Session` field of `lock`, `unlock` and `check-session` (consul-semantics §L7); `''` when absent. */
+  readonly session: string;
 }
+
+/**
+ * What the store asks of the session store during a transaction (consul-semantics §L7): whether a session
+ * exists, and whether a key is inside a lock-delay. The default knows no sessions and no delays.
+ */
+export interface SessionRules {
+  exists(sessionId: string): boolean;
+  lockDelayed(key: string): boolean;
+}
+
+const NO_SESSIONS: SessionRules = { exists: () => false, lockDelayed: () => false };
+
+/** What an invalidated session does to the keys it holds (consul-semantics §L4). */
+export type SessionBehavior = 'release' | 'delete';
 
 /** One entry of a transaction's `Results`; `withValue` is false for write results, which blank `Value` (consul-semantics §6). */
 export interface TxnResult {
@@ -128,10 +147,21 @@ class SortedKeys {
   }
 }
 
-function sameContent(entry: KvEntry, value: Buffer | null, flags: bigint): boolean {
-  if (entry.flags !== flags) return false;
-  if (entry.value === null || value === null) return entry.value === value;
-  return entry.value.equals(value);
+/** The writable fields of an entry. */
+interface EntryContent {
+  readonly value: Buffer | null;
+  readonly flags: bigint;
+  readonly session: string | undefined;
+  readonly lockIndex: number;
+}
+
+/** consul-semantics §2.5: value, flags, session and lock index all equal means the write changes nothing. */
+function sameContent(entry: KvEntry, next: EntryContent): boolean {
+  if (entry.flags !== next.flags || entry.session !== next.session || entry.lockIndex !== next.lockIndex) {
+    return false;
+  }
+  if (entry.value === null || next.value === null) return entry.value === next.value;
+  return entry.value.equals(next.value);
 }
 
 /**
@@ -183,15 +213,57 @@ export class StoreTxn {
     return touched ? entries.sort((a, b) => compareCodePoints(a.key, b.key)) : entries;
   }
 
-  /** Upserts; an identical value and flags change nothing and return the existing entry (consul-semantics §2). */
+  /**
+   * Upserts; an identical value and flags change nothing and return the existing entry (consul-semantics §2). A plain
+   * set keeps the key's lock holder and `LockIndex` (consul-semantics §L6).
+   */
   set(key: string, value: Buffer | null, flags: bigint): KvEntry {
     const existing = this.get(key);
-    if (existing !== undefined && sameContent(existing, value, flags)) return existing;
-    const entry: KvEntry = {
-      key,
+    return this.#write(key, existing, {
       value,
       flags,
+      session: existing?.session,
       lockIndex: existing?.lockIndex ?? 0,
+    });
+  }
+
+  /**
+   * consul-semantics §L5 acquire: a free key (or a new one) gets the session and `LockIndex` + 1; the holder itself
+   * rewrites value and flags with `LockIndex` unchanged; another holder → undefined, nothing written.
+   */
+  lock(key: string, value: Buffer | null, flags: bigint, session: string): KvEntry | undefined {
+    const existing = this.get(key);
+    if (existing?.session !== undefined && existing.session !== session) return undefined;
+    const lockIndex =
+      existing === undefined ? 1 : existing.lockIndex + (existing.session === session ? 0 : 1);
+    return this.#write(key, existing, { value, flags, session, lockIndex });
+  }
+
+  /** consul-semantics §L5 release: only the holder may; `Session` cleared, `LockIndex` kept, value and flags written. */
+  unlock(key: string, value: Buffer | null, flags: bigint, session: string): KvEntry | undefined {
+    const existing = this.get(key);
+    if (existing === undefined || existing.session !== session) return undefined;
+    return this.#write(key, existing, { value, flags, session: undefined, lockIndex: existing.lockIndex });
+  }
+
+  /** consul-semantics §L4: an invalidated session's keys lose their holder (`release`) or are deleted (`delete`). */
+  dropLocks(keys: Iterable<string>, behavior: SessionBehavior): void {
+    for (const key of keys) {
+      const existing = this.get(key);
+      if (existing === undefined) continue;
+      if (behavior === 'delete') this.delete(key);
+      else this.#write(key, existing, { ...existing, session: undefined });
+    }
+  }
+
+  #write(key: string, existing: KvEntry | undefined, next: EntryContent): KvEntry {
+    if (existing !== undefined && sameContent(existing, next)) return existing;
+    const entry: KvEntry = {
+      key,
+      value: next.value,
+      flags: next.flags,
+      lockIndex: next.lockIndex,
+      session: next.session,
       createIndex: existing?.createIndex ?? this.index,
       modifyIndex: this.index,
     };
@@ -243,6 +315,8 @@ export class KvStore {
   /** The tombstones' keys, sorted like the entries, so a prefix's index costs what is under the prefix. */
   readonly #tombstoneKeys = new SortedKeys();
   #tombstonesVisited = 0;
+  /** session -> keys it holds, kept in step with the entries at every commit. */
+  readonly #locks = new Map<string, Set<string>>();
   readonly #options: KvStoreOptions;
   // consul-semantics §3: index 1 is the cluster's first internal Raft write, so the first user write gets at least 2.
   #raftIndex = 1;
@@ -332,6 +406,38 @@ export class KvStore {
     return this.#transact((tx) => tx.cas(key, value, flags, casIndex) !== undefined);
   }
 
+  /**
+   * `?acquire` (consul-semantics §L5): true when the session now holds the key. The caller has checked that the
+   * session exists and that the key is not inside a lock-delay.
+   */
+  acquire(key: string, value: Buffer | null, flags: bigint, session: string): boolean {
+    return this.#transact((tx) => tx.lock(key, value, flags, session) !== undefined);
+  }
+
+  /** `?release` (consul-semantics §L5): true when the session held the key and no longer does. */
+  release(key: string, value: Buffer | null, flags: bigint, session: string): boolean {
+    return this.#transact((tx) => tx.unlock(key, value, flags, session) !== undefined);
+  }
+
+  /** The keys a session holds now, sorted. */
+  heldBy(session: string): string[] {
+    return [...(this.#locks.get(session) ?? [])].sort(compareCodePoints);
+  }
+
+  /**
+   * Commits a change outside KV under a new index of its own (a session created or invalidated, consul-semantics §L3),
+   * together with what `work` does to KV in the same index; returns that index. Unlike a KV write it always
+   * takes an index, even when KV is untouched.
+   */
+  commitWithIndex(work: (tx: StoreTxn) => void = () => {}): number {
+    this.#reapDue();
+    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    work(tx);
+    this.#commit(tx);
+    this.#raftIndex = tx.index;
+    return tx.index;
+  }
+
   /** Deletes a key (missing key: no-op). */
   delete(key: string): void {
     this.#transact((tx) => tx.delete(key));
@@ -351,11 +457,15 @@ export class KvStore {
    * Runs a transaction's KV ops (consul-semantics §6): every op runs even after a failure so that every error is reported;
    * any error rolls the whole transaction back.
    */
-  runTxn(ops: readonly TxnKvOp[]): TxnOutcome {
-    // Consul's pre-apply check rejects an empty key for every verb but delete-tree before running anything.
+  runTxn(ops: readonly TxnKvOp[], sessions: SessionRules = NO_SESSIONS): TxnOutcome {
+    // Consul's pre-apply check rejects an empty key for every verb but delete-tree, and a `lock` inside its
+    // lock-delay (consul-semantics §L7), before running anything.
     const precheck: TxnError[] = [];
     ops.forEach((op, opIndex) => {
       if (op.key === '' && op.verb !== 'delete-tree') precheck.push({ opIndex, what: 'Must provide key' });
+      else if (op.verb === 'lock' && sessions.lockDelayed(op.key)) {
+        precheck.push({ opIndex, what: `failed to lock key ${goQuote(op.key)} due to lock delay` });
+      }
     });
     if (precheck.length > 0) return { ok: false, errors: precheck };
     this.#reapDue();
@@ -364,7 +474,7 @@ export class KvStore {
     const results: TxnResult[] = [];
     const errors: TxnError[] = [];
     ops.forEach((op, opIndex) => {
-      const what = applyTxnOp(tx, op, results);
+      const what = applyTxnOp(tx, op, results, sessions);
       if (what !== undefined) errors.push({ opIndex, what });
     });
     if (errors.length > 0) return { ok: false, errors };
@@ -434,6 +544,7 @@ export class KvStore {
     const added: string[] = [];
     const removed: string[] = [];
     for (const [key, entry] of tx.changes) {
+      this.#trackLock(key, this.#entries.get(key)?.session, entry?.session);
       if (entry === null) {
         if (this.#entries.delete(key)) removed.push(key);
       } else {
@@ -461,6 +572,23 @@ export class KvStore {
     this.#options.onCommit?.([...tx.changes.keys()]);
   }
 
+  #trackLock(key: string, before: string | undefined, after: string | undefined): void {
+    if (before === after) return;
+    if (before !== undefined) {
+      const held = this.#locks.get(before);
+      held?.delete(key);
+      if (held?.size === 0) this.#locks.delete(before);
+    }
+    if (after !== undefined) {
+      let held = this.#locks.get(after);
+      if (held === undefined) {
+        held = new Set();
+        this.#locks.set(after, held);
+      }
+      held.add(key);
+    }
+  }
+
   /** Lazy reaping on every read and write, so an injected clock takes effect without timers. */
   #reapDue(): void {
     if (this.#nextReapAtMs !== undefined && this.#options.now() >= this.#nextReapAtMs) this.reapTombstones();
@@ -484,9 +612,40 @@ export class KvStore {
 }
 
 /** Applies one op to the transaction; returns Consul's `What` text when it fails (consul-semantics §6). */
-function applyTxnOp(tx: StoreTxn, op: TxnKvOp, results: TxnResult[]): string | undefined {
+function applyTxnOp(
+  tx: StoreTxn,
+  op: TxnKvOp,
+  results: TxnResult[],
+  sessions: SessionRules,
+): string | undefined {
   const key = goQuote(op.key);
   switch (op.verb) {
+    case 'lock': {
+      if (op.session === '') return 'missing session';
+      if (!sessions.exists(op.session)) return `invalid session ${goQuote(op.session)}`;
+      const entry = tx.lock(op.key, op.value, op.flags, op.session);
+      if (entry === undefined) return `failed to lock key ${key}, lock is already held`;
+      results.push({ entry, withValue: false });
+      return undefined;
+    }
+    case 'unlock': {
+      if (op.session === '') return 'missing session';
+      const entry = tx.unlock(op.key, op.value, op.flags, op.session);
+      if (entry === undefined) {
+        return `failed to unlock key ${key}, lock isn't held, or is held by another session`;
+      }
+      results.push({ entry, withValue: false });
+      return undefined;
+    }
+    case 'check-session': {
+      const entry = tx.get(op.key);
+      if (entry === undefined) return `failed to check session, key ${key} doesn't exist`;
+      if ((entry.session ?? '') !== op.session) {
+        return `failed session check for key ${key}, current session ${goQuote(entry.session ?? '')} != ${goQuote(op.session)}`;
+      }
+      results.push({ entry, withValue: false });
+      return undefined;
+    }
     case 'set':
       results.push({ entry: tx.set(op.key, op.value, op.flags), withValue: false });
       return undefined;
@@ -535,5 +694,5 @@ function applyTxnOp(tx: StoreTxn, op: TxnKvOp, results: TxnResult[]): string | u
 }
 
 function emptyEntry(key: string): KvEntry {
-  return { key, value: null, flags: 0n, lockIndex: 0, createIndex: 0, modifyIndex: 0 };
+  return { key, value: null, flags: 0n, lockIndex: 0, session: undefined, createIndex: 0, modifyIndex: 0 };
 }

@@ -14,20 +14,18 @@ import {
   type RouteContext,
   refuseMethod,
   requestToken,
-  SESSIONS_UNSUPPORTED,
   streamTooLargeText,
 } from './consul-http.js';
 import { goQuote, parseGoUint64 } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
-import { JsonNumber, parseJsonKeepingNumbers } from './json-numbers.js';
+import { field, goJsonType, isJsonObject, JsonNumber, parseJsonKeepingNumbers } from './json-numbers.js';
 import { entryToJson, renderJson } from './kv-json.js';
 import { TXN_WRITE_VERBS, type TxnKvOp, type TxnOutcome } from './store.js';
 
 /** consul-semantics §6: at most this many operations per transaction. */
 export const MAX_TXN_OPS = 128;
 const TXN_SIZE_DOCS = 'https://developer.hashicorp.com/consul/docs/agent/config/config-files#txn_max_req_len';
-const SESSION_VERBS = new Set(['lock', 'unlock', 'check-session']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** A request body Consul would refuse, with the status and text it would answer. */
@@ -76,18 +74,13 @@ export async function handleTxn(
   if (hasCatalogOps) {
     return sendText(res, 400, 'The consul-hotreload dev server supports only KV operations in transactions');
   }
-  const sessionOp = ops.find((op) => SESSION_VERBS.has(op.verb));
-  if (sessionOp !== undefined) {
-    return sendText(res, 400, `${SESSIONS_UNSUPPORTED}: txn verb ${goQuote(sessionOp.verb)} cannot be used`);
-  }
-
   // consul-semantics §6: a transaction without writes takes the read path (consistency and wait parsing, leader headers);
   // a write transaction ignores those parameters.
   const readOnly = !ops.some((op) => TXN_WRITE_VERBS.has(op.verb));
   const params = readOnly ? parseCommonParams(req, res, query) : { pretty: query.has('pretty') };
   if (params === undefined) return;
 
-  const outcome = ctx.store.runTxn(ops);
+  const outcome = ctx.store.runTxn(ops, ctx.sessions.rules);
   const body = { ...txnResponseBody(outcome), ...(readOnly ? READ_QUERY_META : {}) };
   const headers = readOnly
     ? { 'Content-Type': 'application/json', 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' }
@@ -117,30 +110,6 @@ function txnResponseBody(outcome: TxnOutcome): { Results: unknown; Errors: unkno
     Results: outcome.results.map((result) => ({ KV: entryToJson(result.entry, result.withValue) })),
     Errors: null,
   };
-}
-
-/** A decoded JSON value that is an object in Go's sense (not an array, null or number). */
-function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return (
-    typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof JsonNumber)
-  );
-}
-
-function goJsonType(value: unknown): string {
-  if (value instanceof JsonNumber) return 'number';
-  if (Array.isArray(value)) return 'array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'object' : typeof value;
-}
-
-/** Go's encoding/json matches field names exactly first, then case-insensitively. */
-function field(object: Record<string, unknown>, name: string): unknown {
-  if (name in object) return object[name];
-  const lower = name.toLowerCase();
-  for (const [key, value] of Object.entries(object)) {
-    if (key.toLowerCase() === lower) return value;
-  }
-  return undefined;
 }
 
 function parseFailure(message: string): TxnBodyError {
@@ -225,11 +194,12 @@ function decodeKvOp(raw: unknown): TxnKvOp {
   const base64 = text('Value').replace(/[\r\n]/g, '');
   const flags = uint64('Flags');
   const index = uint64('Index');
+  const session = text('Session');
   if (!BASE64.test(base64)) {
     const badAt = [...base64].findIndex((char) => !/[A-Za-z0-9+/=]/.test(char));
     throw parseFailure(`illegal base64 data at input byte ${badAt < 0 ? base64.length : badAt}`);
   }
   const value = Buffer.from(base64, 'base64');
   // An empty value is stored as nil, as for a PUT with an empty body (consul-semantics §2).
-  return { verb, key, value: value.length === 0 ? null : value, flags, index };
+  return { verb, key, value: value.length === 0 ? null : value, flags, index, session };
 }

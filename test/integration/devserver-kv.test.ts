@@ -368,15 +368,12 @@ describe('dev server writes (consul-semantics §2)', () => {
     expect((await httpPut(address, '/v1/kv/big', Buffer.alloc(524_288, 0x61))).text).toBe('true');
   });
 
-  it('refuses sessions with a clear 400', async () => {
+  it('answers ?acquire with an unknown session with a 500 and ?release of a missing key with false (consul-semantics §L5)', async () => {
     const { address } = await start();
-    for (const query of ['acquire=abc', 'release=abc']) {
-      const res = await httpPut(address, `/v1/kv/lock?${query}`, 'x');
-      expect([res.status, res.text]).toEqual([
-        400,
-        'Sessions are not supported by the consul-hotreload dev server: ?acquire and ?release cannot be used',
-      ]);
-    }
+    const acquire = await httpPut(address, '/v1/kv/lock?acquire=abc', 'x');
+    expect([acquire.status, acquire.text]).toEqual([500, 'raft apply failed: invalid session "abc"']);
+    const release = await httpPut(address, '/v1/kv/lock?release=abc', 'x');
+    expect([release.status, release.text]).toEqual([200, 'false']);
   });
 });
 

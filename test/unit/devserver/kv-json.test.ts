@@ -6,6 +6,7 @@ const entry = {
   value: Buffer.from('hi'),
   flags: 18446744073709551615n,
   lockIndex: 0,
+  session: undefined,
   createIndex: 2,
   modifyIndex: 3,
 };

@@ -27,6 +27,7 @@ const op = (verb: string, key: string, extra: Partial<TxnKvOp> = {}): TxnKvOp =>
   value: null,
   flags: 0n,
   index: 0n,
+  session: '',
   ...extra,
 });
 
