@@ -12,6 +12,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { createAgentApi, type DevServerAgent } from './agent-api.js';
+import { Catalog } from './catalog.js';
+import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
 import type { HeldRequest, RouteContext } from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { createRequestHandler } from './routes.js';
@@ -19,6 +22,8 @@ import { type DevServerSeed, seedEntries } from './seed.js';
 import { KvStore } from './store.js';
 import { WaiterRegistry } from './waiters.js';
 
+export type { DevServerAgent } from './agent-api.js';
+export type { DevServerClock } from './checks-runner.js';
 export type { DevServerSeed } from './seed.js';
 
 /** Options of {@link startDevServer}. */
@@ -84,6 +89,19 @@ export interface DevServerOptions {
   keepAliveTimeoutMs?: number;
   /** Clock for tombstone reaping, in ms; inject one to reproduce an index going backwards (consul-semantics §3). @default Date.now */
   now?: () => number;
+  /**
+   * Clock and timers the checks run on (TTL expiry, HTTP/TCP intervals, the reaper); inject one to drive
+   * time in tests. Its `now` also times `criticalSinceMs`. When only {@link DevServerOptions.now} is given,
+   * checks use it with real timers.
+   * @default the system clock and real timers
+   */
+  clock?: DevServerClock;
+  /** [0, 1) source for the first-run stagger of HTTP/TCP checks (consul-semantics §S2.3). @default Math.random */
+  random?: () => number;
+  /** How often the reaper removes services critical past `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 30_000 */
+  checkReapIntervalMs?: number;
+  /** The floor of `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 60_000 */
+  checkDeregisterMinMs?: number;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
   logger?: Logger;
 }
@@ -101,6 +119,8 @@ const DEV_SERVER_DEFAULTS = {
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
+  checkReapIntervalMs: 30_000,
+  checkDeregisterMinMs: 60_000,
 } as const;
 
 /** A stored entry as seen through {@link DevServer.kv}. */
@@ -161,6 +181,8 @@ export interface DevServer {
   readonly port: number;
   readonly kv: DevServerKv;
   readonly faults: FaultInjector;
+  /** The agent and catalog: services, checks, their runner, check-change events. */
+  readonly agent: DevServerAgent;
   stats(): DevServerStats;
   /** Ends blocking queries, destroys every socket, stops timers. Idempotent: later calls return the same promise. */
   close(): Promise<void>;
@@ -188,6 +210,10 @@ interface ResolvedDevServerOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   now: () => number;
+  clock: DevServerClock;
+  random: () => number;
+  checkReapIntervalMs: number;
+  checkDeregisterMinMs: number;
 }
 
 function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
@@ -207,6 +233,11 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
     now: options.now ?? Date.now,
+    clock:
+      options.clock ?? (options.now === undefined ? SYSTEM_CLOCK : { ...SYSTEM_CLOCK, now: options.now }),
+    random: options.random ?? Math.random,
+    checkReapIntervalMs: options.checkReapIntervalMs ?? DEV_SERVER_DEFAULTS.checkReapIntervalMs,
+    checkDeregisterMinMs: options.checkDeregisterMinMs ?? DEV_SERVER_DEFAULTS.checkDeregisterMinMs,
   };
   const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
     if (!ok) {
@@ -236,6 +267,8 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   );
   check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
   check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
+  check('checkReapIntervalMs', isInt(resolved.checkReapIntervalMs, 1), 'an integer >= 1');
+  check('checkDeregisterMinMs', isInt(resolved.checkDeregisterMinMs, 0), 'an integer >= 0');
   return resolved;
 }
 
@@ -251,6 +284,7 @@ class RunningDevServer implements DevServer {
   readonly port: number;
   readonly kv: DevServerKv;
   readonly faults: DevServerFaults;
+  readonly agent: DevServerAgent;
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
@@ -264,6 +298,7 @@ class RunningDevServer implements DevServer {
     net: NetServer;
     http: HttpServer;
     context: RouteContext;
+    agent: DevServerAgent;
     connections: ConnectionTracker;
     host: string;
     port: number;
@@ -281,6 +316,7 @@ class RunningDevServer implements DevServer {
     this.port = parts.port;
     this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
     this.kv = directKv(context.store);
+    this.agent = parts.agent;
   }
 
   stats(): DevServerStats {
@@ -310,6 +346,7 @@ class RunningDevServer implements DevServer {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
     this.#store.dispose();
+    this.agent.runner.close();
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
@@ -464,6 +501,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     counters: { requests: 0 },
     logger: resolveLogger(options.logger),
   };
+  const catalog = new Catalog({ now: () => resolved.clock.now(), externalIndex: () => store.index() });
+  const runner = new ChecksRunner({
+    catalog,
+    clock: resolved.clock,
+    random: resolved.random,
+    reapIntervalMs: resolved.checkReapIntervalMs,
+    deregisterMinMs: resolved.checkDeregisterMinMs,
+  });
+  const agent = createAgentApi(catalog, runner);
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
@@ -473,7 +519,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    createRequestHandler(context),
+    createRequestHandler(context, { catalog, runner, route: context }),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
   // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.
@@ -491,10 +537,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     });
   }).catch((error: unknown) => {
     store.dispose();
+    runner.close();
     http.close();
     throw error;
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, http, context, connections, host: resolved.host, port });
+  return new RunningDevServer({ net, http, context, agent, connections, host: resolved.host, port });
 }
