@@ -4,10 +4,13 @@
  * production `import { Watcher }` does not load it.
  * @module
  */
+export type { CheckChangeEvent, HealthCheck, ServiceInstance } from './catalog.js';
 export type { Fault, FaultInjector, FaultRule } from './faults.js';
 export { parseChaosSpec } from './faults.js';
 export type {
   DevServer,
+  DevServerAgent,
+  DevServerClock,
   DevServerEntry,
   DevServerKv,
   DevServerOptions,

@@ -25,6 +25,8 @@ import { goQuote, isGoPrintable, parseGoUint64 } from './go-strconv.js';
 import { cleanPath, GoQuery, goPathEscape, goUnescapeBytes } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import { entryToJson, renderJson } from './kv-json.js';
+import type { ServiceContext } from './service-http.js';
+import { handleServiceRequest, isServicePath } from './service-routes.js';
 import { handleSession, SESSION_PREFIX, SESSION_SUBTREES } from './session-routes.js';
 import { handleTxn } from './txn-route.js';
 import type { WatchTarget } from './waiters.js';
@@ -68,7 +70,10 @@ function hasUnsupportedTransferEncoding(req: IncomingMessage): boolean {
 }
 
 /** Creates the server's request listener. */
-export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestHandler(
+  ctx: RouteContext,
+  services?: ServiceContext,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     ctx.counters.requests++;
     // consul-semantics §L3: TTLs that ran out by the (possibly injected) clock expire before anything is served.
@@ -77,7 +82,7 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
       req.socket.end(UNSUPPORTED_TE_RESPONSE);
       return;
     }
-    route(ctx, req, res).catch((error: unknown) => {
+    route(ctx, services, req, res).catch((error: unknown) => {
       ctx.logger.error({ err: error, method: req.method }, 'dev server: request failed');
       if (!res.headersSent) sendText(res, 500, error instanceof Error ? error.message : String(error));
       else res.destroy();
@@ -85,7 +90,12 @@ export function createRequestHandler(ctx: RouteContext): (req: IncomingMessage, 
   };
 }
 
-async function route(ctx: RouteContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  ctx: RouteContext,
+  services: ServiceContext | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const rawUrl = req.url ?? '/';
   const queryAt = rawUrl.indexOf('?');
   const rawPath = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
@@ -120,9 +130,8 @@ async function route(ctx: RouteContext, req: IncomingMessage, res: ServerRespons
   if (path.startsWith(KV_PREFIX)) return handleKv(ctx, req, res, path.slice(KV_PREFIX.length), query);
   if (path === '/v1/txn') return handleTxn(ctx, req, res, query);
   if (path.startsWith(SESSION_PREFIX) && (await handleSession(ctx, req, res, path, query))) return;
-  if (path === '/v1/status/leader') {
-    if (req.method !== 'GET') return refuseMethod(req, res, 'OPTIONS,GET');
-    return sendBody(res, 200, renderJson('127.0.0.1:8300', query.has('pretty')), JSON_HEADERS);
+  if (services !== undefined && isServicePath(path)) {
+    return handleServiceRequest(services, req, res, path, rawQuery, query);
   }
   sendBody(res, 404, EMPTY);
 }

@@ -12,6 +12,9 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
+import { createAgentApi, type DevServerAgent } from './agent-api.js';
+import { Catalog, NODE_NAME } from './catalog.js';
+import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
 import type { HeldRequest, RouteContext } from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { createRequestHandler } from './routes.js';
@@ -20,6 +23,8 @@ import { SessionStore } from './sessions.js';
 import { KvStore } from './store.js';
 import { WaiterRegistry } from './waiters.js';
 
+export type { DevServerAgent } from './agent-api.js';
+export type { DevServerClock } from './checks-runner.js';
 export type { DevServerSeed } from './seed.js';
 
 /** Options of {@link startDevServer}. */
@@ -90,8 +95,19 @@ export interface DevServerOptions {
    * @default Date.now
    */
   now?: () => number;
-  /** The agent's node name: the default `Node` of a session and the only node one may name (consul-semantics §L1). @default 'consul-hotreload-dev' */
-  nodeName?: string;
+  /**
+   * Clock and timers the checks run on (TTL expiry, HTTP/TCP intervals, the reaper); inject one to drive
+   * time in tests. Its `now` also times `criticalSinceMs`. When only {@link DevServerOptions.now} is given,
+   * checks use it with real timers.
+   * @default the system clock and real timers
+   */
+  clock?: DevServerClock;
+  /** [0, 1) source for the first-run stagger of HTTP/TCP checks (consul-semantics §S2.3). @default Math.random */
+  random?: () => number;
+  /** How often the reaper removes services critical past `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 30_000 */
+  checkReapIntervalMs?: number;
+  /** The floor of `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 60_000 */
+  checkDeregisterMinMs?: number;
   /** Where failures of the server itself are logged (pino or console shape). @default no logging */
   logger?: Logger;
 }
@@ -109,7 +125,8 @@ const DEV_SERVER_DEFAULTS = {
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
-  nodeName: 'consul-hotreload-dev',
+  checkReapIntervalMs: 30_000,
+  checkDeregisterMinMs: 60_000,
 } as const;
 
 /** A stored entry as seen through {@link DevServer.kv}. */
@@ -175,6 +192,8 @@ export interface DevServer {
    * `checkTurnedCritical(checkId)` to invalidate the sessions linked to a check.
    */
   readonly sessions: SessionStore;
+  /** The agent and catalog: services, checks, their runner, check-change events. */
+  readonly agent: DevServerAgent;
   stats(): DevServerStats;
   /** Ends blocking queries, destroys every socket, stops timers. Idempotent: later calls return the same promise. */
   close(): Promise<void>;
@@ -202,7 +221,10 @@ interface ResolvedDevServerOptions {
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   now: () => number;
-  nodeName: string;
+  clock: DevServerClock;
+  random: () => number;
+  checkReapIntervalMs: number;
+  checkDeregisterMinMs: number;
 }
 
 function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
@@ -222,7 +244,11 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
     now: options.now ?? Date.now,
-    nodeName: options.nodeName ?? DEV_SERVER_DEFAULTS.nodeName,
+    clock:
+      options.clock ?? (options.now === undefined ? SYSTEM_CLOCK : { ...SYSTEM_CLOCK, now: options.now }),
+    random: options.random ?? Math.random,
+    checkReapIntervalMs: options.checkReapIntervalMs ?? DEV_SERVER_DEFAULTS.checkReapIntervalMs,
+    checkDeregisterMinMs: options.checkDeregisterMinMs ?? DEV_SERVER_DEFAULTS.checkDeregisterMinMs,
   };
   const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
     if (!ok) {
@@ -252,7 +278,8 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
   );
   check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
   check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
-  check('nodeName', typeof resolved.nodeName === 'string' && resolved.nodeName !== '', 'a non-empty string');
+  check('checkReapIntervalMs', isInt(resolved.checkReapIntervalMs, 1), 'an integer >= 1');
+  check('checkDeregisterMinMs', isInt(resolved.checkDeregisterMinMs, 0), 'an integer >= 0');
   return resolved;
 }
 
@@ -269,6 +296,7 @@ class RunningDevServer implements DevServer {
   readonly kv: DevServerKv;
   readonly faults: DevServerFaults;
   readonly sessions: SessionStore;
+  readonly agent: DevServerAgent;
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
@@ -282,6 +310,7 @@ class RunningDevServer implements DevServer {
     net: NetServer;
     http: HttpServer;
     context: RouteContext;
+    agent: DevServerAgent;
     connections: ConnectionTracker;
     host: string;
     port: number;
@@ -300,6 +329,7 @@ class RunningDevServer implements DevServer {
     this.port = parts.port;
     this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
     this.kv = directKv(context.store);
+    this.agent = parts.agent;
   }
 
   stats(): DevServerStats {
@@ -330,6 +360,7 @@ class RunningDevServer implements DevServer {
     for (const held of [...this.#held]) held.end();
     this.#store.dispose();
     this.sessions.dispose();
+    this.agent.runner.close();
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
@@ -467,7 +498,19 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     onCommit: (keys) => waiters.notify(keys),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
-  const sessions = new SessionStore({ store, nodeName: resolved.nodeName, now: resolved.now });
+  const catalog = new Catalog({ now: () => resolved.clock.now(), externalIndex: () => store.index() });
+  // Sessions live on the agent's one node and are tied to its checks: a check that turns critical, or
+  // goes away, invalidates the sessions that name it (consul-semantics §L1).
+  const sessions = new SessionStore({
+    store,
+    nodeName: NODE_NAME,
+    now: resolved.now,
+    checks: { status: (checkId) => catalog.checkStatus(checkId) },
+  });
+  catalog.onCheckChange((event) => {
+    if (event.status === 'critical' || event.status === undefined)
+      sessions.checkTurnedCritical(event.checkId);
+  });
 
   const context: RouteContext = {
     store,
@@ -486,6 +529,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     counters: { requests: 0 },
     logger: resolveLogger(options.logger),
   };
+  const runner = new ChecksRunner({
+    catalog,
+    clock: resolved.clock,
+    random: resolved.random,
+    reapIntervalMs: resolved.checkReapIntervalMs,
+    deregisterMinMs: resolved.checkDeregisterMinMs,
+  });
+  const agent = createAgentApi(catalog, runner);
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
@@ -495,7 +546,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    createRequestHandler(context),
+    createRequestHandler(context, { catalog, runner, route: context }),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
   // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.
@@ -514,10 +565,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   }).catch((error: unknown) => {
     store.dispose();
     sessions.dispose();
+    runner.close();
     http.close();
     throw error;
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, http, context, connections, host: resolved.host, port });
+  return new RunningDevServer({ net, http, context, agent, connections, host: resolved.host, port });
 }

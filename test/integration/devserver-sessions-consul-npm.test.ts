@@ -54,13 +54,13 @@ describe('the consul npm package with sessions on the dev server', () => {
     expect(info).toMatchObject({
       ID,
       Name: 'worker',
-      Node: 'consul-hotreload-dev',
+      Node: 'node-1',
       LockDelay: 1_000_000_000,
       Behavior: 'release',
       TTL: '10s',
     });
     expect(((await client.session.list()) as unknown as SessionItem[]).map((s) => s.ID)).toEqual([ID]);
-    expect(((await client.session.node('consul-hotreload-dev')) as unknown as SessionItem[]).length).toBe(1);
+    expect(((await client.session.node('node-1')) as unknown as SessionItem[]).length).toBe(1);
     expect(((await client.session.renew(ID)) as unknown as SessionItem[])[0]?.ID).toBe(ID);
     // The package resolves destroy with nothing, whatever the body (`true`).
     expect(await client.session.destroy(ID)).toBeUndefined();

@@ -35,7 +35,7 @@ function json(res: RawResponse): unknown {
   return JSON.parse(res.text);
 }
 
-const NODE = 'consul-hotreload-dev';
+const NODE = 'node-1';
 
 describe('session create and reads (consul-semantics §L1–§L3)', () => {
   it('creates a session with Consul defaults and shows it in info, list and node with exact JSON', async () => {

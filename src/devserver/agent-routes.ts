@@ -1,0 +1,364 @@
+/**
+ * The `/v1/agent/*` endpoints: service and check registration, TTL updates, maintenance, the agent's
+ * local reads with hash-based blocking, local health and `self` (consul-semantics §S1, §S2, §S4.4, §S5).
+ * @module
+ */
+import { type HealthCheck, NODE_NAME, SERF_CHECK_ID, WAIT_AGENT } from './catalog.js';
+import { blockingTimeoutMs, DATACENTER, parseCommonParams, refuseMethod } from './consul-http.js';
+import { readBodyBounded, sendBody, sendText } from './http-io.js';
+import {
+  decodeCheckRegistration,
+  decodeCheckUpdate,
+  decodeServiceRegistration,
+} from './service-definition.js';
+import {
+  applyFilter,
+  authorizeWrite,
+  holdUntil,
+  parseGoBool,
+  readAccess,
+  type ServiceContext,
+  type ServiceRequest,
+  sendJson,
+} from './service-http.js';
+import { agentServiceJson, contentHash, healthCheckJson } from './service-json.js';
+
+const MAX_BODY_BYTES = 1 << 20;
+const EMPTY = Buffer.alloc(0);
+
+const unknownService = (id: string) =>
+  `Unknown service ID ${JSON.stringify(id)}. Ensure that the service ID is passed, not the service name.`;
+const unknownCheck = (id: string) =>
+  `Unknown check ID ${JSON.stringify(id)}. Ensure that the check ID is passed, not the check name.`;
+
+/** Routes one `/v1/agent/` request. */
+export async function handleAgent(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const { rest } = request;
+  const put = (handler: () => void | Promise<void>) => (needMethod(request, 'PUT') ? handler() : undefined);
+  const get = (handler: () => void | Promise<void>) => (needMethod(request, 'GET') ? handler() : undefined);
+  if (rest === 'service/register') return put(() => registerService(ctx, request));
+  if (rest.startsWith('service/deregister/')) {
+    return put(() => deregisterService(ctx, request, rest.slice('service/deregister/'.length)));
+  }
+  if (rest.startsWith('service/maintenance/')) {
+    return put(() => serviceMaintenance(ctx, request, rest.slice('service/maintenance/'.length)));
+  }
+  if (rest === 'maintenance') return put(() => nodeMaintenance(ctx, request));
+  if (rest === 'services') return get(() => listServices(ctx, request));
+  if (rest.startsWith('service/')) return get(() => readService(ctx, request, rest.slice('service/'.length)));
+  if (rest === 'checks') return get(() => listChecks(ctx, request));
+  if (rest === 'check/register') return put(() => registerCheck(ctx, request));
+  if (rest.startsWith('check/deregister/')) {
+    return put(() => deregisterCheck(ctx, request, rest.slice('check/deregister/'.length)));
+  }
+  for (const [verb, status] of [
+    ['pass', 'passing'],
+    ['warn', 'warning'],
+    ['fail', 'critical'],
+  ] as const) {
+    if (rest.startsWith(`check/${verb}/`)) {
+      const id = rest.slice(`check/${verb}/`.length);
+      return put(() => ttlUpdate(ctx, request, id, status, request.query.get('note')));
+    }
+  }
+  if (rest.startsWith('check/update/'))
+    return put(() => checkUpdate(ctx, request, rest.slice('check/update/'.length)));
+  if (rest.startsWith('health/service/id/')) {
+    return get(() => healthById(ctx, request, rest.slice('health/service/id/'.length)));
+  }
+  if (rest.startsWith('health/service/name/')) {
+    return get(() => healthByName(ctx, request, rest.slice('health/service/name/'.length)));
+  }
+  if (rest === 'self') return get(() => self(ctx, request));
+  sendBody(request.res, 404, EMPTY);
+}
+
+/** consul-semantics §S1.1: each route has one method; `OPTIONS` and others get Consul's answers. */
+function needMethod(request: ServiceRequest, method: 'GET' | 'PUT'): boolean {
+  if (request.method === method) return true;
+  refuseMethod(request.req, request.res, `OPTIONS,${method}`);
+  return false;
+}
+
+function tokenOf(request: ServiceRequest): string | undefined {
+  return parseCommonParams(request.req, request.res, request.query)?.token;
+}
+
+async function readBody(request: ServiceRequest): Promise<Buffer | undefined> {
+  const read = await readBodyBounded(request.req, MAX_BODY_BYTES);
+  if (read.kind === 'body') return read.body;
+  if (read.kind === 'too-large') sendText(request.res, 413, 'Request body too large');
+  return undefined;
+}
+
+/** consul-semantics §S1.2: `?replace-existing-checks` counts only when empty or exactly `true`. */
+function replaceExistingChecks(request: ServiceRequest): boolean {
+  if (!request.query.has('replace-existing-checks')) return false;
+  const value = request.query.get('replace-existing-checks');
+  return value === '' || value === 'true';
+}
+
+async function registerService(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  const body = await readBody(request);
+  if (body === undefined) return;
+  const decoded = decodeServiceRegistration(body);
+  if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
+  const registration = decoded.value;
+  if (!authorizeWrite(ctx, request.res, token, 'service:write', registration.name)) return;
+  const existing = ctx.catalog.service(registration.id);
+  if (existing !== undefined && !authorizeWrite(ctx, request.res, token, 'service:write', existing.name))
+    return;
+  const checks = ctx.catalog.registerService(registration, replaceExistingChecks(request));
+  for (const check of checks) ctx.runner.start(check);
+  sendBody(request.res, 200, EMPTY);
+}
+
+async function deregisterService(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  // consul-semantics §S1.4: the 404 comes before the ACL check.
+  const instance = ctx.catalog.service(id);
+  if (instance === undefined) return sendText(request.res, 404, unknownService(id));
+  if (!authorizeWrite(ctx, request.res, token, 'service:write', instance.name)) return;
+  ctx.catalog.deregisterService(id);
+  sendBody(request.res, 200, EMPTY);
+}
+
+/** consul-semantics §S5.1: enable must be present and a Go bool. */
+function enableParam(request: ServiceRequest): boolean | undefined {
+  if (!request.query.has('enable')) {
+    sendText(request.res, 400, 'Missing value for enable');
+    return undefined;
+  }
+  const raw = request.query.get('enable');
+  const enable = parseGoBool(raw);
+  if (enable === undefined) sendText(request.res, 400, `Invalid value for enable: ${JSON.stringify(raw)}`);
+  return enable;
+}
+
+async function serviceMaintenance(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  if (id === '') return sendText(request.res, 400, 'Missing service ID');
+  const enable = enableParam(request);
+  if (enable === undefined) return;
+  const instance = ctx.catalog.service(id);
+  if (instance === undefined) return sendText(request.res, 404, unknownService(id));
+  if (!authorizeWrite(ctx, request.res, token, 'service:write', instance.name)) return;
+  ctx.catalog.setServiceMaintenance(id, enable, request.query.get('reason'));
+  sendBody(request.res, 200, EMPTY);
+}
+
+async function nodeMaintenance(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  const enable = enableParam(request);
+  if (enable === undefined) return;
+  if (!authorizeWrite(ctx, request.res, token, 'node:write', NODE_NAME)) return;
+  ctx.catalog.setNodeMaintenance(enable, request.query.get('reason'));
+  sendBody(request.res, 200, EMPTY);
+}
+
+/** The agent's own checks: everything but the server-managed serfHealth. */
+function agentChecks(ctx: ServiceContext): HealthCheck[] {
+  return ctx.catalog.checks().filter((check) => check.checkId !== SERF_CHECK_ID);
+}
+
+async function listServices(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const params = parseCommonParams(request.req, request.res, request.query);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const instances = access ? applyFilter(request.query.get('filter'), ctx.catalog.services()) : [];
+  const body: Record<string, unknown> = {};
+  for (const instance of instances) body[instance.id] = agentServiceJson(instance);
+  sendJson(request.res, body, params.pretty);
+}
+
+async function listChecks(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const params = parseCommonParams(request.req, request.res, request.query);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const checks = access ? applyFilter(request.query.get('filter'), agentChecks(ctx)) : [];
+  const body: Record<string, unknown> = {};
+  for (const check of checks) body[check.checkId] = healthCheckJson(check, false);
+  sendJson(request.res, body, params.pretty);
+}
+
+/** consul-semantics §S4.4: one service with `X-Consul-ContentHash`; `?hash=` blocks until the content differs. */
+async function readService(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  const params = parseCommonParams(request.req, request.res, request.query);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const current = () => {
+    const instance = access ? ctx.catalog.service(id) : undefined;
+    if (instance === undefined) return undefined;
+    const json = agentServiceJson(instance);
+    const hash = contentHash(json);
+    return { hash, json: { ...json, ContentHash: hash } };
+  };
+  const send = (found: ReturnType<typeof current>) => {
+    if (found === undefined) return sendText(request.res, 404, `unknown service ID: ${id}`);
+    sendJson(request.res, found.json, params.pretty, 200, { 'X-Consul-ContentHash': found.hash });
+  };
+  const first = current();
+  const wanted = request.query.get('hash');
+  if (wanted === '' || first === undefined || first.hash !== wanted) return send(first);
+  holdUntil(ctx, request.res, {
+    keys: [WAIT_AGENT],
+    timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
+    check: () => {
+      const now = current();
+      return now?.hash === wanted ? undefined : { now };
+    },
+    send: (found) => send(found === undefined ? current() : found.now),
+  });
+}
+
+async function registerCheck(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  const body = await readBody(request);
+  if (body === undefined) return;
+  const decoded = decodeCheckRegistration(body);
+  if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
+  const { serviceId, ...spec } = decoded.value;
+  const service = serviceId === '' ? undefined : ctx.catalog.service(serviceId);
+  if (serviceId !== '' && service === undefined) {
+    return sendText(request.res, 500, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
+  }
+  const allowed =
+    service === undefined
+      ? authorizeWrite(ctx, request.res, token, 'node:write', NODE_NAME)
+      : authorizeWrite(ctx, request.res, token, 'service:write', service.name);
+  if (!allowed) return;
+  ctx.runner.start(ctx.catalog.registerCheck(spec, serviceId));
+  sendBody(request.res, 200, EMPTY);
+}
+
+/** consul-semantics §S6.1: a service's check needs service:write on it, a node check node:write. */
+function authorizeCheck(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  token: string,
+  check: HealthCheck,
+): boolean {
+  if (check.serviceId === '') return authorizeWrite(ctx, request.res, token, 'node:write', NODE_NAME);
+  return authorizeWrite(ctx, request.res, token, 'service:write', check.serviceName);
+}
+
+async function deregisterCheck(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  const check = ctx.catalog.check(id);
+  if (check === undefined || id === SERF_CHECK_ID) return sendText(request.res, 404, unknownCheck(id));
+  if (!authorizeCheck(ctx, request, token, check)) return;
+  ctx.catalog.deregisterCheck(id);
+  sendBody(request.res, 200, EMPTY);
+}
+
+async function ttlUpdate(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  id: string,
+  status: 'passing' | 'warning' | 'critical',
+  output: string,
+): Promise<void> {
+  const token = tokenOf(request);
+  if (token === undefined) return;
+  const check = ctx.catalog.check(id);
+  // consul-semantics §S2.5: 404 for an unknown ID (before the ACL check), 500 for a check without a TTL.
+  if (check === undefined || id === SERF_CHECK_ID) return sendText(request.res, 404, unknownCheck(id));
+  if (!authorizeCheck(ctx, request, token, check)) return;
+  if (check.type !== 'ttl')
+    return sendText(request.res, 500, `CheckID ${JSON.stringify(id)} does not have associated TTL`);
+  ctx.runner.updateTtl(id, status, output);
+  sendBody(request.res, 200, EMPTY);
+}
+
+async function checkUpdate(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  const body = await readBody(request);
+  if (body === undefined) return;
+  const decoded = decodeCheckUpdate(body);
+  if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
+  return ttlUpdate(ctx, request, id, decoded.value.status as 'passing', decoded.value.output);
+}
+
+type Aggregated = 'passing' | 'warning' | 'critical' | 'maintenance';
+
+/** consul-semantics §S4.4: maintenance > critical > warning > passing. */
+function aggregate(checks: readonly HealthCheck[]): Aggregated {
+  if (checks.some((check) => check.type === 'maintenance')) return 'maintenance';
+  if (checks.some((check) => check.status === 'critical')) return 'critical';
+  if (checks.some((check) => check.status === 'warning')) return 'warning';
+  return 'passing';
+}
+
+const HEALTH_CODE: Record<Aggregated, number> = {
+  passing: 200,
+  warning: 429,
+  critical: 503,
+  maintenance: 503,
+};
+
+function serviceHealth(ctx: ServiceContext, id: string) {
+  const checks = agentChecks(ctx).filter((check) => check.serviceId === id || check.serviceId === '');
+  const status = aggregate(checks);
+  const instance = ctx.catalog.service(id);
+  return {
+    status,
+    json: {
+      AggregatedStatus: status,
+      Service: instance === undefined ? null : agentServiceJson(instance),
+      Checks: checks.map((check) => healthCheckJson(check, false)),
+    },
+  };
+}
+
+async function healthById(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
+  if (ctx.catalog.service(id) === undefined) return sendText(request.res, 404, `ServiceId ${id} not found`);
+  const health = serviceHealth(ctx, id);
+  if (request.query.get('format') === 'text')
+    return sendText(request.res, HEALTH_CODE[health.status], health.status);
+  sendJson(request.res, health.json, request.query.has('pretty'), HEALTH_CODE[health.status]);
+}
+
+async function healthByName(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
+  const instances = ctx.catalog.instancesOf(name);
+  if (instances.length === 0) return sendText(request.res, 404, `ServiceName ${name} Not Found`);
+  const all = instances.map((instance) => serviceHealth(ctx, instance.id));
+  const status = aggregate(
+    agentChecks(ctx).filter(
+      (check) => instances.some((instance) => instance.id === check.serviceId) || check.serviceId === '',
+    ),
+  );
+  if (request.query.get('format') === 'text') return sendText(request.res, HEALTH_CODE[status], status);
+  sendJson(
+    request.res,
+    all.map((health) => health.json),
+    request.query.has('pretty'),
+    HEALTH_CODE[status],
+  );
+}
+
+async function self(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  sendJson(
+    request.res,
+    {
+      Config: {
+        Datacenter: DATACENTER,
+        NodeName: NODE_NAME,
+        NodeID: ctx.catalog.nodeId,
+        Server: true,
+        Version: '1.21.0',
+      },
+      Member: { Name: NODE_NAME, Addr: '127.0.0.1', Port: 8301, Status: 1 },
+      Meta: {},
+    },
+    request.query.has('pretty'),
+  );
+}

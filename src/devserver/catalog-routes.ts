@@ -1,0 +1,114 @@
+/**
+ * The `/v1/catalog/*` reads and `/v1/status/*`, blocking on the catalog's table and service indexes
+ * (consul-semantics §S3.2, §S4.3).
+ * @module
+ */
+import { serviceWaitKey, WAIT_EXTINCTION, WAIT_NODES, WAIT_SERVICES } from './catalog.js';
+import { DATACENTER, refuseMethod } from './consul-http.js';
+import { CATALOG_SERVICE_FIELDS } from './filter.js';
+import { hasTags } from './health-routes.js';
+import { sendBody, sendText } from './http-io.js';
+import {
+  applyFilter,
+  checkFilter,
+  readAccess,
+  readParams,
+  type ServiceContext,
+  type ServiceRequest,
+  sendJson,
+  serveCatalogRead,
+} from './service-http.js';
+import { nodeJson, serviceNodeJson } from './service-json.js';
+
+/** Routes one `/v1/catalog/` request. */
+export async function handleCatalog(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  tags: readonly string[],
+): Promise<void> {
+  if (request.method !== 'GET') return refuseMethod(request.req, request.res, 'OPTIONS,GET');
+  const { rest } = request;
+  if (rest === 'services') return catalogServices(ctx, request);
+  if (rest.startsWith('service/')) return catalogService(ctx, request, rest.slice('service/'.length), tags);
+  if (rest === 'nodes') return catalogNodes(ctx, request);
+  if (rest === 'datacenters') return sendJson(request.res, [DATACENTER], request.query.has('pretty'));
+  sendBody(request.res, 404, Buffer.alloc(0));
+}
+
+/** Routes one `/v1/status/` request: the dev server is its own leader (consul-semantics §S6.2). */
+export async function handleStatus(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  if (request.method !== 'GET') return refuseMethod(request.req, request.res, 'OPTIONS,GET');
+  const pretty = request.query.has('pretty');
+  if (request.rest === 'leader')
+    return sendJson(request.res, ctx.catalog.hasLeader ? '127.0.0.1:8300' : '', pretty);
+  if (request.rest === 'peers') return sendJson(request.res, ['127.0.0.1:8300'], pretty);
+  sendBody(request.res, 404, Buffer.alloc(0));
+}
+
+async function catalogServices(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const filter = request.query.get('filter');
+  serveCatalogRead(ctx, request.res, params, {
+    keys: [WAIT_SERVICES],
+    evaluate: () => {
+      // consul-semantics §S4.3: name → the union of its instances' tags.
+      const tagsByName = new Map<string, Set<string>>();
+      const instances = access ? applyFilter(filter, ctx.catalog.services()) : [];
+      for (const instance of instances) {
+        const set = tagsByName.get(instance.name) ?? new Set<string>();
+        for (const tag of instance.tags) set.add(tag);
+        tagsByName.set(instance.name, set);
+      }
+      const value: Record<string, string[]> = {};
+      for (const name of [...tagsByName.keys()].sort())
+        value[name] = [...(tagsByName.get(name) ?? [])].sort();
+      return { index: ctx.catalog.servicesTableIndex, value };
+    },
+  });
+}
+
+async function catalogService(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  name: string,
+  tags: readonly string[],
+): Promise<void> {
+  if (name === '') return sendText(request.res, 400, 'Missing service name');
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const { catalog } = ctx;
+  if (!checkFilter(request, CATALOG_SERVICE_FIELDS)) return;
+  const filter = request.query.get('filter');
+  const keys =
+    catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
+  serveCatalogRead(ctx, request.res, params, {
+    keys,
+    evaluate: () => {
+      const instances = access
+        ? catalog.instancesOf(name).filter((instance) => hasTags(instance.tags, tags))
+        : [];
+      const value = applyFilter(
+        filter,
+        instances.map((instance) => serviceNodeJson(catalog, instance)),
+        CATALOG_SERVICE_FIELDS,
+      );
+      return { index: catalog.serviceIndexOf(name), value };
+    },
+  });
+}
+
+async function catalogNodes(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  serveCatalogRead(ctx, request.res, params, {
+    keys: [WAIT_NODES],
+    evaluate: () => ({ index: ctx.catalog.nodesTableIndex, value: access ? [nodeJson(ctx.catalog)] : [] }),
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * The `/v1/health/*` reads, blocking on the catalog index Consul returns for each (consul-semantics §S3.2, §S4.1).
+ * @module
+ */
+import { NODE_NAME, serviceWaitKey, WAIT_CHECKS, WAIT_EXTINCTION } from './catalog.js';
+import { refuseMethod } from './consul-http.js';
+import { HEALTH_CHECK_FIELDS, HEALTH_SERVICE_FIELDS } from './filter.js';
+import { sendBody, sendText } from './http-io.js';
+import {
+  applyFilter,
+  checkFilter,
+  parseGoBool,
+  readAccess,
+  readParams,
+  type ServiceContext,
+  type ServiceRequest,
+  serveCatalogRead,
+} from './service-http.js';
+import { healthCheckJson, healthEntryJson } from './service-json.js';
+
+/** Routes one `/v1/health/` request. */
+export async function handleHealth(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  tags: readonly string[],
+): Promise<void> {
+  if (request.method !== 'GET') return refuseMethod(request.req, request.res, 'OPTIONS,GET');
+  const { rest } = request;
+  if (rest.startsWith('service/')) return healthService(ctx, request, rest.slice('service/'.length), tags);
+  if (rest.startsWith('checks/')) return healthChecks(ctx, request, rest.slice('checks/'.length));
+  if (rest.startsWith('state/')) return healthState(ctx, request, rest.slice('state/'.length));
+  if (rest.startsWith('node/')) return healthNode(ctx, request, rest.slice('node/'.length));
+  sendBody(request.res, 404, Buffer.alloc(0));
+}
+
+/** consul-semantics §S4.1: every `?tag` must be among the instance's tags, case-insensitively. */
+export function hasTags(instanceTags: readonly string[], wanted: readonly string[]): boolean {
+  const lower = new Set(instanceTags.map((tag) => tag.toLowerCase()));
+  return wanted.every((tag) => lower.has(tag.toLowerCase()));
+}
+
+async function healthService(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  name: string,
+  tags: readonly string[],
+): Promise<void> {
+  if (name === '') return sendText(request.res, 400, 'Missing service name');
+  let passing = false;
+  if (request.query.has('passing')) {
+    const raw = request.query.get('passing');
+    const parsed = raw === '' ? true : parseGoBool(raw);
+    if (parsed === undefined) return sendText(request.res, 400, 'Invalid value for ?passing');
+    passing = parsed;
+  }
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const { catalog } = ctx;
+  if (!checkFilter(request, HEALTH_SERVICE_FIELDS)) return;
+  const filter = request.query.get('filter');
+  // consul-semantics §S3.2: a missing service answers with the extinction index, so it also waits on it.
+  const keys =
+    catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
+  serveCatalogRead(ctx, request.res, params, {
+    keys,
+    evaluate: () => {
+      // consul-semantics §S4.1: ?passing and ?filter apply after the wait, so the index is the unfiltered one.
+      let instances = access
+        ? catalog.instancesOf(name).filter((instance) => hasTags(instance.tags, tags))
+        : [];
+      if (passing) {
+        instances = instances.filter((instance) =>
+          catalog.checksForInstance(instance.id).every((check) => check.status === 'passing'),
+        );
+      }
+      const entries = instances.map((instance) => healthEntryJson(catalog, instance));
+      return {
+        index: catalog.serviceIndexOf(name),
+        value: applyFilter(filter, entries, HEALTH_SERVICE_FIELDS),
+      };
+    },
+  });
+}
+
+async function healthChecks(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
+  if (name === '') return sendText(request.res, 400, 'Missing service name');
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const lower = name.toLowerCase();
+  if (!checkFilter(request, HEALTH_CHECK_FIELDS)) return;
+  const filter = request.query.get('filter');
+  serveCatalogRead(ctx, request.res, params, {
+    keys: [WAIT_CHECKS],
+    evaluate: () => {
+      const checks = access
+        ? ctx.catalog.checks().filter((check) => check.serviceName.toLowerCase() === lower)
+        : [];
+      const value = applyFilter(
+        filter,
+        checks.map((check) => healthCheckJson(check, true)),
+        HEALTH_CHECK_FIELDS,
+      );
+      return { index: ctx.catalog.checksTableIndex, value };
+    },
+  });
+}
+
+async function healthState(ctx: ServiceContext, request: ServiceRequest, state: string): Promise<void> {
+  if (state === '') return sendText(request.res, 400, 'Missing check state');
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const filter = request.query.get('filter');
+  serveCatalogRead(ctx, request.res, params, {
+    keys: [WAIT_CHECKS],
+    evaluate: () => {
+      const checks = access
+        ? ctx.catalog.checks().filter((check) => state === 'any' || check.status === state)
+        : [];
+      const value = applyFilter(
+        filter,
+        checks.map((check) => healthCheckJson(check, true)),
+      );
+      return { index: ctx.catalog.checksTableIndex, value };
+    },
+  });
+}
+
+async function healthNode(ctx: ServiceContext, request: ServiceRequest, node: string): Promise<void> {
+  if (node === '') return sendText(request.res, 400, 'Missing node name');
+  const params = readParams(ctx, request);
+  if (params === undefined) return;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return;
+  const filter = request.query.get('filter');
+  serveCatalogRead(ctx, request.res, params, {
+    keys: [WAIT_CHECKS],
+    evaluate: () => {
+      const checks = access && node === NODE_NAME ? ctx.catalog.checks() : [];
+      const value = applyFilter(
+        filter,
+        checks.map((check) => healthCheckJson(check, true)),
+      );
+      return { index: ctx.catalog.checksTableIndex, value };
+    },
+  });
+}

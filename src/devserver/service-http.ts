@@ -1,0 +1,220 @@
+/**
+ * What the agent, health, catalog and status routes share: their context, dispatch by path prefix, the
+ * ACL rules of consul-semantics §S6, the leader check, the `?filter` hook and the index-based blocking
+ * loop over the catalog's waiters (consul-semantics §S3.4).
+ * @module
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Catalog } from './catalog.js';
+import type { ChecksRunner } from './checks-runner.js';
+import {
+  blockingTimeoutMs,
+  type CommonParams,
+  DATACENTER,
+  parseCommonParams,
+  type RouteContext,
+  readMetaHeaders,
+} from './consul-http.js';
+import { applyFilter as applyBexpr, type FilterFields, parseFilter } from './filter.js';
+import type { GoQuery } from './go-url.js';
+import { sendBody, sendText } from './http-io.js';
+import { renderJson } from './kv-json.js';
+
+/** Everything the service routes work with. */
+export interface ServiceContext {
+  readonly catalog: Catalog;
+  readonly runner: ChecksRunner;
+  readonly route: RouteContext;
+}
+
+/** One service-area request after routing: the path below `/v1/<area>/`. */
+export interface ServiceRequest {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  /** The path after the area prefix, e.g. `service/register` for `/v1/agent/service/register`. */
+  readonly rest: string;
+  readonly query: GoQuery;
+}
+
+/** The anonymous token's AccessorID, named in Consul's 403 texts (consul-semantics §S6.1). */
+const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
+
+const JSON_HEADERS: OutgoingHttpHeaders = { 'Content-Type': 'application/json' };
+
+/**
+ * consul-semantics §S6.1: with ACLs on, the configured token may do anything; no token is the anonymous
+ * token, which may do nothing; any other token is unknown. Sends the 403 and returns false when denied.
+ */
+export function authorizeWrite(
+  ctx: ServiceContext,
+  res: ServerResponse,
+  token: string,
+  permission: string,
+  resource: string,
+): boolean {
+  const required = ctx.route.settings.aclToken;
+  if (required === undefined || token === required) return true;
+  if (token !== '') {
+    sendText(res, 403, 'ACL not found');
+    return false;
+  }
+  sendText(
+    res,
+    403,
+    `Permission denied: token with AccessorID '${ANONYMOUS_ACCESSOR}' lacks permission '${permission}' on ${JSON.stringify(resource)}`,
+  );
+  return false;
+}
+
+/**
+ * consul-semantics §S6.1: reads filter what the token may not see instead of refusing. Returns whether the
+ * token sees everything (true) or nothing (false); an unknown token gets `403 ACL not found` (undefined).
+ */
+export function readAccess(ctx: ServiceContext, res: ServerResponse, token: string): boolean | undefined {
+  const required = ctx.route.settings.aclToken;
+  if (required === undefined || token === required) return true;
+  if (token === '') return false;
+  sendText(res, 403, 'ACL not found');
+  return undefined;
+}
+
+/**
+ * A read's `?filter` (consul-semantics §S4.5), checked before anything is served: an expression that does
+ * not parse, or names a field the answer type lacks, is Consul's 400 at once. Returns false after answering.
+ * `fields` is the answer type the expression is checked against; undefined: the route keeps every item.
+ */
+export function checkFilter(request: ServiceRequest, fields: FilterFields | undefined): boolean {
+  const expression = request.query.get('filter');
+  if (fields === undefined || expression === '') return true;
+  const parsed = parseFilter(expression, fields);
+  if (parsed.ok) return true;
+  sendText(request.res, 400, parsed.error);
+  return false;
+}
+
+/** The items (JSON as answered) that `expr` keeps; every item for an empty expression or no `fields`. */
+export function applyFilter<T>(expr: string, items: T[], fields?: FilterFields): T[] {
+  if (expr === '' || fields === undefined) return items;
+  const result = applyBexpr(expr, items, fields);
+  // checkFilter() refused a bad expression before the read started.
+  return result.ok ? result.items : items;
+}
+
+/** Parses the common parameters of a catalog read and checks datacenter and leader; sends the error when one fails. */
+export function readParams(ctx: ServiceContext, request: ServiceRequest): CommonParams | undefined {
+  const params = parseCommonParams(request.req, request.res, request.query);
+  if (params === undefined) return undefined;
+  if (params.datacenter !== '' && params.datacenter !== DATACENTER) {
+    sendText(request.res, 500, 'No path to datacenter');
+    return undefined;
+  }
+  // consul-semantics §S6.2: without a leader only ?stale reads are served.
+  if (!ctx.catalog.hasLeader && !request.query.has('stale')) {
+    sendText(request.res, 500, 'No cluster leader');
+    return undefined;
+  }
+  return params;
+}
+
+/** A read's answer at one moment: its index and the JSON value to send. */
+export interface IndexedAnswer {
+  readonly index: number;
+  readonly value: unknown;
+}
+
+/** Sends a read's answer with the index headers (consul-semantics §S3.4). */
+export function sendIndexed(
+  ctx: ServiceContext,
+  res: ServerResponse,
+  answer: IndexedAnswer,
+  pretty: boolean,
+): void {
+  const headers: OutgoingHttpHeaders = { ...readMetaHeaders(answer.index), ...JSON_HEADERS };
+  if (!ctx.catalog.hasLeader) headers['X-Consul-KnownLeader'] = 'false';
+  sendBody(res, 200, renderJson(answer.value, pretty), headers);
+}
+
+/** Sends a JSON body without index headers (agent endpoints). */
+export function sendJson(
+  res: ServerResponse,
+  value: unknown,
+  pretty: boolean,
+  status = 200,
+  headers: OutgoingHttpHeaders = {},
+): void {
+  sendBody(res, status, renderJson(value, pretty), { ...JSON_HEADERS, ...headers });
+}
+
+/** A blocking read over the catalog: which waiter keys can change its answer, and how to compute it. */
+export interface CatalogRead {
+  readonly keys: readonly string[];
+  readonly evaluate: () => IndexedAnswer;
+}
+
+/**
+ * Consul's blocking loop for catalog reads (consul-semantics §S3.4): answer at once unless `index` > 0 and
+ * the answer's index is not above it; otherwise wait for a write touching one of the keys and answer as
+ * soon as the index moves past, or with the current answer at the timeout.
+ */
+export function serveCatalogRead(
+  ctx: ServiceContext,
+  res: ServerResponse,
+  params: CommonParams,
+  read: CatalogRead,
+): void {
+  const first = read.evaluate();
+  if (params.minIndex === 0n || BigInt(first.index) > params.minIndex) {
+    sendIndexed(ctx, res, first, params.pretty);
+    return;
+  }
+  holdUntil(ctx, res, {
+    keys: read.keys,
+    timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
+    check: () => {
+      const answer = read.evaluate();
+      return BigInt(answer.index) > params.minIndex ? answer : undefined;
+    },
+    send: (answer) => sendIndexed(ctx, res, answer ?? read.evaluate(), params.pretty),
+  });
+}
+
+/** A held request: re-`check` on every wake, `send` what it found or, at the timeout, `undefined`. */
+export interface Hold<T> {
+  readonly keys: readonly string[];
+  readonly timeoutMs: number;
+  readonly check: () => T | undefined;
+  readonly send: (found: T | undefined) => void;
+}
+
+/** Holds a request on the catalog's waiters until `check` finds something or the timeout passes. */
+export function holdUntil<T>(ctx: ServiceContext, res: ServerResponse, hold: Hold<T>): void {
+  let settled = false;
+  const unregister: (() => void)[] = [];
+  const settle = (found: T | undefined, answer: boolean) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    for (const remove of unregister) remove();
+    ctx.route.held.delete(held);
+    res.off('close', onClose);
+    if (answer) hold.send(found);
+  };
+  const held = { end: () => settle(undefined, false) };
+  const onClose = () => settle(undefined, false);
+  const onWake = () => {
+    const found = hold.check();
+    if (found !== undefined) settle(found, true);
+  };
+  for (const key of hold.keys) unregister.push(ctx.catalog.waiters.add({ kind: 'key', path: key }, onWake));
+  const timer = setTimeout(() => settle(undefined, true), hold.timeoutMs);
+  ctx.route.held.add(held);
+  res.on('close', onClose);
+}
+
+/** Go's `strconv.ParseBool`. */
+export function parseGoBool(text: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return false;
+  return undefined;
+}
