@@ -10,9 +10,7 @@ import { hasTags } from './health-routes.js';
 import { sendBody, sendText } from './http-io.js';
 import {
   applyFilter,
-  checkFilter,
-  readAccess,
-  readParams,
+  checkRead,
   type ServiceContext,
   type ServiceRequest,
   sendJson,
@@ -46,11 +44,10 @@ export async function handleStatus(ctx: ServiceContext, request: ServiceRequest)
 }
 
 async function catalogServices(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
-  const filter = request.query.get('filter');
+  // Its items are not answer JSON, so `?filter` keeps every one here (checked against no type).
+  const read = checkRead(ctx, request, undefined);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_SERVICES],
     evaluate: () => {
@@ -77,13 +74,10 @@ async function catalogService(
   tags: readonly string[],
 ): Promise<void> {
   if (name === '') return sendText(request.res, 400, 'Missing service name');
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
+  const read = checkRead(ctx, request, CATALOG_SERVICE_FIELDS);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   const { catalog } = ctx;
-  if (!checkFilter(request, CATALOG_SERVICE_FIELDS)) return;
-  const filter = request.query.get('filter');
   const keys =
     catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
   serveCatalogRead(ctx, request.res, params, {
@@ -103,10 +97,9 @@ async function catalogService(
 }
 
 async function catalogNodes(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
+  const read = checkRead(ctx, request, undefined);
+  if (read === undefined) return;
+  const { params, access } = read;
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_NODES],
     evaluate: () => ({ index: ctx.catalog.nodesTableIndex, value: access ? [nodeJson(ctx.catalog)] : [] }),

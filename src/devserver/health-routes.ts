@@ -8,10 +8,8 @@ import { HEALTH_CHECK_FIELDS, HEALTH_SERVICE_FIELDS } from './filter.js';
 import { sendBody, sendText } from './http-io.js';
 import {
   applyFilter,
-  checkFilter,
+  checkRead,
   parseGoBool,
-  readAccess,
-  readParams,
   type ServiceContext,
   type ServiceRequest,
   serveCatalogRead,
@@ -53,13 +51,10 @@ async function healthService(
     if (parsed === undefined) return sendText(request.res, 400, 'Invalid value for ?passing');
     passing = parsed;
   }
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
+  const read = checkRead(ctx, request, HEALTH_SERVICE_FIELDS);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   const { catalog } = ctx;
-  if (!checkFilter(request, HEALTH_SERVICE_FIELDS)) return;
-  const filter = request.query.get('filter');
   // consul-semantics §S3.2: a missing service answers with the extinction index, so it also waits on it.
   const keys =
     catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
@@ -86,13 +81,10 @@ async function healthService(
 
 async function healthChecks(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
   if (name === '') return sendText(request.res, 400, 'Missing service name');
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
+  const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   const lower = name.toLowerCase();
-  if (!checkFilter(request, HEALTH_CHECK_FIELDS)) return;
-  const filter = request.query.get('filter');
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_CHECKS],
     evaluate: () => {
@@ -111,11 +103,9 @@ async function healthChecks(ctx: ServiceContext, request: ServiceRequest, name: 
 
 async function healthState(ctx: ServiceContext, request: ServiceRequest, state: string): Promise<void> {
   if (state === '') return sendText(request.res, 400, 'Missing check state');
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
-  const filter = request.query.get('filter');
+  const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_CHECKS],
     evaluate: () => {
@@ -125,6 +115,7 @@ async function healthState(ctx: ServiceContext, request: ServiceRequest, state: 
       const value = applyFilter(
         filter,
         checks.map((check) => healthCheckJson(check, true)),
+        HEALTH_CHECK_FIELDS,
       );
       return { index: ctx.catalog.checksTableIndex, value };
     },
@@ -133,11 +124,9 @@ async function healthState(ctx: ServiceContext, request: ServiceRequest, state: 
 
 async function healthNode(ctx: ServiceContext, request: ServiceRequest, node: string): Promise<void> {
   if (node === '') return sendText(request.res, 400, 'Missing node name');
-  const params = readParams(ctx, request);
-  if (params === undefined) return;
-  const access = readAccess(ctx, request.res, params.token);
-  if (access === undefined) return;
-  const filter = request.query.get('filter');
+  const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
+  if (read === undefined) return;
+  const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_CHECKS],
     evaluate: () => {
@@ -145,6 +134,7 @@ async function healthNode(ctx: ServiceContext, request: ServiceRequest, node: st
       const value = applyFilter(
         filter,
         checks.map((check) => healthCheckJson(check, true)),
+        HEALTH_CHECK_FIELDS,
       );
       return { index: ctx.catalog.checksTableIndex, value };
     },

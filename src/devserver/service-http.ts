@@ -79,6 +79,32 @@ export function readAccess(ctx: ServiceContext, res: ServerResponse, token: stri
   return undefined;
 }
 
+/** What a health or catalog read has checked before it serves: its parameters, access and filter. */
+export interface CheckedRead {
+  readonly params: CommonParams;
+  /** The token sees everything (true) or nothing (false); see {@link readAccess}. */
+  readonly access: boolean;
+  /** The `?filter` expression, already checked against the answer type; `''` for none. */
+  readonly filter: string;
+}
+
+/**
+ * The checks every health and catalog read makes, in Consul's order: common parameters, datacenter and
+ * leader, the token's access, then the filter. Returns undefined after answering one that fails.
+ */
+export function checkRead(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  fields: FilterFields | undefined,
+): CheckedRead | undefined {
+  const params = readParams(ctx, request);
+  if (params === undefined) return undefined;
+  const access = readAccess(ctx, request.res, params.token);
+  if (access === undefined) return undefined;
+  if (!checkFilter(request, fields)) return undefined;
+  return { params, access, filter: request.query.get('filter') };
+}
+
 /**
  * A read's `?filter` (consul-semantics §S4.5), checked before anything is served: an expression that does
  * not parse, or names a field the answer type lacks, is Consul's 400 at once. Returns false after answering.
