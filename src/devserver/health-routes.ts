@@ -2,7 +2,7 @@
  * The `/v1/health/*` reads, blocking on the catalog index Consul returns for each (consul-semantics §S3.2, §S4.1).
  * @module
  */
-import { NODE_NAME, serviceWaitKey, WAIT_CHECKS, WAIT_EXTINCTION } from './catalog.js';
+import { type HealthCheck, NODE_NAME, serviceWaitKey, WAIT_CHECKS, WAIT_EXTINCTION } from './catalog.js';
 import { refuseMethod } from './consul-http.js';
 import { HEALTH_CHECK_FIELDS, HEALTH_SERVICE_FIELDS } from './filter.js';
 import { sendBody, sendText } from './http-io.js';
@@ -81,56 +81,33 @@ async function healthService(
 
 async function healthChecks(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
   if (name === '') return sendText(request.res, 400, 'Missing service name');
-  const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
-  if (read === undefined) return;
-  const { params, access, filter } = read;
   const lower = name.toLowerCase();
-  serveCatalogRead(ctx, request.res, params, {
-    keys: [WAIT_CHECKS],
-    evaluate: () => {
-      const checks = access
-        ? ctx.catalog.checks().filter((check) => check.serviceName.toLowerCase() === lower)
-        : [];
-      const value = applyFilter(
-        filter,
-        checks.map((check) => healthCheckJson(check, true)),
-        HEALTH_CHECK_FIELDS,
-      );
-      return { index: ctx.catalog.checksTableIndex, value };
-    },
-  });
+  serveChecks(ctx, request, (check) => check.serviceName.toLowerCase() === lower);
 }
 
 async function healthState(ctx: ServiceContext, request: ServiceRequest, state: string): Promise<void> {
   if (state === '') return sendText(request.res, 400, 'Missing check state');
-  const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
-  if (read === undefined) return;
-  const { params, access, filter } = read;
-  serveCatalogRead(ctx, request.res, params, {
-    keys: [WAIT_CHECKS],
-    evaluate: () => {
-      const checks = access
-        ? ctx.catalog.checks().filter((check) => state === 'any' || check.status === state)
-        : [];
-      const value = applyFilter(
-        filter,
-        checks.map((check) => healthCheckJson(check, true)),
-        HEALTH_CHECK_FIELDS,
-      );
-      return { index: ctx.catalog.checksTableIndex, value };
-    },
-  });
+  serveChecks(ctx, request, (check) => state === 'any' || check.status === state);
 }
 
 async function healthNode(ctx: ServiceContext, request: ServiceRequest, node: string): Promise<void> {
   if (node === '') return sendText(request.res, 400, 'Missing node name');
+  serveChecks(ctx, request, () => node === NODE_NAME);
+}
+
+/** A blocking read of the checks `select` keeps, on the checks table index (consul-semantics §S3.2). */
+function serveChecks(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  select: (check: HealthCheck) => boolean,
+): void {
   const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
   if (read === undefined) return;
   const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
     keys: [WAIT_CHECKS],
     evaluate: () => {
-      const checks = access && node === NODE_NAME ? ctx.catalog.checks() : [];
+      const checks = access ? ctx.catalog.checks().filter(select) : [];
       const value = applyFilter(
         filter,
         checks.map((check) => healthCheckJson(check, true)),
