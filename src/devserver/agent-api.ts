@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Catalog, CheckChangeEvent } from './catalog.js';
 import type { ChecksRunner } from './checks-runner.js';
 import type { CheckStatus } from './service-definition.js';
-import { decodeServiceRegistration } from './service-definition.js';
+import { decodeServiceRegistration, type ServiceRegistration } from './service-definition.js';
 
 /** The dev server's agent, as `server.agent`. */
 export interface DevServerAgent {
@@ -31,24 +31,62 @@ export interface DevServerAgent {
   setLeader(leader: boolean): void;
 }
 
+/**
+ * Decodes a ServiceDefinition object as `PUT /v1/agent/service/register` decodes its body; a refused one
+ * gives Consul's text.
+ */
+export function decodeServiceDefinition(
+  definition: unknown,
+): { ok: true; value: ServiceRegistration } | { ok: false; text: string } {
+  const decoded = decodeServiceRegistration(Buffer.from(JSON.stringify(definition) ?? ''));
+  return decoded.ok ? decoded : { ok: false, text: decoded.text };
+}
+
+/**
+ * Decodes every definition of the `services` option before anything starts.
+ * @throws {InvalidArgumentError} with Consul's text, naming the entry by position and ID or name.
+ */
+export function decodeServiceDefinitions(definitions: unknown): ServiceRegistration[] {
+  const invalid = (message: string) =>
+    new InvalidArgumentError(`invalid dev server services: ${message}`, { operation: 'devserver.services' });
+  if (!Array.isArray(definitions)) throw invalid('expected an array of service definitions');
+  return definitions.map((definition: unknown, position) => {
+    const decoded = decodeServiceDefinition(definition);
+    if (decoded.ok) return decoded.value;
+    const fields = typeof definition === 'object' && definition !== null ? definition : {};
+    const { ID: id, Name: name } = fields as { ID?: unknown; Name?: unknown };
+    const label = typeof id === 'string' && id !== '' ? id : typeof name === 'string' ? name : '';
+    throw invalid(`entry ${position}${label === '' ? '' : ` (${label})`}: ${decoded.text}`);
+  });
+}
+
 /** Builds `server.agent` over the catalog and runner. */
 export function createAgentApi(catalog: Catalog, runner: ChecksRunner): DevServerAgent {
   return {
     catalog,
     runner,
     registerService(definition, options) {
-      const decoded = decodeServiceRegistration(Buffer.from(JSON.stringify(definition) ?? ''));
+      const decoded = decodeServiceDefinition(definition);
       if (!decoded.ok) {
         throw new InvalidArgumentError(`devserver.agent.registerService: ${decoded.text}`, {
           operation: 'devserver.agent.registerService',
         });
       }
-      const checks = catalog.registerService(decoded.value, options?.replaceExistingChecks ?? false);
-      for (const check of checks) runner.start(check);
+      registerDecoded(catalog, runner, decoded.value, options?.replaceExistingChecks ?? false);
     },
     checkStatus: (checkId) => catalog.checkStatus(checkId),
     onCheckChange: (listener) => catalog.onCheckChange(listener),
     restart: () => catalog.forgetAll(),
     setLeader: (leader) => catalog.setLeader(leader),
   };
+}
+
+/** Registers a decoded service and starts its checks, as the register endpoint does. */
+export function registerDecoded(
+  catalog: Catalog,
+  runner: ChecksRunner,
+  registration: ServiceRegistration,
+  replaceExistingChecks: boolean,
+): void {
+  for (const check of catalog.registerService(registration, replaceExistingChecks)) runner.start(check);
 }

@@ -12,7 +12,12 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
-import { createAgentApi, type DevServerAgent } from './agent-api.js';
+import {
+  createAgentApi,
+  type DevServerAgent,
+  decodeServiceDefinitions,
+  registerDecoded,
+} from './agent-api.js';
 import { Catalog, NODE_NAME } from './catalog.js';
 import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
 import type { HeldRequest, RouteContext } from './consul-http.js';
@@ -39,6 +44,12 @@ export interface DevServerOptions {
   host?: string;
   /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
   seed?: DevServerSeed;
+  /**
+   * Services to register before listening: ServiceDefinition objects, each the JSON body
+   * `PUT /v1/agent/service/register` takes (with `Check`/`Checks`), decoded and validated the same way.
+   * @default no services
+   */
+  services?: readonly unknown[];
   /**
    * When set, ACLs are on and this is the only valid token, taken from `?token=`, `X-Consul-Token` or
    * `Authorization: Bearer` (consul-semantics §1). No token → `403 Permission denied`; another token → `403 ACL not found`.
@@ -209,6 +220,7 @@ interface ResolvedDevServerOptions {
   port: number;
   host: string;
   seed: DevServerSeed | undefined;
+  services: readonly unknown[];
   aclToken: string | undefined;
   tombstoneTtlMs: number;
   defaultQueryTimeMs: number;
@@ -232,6 +244,7 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     port: options.port ?? DEV_SERVER_DEFAULTS.port,
     host: options.host ?? DEV_SERVER_DEFAULTS.host,
     seed: options.seed,
+    services: options.services ?? [],
     aclToken: options.aclToken,
     tombstoneTtlMs: options.tombstoneTtlMs ?? DEV_SERVER_DEFAULTS.tombstoneTtlMs,
     defaultQueryTimeMs: options.defaultQueryTimeMs ?? DEV_SERVER_DEFAULTS.defaultQueryTimeMs,
@@ -486,11 +499,12 @@ function directKv(store: KvStore): DevServerKv {
 
 /**
  * Starts a dev server and resolves once it listens.
- * @throws {InvalidArgumentError} for a bad option or seed, naming it.
+ * @throws {InvalidArgumentError} for a bad option, seed or service definition, naming it.
  */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = resolveOptions(options);
   const seed = resolved.seed === undefined ? [] : seedEntries(resolved.seed);
+  const services = decodeServiceDefinitions(resolved.services);
   const waiters = new WaiterRegistry();
   const store = new KvStore({
     tombstoneTtlMs: resolved.tombstoneTtlMs,
@@ -537,6 +551,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     deregisterMinMs: resolved.checkDeregisterMinMs,
   });
   const agent = createAgentApi(catalog, runner);
+  for (const registration of services) registerDecoded(catalog, runner, registration, false);
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
