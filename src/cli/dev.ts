@@ -25,14 +25,20 @@ Options:
                    PUT /v1/agent/service/register, with Check/Checks), registered at start
   --token <T>      turn ACLs on: every request must carry this token (X-Consul-Token,
                    Authorization: Bearer, or ?token=)
-  --chaos <spec>   inject faults into KV reads, consumed in order. The spec is a
-                   comma-separated list of kind[=arg][:times]:
+  --chaos <spec>   inject faults, consumed in order. The spec is a comma-separated list
+                   of kind[=arg][:times]. Taken by KV reads:
                      status=<code>       answer with that HTTP status instead (e.g. 500, 429)
                      reset               send headers and half the body, then reset the connection
                      hang                never answer
                      malformed           answer 200 with a broken JSON body
                      index=<n|missing>   serve normally with X-Consul-Index replaced or removed
                      spurious            a blocking query returns at once, unchanged
+                   Taken by the next request of any kind:
+                     agent-restart       forget every service, check and session
+                     no-leader=<dur>     catalog and health reads answer 500 No cluster leader
+                                         for that long (500ms, 5s, 2m), then recover
+                   Taken by the next HTTP/TCP check run:
+                     check-hang          the target never answers; the check fails at its Timeout
                    times is a positive integer or "inf" (default 1).
                    Example: --chaos status=500:3,hang:1   (three 500s, then one hang)
   -h, --help       show this help
@@ -181,7 +187,7 @@ export async function runDev(argv: string[], io: CommandIo, hooks: RunDevOptions
     io.stdout('consul-hotreload dev: ACLs on; requests need the --token value\n');
   }
   if (command.chaos.length > 0) {
-    io.stdout(`consul-hotreload dev: ${command.chaos.length} chaos rule(s) armed for KV reads\n`);
+    io.stdout(`consul-hotreload dev: ${command.chaos.length} chaos rule(s) armed\n`);
   }
   hooks.onListening?.(server.address);
 

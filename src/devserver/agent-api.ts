@@ -5,9 +5,11 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { Catalog, CheckChangeEvent } from './catalog.js';
-import type { ChecksRunner } from './checks-runner.js';
+import type { ChecksRunner, DevServerClock } from './checks-runner.js';
+import type { Fault } from './faults.js';
 import type { CheckStatus } from './service-definition.js';
 import { decodeServiceRegistration, type ServiceRegistration } from './service-definition.js';
+import type { SessionStore } from './sessions.js';
 
 /** The dev server's agent, as `server.agent`. */
 export interface DevServerAgent {
@@ -25,10 +27,26 @@ export interface DevServerAgent {
   checkStatus(checkId: string): CheckStatus | undefined;
   /** Listens for check status changes and deregistrations; returns the function that stops listening. */
   onCheckChange(listener: (event: CheckChangeEvent) => void): () => void;
-  /** Simulates an agent restart: every service and check is forgotten (consul-semantics §S6.2). */
+  /**
+   * Simulates an agent restart: every service, check and session is forgotten (consul-semantics §S6.1);
+   * destroying the sessions releases or deletes their locks as their `Behavior` says (consul-semantics §L4).
+   */
   restart(): void;
-  /** Starts (`false`) or ends (`true`) a window without a cluster leader (consul-semantics §S6.2). */
+  /**
+   * Starts (`false`) or ends (`true`) a window without a cluster leader (consul-semantics §S6.2); either
+   * cancels the end a {@link DevServerAgent.noLeaderFor} window had scheduled.
+   */
   setLeader(leader: boolean): void;
+  /** Starts a window without a cluster leader that ends by itself after `durationMs`, on the checks' clock. */
+  noLeaderFor(durationMs: number): void;
+}
+
+/** `server.agent` plus what only the server itself calls. */
+export interface InternalAgentApi extends DevServerAgent {
+  /** Applies an agent fault (`agent-restart`, `no-leader`) taken by a request. */
+  applyFault(fault: Fault): void;
+  /** Cancels the scheduled end of a no-leader window. */
+  dispose(): void;
 }
 
 /**
@@ -61,7 +79,33 @@ export function decodeServiceDefinitions(definitions: unknown): ServiceRegistrat
 }
 
 /** Builds `server.agent` over the catalog and runner. */
-export function createAgentApi(catalog: Catalog, runner: ChecksRunner): DevServerAgent {
+export function createAgentApi(parts: {
+  catalog: Catalog;
+  runner: ChecksRunner;
+  sessions: SessionStore;
+  clock: DevServerClock;
+}): InternalAgentApi {
+  const { catalog, runner, sessions, clock } = parts;
+  let leaderTimer: unknown;
+  const setLeader = (leader: boolean) => {
+    clock.clearTimeout(leaderTimer);
+    leaderTimer = undefined;
+    catalog.setLeader(leader);
+  };
+  const noLeaderFor = (durationMs: number) => {
+    if (!(Number.isSafeInteger(durationMs) && durationMs > 0)) {
+      throw new InvalidArgumentError(
+        `devserver.agent.noLeaderFor: durationMs must be an integer > 0, got ${durationMs}`,
+        { operation: 'devserver.agent.noLeaderFor' },
+      );
+    }
+    setLeader(false);
+    leaderTimer = clock.setTimeout(() => setLeader(true), durationMs);
+  };
+  const restart = () => {
+    catalog.forgetAll();
+    for (const session of sessions.list()) sessions.destroy(session.id);
+  };
   return {
     catalog,
     runner,
@@ -76,8 +120,14 @@ export function createAgentApi(catalog: Catalog, runner: ChecksRunner): DevServe
     },
     checkStatus: (checkId) => catalog.checkStatus(checkId),
     onCheckChange: (listener) => catalog.onCheckChange(listener),
-    restart: () => catalog.forgetAll(),
-    setLeader: (leader) => catalog.setLeader(leader),
+    restart,
+    setLeader,
+    noLeaderFor,
+    applyFault(fault) {
+      if (fault.kind === 'agent-restart') restart();
+      else if (fault.kind === 'no-leader') noLeaderFor(fault.durationMs);
+    },
+    dispose: () => clock.clearTimeout(leaderTimer),
   };
 }
 

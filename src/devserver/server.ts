@@ -8,7 +8,12 @@
  * @module
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
@@ -16,6 +21,7 @@ import {
   createAgentApi,
   type DevServerAgent,
   decodeServiceDefinitions,
+  type InternalAgentApi,
   registerDecoded,
 } from './agent-api.js';
 import { Catalog, NODE_NAME } from './catalog.js';
@@ -310,6 +316,7 @@ class RunningDevServer implements DevServer {
   readonly faults: DevServerFaults;
   readonly sessions: SessionStore;
   readonly agent: DevServerAgent;
+  readonly #agent: InternalAgentApi;
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
@@ -323,7 +330,7 @@ class RunningDevServer implements DevServer {
     net: NetServer;
     http: HttpServer;
     context: RouteContext;
-    agent: DevServerAgent;
+    agent: InternalAgentApi;
     connections: ConnectionTracker;
     host: string;
     port: number;
@@ -343,6 +350,7 @@ class RunningDevServer implements DevServer {
     this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
     this.kv = directKv(context.store);
     this.agent = parts.agent;
+    this.#agent = parts.agent;
   }
 
   stats(): DevServerStats {
@@ -374,6 +382,7 @@ class RunningDevServer implements DevServer {
     this.#store.dispose();
     this.sessions.dispose();
     this.agent.runner.close();
+    this.#agent.dispose();
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
@@ -497,6 +506,19 @@ function directKv(store: KvStore): DevServerKv {
   };
 }
 
+/** Applies the agent fault (agent restart, no-leader window) the request meets, if any, then serves it. */
+function agentFaults(
+  agent: InternalAgentApi,
+  faults: DevServerFaults,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const fault = faults.takeAgent();
+    if (fault !== undefined) agent.applyFault(fault);
+    handle(req, res);
+  };
+}
+
 /**
  * Starts a dev server and resolves once it listens.
  * @throws {InvalidArgumentError} for a bad option, seed or service definition, naming it.
@@ -526,11 +548,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       sessions.checkTurnedCritical(event.checkId);
   });
 
+  const faults = new DevServerFaults();
   const context: RouteContext = {
     store,
     sessions,
     waiters,
-    faults: new DevServerFaults(),
+    faults,
     settings: {
       aclToken: resolved.aclToken,
       defaultQueryTimeMs: resolved.defaultQueryTimeMs,
@@ -549,8 +572,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     random: resolved.random,
     reapIntervalMs: resolved.checkReapIntervalMs,
     deregisterMinMs: resolved.checkDeregisterMinMs,
+    probeHangs: (checkId) => faults.takeProbeHang(checkId),
   });
-  const agent = createAgentApi(catalog, runner);
+  const agent = createAgentApi({ catalog, runner, sessions, clock: resolved.clock });
   for (const registration of services) registerDecoded(catalog, runner, registration, false);
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
@@ -561,7 +585,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    createRequestHandler(context, { catalog, runner, route: context }),
+    agentFaults(agent, faults, createRequestHandler(context, { catalog, runner, route: context })),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
   // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.
