@@ -12,8 +12,8 @@ import { type CommandIo, UsageError } from './output.js';
 /** Help text of `consul-hotreload dev`, including the `--chaos` spec. */
 export const DEV_USAGE = `Usage: consul-hotreload dev [options]
 
-Run an embedded Consul-compatible KV dev server (KV HTTP API, blocking queries, /v1/txn)
-until interrupted (Ctrl-C / SIGTERM).
+Run an embedded Consul-compatible dev server (KV HTTP API, blocking queries, /v1/txn,
+agent, catalog, health and sessions) until interrupted (Ctrl-C / SIGTERM).
 
 Options:
   --port <n>       TCP port (default 8500; 0 picks a free port)
@@ -21,16 +21,24 @@ Options:
   --seed <file>    JSON file with initial keys: {"key": value, ...} (non-strings are stored
                    as JSON) or the array written by \`consul kv export\` ([{key, flags, value}],
                    value in base64)
+  --services <file> JSON file with an array of agent service definitions (the body of
+                   PUT /v1/agent/service/register, with Check/Checks), registered at start
   --token <T>      turn ACLs on: every request must carry this token (X-Consul-Token,
                    Authorization: Bearer, or ?token=)
-  --chaos <spec>   inject faults into KV reads, consumed in order. The spec is a
-                   comma-separated list of kind[=arg][:times]:
+  --chaos <spec>   inject faults, consumed in order. The spec is a comma-separated list
+                   of kind[=arg][:times]. Taken by KV reads:
                      status=<code>       answer with that HTTP status instead (e.g. 500, 429)
                      reset               send headers and half the body, then reset the connection
                      hang                never answer
                      malformed           answer 200 with a broken JSON body
                      index=<n|missing>   serve normally with X-Consul-Index replaced or removed
                      spurious            a blocking query returns at once, unchanged
+                   Taken by the next request of any kind:
+                     agent-restart       forget every service, check and session
+                     no-leader=<dur>     catalog and health reads answer 500 No cluster leader
+                                         for that long (500ms, 5s, 2m), then recover
+                   Taken by the next HTTP/TCP check run:
+                     check-hang          the target never answers; the check fails at its Timeout
                    times is a positive integer or "inf" (default 1).
                    Example: --chaos status=500:3,hang:1   (three 500s, then one hang)
   -h, --help       show this help
@@ -51,17 +59,18 @@ function parsePort(text: string): number {
   return Number(text);
 }
 
-async function readSeed(file: string): Promise<unknown> {
+/** Reads the JSON file an option names (`--seed`, `--services`). */
+async function readJsonFile(option: string, file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new Error(`cannot read --seed file ${file}: ${errorText(error)}`);
+    throw new Error(`cannot read ${option} file ${file}: ${errorText(error)}`);
   }
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`--seed file ${file} is not JSON: ${errorText(error)}`);
+    throw new Error(`${option} file ${file} is not JSON: ${errorText(error)}`);
   }
 }
 
@@ -95,7 +104,13 @@ async function parseDevCommand(argv: string[]): Promise<DevCommand | 'help'> {
   } catch (error) {
     throw usage(error);
   }
-  if (values.seed !== undefined) server.seed = (await readSeed(values.seed)) as DevServerOptions['seed'];
+  if (values.seed !== undefined) {
+    server.seed = (await readJsonFile('--seed', values.seed)) as DevServerOptions['seed'];
+  }
+  // startDevServer() checks the shape and decodes each entry as the register endpoint does.
+  if (values.services !== undefined) {
+    server.services = (await readJsonFile('--services', values.services)) as unknown[];
+  }
   return { server, chaos };
 }
 
@@ -108,6 +123,7 @@ function parseDevArgs(argv: string[]) {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       seed: { type: 'string' },
+      services: { type: 'string' },
       token: { type: 'string' },
       chaos: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -135,7 +151,8 @@ function waitForStop(stop: AbortSignal | undefined): Promise<string> {
 
 /**
  * Runs `consul-hotreload dev` with these arguments; resolves with the exit code after a clean shutdown:
- * 0 after SIGINT/SIGTERM (or `hooks.stop`), 1 for bad arguments, an unreadable seed or a port in use.
+ * 0 after SIGINT/SIGTERM (or `hooks.stop`), 1 for bad arguments, an unreadable or invalid seed or
+ * services file, or a port in use.
  */
 export async function runDev(argv: string[], io: CommandIo, hooks: RunDevOptions = {}): Promise<number> {
   const fail = (error: unknown) =>
@@ -157,17 +174,20 @@ export async function runDev(argv: string[], io: CommandIo, hooks: RunDevOptions
   try {
     server = await startDevServer(command.server);
   } catch (error) {
-    fail(error); // a bad seed, or the port is taken
+    fail(error); // a bad seed or service definition, or the port is taken
     return 1;
   }
   for (const rule of command.chaos) server.faults.inject(rule);
 
   io.stdout(`consul-hotreload dev: Consul-compatible KV server listening on ${server.address}\n`);
+  io.stdout(`consul-hotreload dev: agent API: ${server.address}/v1/agent/services\n`);
+  const serviceCount = command.server.services?.length ?? 0;
+  if (serviceCount > 0) io.stdout(`consul-hotreload dev: ${serviceCount} service(s) registered\n`);
   if (command.server.aclToken !== undefined) {
     io.stdout('consul-hotreload dev: ACLs on; requests need the --token value\n');
   }
   if (command.chaos.length > 0) {
-    io.stdout(`consul-hotreload dev: ${command.chaos.length} chaos rule(s) armed for KV reads\n`);
+    io.stdout(`consul-hotreload dev: ${command.chaos.length} chaos rule(s) armed\n`);
   }
   hooks.onListening?.(server.address);
 

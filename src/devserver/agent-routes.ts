@@ -3,6 +3,7 @@
  * local reads with hash-based blocking, local health and `self` (consul-semantics §S1, §S2, §S4.4, §S5).
  * @module
  */
+import { registerDecoded } from './agent-api.js';
 import { type HealthCheck, NODE_NAME, SERF_CHECK_ID, WAIT_AGENT } from './catalog.js';
 import { blockingTimeoutMs, DATACENTER, parseCommonParams, refuseMethod } from './consul-http.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
@@ -110,8 +111,7 @@ async function registerService(ctx: ServiceContext, request: ServiceRequest): Pr
   const existing = ctx.catalog.service(registration.id);
   if (existing !== undefined && !authorizeWrite(ctx, request.res, token, 'service:write', existing.name))
     return;
-  const checks = ctx.catalog.registerService(registration, replaceExistingChecks(request));
-  for (const check of checks) ctx.runner.start(check);
+  registerDecoded(ctx.catalog, ctx.runner, registration, replaceExistingChecks(request));
   sendBody(request.res, 200, EMPTY);
 }
 

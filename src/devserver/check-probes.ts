@@ -19,8 +19,17 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 /** consul-semantics §S2.3: the agent keeps the last 4096 bytes of a body by default. */
 export const DEFAULT_OUTPUT_MAX_SIZE = 4096;
 const MAX_REDIRECTS = 10;
+const HTTP_TIMEOUT_TEXT = 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)';
 
-function timeoutOf(spec: CheckSpec): number {
+/** What a probe whose target never answers finds once its Timeout runs out (the `check-hang` fault). */
+export function hungProbeResult(spec: CheckSpec): ProbeResult {
+  if (spec.type === 'tcp') return { status: 'critical', output: `dial tcp ${spec.tcp}: i/o timeout` };
+  const method = spec.method === '' ? 'GET' : spec.method.toUpperCase();
+  return { status: 'critical', output: `${goOp(method)} ${JSON.stringify(spec.http)}: ${HTTP_TIMEOUT_TEXT}` };
+}
+
+/** The probe's Timeout, or the default. */
+export function timeoutOf(spec: CheckSpec): number {
   return spec.timeoutMs > 0 ? spec.timeoutMs : DEFAULT_PROBE_TIMEOUT_MS;
 }
 
@@ -68,7 +77,7 @@ export async function probeHttp(spec: CheckSpec): Promise<ProbeResult> {
           ? url
           : `${parsed.hostname}:${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
       const why = deadline.aborted
-        ? 'context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
+        ? HTTP_TIMEOUT_TEXT
         : err.code?.startsWith('E') === true
           ? dialErrorText(address, err)
           : err.message;
@@ -143,10 +152,7 @@ export function probeTcp(spec: CheckSpec): Promise<ProbeResult> {
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(
-      () => done({ status: 'critical', output: `dial tcp ${address}: i/o timeout` }),
-      timeoutOf(spec),
-    );
+    const timer = setTimeout(() => done(hungProbeResult(spec)), timeoutOf(spec));
     socket.once('connect', () => done({ status: 'passing', output: `TCP connect ${address}: Success` }));
     socket.once('error', (error: NodeJS.ErrnoException) =>
       done({ status: 'critical', output: dialErrorText(address, error) }),

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Catalog, CheckChangeEvent, HealthCheck } from './catalog.js';
-import { type ProbeResult, probeHttp, probeTcp } from './check-probes.js';
+import { hungProbeResult, type ProbeResult, probeHttp, probeTcp, timeoutOf } from './check-probes.js';
 import type { CheckSpec, CheckStatus } from './service-definition.js';
 
 /** The clock the checks run on; tests pass one they drive. */
@@ -25,6 +25,8 @@ export interface ChecksRunnerOptions {
   readonly reapIntervalMs: number;
   /** consul-semantics §S2.6: the floor of `DeregisterCriticalServiceAfter` (`check_deregister_interval_min`). */
   readonly deregisterMinMs: number;
+  /** Whether this run of the check's probe meets a target that hangs (consumes a `check-hang` fault). */
+  readonly probeHangs?: (checkId: string) => boolean;
 }
 
 /** consul-semantics §S2.3: intervals below 1s are raised to 1s. */
@@ -157,8 +159,18 @@ export class ChecksRunner {
   }
 
   #schedule(checkId: string, running: Running, spec: CheckSpec, delayMs: number): void {
-    running.timer = this.#options.clock.setTimeout(() => {
+    const { clock, probeHangs } = this.#options;
+    running.timer = clock.setTimeout(() => {
       if (running.stopped) return;
+      if (probeHangs?.(checkId) === true) {
+        // The target never answers: the probe gives up at its Timeout, timed by the checks' clock.
+        running.timer = clock.setTimeout(() => {
+          if (running.stopped) return;
+          this.#applyResult(checkId, running, spec, hungProbeResult(spec));
+          this.#schedule(checkId, running, spec, Math.max(spec.intervalMs, MIN_INTERVAL_MS));
+        }, timeoutOf(spec));
+        return;
+      }
       const probe = (spec.type === 'http' ? probeHttp(spec) : probeTcp(spec)).then((result) => {
         if (running.stopped) return;
         this.#applyResult(checkId, running, spec, result);

@@ -19,7 +19,23 @@ export type Fault =
   /** Serve normally, but with `X-Consul-Index` removed (`'missing'`) or replaced (`0`, a lower value…). */
   | { kind: 'index'; index: 'missing' | number }
   /** A blocking query returns at once with unchanged data and index. Only blocking queries consume it. */
-  | { kind: 'spurious' };
+  | { kind: 'spurious' }
+  /**
+   * The agent restarts before the next request of any kind is served: every service, check and session is
+   * forgotten, as `server.agent.restart()` does (consul-semantics §S6.1). Takes no `match`.
+   */
+  | { kind: 'agent-restart' }
+  /**
+   * The next request of any kind opens a window of `durationMs` without a cluster leader: catalog and
+   * health reads answer `500 No cluster leader`, as `server.agent.setLeader(false)` does (consul-semantics
+   * §S6.2); the window ends by itself, on the checks' clock. Takes no `match`.
+   */
+  | { kind: 'no-leader'; durationMs: number }
+  /**
+   * The next run of an HTTP or TCP check meets a target that never answers, so the probe fails at its
+   * Timeout with Go's timeout text. `match.path` is the check ID (default any check); `match.method` is unused.
+   */
+  | { kind: 'check-hang' };
 
 /** A fault and which requests it applies to. */
 export interface FaultRule {
@@ -60,7 +76,28 @@ interface ActiveRule {
   remaining: number;
 }
 
-const FAULT_KINDS = new Set(['status', 'reset', 'hang', 'malformed', 'index', 'spurious']);
+const FAULT_KINDS = new Set([
+  'status',
+  'reset',
+  'hang',
+  'malformed',
+  'index',
+  'spurious',
+  'agent-restart',
+  'no-leader',
+  'check-hang',
+]);
+
+/** Faults that hit the agent itself, consumed by the next request whatever it is. */
+const AGENT_KINDS: ReadonlySet<Fault['kind']> = new Set(['agent-restart', 'no-leader']);
+/** Faults consumed by check probes rather than requests. */
+const PROBE_KINDS: ReadonlySet<Fault['kind']> = new Set(['check-hang']);
+
+/** Which requests or runs a fault is taken by. */
+function areaOf(fault: Fault): 'kv' | 'agent' | 'probe' {
+  if (AGENT_KINDS.has(fault.kind)) return 'agent';
+  return PROBE_KINDS.has(fault.kind) ? 'probe' : 'kv';
+}
 
 function invalid(message: string): InvalidArgumentError {
   return new InvalidArgumentError(message, { operation: 'devserver.faults.inject' });
@@ -81,6 +118,9 @@ function validateFault(fault: Fault): void {
   ) {
     throw invalid(`fault index must be 'missing' or an integer >= 0, got ${fault.index}`);
   }
+  if (fault.kind === 'no-leader' && !(Number.isSafeInteger(fault.durationMs) && fault.durationMs > 0)) {
+    throw invalid(`fault durationMs must be an integer > 0, got ${fault.durationMs}`);
+  }
 }
 
 /** The dev server's fault rules. */
@@ -89,6 +129,11 @@ export class DevServerFaults implements FaultInjector {
 
   inject(rule: FaultRule): void {
     validateFault(rule.fault);
+    if (areaOf(rule.fault) === 'agent' && rule.match !== undefined) {
+      throw invalid(
+        `the ${rule.fault.kind} fault applies to the next request of any kind and takes no match`,
+      );
+    }
     const times = rule.times ?? 1;
     if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
       throw invalid(`fault times must be a positive integer or Infinity, got ${times}`);
@@ -109,9 +154,26 @@ export class DevServerFaults implements FaultInjector {
     return this.#rules.length;
   }
 
-  /** Consumes and returns the fault for this request, if a rule matches. */
+  /** Consumes and returns the fault for this KV request, if a rule matches. */
   take(request: FaultRequest): Fault | undefined {
-    const at = this.#rules.findIndex((rule) => matches(rule, request));
+    return this.#takeFirst((rule) => matches(rule, request));
+  }
+
+  /** Consumes and returns the agent fault (`agent-restart`, `no-leader`) the next request meets, if any. */
+  takeAgent(): Fault | undefined {
+    return this.#takeFirst((rule) => areaOf(rule.fault) === 'agent');
+  }
+
+  /** Consumes a `check-hang` rule for this run of the check's probe; returns whether there was one. */
+  takeProbeHang(checkId: string): boolean {
+    return (
+      this.#takeFirst((rule) => areaOf(rule.fault) === 'probe' && pathMatches(rule.path, checkId)) !==
+      undefined
+    );
+  }
+
+  #takeFirst(predicate: (rule: ActiveRule) => boolean): Fault | undefined {
+    const at = this.#rules.findIndex(predicate);
     const rule = this.#rules[at];
     if (rule === undefined) return undefined;
     rule.remaining--;
@@ -120,17 +182,24 @@ export class DevServerFaults implements FaultInjector {
   }
 }
 
+function pathMatches(path: string | RegExp | undefined, value: string): boolean {
+  if (path === undefined) return true;
+  return typeof path === 'string' ? path === value : path.test(value);
+}
+
 function matches(rule: ActiveRule, request: FaultRequest): boolean {
+  if (areaOf(rule.fault) !== 'kv') return false;
   if (rule.method !== request.method) return false;
   if (rule.fault.kind === 'spurious' && !request.blocking) return false;
-  if (rule.path === undefined) return true;
-  return typeof rule.path === 'string' ? rule.path === request.path : rule.path.test(request.path);
+  return pathMatches(rule.path, request.path);
 }
 
 /**
- * Parses the CLI's `--chaos` spec into rules for KV reads: comma-separated `kind[=arg][:times]` items, in
- * order. Kinds: `status=<code>`, `reset`, `hang`, `malformed`, `index=<missing|n>`, `spurious`; times is a
- * positive integer or `inf` (default 1). Example: `status=500:3,hang:1` — three 500s, then one hang.
+ * Parses the CLI's `--chaos` spec into rules: comma-separated `kind[=arg][:times]` items, in order. KV read
+ * kinds: `status=<code>`, `reset`, `hang`, `malformed`, `index=<missing|n>`, `spurious`; agent kinds, taken by
+ * the next request of any kind: `agent-restart`, `no-leader=<duration>` (`500ms`, `5s`, `2m`); check kind:
+ * `check-hang`. Times is a positive integer or `inf` (default 1). Example: `status=500:3,hang:1` — three
+ * 500s, then one hang.
  * @throws {InvalidArgumentError} naming the bad item.
  */
 export function parseChaosSpec(spec: string): FaultRule[] {
@@ -178,8 +247,27 @@ function chaosFault(kind: string, arg: string | undefined, fail: (why: string) =
     case 'spurious':
       return noArg({ kind });
     case 'malformed':
-      return noArg({ kind: 'malformed' });
+    case 'agent-restart':
+    case 'check-hang':
+      return noArg({ kind });
+    case 'no-leader': {
+      const durationMs = arg === undefined ? undefined : parseChaosDuration(arg);
+      if (durationMs === undefined) throw fail('no-leader needs a duration, e.g. no-leader=5s');
+      return { kind: 'no-leader', durationMs };
+    }
     default:
-      throw fail('unknown kind (status, reset, hang, malformed, index, spurious)');
+      throw fail(
+        'unknown kind (status, reset, hang, malformed, index, spurious, agent-restart, no-leader, check-hang)',
+      );
   }
+}
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, m: 60_000 };
+
+/** `500ms`, `5s`, `2m` → ms; undefined for anything else (zero included). */
+function parseChaosDuration(text: string): number | undefined {
+  const match = /^([1-9][0-9]*)(ms|s|m)$/.exec(text);
+  if (match === null) return undefined;
+  const ms = Number(match[1]) * (DURATION_UNIT_MS[match[2] as string] as number);
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }

@@ -8,11 +8,22 @@
  * @module
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
-import { createAgentApi, type DevServerAgent } from './agent-api.js';
+import {
+  createAgentApi,
+  type DevServerAgent,
+  decodeServiceDefinitions,
+  type InternalAgentApi,
+  registerDecoded,
+} from './agent-api.js';
 import { Catalog, NODE_NAME } from './catalog.js';
 import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
 import type { HeldRequest, RouteContext } from './consul-http.js';
@@ -39,6 +50,12 @@ export interface DevServerOptions {
   host?: string;
   /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
   seed?: DevServerSeed;
+  /**
+   * Services to register before listening: ServiceDefinition objects, each the JSON body
+   * `PUT /v1/agent/service/register` takes (with `Check`/`Checks`), decoded and validated the same way.
+   * @default no services
+   */
+  services?: readonly unknown[];
   /**
    * When set, ACLs are on and this is the only valid token, taken from `?token=`, `X-Consul-Token` or
    * `Authorization: Bearer` (consul-semantics §1). No token → `403 Permission denied`; another token → `403 ACL not found`.
@@ -209,6 +226,7 @@ interface ResolvedDevServerOptions {
   port: number;
   host: string;
   seed: DevServerSeed | undefined;
+  services: readonly unknown[];
   aclToken: string | undefined;
   tombstoneTtlMs: number;
   defaultQueryTimeMs: number;
@@ -232,6 +250,7 @@ function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
     port: options.port ?? DEV_SERVER_DEFAULTS.port,
     host: options.host ?? DEV_SERVER_DEFAULTS.host,
     seed: options.seed,
+    services: options.services ?? [],
     aclToken: options.aclToken,
     tombstoneTtlMs: options.tombstoneTtlMs ?? DEV_SERVER_DEFAULTS.tombstoneTtlMs,
     defaultQueryTimeMs: options.defaultQueryTimeMs ?? DEV_SERVER_DEFAULTS.defaultQueryTimeMs,
@@ -297,6 +316,7 @@ class RunningDevServer implements DevServer {
   readonly faults: DevServerFaults;
   readonly sessions: SessionStore;
   readonly agent: DevServerAgent;
+  readonly #agent: InternalAgentApi;
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
@@ -310,7 +330,7 @@ class RunningDevServer implements DevServer {
     net: NetServer;
     http: HttpServer;
     context: RouteContext;
-    agent: DevServerAgent;
+    agent: InternalAgentApi;
     connections: ConnectionTracker;
     host: string;
     port: number;
@@ -330,6 +350,7 @@ class RunningDevServer implements DevServer {
     this.address = `http://${parts.host.includes(':') ? `[${parts.host}]` : parts.host}:${parts.port}`;
     this.kv = directKv(context.store);
     this.agent = parts.agent;
+    this.#agent = parts.agent;
   }
 
   stats(): DevServerStats {
@@ -361,6 +382,7 @@ class RunningDevServer implements DevServer {
     this.#store.dispose();
     this.sessions.dispose();
     this.agent.runner.close();
+    this.#agent.dispose();
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
@@ -484,13 +506,27 @@ function directKv(store: KvStore): DevServerKv {
   };
 }
 
+/** Applies the agent fault (agent restart, no-leader window) the request meets, if any, then serves it. */
+function agentFaults(
+  agent: InternalAgentApi,
+  faults: DevServerFaults,
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const fault = faults.takeAgent();
+    if (fault !== undefined) agent.applyFault(fault);
+    handle(req, res);
+  };
+}
+
 /**
  * Starts a dev server and resolves once it listens.
- * @throws {InvalidArgumentError} for a bad option or seed, naming it.
+ * @throws {InvalidArgumentError} for a bad option, seed or service definition, naming it.
  */
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const resolved = resolveOptions(options);
   const seed = resolved.seed === undefined ? [] : seedEntries(resolved.seed);
+  const services = decodeServiceDefinitions(resolved.services);
   const waiters = new WaiterRegistry();
   const store = new KvStore({
     tombstoneTtlMs: resolved.tombstoneTtlMs,
@@ -512,11 +548,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       sessions.checkTurnedCritical(event.checkId);
   });
 
+  const faults = new DevServerFaults();
   const context: RouteContext = {
     store,
     sessions,
     waiters,
-    faults: new DevServerFaults(),
+    faults,
     settings: {
       aclToken: resolved.aclToken,
       defaultQueryTimeMs: resolved.defaultQueryTimeMs,
@@ -535,8 +572,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     random: resolved.random,
     reapIntervalMs: resolved.checkReapIntervalMs,
     deregisterMinMs: resolved.checkDeregisterMinMs,
+    probeHangs: (checkId) => faults.takeProbeHang(checkId),
   });
-  const agent = createAgentApi(catalog, runner);
+  const agent = createAgentApi({ catalog, runner, sessions, clock: resolved.clock });
+  for (const registration of services) registerDecoded(catalog, runner, registration, false);
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
@@ -546,7 +585,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    createRequestHandler(context, { catalog, runner, route: context }),
+    agentFaults(agent, faults, createRequestHandler(context, { catalog, runner, route: context })),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
   // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.

@@ -92,6 +92,78 @@ describe('consul-hotreload CLI', () => {
     }
   });
 
+  it("exits 1 with the register endpoint's text when a --services entry is refused", async () => {
+    tempDir = await mkdtemp(join(tmpdir(), 'devserver-cli-'));
+    const notArray = join(tempDir, 'object.json');
+    const badEntry = join(tempDir, 'bad-entry.json');
+    await writeFile(notArray, JSON.stringify({ Name: 'web' }));
+    await writeFile(badEntry, JSON.stringify([{ Name: 'web' }, { ID: 'api-1', Port: 80 }]));
+    const cases: Array<[string, string]> = [
+      [notArray, 'invalid dev server services: expected an array of service definitions'],
+      [badEntry, 'invalid dev server services: entry 1 (api-1): Missing service name'],
+    ];
+    for (const [file, message] of cases) {
+      const { out, io } = captureIo();
+      expect(await main(['dev', '--port', '0', '--services', file], io)).toBe(1);
+      expect(out.stderr).toBe(`consul-hotreload dev: ${message}\n`);
+      expect(out.stdout).toBe('');
+    }
+  });
+
+  it('registers the --services file at start and prints where the agent API is', async () => {
+    tempDir = await mkdtemp(join(tmpdir(), 'devserver-cli-'));
+    const servicesFile = join(tempDir, 'services.json');
+    await writeFile(
+      servicesFile,
+      JSON.stringify([
+        { Name: 'web', ID: 'web-1', Port: 8080, Check: { TTL: '30s' } },
+        { Name: 'web', ID: 'web-2', Port: 8081, Checks: [{ TTL: '30s' }, { TTL: '30s', Status: 'passing' }] },
+        { Name: 'db', Port: 5432 },
+      ]),
+    );
+    const { out, io } = captureIo();
+    const stop = new AbortController();
+    let onListening: (address: string) => void = () => {};
+    const listening = new Promise<string>((resolve) => {
+      onListening = resolve;
+    });
+    const exitCode = runDev(['--port', '0', '--services', servicesFile], io, {
+      stop: stop.signal,
+      onListening,
+    });
+    const address = await listening;
+    const services = JSON.parse((await httpGet(address, '/v1/agent/services')).text) as Record<
+      string,
+      { Service: string; Port: number }
+    >;
+    expect(Object.entries(services).map(([id, { Service, Port }]) => [id, Service, Port])).toEqual([
+      ['web-1', 'web', 8080],
+      ['web-2', 'web', 8081],
+      ['db', 'db', 5432],
+    ]);
+    const checks = JSON.parse((await httpGet(address, '/v1/agent/checks')).text) as Record<
+      string,
+      { Status: string }
+    >;
+    expect(Object.entries(checks).map(([id, { Status }]) => [id, Status])).toEqual([
+      ['service:web-1', 'critical'],
+      ['service:web-2:1', 'critical'],
+      ['service:web-2:2', 'passing'],
+    ]);
+    stop.abort();
+    expect(await exitCode).toBe(0);
+    expect(out.stdout).toBe(
+      [
+        `consul-hotreload dev: Consul-compatible KV server listening on ${address}`,
+        `consul-hotreload dev: agent API: ${address}/v1/agent/services`,
+        'consul-hotreload dev: 3 service(s) registered',
+        'consul-hotreload dev: stopped (abort)',
+        '',
+      ].join('\n'),
+    );
+    expect(out.stderr).toBe('');
+  });
+
   it('serves until stopped, with seed, token and chaos applied', async () => {
     tempDir = await mkdtemp(join(tmpdir(), 'devserver-cli-'));
     const seedFile = join(tempDir, 'seed.json');

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 import { httpGet, httpPut, httpRequest } from '../helpers/http.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 let server: DevServer | undefined;
 
@@ -188,5 +189,66 @@ describe('dev server faults with ACLs on (consul-semantics §1)', () => {
       1,
       'v',
     ]);
+  });
+});
+
+describe('dev server agent and check faults', () => {
+  it('restarts the agent at the next request: services, checks and sessions are gone', async () => {
+    const dev = await start();
+    dev.agent.registerService({ Name: 'web', ID: 'web-1', Check: { TTL: '30s' } });
+    const session = JSON.parse((await httpPut(dev.address, '/v1/session/create', '{}')).text) as {
+      ID: string;
+    };
+    expect((await httpPut(dev.address, `/v1/kv/app/lock?acquire=${session.ID}`, 'me')).text).toBe('true');
+    dev.faults.inject({ fault: { kind: 'agent-restart' } });
+    const services = await httpGet(dev.address, '/v1/agent/services');
+    expect([services.status, services.text]).toEqual([200, '{}']);
+    expect((await httpGet(dev.address, '/v1/agent/checks')).text).toBe('{}');
+    expect((await httpGet(dev.address, '/v1/session/list')).text).toBe('[]');
+    // The lock was released with its session (consul-semantics §L4).
+    const lock = JSON.parse((await httpGet(dev.address, '/v1/kv/app/lock')).text) as [{ Session?: string }];
+    expect(lock[0].Session).toBeUndefined();
+    expect(dev.faults.pending()).toBe(0);
+  });
+
+  it('opens a no-leader window at the next request that ends by itself after its duration', async () => {
+    const clock = new ManualClock();
+    server = await startDevServer({ port: 0, jitter: false, clock });
+    const dev = server;
+    dev.agent.registerService({ Name: 'web', Port: 80 });
+    dev.faults.inject({ fault: { kind: 'no-leader', durationMs: 5_000 } });
+    const read = async () => {
+      const answer = await httpGet(dev.address, '/v1/health/service/web');
+      return [answer.status, answer.status === 500 ? answer.text : 'ok'];
+    };
+    expect(await read()).toEqual([500, 'No cluster leader']);
+    clock.advance(4_999);
+    expect(await read()).toEqual([500, 'No cluster leader']);
+    clock.advance(1);
+    expect(await read()).toEqual([200, 'ok']);
+    expect(dev.faults.pending()).toBe(0);
+  });
+
+  it('makes the next probe of a check meet a target that hangs until its Timeout', async () => {
+    const clock = new ManualClock();
+    server = await startDevServer({ port: 0, jitter: false, clock, random: () => 0 });
+    const dev = server;
+    dev.faults.inject({ fault: { kind: 'check-hang' }, match: { path: 'service:web' } });
+    dev.agent.registerService({
+      Name: 'web',
+      Check: { HTTP: `${dev.address}/v1/status/leader`, Interval: '10s', Timeout: '2s', Status: 'passing' },
+    });
+    clock.advance(1_999);
+    expect(dev.agent.checkStatus('service:web')).toBe('passing');
+    clock.advance(1);
+    expect(dev.agent.catalog.check('service:web')).toMatchObject({
+      status: 'critical',
+      output: `Get "${dev.address}/v1/status/leader": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+    });
+    // The next run reaches the target again.
+    clock.advance(10_000);
+    await dev.agent.runner.idle();
+    expect(dev.agent.checkStatus('service:web')).toBe('passing');
+    expect(dev.faults.pending()).toBe(0);
   });
 });

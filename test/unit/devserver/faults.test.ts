@@ -54,6 +54,31 @@ describe('DevServerFaults', () => {
     expect(() => faults.inject({ fault: { kind: 'status', status: 42 } })).toThrow(InvalidArgumentError);
     expect(() => faults.inject({ fault: { kind: 'hang' }, times: 0 })).toThrow('fault times must be');
     expect(() => faults.inject({ fault: { kind: 'index', index: -1 } })).toThrow('fault index must be');
+    expect(() => faults.inject({ fault: { kind: 'no-leader', durationMs: 0 } })).toThrow(
+      'fault durationMs must be an integer > 0, got 0',
+    );
+    expect(() => faults.inject({ fault: { kind: 'agent-restart' }, match: { method: 'PUT' } })).toThrow(
+      'the agent-restart fault applies to the next request of any kind and takes no match',
+    );
+  });
+});
+
+describe('DevServerFaults areas', () => {
+  it('gives KV, agent and probe rules only to their own takers, each in order', () => {
+    const faults = new DevServerFaults();
+    faults.inject({ fault: { kind: 'check-hang' }, match: { path: 'service:db' } });
+    faults.inject({ fault: { kind: 'no-leader', durationMs: 1_000 } });
+    faults.inject({ fault: { kind: 'reset' } });
+    faults.inject({ fault: { kind: 'agent-restart' } });
+    const kv = { method: 'GET', path: 'app/k', blocking: false };
+    expect(faults.take(kv)).toEqual({ kind: 'reset' });
+    expect(faults.take(kv)).toBeUndefined();
+    expect(faults.takeProbeHang('service:web')).toBe(false);
+    expect(faults.takeAgent()).toEqual({ kind: 'no-leader', durationMs: 1_000 });
+    expect(faults.takeAgent()).toEqual({ kind: 'agent-restart' });
+    expect(faults.takeAgent()).toBeUndefined();
+    expect(faults.takeProbeHang('service:db')).toBe(true);
+    expect(faults.pending()).toBe(0);
   });
 });
 
@@ -72,6 +97,18 @@ describe('parseChaosSpec', () => {
     ]);
   });
 
+  it('parses the agent and check kinds, with no-leader durations in ms, s or m', () => {
+    expect(
+      parseChaosSpec('agent-restart,no-leader=500ms,no-leader=5s:2,no-leader=2m,check-hang:inf'),
+    ).toEqual([
+      { fault: { kind: 'agent-restart' }, times: 1 },
+      { fault: { kind: 'no-leader', durationMs: 500 }, times: 1 },
+      { fault: { kind: 'no-leader', durationMs: 5_000 }, times: 2 },
+      { fault: { kind: 'no-leader', durationMs: 120_000 }, times: 1 },
+      { fault: { kind: 'check-hang' }, times: Number.POSITIVE_INFINITY },
+    ]);
+  });
+
   it.each([
     ['status', 'status needs a code'],
     ['status=abc', 'status needs a code'],
@@ -80,6 +117,12 @@ describe('parseChaosSpec', () => {
     ['boom', 'unknown kind'],
     ['index=-1', 'index needs'],
     ['hang:1:2', 'too many ":"'],
+    ['agent-restart=1', 'agent-restart takes no argument'],
+    ['check-hang=5s', 'check-hang takes no argument'],
+    ['no-leader', 'no-leader needs a duration, e.g. no-leader=5s'],
+    ['no-leader=5', 'no-leader needs a duration, e.g. no-leader=5s'],
+    ['no-leader=0s', 'no-leader needs a duration, e.g. no-leader=5s'],
+    ['no-leader=1h', 'no-leader needs a duration, e.g. no-leader=5s'],
   ])('refuses %j naming the item', (spec, why) => {
     expect(() => parseChaosSpec(spec)).toThrow(`invalid --chaos item ${JSON.stringify(spec)}: ${why}`);
   });
