@@ -26,8 +26,9 @@ import {
 } from './agent-api.js';
 import { Catalog, NODE_NAME } from './catalog.js';
 import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
-import type { HeldRequest, RouteContext } from './consul-http.js';
+import { type HeldRequest, type RouteContext, requestToken } from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
+import { GoQuery } from './go-url.js';
 import { createRequestHandler } from './routes.js';
 import { type DevServerSeed, seedEntries } from './seed.js';
 import { SessionStore } from './sessions.js';
@@ -506,14 +507,23 @@ function directKv(store: KvStore): DevServerKv {
   };
 }
 
-/** Applies the agent fault (agent restart, no-leader window) the request meets, if any, then serves it. */
+/**
+ * Applies the agent fault (agent restart, no-leader window) the request meets, if any, then serves it. With
+ * ACLs on, a request without the configured token never takes a fault: the ACL check comes first
+ * (consul-semantics §1.6), whatever the route.
+ */
 function agentFaults(
   agent: InternalAgentApi,
   faults: DevServerFaults,
+  aclToken: string | undefined,
   handle: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const fault = faults.takeAgent();
+    const url = req.url ?? '';
+    const queryAt = url.indexOf('?');
+    const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
+    const authorized = aclToken === undefined || requestToken(req, new GoQuery(query)) === aclToken;
+    const fault = authorized ? faults.takeAgent() : undefined;
     if (fault !== undefined) agent.applyFault(fault);
     handle(req, res);
   };
@@ -585,7 +595,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    agentFaults(agent, faults, createRequestHandler(context, { catalog, runner, route: context })),
+    agentFaults(
+      agent,
+      faults,
+      resolved.aclToken,
+      createRequestHandler(context, { catalog, runner, route: context }),
+    ),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
   // never listens itself (the net server below hands it sockets), so it is told here. close() stops it.

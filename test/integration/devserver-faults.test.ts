@@ -211,6 +211,23 @@ describe('dev server agent and check faults', () => {
     expect(dev.faults.pending()).toBe(0);
   });
 
+  it('lets no request without the token take an agent fault when ACLs are on (the ACL check comes first)', async () => {
+    server = await startDevServer({ port: 0, jitter: false, aclToken: 'secret' });
+    const dev = server;
+    dev.agent.registerService({ Name: 'web', ID: 'web-1' });
+    dev.faults.inject({ fault: { kind: 'agent-restart' } });
+    const denied = await httpGet(dev.address, '/v1/agent/services');
+    expect(denied.status).toBe(200);
+    expect(denied.text).toBe('{}'); // anonymous reads are filtered, the restart has not happened
+    expect(dev.faults.pending()).toBe(1);
+    const wrong = await httpGet(dev.address, '/v1/kv/app/k', { 'X-Consul-Token': 'nope' });
+    expect(wrong.status).toBe(403);
+    expect(dev.faults.pending()).toBe(1);
+    const allowed = await httpGet(dev.address, '/v1/agent/services', { 'X-Consul-Token': 'secret' });
+    expect([allowed.status, allowed.text]).toEqual([200, '{}']);
+    expect(dev.faults.pending()).toBe(0);
+  });
+
   it('opens a no-leader window at the next request that ends by itself after its duration', async () => {
     const clock = new ManualClock();
     server = await startDevServer({ port: 0, jitter: false, clock });
