@@ -1,22 +1,12 @@
-/**
- * `startDevServer()`: an embedded Consul-compatible KV server on a real socket, for tests, the demo, the
- * bench and `consul-hotreload dev`. It speaks the KV HTTP API, blocking queries, `/v1/txn`, sessions and
- * locks as the docs/consul-semantics.md describes Consul, with tombstones, an injectable clock, an optional ACL token, go-connlimit's
- * per-client cap, and fault injection.
- *
- * It never imports `src/consul/`: a shared bug would make the tests agree with themselves.
- * @module
- */
-import { once } from 'node:events';
 import {
   createServer as createHttpServer,
   type Server as HttpServer,
   type IncomingMessage,
   type ServerResponse,
 } from 'node:http';
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import { type Logger, resolveLogger } from '../logger.js';
+import { resolveLogger } from '../logger.js';
 import {
   createAgentApi,
   type DevServerAgent,
@@ -25,12 +15,14 @@ import {
   registerDecoded,
 } from './agent-api.js';
 import { Catalog, NODE_NAME } from './catalog.js';
-import { ChecksRunner, type DevServerClock, SYSTEM_CLOCK } from './checks-runner.js';
+import { ChecksRunner } from './checks-runner.js';
+import { ConnectionTracker } from './connection-cap.js';
 import { type HeldRequest, type RouteContext, requestToken } from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { GoQuery } from './go-url.js';
 import { createRequestHandler } from './routes.js';
-import { type DevServerSeed, seedEntries } from './seed.js';
+import { seedEntries } from './seed.js';
+import { type DevServerOptions, resolveOptions } from './server-options.js';
 import { SessionStore } from './sessions.js';
 import { KvStore } from './store.js';
 import { WaiterRegistry } from './waiters.js';
@@ -38,114 +30,7 @@ import { WaiterRegistry } from './waiters.js';
 export type { DevServerAgent } from './agent-api.js';
 export type { DevServerClock } from './checks-runner.js';
 export type { DevServerSeed } from './seed.js';
-
-/** Options of {@link startDevServer}. */
-export interface DevServerOptions {
-  /** TCP port; `0` picks a free one (read it from {@link DevServer.port}). @default 0 */
-  port?: number;
-  /**
-   * Interface to listen on. An empty string is refused: Node would listen on every interface and the
-   * address would read `http://:PORT`; pass `'0.0.0.0'` or `'::'` to mean that.
-   * @default '127.0.0.1'
-   */
-  host?: string;
-  /** Keys to create before listening, each as its own write (like `consul kv import`). @default no keys */
-  seed?: DevServerSeed;
-  /**
-   * Services to register before listening: ServiceDefinition objects, each the JSON body
-   * `PUT /v1/agent/service/register` takes (with `Check`/`Checks`), decoded and validated the same way.
-   * @default no services
-   */
-  services?: readonly unknown[];
-  /**
-   * When set, ACLs are on and this is the only valid token, taken from `?token=`, `X-Consul-Token` or
-   * `Authorization: Bearer` (consul-semantics §1). No token → `403 Permission denied`; another token → `403 ACL not found`.
-   * @default undefined (ACLs off: every request is allowed, tokens are ignored)
-   */
-  aclToken?: string;
-  /**
-   * How long a delete's tombstone keeps a prefix's index from going backwards (consul-semantics §3), in ms. Reaped at the
-   * TTL (checked on every read and write, and by a timer); `0` reaps them at the next read or write.
-   * @default 900_000 (Consul's 15 min)
-   */
-  tombstoneTtlMs?: number;
-  /** Blocking-query timeout when `wait` is absent or ≤ 0 (consul-semantics §4), in ms. @default 300_000 */
-  defaultQueryTimeMs?: number;
-  /** Upper bound for `wait` (consul-semantics §4), in ms. @default 600_000 */
-  maxQueryTimeMs?: number;
-  /** Add Consul's random stagger of [0, wait/16) to each blocking query's timeout (consul-semantics §4). @default true */
-  jitter?: boolean;
-  /** Largest value a PUT or txn op may carry, in bytes (`kv_max_value_size`). @default 524288 */
-  kvMaxValueSize?: number;
-  /** Largest txn body, in bytes (`txn_max_req_len`; the effective limit is the larger of the two). @default 524288 */
-  txnMaxReqLen?: number;
-  /**
-   * Concurrent connections allowed per client IP (`limits.http_max_conns_per_client`); over it the
-   * connection gets go-connlimit's raw 429 and is closed (consul-semantics §7). Each held blocking query holds one
-   * connection, so raise it (or pass `0` = unlimited) to hold more than 200 queries from one host.
-   * @default 200 (Consul's default)
-   */
-  maxConnsPerClient?: number;
-  /**
-   * Time a client has to send a request's headers, in ms, counted from the connection (or the previous
-   * request); past it the server answers `408` and closes. Bounds slowloris-style connections that send
-   * headers a byte at a time. Must be > 0 and at most {@link DevServerOptions.requestTimeoutMs}.
-   * @default 30_000
-   */
-  headersTimeoutMs?: number;
-  /**
-   * Time a client has to send a whole request, headers and body, in ms; past it the server answers `408`
-   * and closes. It ends once the request has arrived, so it never bounds a blocking query's answer (up to
-   * 10 min, consul-semantics §4). Must be > 0.
-   * @default 60_000
-   */
-  requestTimeoutMs?: number;
-  /**
-   * How long a kept-alive connection may sit idle between requests, in ms, before the server closes it
-   * (announced as `Keep-Alive: timeout=<s>`). Must be > 0.
-   * @default 30_000
-   */
-  keepAliveTimeoutMs?: number;
-  /**
-   * Clock for tombstone reaping, session TTLs and lock-delays, in ms; inject one to reproduce an index going
-   * backwards (consul-semantics §3) or to expire a session without waiting (consul-semantics §L3). Expiries that are due by
-   * this clock are applied before every request and by {@link SessionStore.expireDue}.
-   * @default Date.now
-   */
-  now?: () => number;
-  /**
-   * Clock and timers the checks run on (TTL expiry, HTTP/TCP intervals, the reaper); inject one to drive
-   * time in tests. Its `now` also times `criticalSinceMs`. When only {@link DevServerOptions.now} is given,
-   * checks use it with real timers.
-   * @default the system clock and real timers
-   */
-  clock?: DevServerClock;
-  /** [0, 1) source for the first-run stagger of HTTP/TCP checks (consul-semantics §S2.3). @default Math.random */
-  random?: () => number;
-  /** How often the reaper removes services critical past `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 30_000 */
-  checkReapIntervalMs?: number;
-  /** The floor of `DeregisterCriticalServiceAfter`, in ms (consul-semantics §S2.6). @default 60_000 */
-  checkDeregisterMinMs?: number;
-  /** Where failures of the server itself are logged (pino or console shape). @default no logging */
-  logger?: Logger;
-}
-
-const DEV_SERVER_DEFAULTS = {
-  port: 0,
-  host: '127.0.0.1',
-  tombstoneTtlMs: 15 * 60_000,
-  defaultQueryTimeMs: 300_000,
-  maxQueryTimeMs: 600_000,
-  jitter: true,
-  kvMaxValueSize: 524_288,
-  txnMaxReqLen: 524_288,
-  maxConnsPerClient: 200,
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 30_000,
-  checkReapIntervalMs: 30_000,
-  checkDeregisterMinMs: 60_000,
-} as const;
+export type { DevServerOptions } from './server-options.js';
 
 /** A stored entry as seen through {@link DevServer.kv}. */
 export interface DevServerEntry {
@@ -216,97 +101,6 @@ export interface DevServer {
   /** Ends blocking queries, destroys every socket, stops timers. Idempotent: later calls return the same promise. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-// consul-semantics §7: go-connlimit writes this raw response and closes the connection.
-const CONNLIMIT_RESPONSE =
-  'HTTP/1.1 429 Too Many Requests\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n' +
-  'Your IP is issuing too many concurrent connections, please rate limit your calls\n';
-
-interface ResolvedDevServerOptions {
-  port: number;
-  host: string;
-  seed: DevServerSeed | undefined;
-  services: readonly unknown[];
-  aclToken: string | undefined;
-  tombstoneTtlMs: number;
-  defaultQueryTimeMs: number;
-  maxQueryTimeMs: number;
-  jitter: boolean;
-  kvMaxValueSize: number;
-  txnMaxReqLen: number;
-  maxConnsPerClient: number;
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  now: () => number;
-  clock: DevServerClock;
-  random: () => number;
-  checkReapIntervalMs: number;
-  checkDeregisterMinMs: number;
-}
-
-function resolveOptions(options: DevServerOptions): ResolvedDevServerOptions {
-  const resolved: ResolvedDevServerOptions = {
-    port: options.port ?? DEV_SERVER_DEFAULTS.port,
-    host: options.host ?? DEV_SERVER_DEFAULTS.host,
-    seed: options.seed,
-    services: options.services ?? [],
-    aclToken: options.aclToken,
-    tombstoneTtlMs: options.tombstoneTtlMs ?? DEV_SERVER_DEFAULTS.tombstoneTtlMs,
-    defaultQueryTimeMs: options.defaultQueryTimeMs ?? DEV_SERVER_DEFAULTS.defaultQueryTimeMs,
-    maxQueryTimeMs: options.maxQueryTimeMs ?? DEV_SERVER_DEFAULTS.maxQueryTimeMs,
-    jitter: options.jitter ?? DEV_SERVER_DEFAULTS.jitter,
-    kvMaxValueSize: options.kvMaxValueSize ?? DEV_SERVER_DEFAULTS.kvMaxValueSize,
-    txnMaxReqLen: options.txnMaxReqLen ?? DEV_SERVER_DEFAULTS.txnMaxReqLen,
-    maxConnsPerClient: options.maxConnsPerClient ?? DEV_SERVER_DEFAULTS.maxConnsPerClient,
-    headersTimeoutMs: options.headersTimeoutMs ?? DEV_SERVER_DEFAULTS.headersTimeoutMs,
-    requestTimeoutMs: options.requestTimeoutMs ?? DEV_SERVER_DEFAULTS.requestTimeoutMs,
-    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? DEV_SERVER_DEFAULTS.keepAliveTimeoutMs,
-    now: options.now ?? Date.now,
-    clock:
-      options.clock ?? (options.now === undefined ? SYSTEM_CLOCK : { ...SYSTEM_CLOCK, now: options.now }),
-    random: options.random ?? Math.random,
-    checkReapIntervalMs: options.checkReapIntervalMs ?? DEV_SERVER_DEFAULTS.checkReapIntervalMs,
-    checkDeregisterMinMs: options.checkDeregisterMinMs ?? DEV_SERVER_DEFAULTS.checkDeregisterMinMs,
-  };
-  const check = (name: keyof DevServerOptions, ok: boolean, expected: string) => {
-    if (!ok) {
-      throw new InvalidArgumentError(`startDevServer: option ${name} must be ${expected}`, {
-        operation: 'devserver.start',
-      });
-    }
-  };
-  const isInt = (value: number, min: number) => Number.isSafeInteger(value) && value >= min;
-  check('port', isInt(resolved.port, 0) && resolved.port <= 65_535, 'an integer from 0 to 65535');
-  check(
-    'host',
-    typeof resolved.host === 'string' && resolved.host.trim() !== '',
-    "a non-empty interface address ('0.0.0.0' or '::' for every interface)",
-  );
-  check('tombstoneTtlMs', resolved.tombstoneTtlMs >= 0, 'a number >= 0');
-  check('defaultQueryTimeMs', resolved.defaultQueryTimeMs > 0, 'a number > 0');
-  check('maxQueryTimeMs', resolved.maxQueryTimeMs > 0, 'a number > 0');
-  check('kvMaxValueSize', isInt(resolved.kvMaxValueSize, 1), 'an integer >= 1');
-  check('txnMaxReqLen', isInt(resolved.txnMaxReqLen, 1), 'an integer >= 1');
-  check('maxConnsPerClient', isInt(resolved.maxConnsPerClient, 0), 'an integer >= 0');
-  check('requestTimeoutMs', isInt(resolved.requestTimeoutMs, 1), 'an integer >= 1');
-  check(
-    'headersTimeoutMs',
-    isInt(resolved.headersTimeoutMs, 1) && resolved.headersTimeoutMs <= resolved.requestTimeoutMs,
-    'an integer >= 1 and at most requestTimeoutMs',
-  );
-  check('keepAliveTimeoutMs', isInt(resolved.keepAliveTimeoutMs, 1), 'an integer >= 1');
-  check('aclToken', resolved.aclToken !== '', 'a non-empty string when set');
-  check('checkReapIntervalMs', isInt(resolved.checkReapIntervalMs, 1), 'an integer >= 1');
-  check('checkDeregisterMinMs', isInt(resolved.checkDeregisterMinMs, 0), 'an integer >= 0');
-  return resolved;
-}
-
-/** Maps `::ffff:1.2.3.4` to `1.2.3.4`, so one client counts once for the per-client cap. */
-function clientIp(socket: Socket): string {
-  const address = socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 class RunningDevServer implements DevServer {
@@ -387,73 +181,6 @@ class RunningDevServer implements DevServer {
     this.#http.close(); // stops Node's connection-timeout checks
     await this.#connections.destroyAll();
     await closed;
-  }
-}
-
-/** Tracks accepted sockets per client IP; refuses those over the cap with go-connlimit's raw 429 (consul-semantics §7). */
-class ConnectionTracker {
-  /** Connections accepted since start, refused ones included. */
-  total = 0;
-  /** Connections refused over the cap. */
-  rejected = 0;
-  readonly #served = new Set<Socket>();
-  readonly #refused = new Set<Socket>();
-  readonly #perClient = new Map<string, number>();
-  readonly #maxPerClient: number;
-  #closed = false;
-
-  constructor(maxPerClient: number) {
-    this.#maxPerClient = maxPerClient;
-  }
-
-  /** Connections being served now. */
-  get open(): number {
-    return this.#served.size;
-  }
-
-  /** Returns whether the socket may be served; refuses it (and returns false) over the cap or after close. */
-  admit(socket: Socket): boolean {
-    this.total++;
-    if (this.#closed) {
-      socket.destroy();
-      return false;
-    }
-    const ip = clientIp(socket);
-    const current = this.#perClient.get(ip) ?? 0;
-    if (this.#maxPerClient > 0 && current >= this.#maxPerClient) {
-      this.rejected++;
-      this.#refuse(socket);
-      return false;
-    }
-    this.#perClient.set(ip, current + 1);
-    this.#served.add(socket);
-    socket.once('close', () => {
-      this.#served.delete(socket);
-      const left = (this.#perClient.get(ip) ?? 1) - 1;
-      if (left === 0) this.#perClient.delete(ip);
-      else this.#perClient.set(ip, left);
-    });
-    return true;
-  }
-
-  /** Destroys every socket and refuses new ones; resolves once every socket has closed. */
-  async destroyAll(): Promise<void> {
-    this.#closed = true;
-    const sockets = [...this.#served, ...this.#refused];
-    const closed = sockets.map((socket) => (socket.closed ? undefined : once(socket, 'close')));
-    for (const socket of sockets) socket.destroy();
-    await Promise.all(closed);
-  }
-
-  #refuse(socket: Socket): void {
-    this.#refused.add(socket);
-    socket.once('close', () => this.#refused.delete(socket));
-    socket.on('error', () => {});
-    // Keep reading (and discarding) what the client sends, so closing does not reset the connection
-    // before the client has read the 429.
-    socket.resume();
-    socket.end(CONNLIMIT_RESPONSE);
-    socket.setTimeout(2_000, () => socket.destroy());
   }
 }
 
