@@ -3,10 +3,9 @@
  * (consul-semantics §S3.2, §S4.3).
  * @module
  */
-import { serviceWaitKey, WAIT_EXTINCTION, WAIT_NODES, WAIT_SERVICES } from './catalog.js';
+import { WAIT_NODES, WAIT_SERVICES } from './catalog.js';
 import { DATACENTER, refuseMethod } from './consul-http.js';
 import { CATALOG_SERVICE_FIELDS } from './filter.js';
-import { hasTags } from './health-routes.js';
 import { sendBody, sendText } from './http-io.js';
 import {
   applyFilter,
@@ -78,14 +77,10 @@ async function catalogService(
   if (read === undefined) return;
   const { params, access, filter } = read;
   const { catalog } = ctx;
-  const keys =
-    catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
   serveCatalogRead(ctx, request.res, params, {
-    keys,
+    keys: catalog.serviceWaitKeys(name),
     evaluate: () => {
-      const instances = access
-        ? catalog.instancesOf(name).filter((instance) => hasTags(instance.tags, tags))
-        : [];
+      const instances = access ? catalog.instancesTagged(name, tags) : [];
       const value = applyFilter(
         filter,
         instances.map((instance) => serviceNodeJson(catalog, instance)),

@@ -173,6 +173,26 @@ export class Catalog {
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** Instances of a service carrying every tag of `tags`, compared case-insensitively (consul-semantics §S4.1). */
+  instancesTagged(name: string, tags: readonly string[]): ServiceInstance[] {
+    const instances = this.instancesOf(name);
+    if (tags.length === 0) return instances;
+    return instances.filter((instance) => {
+      const lower = new Set(instance.tags.map((tag) => tag.toLowerCase()));
+      return tags.every((tag) => lower.has(tag.toLowerCase()));
+    });
+  }
+
+  /**
+   * What a read of one service blocks on: its own index, and the extinction index while it has no instance
+   * (consul-semantics §S3.2: a missing service answers with that index).
+   */
+  serviceWaitKeys(name: string): string[] {
+    return this.instancesOf(name).length === 0
+      ? [serviceWaitKey(name), WAIT_EXTINCTION]
+      : [serviceWaitKey(name)];
+  }
+
   check(id: string): HealthCheck | undefined {
     return this.#checks.get(id);
   }

@@ -2,7 +2,7 @@
  * The `/v1/health/*` reads, blocking on the catalog index Consul returns for each (consul-semantics §S3.2, §S4.1).
  * @module
  */
-import { type HealthCheck, NODE_NAME, serviceWaitKey, WAIT_CHECKS, WAIT_EXTINCTION } from './catalog.js';
+import { type HealthCheck, NODE_NAME, WAIT_CHECKS } from './catalog.js';
 import { refuseMethod } from './consul-http.js';
 import { HEALTH_CHECK_FIELDS, HEALTH_SERVICE_FIELDS } from './filter.js';
 import { sendBody, sendText } from './http-io.js';
@@ -31,12 +31,6 @@ export async function handleHealth(
   sendBody(request.res, 404, Buffer.alloc(0));
 }
 
-/** consul-semantics §S4.1: every `?tag` must be among the instance's tags, case-insensitively. */
-export function hasTags(instanceTags: readonly string[], wanted: readonly string[]): boolean {
-  const lower = new Set(instanceTags.map((tag) => tag.toLowerCase()));
-  return wanted.every((tag) => lower.has(tag.toLowerCase()));
-}
-
 async function healthService(
   ctx: ServiceContext,
   request: ServiceRequest,
@@ -55,16 +49,11 @@ async function healthService(
   if (read === undefined) return;
   const { params, access, filter } = read;
   const { catalog } = ctx;
-  // consul-semantics §S3.2: a missing service answers with the extinction index, so it also waits on it.
-  const keys =
-    catalog.instancesOf(name).length === 0 ? [serviceWaitKey(name), WAIT_EXTINCTION] : [serviceWaitKey(name)];
   serveCatalogRead(ctx, request.res, params, {
-    keys,
+    keys: catalog.serviceWaitKeys(name),
     evaluate: () => {
       // consul-semantics §S4.1: ?passing and ?filter apply after the wait, so the index is the unfiltered one.
-      let instances = access
-        ? catalog.instancesOf(name).filter((instance) => hasTags(instance.tags, tags))
-        : [];
+      let instances = access ? catalog.instancesTagged(name, tags) : [];
       if (passing) {
         instances = instances.filter((instance) =>
           catalog.checksForInstance(instance.id).every((check) => check.status === 'passing'),
