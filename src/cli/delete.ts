@@ -5,8 +5,6 @@
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  DEFAULT_TIMEOUT_MS,
-  parseDurationFlag,
   requirePositionals,
   runCommand,
   withConsulClient,
@@ -45,8 +43,7 @@ export function runDelete(argv: string[], io: CommandIo): Promise<number> {
         "the key must not be empty; to delete every key in the KV store, say so with --recurse ''",
       );
     }
-    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const deleted = await withConsulClient(values, io, requestTimeout, (client) =>
+    const deleted = await withConsulClient(values, io, (client) =>
       client.kv.delete(key, { recurse, ...(io.signal === undefined ? {} : { signal: io.signal }) }),
     );
     io.stdout(`${deleted}\n`);

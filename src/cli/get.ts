@@ -6,8 +6,6 @@ import { checkNothingThereAnswer } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  DEFAULT_TIMEOUT_MS,
-  parseDurationFlag,
   requirePositionals,
   runCommand,
   withConsulClient,
@@ -41,8 +39,7 @@ const OPTIONS = {
 export function runGet(argv: string[], io: CommandIo): Promise<number> {
   return runCommand('get', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [key = ''] = requirePositionals(positionals, ['<key>']);
-    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const result = await withConsulClient(values, io, requestTimeout, async (client) => {
+    const result = await withConsulClient(values, io, async (client) => {
       const answer = await client.kv.get(key, io.signal === undefined ? {} : { signal: io.signal });
       if (answer.entry === null) checkNothingThereAnswer(answer.index, client.config.address, 'kv.get', key);
       return answer;

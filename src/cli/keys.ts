@@ -6,8 +6,6 @@ import { checkNothingThereAnswer } from './agent-check.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  DEFAULT_TIMEOUT_MS,
-  parseDurationFlag,
   requirePositionals,
   runCommand,
   withConsulClient,
@@ -38,8 +36,7 @@ const OPTIONS = {
 export function runKeys(argv: string[], io: CommandIo): Promise<number> {
   return runCommand('keys', argv, io, OPTIONS, HELP, async ({ values, positionals }) => {
     const [prefix = ''] = requirePositionals(positionals, ['[<prefix>]']);
-    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const { keys } = await withConsulClient(values, io, requestTimeout, async (client) => {
+    const { keys } = await withConsulClient(values, io, async (client) => {
       const answer = await client.kv.keys(prefix, {
         ...(values.separator === undefined ? {} : { separator: values.separator }),
         ...(io.signal === undefined ? {} : { signal: io.signal }),

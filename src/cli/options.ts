@@ -46,6 +46,7 @@ export interface ConnectionValues {
   'client-key'?: string | undefined;
   'tls-server-name'?: string | undefined;
   'insecure-skip-verify'?: boolean | undefined;
+  timeout?: string | undefined;
 }
 
 /** How long a command waits for Consul when `--timeout` is not given, in ms. */
@@ -265,17 +266,16 @@ export function consulAddress(options: ConsulClientOptions): string {
 }
 
 /**
- * Runs `use` with a client built from the connection flags (see {@link connectionOptions}) and closes the
- * client afterwards, whether `use` resolved or threw.
- * @param requestTimeout - how long each request may take, in ms (the parsed `--timeout`)
- * @throws what {@link connectionOptions} or `use` throws
+ * Runs `use` with a client built from the connection flags (see {@link connectionOptions}), each request
+ * bounded by `--timeout`, and closes the client afterwards, whether `use` resolved or threw.
+ * @throws UsageError for a bad `--timeout`; what {@link connectionOptions} or `use` throws
  */
 export async function withConsulClient<T>(
   values: ConnectionValues,
   io: CommandIo,
-  requestTimeout: number,
   use: (client: ConsulClient) => Promise<T>,
 ): Promise<T> {
+  const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
   const client = new ConsulClient({ ...(await connectionOptions(values, io)), requestTimeout });
   try {
     return await use(client);

@@ -8,8 +8,6 @@ import { errorText } from '../errors.js';
 import {
   CONNECTION_HELP,
   CONNECTION_OPTIONS,
-  DEFAULT_TIMEOUT_MS,
-  parseDurationFlag,
   parseUnsignedFlag,
   requirePositionals,
   runCommand,
@@ -48,10 +46,8 @@ export function runPut(argv: string[], io: CommandIo): Promise<number> {
     if (flags !== undefined) putOptions.flags = flags;
     if (cas !== undefined) putOptions.cas = cas;
     if (io.signal !== undefined) putOptions.signal = io.signal;
-    const requestTimeout = parseDurationFlag(values.timeout, '--timeout', DEFAULT_TIMEOUT_MS);
-    const value = await readValue(valueArgument);
-    const written = await withConsulClient(values, io, requestTimeout, (client) =>
-      client.kv.put(key, value, putOptions),
+    const written = await withConsulClient(values, io, async (client) =>
+      client.kv.put(key, await readValue(valueArgument), putOptions),
     );
     io.stdout(`${written}\n`);
     return written ? EXIT.ok : EXIT.failed;
