@@ -66,7 +66,6 @@ export class KvQuery {
   /** Subscriptions added before the first answer: they need it even when none of their keys exist. */
   readonly #awaitingFirst = new Set<Subscription<unknown>>();
   #subscriptions = 0;
-  #answered = false;
   #lastIndex = 0;
   #lastContact: number | undefined;
   #changes = 0;
@@ -86,7 +85,7 @@ export class KvQuery {
     this.#onEmpty = onEmpty;
     this.#query = new BlockingQuery<KvAnswer>(target.key, options, {
       fetch: (index, signal) => this.#fetch(index, signal),
-      onAnswer: (answer, verifyValues) => this.#onAnswer(answer, verifyValues),
+      onAnswer: (answer, verifyValues, first) => this.#onAnswer(answer, verifyValues, first),
       subscribers: () => this.all(),
     });
   }
@@ -190,10 +189,11 @@ export class KvQuery {
     };
   }
 
-  /** @param verifyValues - equal ModifyIndexes are not trusted for this answer (see Snapshot.apply) */
-  #onAnswer(answer: KvAnswer, verifyValues: boolean): void {
-    const first = !this.#answered;
-    this.#answered = true;
+  /**
+   * @param verifyValues - equal ModifyIndexes are not trusted for this answer (see Snapshot.apply)
+   * @param first - the query's first answer
+   */
+  #onAnswer(answer: KvAnswer, verifyValues: boolean, first: boolean): void {
     const index = sanitizeIndex(answer.index);
     this.#lastIndex = index;
     this.#lastContact = answer.lastContact;

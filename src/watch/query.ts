@@ -24,9 +24,9 @@ export interface QueryKind<A extends LoopAnswer> {
   fetch: FetchFn<A>;
   /**
    * Applies a successful answer. `verifyValues`: equal modify indexes are not to be trusted for this answer
-   * (a full read, an index reset or a wait timeout; consul-semantics §3).
+   * (a full read, an index reset or a wait timeout; consul-semantics §3). `first`: the query's first answer.
    */
-  onAnswer(answer: A, verifyValues: boolean): void;
+  onAnswer(answer: A, verifyValues: boolean, first: boolean): void;
   /** Every subscriber, copied: a listener may close one (or watch another) while the query iterates. */
   subscribers(): QuerySubscriber[];
 }
@@ -51,10 +51,12 @@ export class BlockingQuery<A extends LoopAnswer> {
       // a restarted or rebuilt cluster can reuse indexes for other data (consul-semantics §3). These answers
       // are rare (one per `wait` when idle), so the hot path after a real change stays cheap.
       onResult: (answer, info) => {
+        const first = !this.#answered;
         this.#answered = true;
         this.#failureBeforeFirst = undefined;
         if (info.step.reset) this.#indexReset(info.sentIndex, answer.index);
-        kind.onAnswer(answer, info.sentIndex === 0 || info.step.reset || info.step.next === info.sentIndex);
+        const verifyValues = info.sentIndex === 0 || info.step.reset || info.step.next === info.sentIndex;
+        kind.onAnswer(answer, verifyValues, first);
       },
       onError: (error, info) => this.#onError(toConsulError(error, key), info.delayMs, info.attempt),
       onState: (state, previous) => {
