@@ -332,3 +332,75 @@ describe('Watcher on the dev server: failed requests', () => {
     expect(sub.current).toEqual({ a: 1, x: 1 });
   });
 });
+
+/** A 200 answer of a KV list whose body is not usable, each a different way (issue 11, item 5). */
+const MALFORMED_BODIES = [
+  { what: 'JSON that does not parse', body: '[{"Key":' },
+  {
+    what: 'a Value that is not base64',
+    body: '[{"Key":"config/app/a","Value":"not base64!","Flags":0,"CreateIndex":9,"ModifyIndex":9,"LockIndex":0}]',
+  },
+  { what: 'an object instead of an array', body: '{"Key":"config/app/a","Value":"Mg==","ModifyIndex":9}' },
+] as const;
+
+describe('Watcher on the dev server: a malformed answer never moves the index', () => {
+  it.each(MALFORMED_BODIES)('re-reads from 0 after $what as the first answer', async ({ body }) => {
+    const dev = await start({ seed: { 'config/app/a': 1 } });
+    const index = dev.kv.index();
+    dev.faults.inject({ fault: { kind: 'malformed', body } });
+    const indexes = sentIndexes();
+    const w = makeWatcher(dev);
+    const sub = w.watch('config/app/', { format: 'json' });
+    const events = record(sub);
+    // Had the broken answer's X-Consul-Index been taken, the next read would block at it and `ready`
+    // would wait a whole `wait` (30 s here) for the value Consul already holds.
+    await expect(sub.ready).resolves.toEqual({ a: 1 });
+    await held(dev);
+    expect(indexes.items).toEqual([0, 0, index]);
+    expect(summary(events.items)).toEqual(['error:CONSUL_MALFORMED_RESPONSE', 'state:ready']);
+    const [, error] = events.items[0] ?? [];
+    expect([(error as ConsulError).key, (error as ConsulError).retryable]).toEqual(['config/app/', true]);
+    expect(w.stats().queries[0]).toMatchObject({ requests: 3, errors: 1, lastIndex: index });
+  });
+
+  it.each(MALFORMED_BODIES)(
+    'reports the write behind $what at once, not at the next write',
+    async ({ body }) => {
+      const dev = await start({ seed: { 'config/app/a': 1 } });
+      const indexes = sentIndexes();
+      const w = makeWatcher(dev);
+      const sub = w.watch('config/app/', { format: 'json' });
+      const events = record(sub);
+      await sub.ready;
+      await held(dev);
+      // Two broken answers in a row: the first to the read woken by x, the second to the full read after it,
+      // which already carries the index of y (written while the watcher was backing off).
+      dev.faults.inject({ fault: { kind: 'malformed', body }, times: 2 });
+      let y = 0;
+      sub.once('error', () => {
+        y = dev.kv.put('config/app/y', '2');
+      });
+      const x = dev.kv.put('config/app/x', '1');
+      await events.until(5);
+      await held(dev);
+      // Taking y's index from the second broken answer would leave the watcher blocked at it, y unseen.
+      expect(indexes.items).toEqual([0, 2, x, 0, 0, y]);
+      expect(summary(events.items)).toEqual([
+        'state:ready',
+        `change@${x}`,
+        'error:CONSUL_MALFORMED_RESPONSE',
+        'error:CONSUL_MALFORMED_RESPONSE',
+        `change@${y}`,
+      ]);
+      expect(events.items.at(-1)).toEqual([
+        'change',
+        {
+          index: y,
+          changes: [{ key: 'config/app/y', type: 'added', value: 2, previous: undefined }],
+          current: { a: 1, x: 1, y: 2 },
+        },
+      ]);
+      expect(w.stats().queries[0]).toMatchObject({ errors: 2, lastIndex: y });
+    },
+  );
+});
