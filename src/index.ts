@@ -84,11 +84,13 @@ export type {
 export { createFlag, Flag } from './flags/flag.js';
 export type { LogFn, Logger } from './logger.js';
 export { Subscription } from './watch/subscription.js';
+// Scale (issue 11): the connection budget's stats.
 export type {
   ChangeEvent,
   DebounceOptions,
   Decoder,
   KeyChange,
+  KvBudgetStats,
   LoopState,
   QueryStats,
   StateEvent,

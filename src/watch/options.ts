@@ -23,6 +23,7 @@ export const WATCHER_DEFAULTS = {
   staleAfterMs: 60_000,
   startTimeoutMs: 30_000,
   decodeCacheSize: 1_000,
+  maxBlockingQueries: 32,
 } as const;
 
 /** Defaults of {@link WatchOptions} that are not the watcher's. */
@@ -43,6 +44,8 @@ export interface ResolvedWatcherOptions {
   debounce: { minMs: number; maxMs: number } | undefined;
   startTimeoutMs: number;
   decodeCacheSize: number;
+  /** The connection budget as given (the watcher lowers it to the client's `connections`). */
+  maxBlockingQueries: number;
   random: (() => number) | undefined;
   cachePath: string | undefined;
   /** undefined: the cache file's default. */
@@ -80,6 +83,14 @@ function entryCount(value: number | undefined, name: string, fallback: number): 
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0) {
     throw invalid(`${name} must be a non-negative whole number of entries; got ${String(value)}`);
+  }
+  return value;
+}
+
+function queryBudget(value: number | undefined): number {
+  if (value === undefined) return WATCHER_DEFAULTS.maxBlockingQueries;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`maxBlockingQueries must be a whole number of at least 1; got ${String(value)}`);
   }
   return value;
 }
@@ -133,6 +144,7 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     debounce: resolveDebounce(options.debounce, 'debounce'),
     startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', WATCHER_DEFAULTS.startTimeoutMs),
     decodeCacheSize: entryCount(options.decodeCacheSize, 'decodeCacheSize', WATCHER_DEFAULTS.decodeCacheSize),
+    maxBlockingQueries: queryBudget(options.maxBlockingQueries),
     random,
     cachePath,
     cacheMaxBytes: options.cache?.maxBytes,

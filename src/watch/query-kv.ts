@@ -57,14 +57,17 @@ export class KvQuery {
   readonly target: KvTarget;
   readonly #client: ConsulClient;
   readonly #options: ResolvedWatcherOptions;
-  /** Called when the last subscription left: the watcher forgets the query. */
-  readonly #onEmpty: (query: KvQuery) => void;
   readonly #snapshot = new Snapshot<KVEntry>();
   readonly #query: BlockingQuery<KvAnswer>;
   /** Subscriptions by their own key, so an answer's changes reach them with a few Map lookups per key. */
   readonly #byKey = new Map<string, Set<Subscription<unknown>>>();
   /** Subscriptions added before the first answer: they need it even when none of their keys exist. */
   readonly #awaitingFirst = new Set<Subscription<unknown>>();
+  /** Subscriptions that moved here with values of their own: the first answer replaces their whole view. */
+  readonly #replacing = new Set<Subscription<unknown>>();
+  /** Holds the first request back until {@link KvQuery.start}: a plan made in the same tick may drop the query. */
+  #gate: Promise<void> | undefined;
+  #openGate: (() => void) | undefined;
   #subscriptions = 0;
   #lastIndex = 0;
   #lastContact: number | undefined;
@@ -73,16 +76,13 @@ export class KvQuery {
   #bytes = 0;
   #rereads = 0;
 
-  constructor(
-    target: KvTarget,
-    client: ConsulClient,
-    options: ResolvedWatcherOptions,
-    onEmpty: (query: KvQuery) => void,
-  ) {
+  constructor(target: KvTarget, client: ConsulClient, options: ResolvedWatcherOptions) {
     this.target = target;
     this.#client = client;
     this.#options = options;
-    this.#onEmpty = onEmpty;
+    this.#gate = new Promise<void>((resolve) => {
+      this.#openGate = resolve;
+    });
     this.#query = new BlockingQuery<KvAnswer>(target.key, options, {
       fetch: (index, signal) => this.#fetch(index, signal),
       onAnswer: (answer, verifyValues, first) => this.#onAnswer(answer, verifyValues, first),
@@ -90,7 +90,18 @@ export class KvQuery {
     });
   }
 
+  /** Lets the first request go; until then the query holds no socket. Idempotent. */
+  start(): void {
+    this.#openGate?.();
+    this.#openGate = undefined;
+    this.#gate = undefined;
+  }
+
   async #fetch(index: number, signal: AbortSignal): Promise<KvAnswer> {
+    if (this.#gate !== undefined) {
+      await this.#gate;
+      signal.throwIfAborted();
+    }
     const { maxStaleMs } = this.#options;
     const { consistency } = this.target;
     let answer = await this.#read(index, consistency, signal);
@@ -117,8 +128,13 @@ export class KvQuery {
     return this.#subscriptions;
   }
 
-  /** Registers a subscription; if the query already has data, hands it the keys it covers as additions. */
-  add(subscription: Subscription<unknown>): void {
+  /**
+   * Registers a subscription; if the query already has data, hands it the keys it covers as additions.
+   * @param moved - it comes from another query of the watcher (a re-plan of the connection budget): if it
+   *   has values already, this query's view of its keys replaces them, so it sees only real differences.
+   */
+  add(subscription: Subscription<unknown>, moved = false): void {
+    const replace = moved && subscription[kEvaluated];
     let set = this.#byKey.get(subscription.key);
     if (set === undefined) {
       set = new Set();
@@ -129,6 +145,7 @@ export class KvQuery {
     this.#query.welcome(subscription);
     if (!this.#query.answered) {
       this.#awaitingFirst.add(subscription);
+      if (replace) this.#replacing.add(subscription);
       return;
     }
     const initial: RawChange<KVEntry>[] = [];
@@ -142,24 +159,28 @@ export class KvQuery {
       const entry = this.#snapshot.get(subscription.key);
       if (entry !== undefined) initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
     }
-    subscription[kApply](initial, this.#lastIndex);
+    subscription[kApply](initial, this.#lastIndex, replace);
   }
 
-  /** Unregisters a subscription; the last one out stops the loop (aborting its request). */
-  remove(subscription: Subscription<unknown>): Promise<void> {
+  /**
+   * Unregisters a subscription. Returns true when it was the last one: the owner then closes the query
+   * (or hands it new subscriptions).
+   */
+  remove(subscription: Subscription<unknown>): boolean {
     const set = this.#byKey.get(subscription.key);
-    if (set?.delete(subscription) !== true) return Promise.resolve();
+    if (set?.delete(subscription) !== true) return false;
     this.#awaitingFirst.delete(subscription);
+    this.#replacing.delete(subscription);
     if (set.size === 0) this.#byKey.delete(subscription.key);
     this.#subscriptions--;
-    if (this.#subscriptions > 0) return Promise.resolve();
-    this.#onEmpty(this);
-    return this.#query.close();
+    return this.#subscriptions === 0;
   }
 
   /** Stops the loop whatever the subscriptions. */
   close(): Promise<void> {
-    return this.#query.close();
+    const closed = this.#query.close();
+    this.start();
+    return closed;
   }
 
   /** Every subscription, copied first: a listener may close one (or watch another) while we iterate. */
@@ -214,13 +235,20 @@ export class KvQuery {
         }
       }
     }
-    for (const [subscription, list] of bySubscription) subscription[kApply](list, index);
-    // A subscription waiting for its first value needs the answer even when none of its keys exist.
+    const replacing = this.#replacing;
+    for (const [subscription, list] of bySubscription) {
+      subscription[kApply](list, index, first && replacing.has(subscription));
+    }
+    // A subscription waiting for its first value needs the answer even when none of its keys exist; one
+    // that moved here learns that its keys are gone.
     if (first) {
       for (const subscription of this.#awaitingFirst) {
-        if (!subscription[kEvaluated]) subscription[kApply]([], index);
+        if (bySubscription.has(subscription)) continue;
+        if (replacing.has(subscription)) subscription[kApply]([], index, true);
+        else if (!subscription[kEvaluated]) subscription[kApply]([], index);
       }
       this.#awaitingFirst.clear();
+      replacing.clear();
     }
   }
 }

@@ -206,13 +206,18 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   /**
    * @internal Feeds one answer's changes for this subscription's keys. The first call schedules the first
    * evaluation on a microtask, so listeners attached right after `watch()` see its events.
+   * @param replace - `changes` list every key the subscription has (a query it moved to hands over its
+   *   whole view): a key held now and not listed is gone, and only real differences are reported.
    */
-  [kApply](changes: readonly RawChange<WatchEntry>[], index: number): void {
+  [kApply](changes: readonly RawChange<WatchEntry>[], index: number, replace = false): void {
     if (this.#state === 'closed') return;
     this.#index = index;
     // The first live answer after a restore from the cache holds every key (the query had never answered,
     // so its diff lists all as added): it replaces the cached snapshot, and a cached key it lacks is gone.
-    if (this.#fromCache) for (const key of this.#values.keys()) this.#pending.set(key, undefined);
+    // So does the first view of a query the subscription moved to; what the old query sent and is still
+    // held back (debounce) is superseded by it.
+    if (replace) this.#pending.clear();
+    if (this.#fromCache || replace) for (const key of this.#values.keys()) this.#pending.set(key, undefined);
     for (const change of changes) {
       // Folder keys (`db/`) and the prefix's own key hold no value of the tree.
       if (!this.#values.owns(change.key)) continue;

@@ -125,6 +125,8 @@ export interface WatcherOptions extends ConsulClientOptions {
    * @default []
    */
   roots?: readonly string[];
+  /** Most blocking queries this watcher holds open at once; past it, KV watches are coalesced under common prefixes and service watches share one multiplexed watch. Default 32 (Consul caps one client at 200 connections). */
+  maxBlockingQueries?: number;
   /**
    * Read consistency (consul-semantics §1): `'default'` (the leader), `'stale'` (any server; spreads load, may lag),
    * `'consistent'` (the leader after a quorum check).
@@ -294,6 +296,22 @@ export interface QueryStats {
   state: LoopState;
 }
 
+/** How the KV watches of a watcher share its connection budget; see {@link WatcherOptions.maxBlockingQueries}. */
+export interface KvBudgetStats {
+  /** The budget in force: `maxBlockingQueries`, or the client's `connections` when lower. */
+  maxBlockingQueries: number;
+  /** KV blocking queries open now. */
+  blockingQueries: number;
+  /** Distinct KV keys and prefixes watched (after `roots`). */
+  watchedKeys: number;
+  /** Of those, how many are served by a query on a common folder chosen because of the budget. */
+  coalesced: number;
+  /** Of those, how many wait for the next plan (a microtask away). */
+  waiting: number;
+  /** Times the watches were planned again because the budget was reached or fitted again. */
+  replans: number;
+}
+
 /** Result of {@link Watcher.stats}. */
 export interface WatcherStats {
   /** One row per blocking query. */
@@ -302,4 +320,6 @@ export interface WatcherStats {
   subscriptions: number;
   /** Values decoded so far (cache misses). */
   decodes: number;
+  /** The KV watches and the connection budget (always set by `Watcher.stats()`). */
+  budget?: KvBudgetStats;
 }

@@ -6,17 +6,16 @@
 import type * as zc from 'zod/v4/core';
 import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
-import type { Consistency } from '../consul/config.js';
 import { validateKey } from '../consul/kv-args.js';
 import { ClosedError } from '../errors.js';
 import { DecodeCache, decodeFailure, decoderFor } from './decode.js';
+import { KvPlanner } from './kv-planner.js';
 import {
   checkWatchOptions,
   type ResolvedWatcherOptions,
   resolveWatcherOptions,
   resolveWatchOptions,
 } from './options.js';
-import { KvQuery, kvTarget } from './query-kv.js';
 import { Subscription } from './subscription.js';
 import type { WatcherOptions, WatcherStats, WatchFormat, WatchOptions } from './types.js';
 import { UnknownKeysPolicy } from './unknown-keys.js';
@@ -82,7 +81,7 @@ export class Watcher {
   readonly #client: ConsulClient;
   readonly #cache: DecodeCache;
   readonly #store: LkgStore | undefined;
-  readonly #queries = new Map<string, KvQuery>();
+  readonly #kv: KvPlanner;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.close();
@@ -100,6 +99,7 @@ export class Watcher {
     this.#store =
       cachePath === undefined ? undefined : new LkgStore(cachePath, logger, { maxBytes: cacheMaxBytes });
     this.#client = new ConsulClient(options);
+    this.#kv = new KvPlanner(this.#client, this.#options);
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -130,7 +130,7 @@ export class Watcher {
     const resolved = resolveWatchOptions(key, options, this.#options);
     const { signal } = resolved;
     // An already-aborted signal gets a closed subscription and never starts a query.
-    const query = signal?.aborted ? undefined : this.#queryFor(key, resolved.consistency);
+    const aborted = signal?.aborted === true;
     const onAbort = (): void => {
       void subscription.close();
     };
@@ -146,44 +146,26 @@ export class Watcher {
       store: this.#store,
       detach: (sub) => {
         signal?.removeEventListener('abort', onAbort);
-        return query?.remove(sub) ?? Promise.resolve();
+        return this.#kv.remove(sub);
       },
     });
-    if (query === undefined) {
+    if (aborted) {
       void subscription.close();
       return subscription;
     }
-    query.add(subscription);
+    this.#kv.add(subscription, resolved.consistency);
     signal?.addEventListener('abort', onAbort, { once: true });
     return subscription;
   }
 
-  /** The query serving `key`: its root's when under a root (same consistency), else its own. */
-  #queryFor(key: string, consistency: Consistency): KvQuery {
-    const target = kvTarget(key, consistency, this.#options);
-    let query = this.#queries.get(target.id);
-    if (query === undefined) {
-      if (target.key !== key) {
-        this.#options.logger.info(
-          { key: target.key, root: true },
-          `watch ${target.key}: one blocking query serves every subscription below this root`,
-        );
-      }
-      query = new KvQuery(target, this.#client, this.#options, (empty) => {
-        if (this.#queries.get(target.id) === empty) this.#queries.delete(target.id);
-      });
-      this.#queries.set(target.id, query);
-    }
-    return query;
-  }
-
   /** Counters per blocking query, plus totals. */
   stats(): WatcherStats {
-    const queries = [...this.#queries.values()].map((query) => query.stats());
+    const queries = this.#kv.stats();
     return {
       queries,
       subscriptions: queries.reduce((sum, query) => sum + query.subscriptions, 0),
       decodes: this.#cache.decodes,
+      budget: this.#kv.budgetStats(),
     };
   }
 
@@ -195,11 +177,9 @@ export class Watcher {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    const queries = [...this.#queries.values()];
-    this.#queries.clear();
     // Every loop stops synchronously here (aborting its request); then each subscription says goodbye.
-    const stopped = queries.map((query) => query.close());
-    for (const query of queries) for (const subscription of query.all()) stopped.push(subscription.close());
+    const { stopped, subscriptions } = this.#kv.close();
+    for (const subscription of subscriptions) stopped.push(subscription.close());
     // Subscriptions are closed, so nothing new is queued: the last writes land, then the file closes.
     if (this.#store !== undefined) stopped.push(this.#store.close());
     this.#closing = Promise.all(stopped)

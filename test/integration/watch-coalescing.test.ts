@@ -83,7 +83,19 @@ describe('Watcher on the dev server: coalescing', () => {
     expect(w.stats()).toMatchObject({ subscriptions: 1, queries: [{ key: 'config/', subscriptions: 1 }] });
 
     await subs[2]?.close();
-    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: expect.any(Number) });
+    expect(w.stats()).toEqual({
+      queries: [],
+      subscriptions: 0,
+      decodes: expect.any(Number),
+      budget: {
+        maxBlockingQueries: 32,
+        blockingQueries: 0,
+        watchedKeys: 0,
+        coalesced: 0,
+        waiting: 0,
+        replans: 0,
+      },
+    });
     // The aborted request's socket is gone, so the server drops the blocking query.
     await held(dev, 0);
     expect(dev.stats()).toMatchObject({ requests: 2, blockingHeld: 0 });

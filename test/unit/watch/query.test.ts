@@ -33,6 +33,7 @@ function setup(steps: Step[]) {
     debounce: undefined,
     startTimeoutMs: 0,
     decodeCacheSize: 0,
+    maxBlockingQueries: 32,
     random: () => 0.5,
     cachePath: undefined,
     cacheMaxBytes: undefined,

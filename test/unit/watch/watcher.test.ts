@@ -430,7 +430,19 @@ describe('Watcher: coalescing', () => {
     await a.close();
     expect(w.stats().queries).toHaveLength(1);
     await b.close();
-    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: 0 });
+    expect(w.stats()).toEqual({
+      queries: [],
+      subscriptions: 0,
+      decodes: 0,
+      budget: {
+        maxBlockingQueries: 32,
+        blockingQueries: 0,
+        watchedKeys: 0,
+        coalesced: 0,
+        waiting: 0,
+        replans: 0,
+      },
+    });
   });
 });
 
