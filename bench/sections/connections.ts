@@ -3,13 +3,18 @@
  * consul-hotreload gets `roots: ['config/']`, so every subscription shares the root's one blocking query;
  * the `consul` package runs one `watch` (one blocking query, one socket) per key. Counted by the dev
  * server: open connections and requests received.
+ *
+ * Then the connection budget: 500 distinct keys watched with no `roots` and the default
+ * `maxBlockingQueries` (32). The sockets the server sees stay within the budget, the idle request rate
+ * is that of the queries the watcher chose, and a write to any key reaches its subscription fast
+ * (change-to-event p99).
  * @module
  */
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 import { Watcher } from '../../src/watch/watcher.js';
 import { consulNpmClient, watchWithConsulNpm } from '../lib/consul-npm.js';
 import { CONSUL_NPM, durationMs, HOTRELOAD } from '../lib/contenders.js';
-import { benchSeed } from '../lib/keys.js';
+import { benchKey, benchSeed } from '../lib/keys.js';
 import {
   type Check,
   formatCount,
@@ -20,7 +25,8 @@ import {
   type SectionResult,
   type Table,
 } from '../lib/report.js';
-import { sleep } from '../lib/wait.js';
+import { summarize } from '../lib/stats.js';
+import { Latch, sleep } from '../lib/wait.js';
 
 const SIZES = {
   full: { subscriptions: 1000, wait: '1s', windowMs: 6000, settleMs: 200 },
@@ -29,6 +35,17 @@ const SIZES = {
 
 const ROOT = 'config/';
 const MAX_CONNECTIONS = 2;
+
+const BUDGET_SIZES = {
+  full: { keys: 500, wait: '1s', windowMs: 6000, settleMs: 300, writes: 80, spacingMs: 250 },
+  smoke: { keys: 40, wait: '100ms', windowMs: 200, settleMs: 50, writes: 5, spacingMs: 20 },
+} as const;
+const BUDGET_PREFIX = 'budget/';
+/** The default of `maxBlockingQueries`. */
+const DEFAULT_BUDGET = 32;
+const TARGET_P99_MS = 1000;
+/** As in bench/lib/keys.ts. */
+const KEYS_PER_FOLDER = 100;
 
 interface Measured {
   readyMs: number;
@@ -65,6 +82,120 @@ async function measure(
     };
   } finally {
     await opened.close();
+  }
+}
+
+interface BudgetMeasured {
+  readyMs: number;
+  queries: number;
+  maxConnections: number;
+  idleRequests: number;
+  latency: ReturnType<typeof summarize>;
+  maxConnectionsDuringWrites: number;
+  /** Warnings logged by each of the two watchers. */
+  warnings: number[];
+}
+
+/** A deterministic stream of key numbers (xorshift), so every run writes the same keys in the same order. */
+function* keyNumbers(count: number): Generator<number> {
+  let state = 0x2545f491;
+  for (;;) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    yield (state >>> 0) % count;
+  }
+}
+
+/**
+ * 500 distinct keys with no roots: first an idle window at a short wait (sockets, requests), then writes to
+ * keys picked at random with the default wait, each awaited until its subscription's change event.
+ */
+async function measureBudget(sizes: (typeof BUDGET_SIZES)[Scale]): Promise<BudgetMeasured> {
+  const seed = benchSeed(BUDGET_PREFIX, sizes.keys);
+  const keys = Object.keys(seed);
+  const server = await startDevServer({ seed });
+  const warnings: number[] = [0, 0];
+  const quiet = () => {};
+  const loggerFor = (watcher: number) => ({
+    debug: quiet,
+    info: quiet,
+    error: quiet,
+    warn: () => {
+      warnings[watcher]!++;
+    },
+  });
+  try {
+    const idle = await (async () => {
+      const watcher = new Watcher({
+        address: server.address,
+        env: {},
+        wait: sizes.wait,
+        logger: loggerFor(0),
+      });
+      const started = performance.now();
+      const subscriptions = keys.map((key) => watcher.watch(key, { format: 'text' }));
+      await Promise.all(subscriptions.map((subscription) => subscription.ready));
+      const readyMs = performance.now() - started;
+      try {
+        await sleep(sizes.settleMs);
+        let maxConnections = server.stats().connections;
+        const requestsBefore = server.stats().requests;
+        const windowEnd = performance.now() + sizes.windowMs;
+        while (performance.now() < windowEnd) {
+          await sleep(Math.min(100, sizes.windowMs));
+          maxConnections = Math.max(maxConnections, server.stats().connections);
+        }
+        return {
+          readyMs,
+          queries: watcher.stats().queries.length,
+          maxConnections,
+          idleRequests: server.stats().requests - requestsBefore,
+        };
+      } finally {
+        await watcher.close();
+      }
+    })();
+    // The writes, on a fresh server-side view: the idle watcher's sockets are gone.
+    const watcher = new Watcher({ address: server.address, env: {}, logger: loggerFor(1) });
+    const latch = new Latch<string>();
+    const subscriptions = keys.map((key) => watcher.watch(key, { format: 'text' }));
+    for (const subscription of subscriptions) {
+      subscription.on('change', (event) => {
+        for (const change of event.changes) latch.fire(change.key);
+      });
+    }
+    try {
+      await Promise.all(subscriptions.map((subscription) => subscription.ready));
+      await sleep(sizes.settleMs);
+      const samples: number[] = [];
+      let maxConnectionsDuringWrites = server.stats().connections;
+      const numbers = keyNumbers(sizes.keys);
+      const folders = Math.ceil(sizes.keys / KEYS_PER_FOLDER);
+      for (let i = 0; i < sizes.writes; i++) {
+        // Folders in turn, a random key in each: every folder's shared query sees one change per
+        // `folders × spacingMs`, above the 1 s under which the churn pacing (consul-semantics §4.7) starts.
+        const inFolder = (numbers.next().value as number) % KEYS_PER_FOLDER;
+        const number = Math.min(sizes.keys - 1, (i % folders) * KEYS_PER_FOLDER + inFolder);
+        const key = benchKey(BUDGET_PREFIX, number);
+        const arrival = latch.arm(`change of ${key}`, 10_000);
+        const written = performance.now();
+        server.kv.put(key, `write ${i}`);
+        const { at, value } = await arrival;
+        if (value !== key) throw new Error(`bench: a write to ${key} reached ${value}`);
+        samples.push(at - written);
+        maxConnectionsDuringWrites = Math.max(maxConnectionsDuringWrites, server.stats().connections);
+        await sleep(sizes.spacingMs);
+      }
+      await sleep(sizes.settleMs);
+      if (latch.unexpected > 0)
+        throw new Error(`bench: ${latch.unexpected} change events for keys not written`);
+      return { ...idle, latency: summarize(samples), maxConnectionsDuringWrites, warnings };
+    } finally {
+      await watcher.close();
+    }
+  } finally {
+    await server.close();
   }
 }
 
@@ -148,14 +279,75 @@ export async function runConnections(scale: Scale): Promise<SectionResult> {
       pass: ours.idleRequests <= singleWatchBudget,
     },
   ];
+  const budgetSizes = BUDGET_SIZES[scale];
+  const budget = await measureBudget(budgetSizes);
+  const b = formatCount(budgetSizes.keys);
+  const budgetWaitMs = durationMs(budgetSizes.wait);
+  const perQueryBudget = Math.ceil(budgetSizes.windowMs / budgetWaitMs) + 1;
+  const budgetTable: Table = {
+    title: `${b} subscriptions on ${b} distinct keys, no roots, maxBlockingQueries ${DEFAULT_BUDGET} (default): idle ${formatMs(budgetSizes.windowMs)} at wait=${budgetSizes.wait}, then ${budgetSizes.writes} writes to random keys at the default wait`,
+    columns: [
+      'blocking queries',
+      'max sockets (idle)',
+      'max sockets (writes)',
+      'idle requests',
+      'requests/min',
+      'change p50',
+      'change p99',
+      'change max',
+      'all ready in',
+    ],
+    rows: [
+      [
+        formatCount(budget.queries),
+        formatCount(budget.maxConnections),
+        formatCount(budget.maxConnectionsDuringWrites),
+        formatCount(budget.idleRequests),
+        formatRate(perMinute(budget.idleRequests)),
+        formatMs(budget.latency.p50),
+        formatMs(budget.latency.p99),
+        formatMs(budget.latency.max),
+        formatMs(budget.readyMs),
+      ],
+    ],
+  };
+  const maxSockets = Math.max(budget.maxConnections, budget.maxConnectionsDuringWrites);
+  checks.push(
+    {
+      name: `sockets for ${b} distinct keys (no roots)`,
+      target: `<= ${DEFAULT_BUDGET} (the budget)`,
+      measured: `${maxSockets} (${budget.queries} blocking queries)`,
+      pass: maxSockets <= DEFAULT_BUDGET,
+    },
+    {
+      name: `change-to-event p99 for ${b} distinct keys`,
+      target: `<= ${formatMs(TARGET_P99_MS)}`,
+      measured: `${formatMs(budget.latency.p99)} (p50 ${formatMs(budget.latency.p50)})`,
+      pass: budget.latency.p99 <= TARGET_P99_MS,
+    },
+    {
+      name: `idle requests of ${b} distinct keys`,
+      target: `<= one watch's per query (${perQueryBudget} × ${budget.queries})`,
+      measured: `${budget.idleRequests} (${formatRatio(budget.idleRequests, perQueryBudget)} one watch's)`,
+      pass: budget.idleRequests <= perQueryBudget * budget.queries,
+    },
+    {
+      name: 'the budget is reported once',
+      target: '1 warning per watcher',
+      measured: `${budget.warnings.join(' and ')} (one per watcher)`,
+      pass: budget.warnings.every((count) => count === 1),
+    },
+  );
   return {
     id: 'connections',
     title: 'Connections and idle requests for many subscriptions',
-    tables: [table],
+    tables: [table, budgetTable],
     checks,
     notes: [
       'dev server in this process, a fresh one per library; connections = sockets the server has open',
       `both use wait=${sizes.wait} so the idle rate shows in a short window; at their default waits (5m vs 30s) both rates are lower by the same factor per watch`,
+      `budget case: keys in folders of 100 (${BUDGET_PREFIX}svc-NNN/key-NN); the watcher coalesces them under the folders it chooses; each write is a direct kv.put to a random key of the next folder in turn, ${budgetSizes.spacingMs} ms apart, awaited until the subscription of that key (and no other) sees it; default minInterval and churn pacing`,
+      'a shared folder query sees the writes of all its keys: past one quick answer per second in a row it is paced as any root (consul-semantics §4.7, up to 15 s), so a hot key slows its folder neighbours; set `roots` to keep it apart',
     ],
     values: {
       subscriptions: sizes.subscriptions,
@@ -166,6 +358,12 @@ export async function runConnections(scale: Scale): Promise<SectionResult> {
       windowMs: sizes.windowMs,
       hotreloadReadyMs: ours.readyMs,
       consulNpmReadyMs: theirs.readyMs,
+      budgetKeys: budgetSizes.keys,
+      budgetQueries: budget.queries,
+      budgetMaxSockets: maxSockets,
+      budgetIdleRequests: budget.idleRequests,
+      budgetChangeP50Ms: budget.latency.p50,
+      budgetChangeP99Ms: budget.latency.p99,
     },
   };
 }
