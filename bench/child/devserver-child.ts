@@ -8,13 +8,15 @@
  * @module
  */
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
-import { benchSeed } from '../lib/keys.js';
+import { type KeyShape, shapeSeed } from '../lib/keys.js';
 
 /** What the parent asks the child to serve. */
 export interface DevServerChildConfig {
   /** Seed `seedCount` bench keys under this prefix. */
   seedPrefix?: string;
   seedCount?: number;
+  /** How the seeded keys sit below the prefix. @default 'nested' */
+  seedShape?: KeyShape;
   /** Consul's wait/16 stagger. @default true */
   jitter?: boolean;
 }
@@ -60,7 +62,9 @@ function answer(server: DevServer, request: DevServerChildRequest): unknown {
 }
 
 const seed =
-  config.seedPrefix === undefined ? undefined : benchSeed(config.seedPrefix, config.seedCount ?? 0);
+  config.seedPrefix === undefined
+    ? undefined
+    : shapeSeed(config.seedShape ?? 'nested', config.seedPrefix, config.seedCount ?? 0);
 // One process holds every query, so the per-client connection cap (200 by default, like Consul) is lifted.
 const server = await startDevServer({
   jitter: config.jitter ?? true,

@@ -42,8 +42,10 @@ describe('bench sections (smoke scale)', () => {
     const result = await byId.get('cpu')!.run('smoke');
     expectWellFormed(result, 'cpu');
     expect(result.checks.map((check) => check.name)).toEqual([
-      'CPU per change vs consul npm watch + diff',
-      'CPU per change vs bare GET + JSON.parse',
+      'nested: CPU per change vs consul npm watch + diff',
+      'nested: CPU per change vs bare GET + JSON.parse',
+      'flat: CPU per change vs consul npm watch + diff',
+      'flat: CPU per change vs bare GET + JSON.parse',
     ]);
   });
 
