@@ -42,6 +42,10 @@ export interface CandidateInit {
 /** The outcome of {@link CandidateStore.check}. */
 export type CandidateCheck = ValidationOutcome<unknown>;
 
+/** One write of a batch to the tree: a value, or {@link DELETED}. */
+type TreeOp = readonly [readonly string[], unknown];
+const DELETED: unique symbol = Symbol('deleted');
+
 /** The decoded bytes each record came from, to tell a real change from a rewrite of the same value. */
 const sourceOf = new WeakMap<WatchedEntry, WatchEntry>();
 
@@ -84,6 +88,14 @@ export class CandidateStore {
    */
   #goodBefore: Map<string, WatchedEntry | undefined> | undefined;
   #tree: Folder | undefined;
+  /**
+   * Folders of the trees here that have never left this object (the value was not handed out since they
+   * were made): a batch writes them in place. Emptied by {@link CandidateStore.exposeTree}.
+   */
+  #owned = new WeakSet<Folder>();
+  /** The last batch's in-place writes, until commit() keeps them or reject() undoes them. */
+  #treeBatch: { writer: TreeWriter; base: Folder; ops: TreeOp[]; fromWriter: boolean } | undefined;
+  #committedInPlace = false;
   #decodeIssues = new Map<string, ValidationIssue>();
   /** Keys changed since the last good value: commit() compares exactly these. */
   readonly #changedSinceGood = new Set<string>();
@@ -111,6 +123,19 @@ export class CandidateStore {
     return this.#entries;
   }
 
+  /** Whether the last commit wrote folders of the previous good tree in place. */
+  get committedInPlace(): boolean {
+    return this.#committedInPlace;
+  }
+
+  /**
+   * The value (the tree, or a schema's output that may hold parts of it) is handed out: no folder of the
+   * tree may change in place from now on.
+   */
+  exposeTree(): void {
+    this.#owned = new WeakSet();
+  }
+
   /** Decodes the batch into the candidate map and tree, then validates the candidate. */
   apply(batch: ReadonlyMap<string, WatchEntry | undefined>): CandidateCheck {
     return this.#check(this.#applyBatch(batch));
@@ -126,6 +151,8 @@ export class CandidateStore {
     // Set when the batch updated the good Map in place: it then holds the candidate already.
     const goodBefore = this.#goodBefore;
     this.#goodBefore = undefined;
+    this.#committedInPlace = this.#treeBatch !== undefined;
+    this.#treeBatch = undefined;
     const changes: KeyChange[] = [];
     const deletions: KeyChange[] = [];
     for (const key of this.#changedSinceGood) {
@@ -152,11 +179,13 @@ export class CandidateStore {
   /** The candidate was refused: the good value keeps serving, untouched. */
   reject(): void {
     this.#restoreGood();
+    this.#restoreTree(true);
   }
 
   /** Back to no candidate at all, as before the first answer. */
   reset(): void {
     this.#restoreGood();
+    this.#restoreTree(false);
     this.#candidate = new Map();
     this.#tree = this.#prefix ? emptyTree() : undefined;
     this.#decodeIssues.clear();
@@ -176,7 +205,9 @@ export class CandidateStore {
       if (this.#entriesExposed) candidate = new Map(candidate);
       else goodBefore = this.#goodBefore ??= new Map();
     }
-    const writer = this.#tree === undefined ? undefined : new TreeWriter(this.#tree);
+    const base = this.#tree;
+    const writer = base === undefined ? undefined : new TreeWriter(base, { owned: this.#owned });
+    const ops: TreeOp[] = [];
     let conflicted = this.#tree === undefined && this.#prefix;
     for (const [key, entry] of batch) {
       this.#changedSinceGood.add(key);
@@ -194,7 +225,10 @@ export class CandidateStore {
           goodBefore = undefined;
         }
         candidate.delete(key);
-        if (path !== undefined) writer?.delete(path);
+        if (path !== undefined && writer !== undefined) {
+          writer.delete(path);
+          ops.push([path, DELETED]);
+        }
         if (outcome !== undefined && !outcome.ok) {
           this.#decodeIssues.set(key, { key, path: path ?? [], message: outcome.message });
         }
@@ -207,10 +241,16 @@ export class CandidateStore {
       };
       sourceOf.set(record, entry);
       candidate.set(key, record);
-      if (path !== undefined && writer?.set(path, outcome.value) !== undefined) conflicted = true;
+      if (path !== undefined && writer !== undefined) {
+        if (writer.set(path, outcome.value) !== undefined) conflicted = true;
+        ops.push([path, outcome.value]);
+      }
     }
     this.#candidate = candidate;
     if (!this.#prefix) return [];
+    if (writer?.wroteInPlace) {
+      this.#treeBatch = { writer, base: base!, ops, fromWriter: !conflicted };
+    }
     if (!conflicted) {
       this.#tree = writer!.root;
       return [];
@@ -241,6 +281,9 @@ export class CandidateStore {
         ? { ok: true, value: input, unknownKeys: [] }
         : { ok: false, issues, unknownKeys: [] };
     }
+    // A schema's output may hold folders of the tree as they are (`z.unknown()`, a custom type…): with a
+    // schema the tree is handed out as soon as it is validated.
+    this.exposeTree();
     const result = validate(schema, input, {
       keyOf: (path) => this.#keyAt(path),
       // A single key's name can say it is a secret; a prefix names the application, not a field.
@@ -271,6 +314,27 @@ export class CandidateStore {
       path: [...conflict.valuePath],
       message: `${valueKey} holds a value but is also a folder of ${nestedKey}; a key cannot be both`,
     };
+  }
+
+  /**
+   * Undoes the last batch's in-place tree writes, so the tree they were made to (the good value's, or an
+   * earlier candidate's) is whole again.
+   * @param keepCandidate - rebuild the refused candidate tree by copy, for the next batch to build on
+   */
+  #restoreTree(keepCandidate: boolean): void {
+    const batch = this.#treeBatch;
+    if (batch === undefined) return;
+    this.#treeBatch = undefined;
+    batch.writer.undo();
+    // The base tree's folders may be the good value's now: only fresh copies are ours to write in place.
+    this.#owned = new WeakSet();
+    if (!keepCandidate || !batch.fromWriter) return;
+    const writer = new TreeWriter(batch.base, { owned: this.#owned });
+    for (const [path, value] of batch.ops) {
+      if (value === DELETED) writer.delete(path);
+      else writer.set(path, value);
+    }
+    this.#tree = writer.root;
   }
 
   /**

@@ -29,6 +29,7 @@ import type { Logger } from '../logger.js';
 import { CandidateStore, sourcesOf, type WatchEntry } from './candidate.js';
 import type { DecodeCache } from './decode.js';
 import type { RawChange } from './diff.js';
+import { type Folder, rewind } from './tree.js';
 import type {
   ChangeEvent,
   LoopState,
@@ -40,6 +41,7 @@ import type {
   WatchFormat,
 } from './types.js';
 import { UnknownKeysPolicy } from './unknown-keys.js';
+import { ValueVersion } from './value-history.js';
 
 /** Internal entry points, called by the query that feeds the subscription. Not part of the public API. */
 export const kApply: unique symbol = Symbol('consul-hotreload.apply');
@@ -101,6 +103,8 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   // The last good value.
   #hasGood = false;
   #current: T | undefined;
+  /** The last value announced by `change`, for events whose `current` is read late. */
+  #version: ValueVersion | undefined;
   /** The candidate and the good value's entries. */
   readonly #values: CandidateStore;
   readonly #unknownKeys: UnknownKeysPolicy;
@@ -146,6 +150,8 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
 
   /** The last valid value (the schema's output); undefined before the first. */
   get current(): T | undefined {
+    // Handed out: the next change copies what it writes rather than changing this value in place.
+    this.#values.exposeTree();
     return this.#current;
   }
 
@@ -375,11 +381,31 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     if (!changed) return;
     if (first && this.#readyState === 'pending') {
       this.#readyState = 'resolved';
+      this.#values.exposeTree();
       this.#resolveReady(value);
       return;
     }
-    // Not the first value, or `ready` already rejected: the value is announced as a change.
-    const event: ChangeEvent<T> = { index: this.#index, changes, current: value as T };
+    // Not the first value, or `ready` already rejected: the value is announced as a change. `current` is
+    // handed out only when a listener reads it; until then the next change may write the tree in place, and
+    // a late read rewinds the live tree to this value (value-history.ts).
+    const version = new ValueVersion(changes, this.#values.committedInPlace);
+    if (this.#version !== undefined) this.#version.next = version;
+    this.#version = version;
+    const read = (): T => {
+      this.#values.exposeTree();
+      const later = version.later();
+      // Only a prefix without a schema serves the tree itself, the one value a batch writes in place.
+      return later === undefined ? (value as T) : (rewind(this.#current as Folder, this.key, later) as T);
+    };
+    let seen: { value: T } | undefined;
+    const event: ChangeEvent<T> = {
+      index: this.#index,
+      changes,
+      get current(): T {
+        seen ??= { value: read() };
+        return seen.value;
+      },
+    };
     if (watchChangeChannel.hasSubscribers)
       watchChangeChannel.publish({ key: this.key, index: this.#index, changes });
     this.emit('change', event);
