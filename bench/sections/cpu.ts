@@ -11,6 +11,9 @@
  * @module
  */
 import { request } from 'undici';
+import { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import { Watcher } from '../../src/watch/watcher.js';
 import { type ServerProcess, startServerProcess } from '../lib/children.js';
 import {
   BARE_GET,
@@ -45,6 +48,33 @@ const HARNESS = 'harness only (IPC put, no watch)';
 /** Targets (issue 11). */
 const TARGET_VS_NPM = 0.5;
 const TARGET_VS_FLOOR = 1.1;
+const TARGET_SCHEMA_VS_FLOOR = 1.3;
+const WITH_SCHEMA = `${HOTRELOAD} + zod schema (json)`;
+
+/** A schema for each shape's values, as an app would write it. */
+const SCHEMAS: Record<KeyShape, zc.$ZodType> = {
+  flat: z.record(z.string(), z.object({ v: z.number() })),
+  nested: z.record(
+    z.string(),
+    z.record(
+      z.string(),
+      z.object({ enabled: z.boolean(), limit: z.number(), owner: z.string(), generation: z.number() }),
+    ),
+  ),
+};
+
+/** consul-hotreload with the shape's schema; values decoded as JSON, which the schema needs. */
+function startWithSchema(shape: KeyShape): StartContender {
+  return async (target, onChange) => {
+    const watcher = new Watcher({ address: target.address, env: {}, wait: target.wait, minInterval: 0 });
+    const subscription = watcher.watch(target.key, { format: 'json', schema: SCHEMAS[shape] });
+    subscription.on('change', (event) => {
+      for (const change of event.changes) onChange(change.key);
+    });
+    await subscription.ready;
+    return { close: () => watcher.close() };
+  };
+}
 
 const SHAPES: ReadonlyArray<{ shape: KeyShape; name: string }> = [
   { shape: 'nested', name: '100 folders of 100 keys' },
@@ -115,12 +145,15 @@ interface ShapeResult {
   best: Map<string, Measured>;
 }
 
-const CONTENDERS: Array<{ name: string; start: StartContender | undefined }> = [
-  { name: HARNESS, start: undefined },
-  { name: BARE_GET, start: startBareGet },
-  { name: CONSUL_NPM, start: startConsulNpm },
-  { name: HOTRELOAD, start: startHotreload },
-];
+function contenders(shape: KeyShape): Array<{ name: string; start: StartContender | undefined }> {
+  return [
+    { name: HARNESS, start: undefined },
+    { name: BARE_GET, start: startBareGet },
+    { name: CONSUL_NPM, start: startConsulNpm },
+    { name: HOTRELOAD, start: startHotreload },
+    { name: WITH_SCHEMA, start: startWithSchema(shape) },
+  ];
+}
 
 async function measureShape(
   shape: KeyShape,
@@ -134,7 +167,7 @@ async function measureShape(
     const response = await request(`${server.address}/v1/kv/${PREFIX}?recurse`);
     bodyBytes = (await response.body.arrayBuffer()).byteLength;
     for (let round = 0; round < sizes.rounds; round++) {
-      for (const contender of CONTENDERS) {
+      for (const contender of contenders(shape)) {
         const measured =
           contender.start === undefined
             ? await measureChanges(server, shape, sizes.keys, sizes, undefined)
@@ -165,7 +198,7 @@ export async function runCpu(scale: Scale): Promise<SectionResult> {
     tables.push({
       title: `Client CPU per change: 1 changed key in a ${sizes.keys.toLocaleString('en-US')}-key prefix, ${name} (response ${formatBytes(bodyBytes)}), best of ${sizes.rounds} rounds × ${sizes.changes} changes`,
       columns: ['library', 'CPU/change', 'minus harness', 'vs consul npm', 'vs bare GET', 'wall/change'],
-      rows: CONTENDERS.map(({ name: contender }) => {
+      rows: contenders(shape).map(({ name: contender }) => {
         const measured = best.get(contender)!;
         const isHarness = contender === HARNESS;
         return [
@@ -192,7 +225,17 @@ export async function runCpu(scale: Scale): Promise<SectionResult> {
         pass: ours <= TARGET_VS_FLOOR * floor,
       },
     );
+    const schema = net(WITH_SCHEMA);
+    if (shape === 'flat') {
+      checks.push({
+        name: 'flat: CPU per change with a zod schema vs bare GET + JSON.parse',
+        target: `<= ${TARGET_SCHEMA_VS_FLOOR.toFixed(2)}x`,
+        measured: `${formatRatio(schema, floor)} (${formatMs(schema)} vs ${formatMs(floor)})`,
+        pass: schema <= TARGET_SCHEMA_VS_FLOOR * floor,
+      });
+    }
     Object.assign(values, {
+      [`${shape}.schemaCpuMs`]: schema,
       [`${shape}.bodyBytes`]: bodyBytes,
       [`${shape}.harnessCpuMs`]: harness,
       [`${shape}.hotreloadCpuMs`]: ours,
@@ -211,7 +254,7 @@ export async function runCpu(scale: Scale): Promise<SectionResult> {
     notes: [
       'dev server in a child process; CPU is process.cpuUsage() (user + system, GC included) of the measuring process',
       "each change: IPC put in the child, awaited until the app's callback sees the key; the harness row (IPC only) is subtracted",
-      'all three hold a blocking query (wait=60s) and answer each wake-up with the whole prefix; values decoded as text',
+      'all hold a blocking query (wait=60s) and answer each wake-up with the whole prefix; values decoded as text, except the zod row (JSON, validated by a record schema of each shape)',
       'nested: ~60-byte JSON values in 100 folders of 100 keys; flat: ~10-byte JSON values, 10,000 keys in one folder',
     ],
     values,

@@ -23,7 +23,15 @@ import {
   treePath,
 } from './tree.js';
 import type { KeyChange, WatchedEntry, WatchFormat } from './types.js';
-import { type ValidationOutcome, type ValuePath, validate } from './validate.js';
+import {
+  mayKeepFolders,
+  type OutputUndo,
+  undoOutput,
+  type ValidationOutcome,
+  type ValuePath,
+  validate,
+  validateRecordChange,
+} from './validate.js';
 
 /** What a subscription reads of a KV entry; `KVEntry` has it all. */
 export type WatchEntry = DiffableEntry & DecodableEntry;
@@ -96,13 +104,26 @@ export class CandidateStore {
   /** The last batch's in-place writes, until commit() keeps them or reject() undoes them. */
   #treeBatch: { writer: TreeWriter; base: Folder; ops: TreeOp[]; fromWriter: boolean } | undefined;
   #committedInPlace = false;
+  /** Whether the schema's output may hold folders of the tree (then the tree is never written in place). */
+  readonly #keepsFolders: boolean;
+  /** The schema's output for the last candidate that validated, and for the good value. */
+  #checkedOutput: unknown;
+  #goodOutput: { value: unknown } | undefined;
+  /** The good output has never left this object: the next change may write it in place. */
+  #outputOwned = false;
+  /** The last check's in-place writes to the good output, until commit() or reject(). */
+  #outputUndo: OutputUndo | undefined;
+  #committedOutputUndo: OutputUndo | undefined;
   #decodeIssues = new Map<string, ValidationIssue>();
   /** Keys changed since the last good value: commit() compares exactly these. */
   readonly #changedSinceGood = new Set<string>();
+  /** Top-level names of the tree a key was deleted below since the last good value: their place may move. */
+  readonly #movedSinceGood = new Set<string>();
 
   constructor(init: CandidateInit) {
     this.#init = init;
     this.#prefix = init.key.endsWith('/');
+    this.#keepsFolders = init.schema !== undefined && mayKeepFolders(init.schema);
     this.#tree = this.#prefix ? emptyTree() : undefined;
   }
 
@@ -134,6 +155,12 @@ export class CandidateStore {
    */
   exposeTree(): void {
     this.#owned = new WeakSet();
+    this.#outputOwned = false;
+  }
+
+  /** What the last commit wrote in place in the previous good output (a schema's), if it did. */
+  get committedOutputUndo(): OutputUndo | undefined {
+    return this.#committedOutputUndo;
   }
 
   /** Decodes the batch into the candidate map and tree, then validates the candidate. */
@@ -152,6 +179,12 @@ export class CandidateStore {
     const goodBefore = this.#goodBefore;
     this.#goodBefore = undefined;
     this.#committedInPlace = this.#treeBatch !== undefined;
+    if (this.#init.schema !== undefined) {
+      this.#goodOutput = { value: this.#checkedOutput };
+      this.#outputOwned = true;
+    }
+    this.#committedOutputUndo = this.#outputUndo;
+    this.#outputUndo = undefined;
     this.#treeBatch = undefined;
     const changes: KeyChange[] = [];
     const deletions: KeyChange[] = [];
@@ -169,6 +202,7 @@ export class CandidateStore {
     }
     changes.push(...deletions);
     this.#changedSinceGood.clear();
+    this.#movedSinceGood.clear();
     if (candidate !== good) {
       this.#entries = candidate;
       this.#entriesExposed = false;
@@ -178,18 +212,26 @@ export class CandidateStore {
 
   /** The candidate was refused: the good value keeps serving, untouched. */
   reject(): void {
+    if (this.#outputUndo !== undefined && this.#goodOutput !== undefined) {
+      undoOutput(this.#goodOutput.value as Record<string, unknown>, this.#outputUndo);
+    }
+    this.#outputUndo = undefined;
     this.#restoreGood();
     this.#restoreTree(true);
   }
 
   /** Back to no candidate at all, as before the first answer. */
   reset(): void {
+    this.#goodOutput = undefined;
+    this.#outputOwned = false;
+    this.#outputUndo = undefined;
     this.#restoreGood();
     this.#restoreTree(false);
     this.#candidate = new Map();
     this.#tree = this.#prefix ? emptyTree() : undefined;
     this.#decodeIssues.clear();
     this.#changedSinceGood.clear();
+    this.#movedSinceGood.clear();
   }
 
   #applyBatch(batch: ReadonlyMap<string, WatchEntry | undefined>): TreeConflict[] {
@@ -228,6 +270,7 @@ export class CandidateStore {
         if (path !== undefined && writer !== undefined) {
           writer.delete(path);
           ops.push([path, DELETED]);
+          this.#movedSinceGood.add(path[0]!);
         }
         if (outcome !== undefined && !outcome.ok) {
           this.#decodeIssues.set(key, { key, path: path ?? [], message: outcome.message });
@@ -281,20 +324,50 @@ export class CandidateStore {
         ? { ok: true, value: input, unknownKeys: [] }
         : { ok: false, issues, unknownKeys: [] };
     }
-    // A schema's output may hold folders of the tree as they are (`z.unknown()`, a custom type…): with a
-    // schema the tree is handed out as soon as it is validated.
-    this.exposeTree();
+    // A schema's output may hold folders of the tree as they are (`z.unknown()`, a custom type…): with such
+    // a schema the tree is handed out as soon as it is validated.
+    if (this.#keepsFolders) this.exposeTree();
+    const changed = issues.length === 0 ? this.#validateChange(schema, input) : undefined;
+    if (changed !== undefined) {
+      this.#checkedOutput = changed;
+      return { ok: true, value: changed, unknownKeys: [] };
+    }
     const result = validate(schema, input, {
       keyOf: (path) => this.#keyAt(path),
       // A single key's name can say it is a secret; a prefix names the application, not a field.
       secret: !this.#prefix && looksSecret(key),
       findUnknownKeys: this.#init.findUnknownKeys && this.#prefix,
     });
+    if (result.ok && issues.length === 0) this.#checkedOutput = result.value;
     if (result.ok)
       return issues.length === 0 ? result : { ok: false, issues, unknownKeys: result.unknownKeys };
     // Keys that failed to decode are missing from the tree: drop the schema's complaints about them.
     for (const issue of result.issues) if (!this.#decodeIssues.has(issue.key)) issues.push(issue);
     return { ok: false, issues, unknownKeys: result.unknownKeys };
+  }
+
+  /**
+   * The schema's output for the candidate from the good output and the keys changed since, when the schema
+   * allows it (see validateRecordChange); undefined: validate the whole tree.
+   */
+  #validateChange(schema: zc.$ZodType, input: unknown): unknown {
+    if (!this.#prefix || this.#init.findUnknownKeys || this.#goodOutput === undefined) return undefined;
+    if (input === undefined) return undefined;
+    const names = new Set<string>();
+    for (const key of this.#changedSinceGood) {
+      const path = treePath(this.#init.key, key);
+      if (path !== undefined) names.add(path[0]!);
+    }
+    const result = validateRecordChange(
+      schema,
+      input as Folder,
+      this.#goodOutput.value,
+      names,
+      this.#movedSinceGood,
+      this.#outputOwned,
+    );
+    this.#outputUndo = result?.undo;
+    return result?.value;
   }
 
   /** The Consul key behind a path of the validated value (see `locate` in tree.ts). */

@@ -388,13 +388,18 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     // Not the first value, or `ready` already rejected: the value is announced as a change. `current` is
     // handed out only when a listener reads it; until then the next change may write the tree in place, and
     // a late read rewinds the live tree to this value (value-history.ts).
-    const version = new ValueVersion(changes, this.#values.committedInPlace);
+    const values = this.#values;
+    const version = new ValueVersion(changes, values.committedInPlace, values.committedOutputUndo);
     if (this.#version !== undefined) this.#version.next = version;
     this.#version = version;
     const read = (): T => {
-      this.#values.exposeTree();
+      values.exposeTree();
+      // A prefix serves its tree (no schema) or a schema's output: a later batch may have written either in
+      // place (a single key's value is never written).
+      if (this.#init.schema !== undefined) {
+        return (version.outputFrom(this.#current as Record<string, unknown>) ?? value) as T;
+      }
       const later = version.later();
-      // Only a prefix without a schema serves the tree itself, the one value a batch writes in place.
       return later === undefined ? (value as T) : (rewind(this.#current as Folder, this.key, later) as T);
     };
     let seen: { value: T } | undefined;

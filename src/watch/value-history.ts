@@ -7,6 +7,7 @@
  * @module
  */
 import type { KeyChange } from './types.js';
+import { type OutputUndo, undoOutput } from './validate.js';
 
 /** One announced value's place in the chain of later changes. */
 export class ValueVersion {
@@ -15,10 +16,29 @@ export class ValueVersion {
   readonly changes: readonly KeyChange[];
   /** The batch that made this value wrote the previous value's tree in place. */
   readonly inPlace: boolean;
+  /** What the batch that made this value wrote in place in the previous schema output, if it did. */
+  readonly outputUndo: OutputUndo | undefined;
 
-  constructor(changes: readonly KeyChange[], inPlace: boolean) {
+  constructor(changes: readonly KeyChange[], inPlace: boolean, outputUndo: OutputUndo | undefined) {
     this.changes = changes;
     this.inPlace = inPlace;
+    this.outputUndo = outputUndo;
+  }
+
+  /**
+   * This value's schema output, from the live one (`now`): a copy with every later in-place write undone;
+   * undefined when no later change wrote the output in place (it is still this value's).
+   */
+  outputFrom(now: Record<string, unknown>): Record<string, unknown> | undefined {
+    const undos: OutputUndo[] = [];
+    for (let version = this.next; version !== undefined; version = version.next) {
+      if (version.outputUndo !== undefined) undos.push(version.outputUndo);
+    }
+    if (undos.length === 0) return undefined;
+    const copy: Record<string, unknown> = {};
+    for (const name of Object.keys(now)) copy[name] = now[name];
+    for (let i = undos.length - 1; i >= 0; i--) undoOutput(copy, undos[i]!);
+    return copy;
   }
 
   /** Every change announced after this value, oldest first; undefined when none wrote a tree in place. */

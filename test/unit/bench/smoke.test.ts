@@ -46,6 +46,7 @@ describe('bench sections (smoke scale)', () => {
       'nested: CPU per change vs bare GET + JSON.parse',
       'flat: CPU per change vs consul npm watch + diff',
       'flat: CPU per change vs bare GET + JSON.parse',
+      'flat: CPU per change with a zod schema vs bare GET + JSON.parse',
     ]);
   });
 

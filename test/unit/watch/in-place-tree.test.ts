@@ -3,6 +3,7 @@
  * (tree.ts, candidate.ts, value-history.ts): every value a user can reach still never changes.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import { KVEntry } from '../../../src/consul/kv-entry.js';
 import type { Logger } from '../../../src/logger.js';
 import { DecodeCache } from '../../../src/watch/decode.js';
@@ -13,13 +14,13 @@ import type { ChangeEvent } from '../../../src/watch/types.js';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function prefixSubscription() {
+function prefixSubscription(schema?: z.ZodType) {
   const quiet = () => {};
   const logger: Required<Logger> = { debug: quiet, info: quiet, warn: quiet, error: quiet };
   const sub = new Subscription<Record<string, unknown>>({
     key: 'p/',
     format: 'json',
-    schema: undefined,
+    schema,
     unknownKeys: 'ignore',
     debounce: undefined,
     startTimeoutMs: 0,
@@ -162,6 +163,32 @@ describe('Subscription: a tree written in place', () => {
     expect([events[0]?.current, events[1]?.current]).toEqual([
       { a: 10, b: 2 },
       { a: 11, b: 2, c: 3 },
+    ]);
+  });
+});
+
+describe('Subscription with a record schema: an output written in place', () => {
+  it('writes the output in place while nobody reads it, and every event still holds its own value', async () => {
+    const { sub, put, events } = prefixSubscription(z.record(z.string(), z.object({ n: z.number() })));
+    put({ 'p/a': '{"n":1}', 'p/b': '{"n":2}' });
+    await expect(sub.ready).resolves.toEqual({ a: { n: 1 }, b: { n: 2 } });
+    put({ 'p/a': '{"n":10}' });
+    put({ 'p/c': '{"n":3}' });
+    put({ 'p/b': '{"n":20}' });
+    put({ 'p/a': undefined });
+    expect(events.map((event) => event.current)).toEqual([
+      { a: { n: 10 }, b: { n: 2 } },
+      { a: { n: 10 }, b: { n: 2 }, c: { n: 3 } },
+      { a: { n: 10 }, b: { n: 20 }, c: { n: 3 } },
+      { b: { n: 20 }, c: { n: 3 } },
+    ]);
+    expect(events[3]?.current).toBe(sub.current);
+    // Read now: the next change copies it.
+    const held = sub.current;
+    put({ 'p/d': '{"n":1}' });
+    expect([held, sub.current]).toEqual([
+      { b: { n: 20 }, c: { n: 3 } },
+      { b: { n: 20 }, c: { n: 3 }, d: { n: 1 } },
     ]);
   });
 });

@@ -1,0 +1,164 @@
+/**
+ * Incremental schema validation (validate.ts `validateRecordChange`, used by candidate.ts) gives exactly
+ * what validating the whole tree gives: a seeded random walk of trees and changes, checked against zod on
+ * the whole tree after every batch.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import type * as zc from 'zod/v4/core';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
+import type { Logger } from '../../../src/logger.js';
+import { DecodeCache } from '../../../src/watch/decode.js';
+import { Snapshot } from '../../../src/watch/diff.js';
+import { kApply, Subscription } from '../../../src/watch/subscription.js';
+import { mayKeepFolders, validateRecordChange } from '../../../src/watch/validate.js';
+
+/** mulberry32: a small seeded generator, so a failure replays. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Gen = (next: () => number) => unknown;
+const num: Gen = (next) => Math.floor(next() * 100);
+const obj: Gen = (next) => (next() < 0.3 ? { v: num(next), s: 'x' } : next() < 0.1 ? {} : { v: num(next) });
+const rec: Gen = (next) => ({ a: num(next) });
+
+/** Each schema with a generator of values it mostly accepts. */
+const SCHEMAS: Array<[string, zc.$ZodType, Gen]> = [
+  ['record of numbers', z.record(z.string(), z.number()), num],
+  ['record of objects', z.record(z.string(), z.object({ v: z.number(), s: z.string().optional() })), obj],
+  ['record of objects with defaults', z.record(z.string(), z.object({ v: z.number().default(0) })), obj],
+  ['record of records', z.record(z.string(), z.record(z.string(), z.number())), rec],
+  [
+    'record with a transform',
+    z.record(
+      z.string(),
+      z.number().transform((n) => n * 2),
+    ),
+    num,
+  ],
+  [
+    'record with a refinement',
+    z.record(z.string(), z.number()).refine((r) => Object.keys(r).length < 12),
+    num,
+  ],
+  ['object', z.object({ k0: z.number().optional(), k1: z.number().optional() }).catchall(z.number()), num],
+  ['union', z.union([z.record(z.string(), z.number()), z.record(z.string(), z.string())]), num],
+];
+
+/** A random decoded value: mostly what the schema accepts, sometimes not. */
+function value(next: () => number, good: Gen): unknown {
+  const pick = next();
+  if (pick < 0.94) return good(next);
+  if (pick < 0.96) return 'text';
+  if (pick < 0.98) return null;
+  return { v: 'not a number' };
+}
+
+const NAMES = Array.from({ length: 14 }, (_, i) => `k${i}`);
+
+describe('validateRecordChange', () => {
+  it.each(SCHEMAS)('matches whole validation of %s over 400 random batches', (_name, schema, good) => {
+    const next = random(0x5eed + _name.length);
+    const tree: Record<string, unknown> = {};
+    let previous: unknown;
+    const changed = new Set<string>();
+    // Deleted since the last success: written again, such a name moves to the end of the tree.
+    const moved = new Set<string>();
+    let incremental = 0;
+    for (let batch = 0; batch < 400; batch++) {
+      const size = 1 + Math.floor(next() * 3);
+      for (let i = 0; i < size; i++) {
+        const name = NAMES[Math.floor(next() * NAMES.length)]!;
+        if (next() < 0.2) {
+          delete tree[name];
+          moved.add(name);
+        } else if (next() < 0.03) tree[name] = { a: value(next, good), b: value(next, good) };
+        else tree[name] = value(next, good);
+        changed.add(name);
+      }
+      const whole = z.safeParse(schema as z.ZodType, tree);
+      const fast =
+        previous === undefined ? undefined : validateRecordChange(schema, tree, previous, changed, moved);
+      if (fast !== undefined) {
+        incremental++;
+        expect(whole.success).toBe(true);
+        // Same value, same key order.
+        expect(JSON.stringify(fast.value)).toBe(JSON.stringify(whole.data));
+        expect(fast.value).toEqual(whole.data);
+      }
+      if (whole.success) {
+        previous = whole.data;
+        changed.clear();
+        moved.clear();
+      }
+    }
+    const def = (schema as zc.$ZodTypes)._zod.def;
+    const plainRecord = def.type === 'record' && (def.checks?.length ?? 0) === 0;
+    // Plain records take the incremental path often; every other schema never does.
+    if (plainRecord) expect(incremental).toBeGreaterThan(20);
+    else expect(incremental).toBe(0);
+  });
+});
+
+describe('mayKeepFolders', () => {
+  it('trusts records, objects and primitives, and nothing that can hand its input back', () => {
+    expect(mayKeepFolders(z.record(z.string(), z.object({ v: z.number().optional() })))).toBe(false);
+    expect(mayKeepFolders(z.object({ a: z.array(z.string()), b: z.enum(['x']).default('x') }))).toBe(false);
+    expect(mayKeepFolders(z.record(z.string(), z.unknown()))).toBe(true);
+    expect(mayKeepFolders(z.object({ a: z.any() }))).toBe(true);
+    expect(mayKeepFolders(z.object({ a: z.number() }).transform((o) => o))).toBe(true);
+    expect(mayKeepFolders(z.looseObject({ a: z.number() }))).toBe(true);
+  });
+});
+
+describe('Subscription with a schema, validated change by change', () => {
+  it.each(SCHEMAS)('serves what whole validation of the tree gives, for %s', async (_name, schema, good) => {
+    const next = random(0xbeef + _name.length);
+    const quiet = () => {};
+    const logger: Required<Logger> = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+    const sub = new Subscription<unknown>({
+      key: 'p/',
+      format: 'json',
+      schema,
+      unknownKeys: 'ignore',
+      debounce: undefined,
+      startTimeoutMs: 0,
+      cache: new DecodeCache(0),
+      logger,
+      detach: vi.fn(async () => {}),
+    });
+    const seen: unknown[] = [];
+    sub.on('change', (event) => seen.push(event.current));
+    const snapshot = new Snapshot<KVEntry>();
+    const store = new Map<string, string>();
+    let index = 1;
+    let expected: unknown;
+    for (let batch = 0; batch < 150; batch++) {
+      index++;
+      const size = 1 + Math.floor(next() * 3);
+      for (let i = 0; i < size; i++) {
+        const name = NAMES[Math.floor(next() * NAMES.length)]!;
+        if (next() < 0.2) store.delete(`p/${name}`);
+        else store.set(`p/${name}`, JSON.stringify(value(next, good)));
+      }
+      const entries = [...store].map(([key, text]) =>
+        KVEntry.from({ key, value: text, flags: 0, createIndex: 1, modifyIndex: index }),
+      );
+      sub[kApply](snapshot.apply(entries, true), index);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const tree = Object.fromEntries([...store].map(([key, text]) => [key.slice(2), JSON.parse(text)]));
+      const whole = z.safeParse(schema as z.ZodType, tree);
+      if (whole.success) expected = whole.data;
+      expect(sub.current).toEqual(expected);
+    }
+    expect(seen.length).toBeGreaterThan(0);
+  });
+});
