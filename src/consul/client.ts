@@ -2,6 +2,7 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
+import { Agent } from './agent.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
 import { KV } from './kv.js';
 import { Transport } from './transport.js';
@@ -24,6 +25,8 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Agent operations (service register/deregister, TTL check updates, maintenance, `self`). */
+  readonly agent: Agent;
   readonly #transport: Transport;
 
   /**
@@ -34,6 +37,7 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.agent = new Agent(this.#transport, this.config);
   }
 
   /** True once {@link ConsulClient.close} was called. */
