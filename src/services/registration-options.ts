@@ -8,6 +8,7 @@ import type { AgentCheckDefinition, AgentServiceDefinition, CheckStatus } from '
 import type { ConsulClientOptions } from '../consul/config.js';
 import { parseDuration } from '../consul/duration.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 /** What the app's health function reports; sent as the TTL check's status and output. */
 export interface HealthReport {
@@ -43,11 +44,16 @@ export interface TcpCheckOptions {
   timeout?: number | string;
 }
 
-/**
- * Options of {@link registerService}: every {@link ConsulClientOptions} field (address, token, TLS…; unset
- * ones come from `CONSUL_*`) for the registration's own client, plus the service and its checks.
- */
-export interface RegisterServiceOptions extends ConsulClientOptions {
+/** Options of {@link registerService}: the service, its checks, and how to reach the agent. */
+export interface RegisterServiceOptions {
+  /**
+   * The agent to register on (address, token, TLS…; unset fields come from `CONSUL_*`). The registration
+   * makes its own client from it, so deregistration goes to the same agent as registration.
+   * @default {} (all from the environment: `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN`…)
+   */
+  consul?: ConsulClientOptions;
+  /** Where registration failures, retries and re-registrations are logged (pino or console shape). @default the `consul.logger`, else none */
+  logger?: Logger;
   /** Service name: what discovery looks up. Letters, digits and `-` keep it usable in DNS (Consul only warns otherwise). */
   name: string;
   /**

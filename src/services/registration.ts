@@ -151,8 +151,8 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       this.#log.error({ event, error, service: this.id }, 'a registration event listener threw'),
     );
     this.#options = resolveRegistration(options);
-    this.#log = resolveLogger(options.logger);
-    this.#client = new ConsulClient(options);
+    this.#log = resolveLogger(options.logger ?? options.consul?.logger);
+    this.#client = new ConsulClient(options.consul);
     this.id = this.#options.id;
     this.name = this.#options.name;
     this.#delays = new RetryDelays(this.#options.retryMinMs, this.#options.retryMaxMs, this.#options.random);
