@@ -4,7 +4,6 @@
  * still alive), deregisters, and dies of SIGTERM (consul-semantics §S2.6, §S7).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
