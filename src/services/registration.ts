@@ -5,6 +5,7 @@
  * `close()` drains and deregisters on the same agent (consul-semantics §S7).
  * @module
  */
+import { raceAbort } from '../abort.js';
 import type { CheckStatus } from '../consul/agent.js';
 import { ConsulClient } from '../consul/client.js';
 import {
@@ -303,8 +304,8 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       }
       return;
     }
-    const report = await this.evaluateHealth();
-    if (signal.aborted) return;
+    // Raced with the stop signal, so close() never waits for a slow health function.
+    const report = await raceAbort(this.evaluateHealth(), signal);
     await this.#client.agent.updateCheck(checkId, report.status, report.output, { signal });
     if (report.status !== this.#status) {
       const previous = this.#status;

@@ -10,7 +10,7 @@ import { createServer as createTcpServer, type Server as TcpServer } from 'node:
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
 import { AclDeniedError, ServiceConflictError } from '../../src/errors.js';
-import { healthHandler } from '../../src/services/health-endpoint.js';
+import { healthHandler, healthResponse } from '../../src/services/health-endpoint.js';
 import {
   type RegistrationEvents,
   registerService,
@@ -202,6 +202,28 @@ describe('registerService on the dev server (consul-semantics §S7)', () => {
     expect(server.agent.catalog.check('service:web-1:http')).toMatchObject({
       status: 'critical',
       output: `HTTP GET http://127.0.0.1:${appPort}/health: 503 Service Unavailable Output: {"status":"critical","id":"web-1","registration":"registered","output":"db down"}`,
+    });
+  });
+
+  it('answers 503 draining from the health endpoint while close() drains, then closed', async () => {
+    const server = await start();
+    const { registration } = register(server, { drain: 50 });
+    await registration.ready;
+    expect(await healthResponse(registration)).toEqual({
+      statusCode: 200,
+      body: { status: 'passing', id: 'web-1', registration: 'registered' },
+    });
+    const during = new Promise((resolve) => {
+      registration.once('draining', () => resolve(healthResponse(registration)));
+    });
+    await registration.close();
+    expect(await during).toEqual({
+      statusCode: 503,
+      body: { status: 'draining', id: 'web-1', registration: 'closing' },
+    });
+    expect(await healthResponse(registration)).toEqual({
+      statusCode: 503,
+      body: { status: 'closed', id: 'web-1', registration: 'closed' },
     });
   });
 
