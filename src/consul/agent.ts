@@ -11,7 +11,7 @@ import {
   ServiceNotRegisteredError,
 } from '../errors.js';
 import type { ResolvedClientConfig } from './config.js';
-import { parseDuration } from './duration.js';
+import { MAX_TIMER_MS, parseDuration } from './duration.js';
 import { checkOptions, checkSignal } from './kv-args.js';
 import { parseJson } from './kv-entry.js';
 import { describeTarget, type Transport, type TransportResponse } from './transport.js';
@@ -119,6 +119,11 @@ export interface RegisterOptions {
 export interface AgentCallOptions {
   /** Aborts the request with AbortedError (a write may still have been applied). */
   signal?: AbortSignal;
+  /**
+   * Client-side timeout of this request, in ms; past it the request fails with TimeoutError.
+   * @default the client's `requestTimeout`
+   */
+  timeout?: number;
 }
 
 /** Options of {@link Agent.maintenance}. */
@@ -235,7 +240,7 @@ export class Agent {
         key: checkId,
       });
     }
-    await this.#ttl(operation, checkId, `/v1/agent/check/update/${enc(checkId)}`, '', options.signal, {
+    await this.#ttl(operation, checkId, `/v1/agent/check/update/${enc(checkId)}`, '', options, {
       Status: status,
       Output: output,
     });
@@ -335,7 +340,7 @@ export class Agent {
       });
     }
     const query = note === undefined ? '' : new URLSearchParams({ note }).toString();
-    return this.#ttl(operation, checkId, `/v1/agent/check/${verb}/${enc(checkId)}`, query, options.signal);
+    return this.#ttl(operation, checkId, `/v1/agent/check/${verb}/${enc(checkId)}`, query, options);
   }
 
   /** A TTL update: 404 and the 500 `does not have associated TTL` become ServiceNotRegisteredError (consul-semantics §S2.5). */
@@ -344,7 +349,7 @@ export class Agent {
     checkId: string,
     path: string,
     query: string,
-    signal: AbortSignal | undefined,
+    options: AgentCallOptions,
     body?: unknown,
   ): Promise<void> {
     let response: TransportResponse;
@@ -352,7 +357,8 @@ export class Agent {
       response = await this.#put(operation, checkId, path, {
         query,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: checkSignal(signal, operation, checkId),
+        signal: checkSignal(options.signal, operation, checkId),
+        timeoutMs: checkTimeout(options.timeout, operation, checkId),
         hint: CHECK_HINT,
         accept404: true,
       });
@@ -378,6 +384,7 @@ export class Agent {
       signal: AbortSignal | undefined;
       hint: string;
       accept404?: boolean;
+      timeoutMs?: number | undefined;
     },
   ): Promise<TransportResponse> {
     return this.#transport.request({
@@ -388,7 +395,7 @@ export class Agent {
       query: request.query,
       ...(request.body === undefined ? {} : { body: request.body, contentType: 'application/json' }),
       index: 0,
-      timeoutMs: this.#config.requestTimeout,
+      timeoutMs: request.timeoutMs ?? this.#config.requestTimeout,
       signal: request.signal,
       acceptStatus: request.accept404 === true ? [404] : undefined,
       permissionHint: request.hint,
@@ -416,6 +423,17 @@ function notRegistered(
     `${describeTarget(operation, key)}: 404 ${text === '' ? 'Not Found' : JSON.stringify(text)} (the agent does not know it: it restarted or the service was deregistered; register it again)`,
     { operation, key, status: 404 },
   );
+}
+
+function checkTimeout(value: unknown, operation: string, key: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`${describeTarget(operation, key)}: timeout must be a number of ms > 0`, {
+      operation,
+      key,
+    });
+  }
+  return value;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -146,6 +146,8 @@ export interface ResolvedRegistration {
   readonly retryMinMs: number;
   readonly retryMaxMs: number;
   readonly random: () => number;
+  /** Things Consul accepts but warns about, for the logger. */
+  readonly warnings: readonly string[];
 }
 
 const DEFAULTS = {
@@ -362,6 +364,12 @@ export function resolveRegistration(
     retryMinMs,
     retryMaxMs,
     random: options.random ?? Math.random,
+    // consul-semantics §S7: Consul registers such names but only logs that DNS cannot find them.
+    warnings: /[^A-Za-z0-9-]/.test(serviceName)
+      ? [
+          `service name ${JSON.stringify(serviceName)} will not be discoverable via DNS: use only letters, digits and dashes`,
+        ]
+      : [],
   };
 }
 

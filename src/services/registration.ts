@@ -153,6 +153,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     );
     this.#options = resolveRegistration(options);
     this.#log = resolveLogger(options.logger ?? options.consul?.logger);
+    for (const warning of this.#options.warnings) this.#log.warn({ service: this.#options.id }, warning);
     this.#client = new ConsulClient(options.consul);
     this.id = this.#options.id;
     this.name = this.#options.name;
@@ -306,7 +307,9 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     }
     // Raced with the stop signal, so close() never waits for a slow health function.
     const report = await raceAbort(this.evaluateHealth(), signal);
-    await this.#client.agent.updateCheck(checkId, report.status, report.output, { signal });
+    // A hung connection must not outlast the TTL: give up at the heartbeat interval and retry.
+    const timeout = (this.#options.ttlMs ?? 0) / HEARTBEATS_PER_TTL;
+    await this.#client.agent.updateCheck(checkId, report.status, report.output, { signal, timeout });
     if (report.status !== this.#status) {
       const previous = this.#status;
       this.#status = report.status;

@@ -133,3 +133,12 @@ describe('resolveRegistration', () => {
     ]);
   });
 });
+
+describe('name warnings', () => {
+  it('warns, as Consul does, about a name DNS cannot look up, and registers it anyway', () => {
+    expect(resolveRegistration({ name: 'web_api', port: 1 }, 1, 'h').warnings).toEqual([
+      'service name "web_api" will not be discoverable via DNS: use only letters, digits and dashes',
+    ]);
+    expect(resolveRegistration({ name: 'web-api', port: 1 }, 1, 'h').warnings).toEqual([]);
+  });
+});
