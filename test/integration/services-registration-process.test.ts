@@ -110,4 +110,19 @@ describe('a registrant process', () => {
     expect(registrant.output().stdout).toBe('registered\ndraining\nderegistered\n');
     expect(dev.agent.catalog.service('web-term')).toBeUndefined();
   });
+
+  it('leaves the exit to an app that handles SIGTERM itself, after the same drain', async () => {
+    dev = await startDevServer({ port: 0, jitter: false, clock: new ManualClock() });
+    const registrant = spawnRegistrant(dev.address, 'web-own', ['--own-handler']);
+    await registrant.line('registered');
+    registrant.child.kill('SIGTERM');
+    const [code, signal] = await registrant.exited;
+    expect({ code, signal, stderr: registrant.output().stderr }).toEqual({
+      code: 42,
+      signal: null,
+      stderr: '',
+    });
+    expect(registrant.output().stdout).toBe('registered\ndraining\nderegistered\nown handler done\n');
+    expect(dev.agent.catalog.service('web-own')).toBeUndefined();
+  });
 });
