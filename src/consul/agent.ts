@@ -113,9 +113,11 @@ export interface RegisterOptions {
   replaceExistingChecks?: boolean;
   /** Aborts the request with AbortedError (it may still have been applied). */
   signal?: AbortSignal;
+  /** Client-side timeout of this request, in ms. @default the client's `requestTimeout` */
+  timeout?: number;
 }
 
-/** Options of the agent calls that take only a signal. */
+/** Options of the other agent calls. */
 export interface AgentCallOptions {
   /** Aborts the request with AbortedError (a write may still have been applied). */
   signal?: AbortSignal;
@@ -173,6 +175,7 @@ export class Agent {
       query: options.replaceExistingChecks === false ? '' : 'replace-existing-checks=true',
       body: JSON.stringify(body),
       signal: checkSignal(options.signal, operation, id),
+      timeoutMs: checkTimeout(options.timeout, operation, id),
       hint: WRITE_HINT(definition.name),
     });
   }
@@ -188,6 +191,7 @@ export class Agent {
     const response = await this.#put(operation, serviceId, `/v1/agent/service/deregister/${enc(serviceId)}`, {
       query: '',
       signal: checkSignal(options.signal, operation, serviceId),
+      timeoutMs: checkTimeout(options.timeout, operation, serviceId),
       hint: 'the token needs service:write on this service',
       accept404: true,
     });
@@ -206,7 +210,7 @@ export class Agent {
       path: `/v1/agent/service/${enc(serviceId)}`,
       query: '',
       index: 0,
-      timeoutMs: this.#config.requestTimeout,
+      timeoutMs: checkTimeout(options.timeout, operation, serviceId) ?? this.#config.requestTimeout,
       signal: checkSignal(options.signal, operation, serviceId),
       acceptStatus: [404],
       permissionHint: READ_HINT,
@@ -285,6 +289,7 @@ export class Agent {
       {
         query: search.toString(),
         signal: checkSignal(options.signal, operation, serviceId),
+        timeoutMs: checkTimeout(options.timeout, operation, serviceId),
         hint: 'the token needs service:write on this service',
         accept404: true,
       },
@@ -303,7 +308,7 @@ export class Agent {
       path: '/v1/agent/self',
       query: '',
       index: 0,
-      timeoutMs: this.#config.requestTimeout,
+      timeoutMs: checkTimeout(options.timeout, operation, undefined) ?? this.#config.requestTimeout,
       signal: checkSignal(options.signal, operation, undefined),
       permissionHint: SELF_HINT,
     });
@@ -425,7 +430,7 @@ function notRegistered(
   );
 }
 
-function checkTimeout(value: unknown, operation: string, key: string): number | undefined {
+function checkTimeout(value: unknown, operation: string, key: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !(value > 0) || value > MAX_TIMER_MS) {
     throw new InvalidArgumentError(`${describeTarget(operation, key)}: timeout must be a number of ms > 0`, {

@@ -201,6 +201,13 @@ describe('client.agent', () => {
     expect(await rejection(mock.client.agent.self())).toBeInstanceOf(MalformedResponseError);
   });
 
+  it('gives up a TTL update at its own timeout with TimeoutError', async () => {
+    mock = mockConsul();
+    mock.pool.intercept({ path: '/v1/agent/check/update/c1', method: 'PUT' }).reply(200, '').delay(2000);
+    const error = await rejection(mock.client.agent.updateCheck('c1', 'passing', '', { timeout: 20 }));
+    expect(error).toMatchObject({ code: 'CONSUL_TIMEOUT', operation: 'agent.check.update', key: 'c1' });
+  });
+
   it('refuses bad arguments before sending', async () => {
     mock = mockConsul();
     expect(await rejection(mock.client.agent.deregister(''))).toBeInstanceOf(InvalidArgumentError);
