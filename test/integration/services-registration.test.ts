@@ -245,6 +245,26 @@ describe('registerService on the dev server (consul-semantics §S7)', () => {
       .toBe('passing');
   });
 
+  it('registers again when someone replaced its TTL check with another kind (consul-semantics §S2.5)', async () => {
+    const server = await start();
+    const { registration, log } = register(server);
+    await registration.ready;
+    await log.when((items) => items.length >= 2);
+    server.agent.registerService(
+      {
+        ID: 'web-1',
+        Name: 'web',
+        Address: '127.0.0.1',
+        Port: 8080,
+        Check: { CheckID: 'service:web-1:ttl', TCP: '127.0.0.1:1', Interval: '10s' },
+      },
+      { replaceExistingChecks: true },
+    );
+    await log.when((items) => items.some(([name]) => name === 'reregistered'));
+    expect(log.items[2]).toEqual(['reregistered', { id: 'web-1', reason: 'check-not-ttl' }]);
+    expect(server.agent.catalog.check('service:web-1:ttl')?.type).toBe('ttl');
+  });
+
   it('refuses an ID another instance holds, and takes it over with replace', async () => {
     const server = await start();
     server.agent.registerService({ ID: 'web-1', Name: 'web', Address: '10.0.0.9', Port: 9000 });

@@ -18,6 +18,7 @@ import {
   type ServiceRegistration,
 } from '../../../src/services/registration.js';
 import type { RegisterServiceOptions } from '../../../src/services/registration-options.js';
+import { recordingLogger } from '../../helpers/logger.js';
 import { expectNoToken, ORIGIN, TOKEN } from '../consul/mock-consul.js';
 
 const REGISTER = '/v1/agent/service/register?replace-existing-checks=true';
@@ -98,7 +99,8 @@ describe('registration retries (consul-semantics §S7)', () => {
     notFound();
     ok(REGISTER);
     ok(UPDATE);
-    const { events } = start();
+    const { calls, logger } = recordingLogger();
+    const { events } = start({ logger });
     await settle();
     expect(requests()).toHaveLength(1);
     // random 0.5: delays are half of 100, 200, 400 ms.
@@ -128,6 +130,13 @@ describe('registration retries (consul-semantics §S7)', () => {
       ['registered', { id: 'web-1', name: 'web' }],
       ['health', { status: 'passing', output: '', previous: undefined }],
     ]);
+    expect(calls.map(([level, obj]) => [level, obj.code, obj.retryInMs])).toEqual([
+      ['warn', 'CONSUL_TRANSPORT', 50],
+      ['warn', 'CONSUL_SERVER_ERROR', 100],
+      ['warn', 'CONSUL_RATE_LIMITED', 200],
+      ['info', undefined, undefined],
+    ]);
+    expect(calls[0]?.[2]).toMatch(/^agent\.service web-1: cannot reach Consul at .*; retrying in 50 ms$/);
   });
 
   it('retries a 403 every maxMs, never sooner, rejects ready with an ACL error naming service:write, and recovers', async () => {
