@@ -21,7 +21,7 @@ export const PAGE_HTML = `<!doctype html>
   <h1>consul-hotreload <span class="sub">dev server</span></h1>
   <p class="conn" role="status" aria-live="polite"><span id="conn-dot" class="dot" aria-hidden="true"></span><span id="conn-text">Connecting…</span></p>
   <dl class="summary">
-    <div><dt>Index</dt><dd id="sum-index">–</dd></div>
+    <div><dt>KV index</dt><dd id="sum-index">–</dd></div>
     <div><dt>Held queries</dt><dd id="sum-held">–</dd></div>
     <div><dt>Leader</dt><dd id="sum-leader">–</dd></div>
     <div><dt>Faults</dt><dd id="sum-faults">–</dd></div>
@@ -75,7 +75,7 @@ export const PAGE_HTML = `<!doctype html>
           <div><dt>LockIndex</dt><dd id="kv-lock-index">–</dd></div>
           <div><dt>Session</dt><dd id="kv-session">–</dd></div>
         </dl>
-        <pre id="kv-view" class="value" tabindex="0" aria-label="Value"></pre>
+        <pre id="kv-view" class="value" tabindex="0" aria-label="Stored value"></pre>
         <div class="row">
           <button type="button" id="kv-edit">Edit</button>
           <button type="button" id="kv-delete" class="danger">Delete…</button>

@@ -167,6 +167,8 @@ function render() {
       const expanded = state.expanded.has(child.path);
       const item = h('li', {
         role: 'treeitem',
+        // Named by its own label, not by the whole subtree inside it.
+        'aria-label': child.name,
         'aria-level': level,
         'aria-selected': state.selected === child.path ? 'true' : 'false',
         'aria-expanded': child.folder ? String(expanded) : undefined,
