@@ -79,6 +79,8 @@ describe.runIf(HAVE_CHROMIUM)('the dev server web page in headless Chromium', ()
 
   async function open(dev: DevServer, width = 1200): Promise<Page> {
     const context = await browser.newContext({ viewport: { width, height: 820 } });
+    // A wait that fails names its locator, well before the test's own timeout.
+    context.setDefaultTimeout(10_000);
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('request', (request) => requested.push(request.url()));
@@ -250,6 +252,31 @@ describe.runIf(HAVE_CHROMIUM)('the dev server web page in headless Chromium', ()
     await shot(page, 'services');
     await page.getByRole('switch', { name: 'Maintenance' }).click();
     await page.locator('[data-check="_service_maintenance:web-1"]').waitFor({ state: 'detached' });
+  });
+
+  it('shows sessions and the keys they lock as they come and go', async () => {
+    const dev = await start();
+    const page = await open(dev);
+    await live(page);
+    await page.getByRole('tab', { name: 'Services' }).click();
+    await page.getByText('No session.').waitFor();
+    const created = await fetch(`${dev.address}/v1/session/create`, {
+      method: 'PUT',
+      body: '{"Name":"leader"}',
+    });
+    const { ID: id } = (await created.json()) as { ID: string };
+    const row = page.locator('#sessions-table tr', { hasText: id });
+    await row.waitFor();
+    const acquired = await fetch(`${dev.address}/v1/kv/locks/leader?acquire=${id}`, {
+      method: 'PUT',
+      body: 'me',
+    });
+    await expect(acquired.json()).resolves.toBe(true);
+    await row.locator('td', { hasText: 'locks/leader' }).waitFor();
+    await fetch(`${dev.address}/v1/kv/locks/leader?release=${id}`, { method: 'PUT', body: 'me' });
+    await row.locator('td:last-child', { hasText: 'none' }).waitFor();
+    await fetch(`${dev.address}/v1/session/destroy/${id}`, { method: 'PUT' });
+    await page.getByText('No session.').waitFor();
   });
 
   it('refuses a stale edit with a clear message and keeps the text', async () => {

@@ -85,6 +85,12 @@ import { $, clear, h } from './util.js';
 let report = () => {};
 let loading;
 let again = false;
+let lockedKeys = new Set();
+
+// Whether a write changed a lock (an acquire, a release, a locked key deleted), so the sessions table is stale.
+export function touchesLocks(event) {
+  return event.changes.some((change) => change.session !== undefined || lockedKeys.has(change.key));
+}
 
 export function initServices(options) {
   report = options.report;
@@ -122,6 +128,7 @@ async function load() {
   $('svc-leader').textContent = state.leader ? 'The cluster has a leader.' : 'No cluster leader: catalog and health reads answer 500 No cluster leader.';
   $('svc-leader').className = state.leader ? 'ok' : 'error';
   renderServices(services, checks);
+  lockedKeys = new Set(state.locks.map((lock) => lock.key));
   renderSessions(sessions, state.locks);
 }
 

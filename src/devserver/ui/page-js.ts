@@ -12,7 +12,7 @@ export const MAIN_JS = String.raw`import { call, hasToken, setToken, stream, whe
 import { faultsChanged, initFaults } from './faults.js';
 import { initKv, kvOnWrite, reloadKv } from './kv.js';
 import { initLive, liveOnStats, liveOnWrite, refreshHeld } from './live.js';
-import { initServices, refreshServices } from './services.js';
+import { initServices, refreshServices, touchesLocks } from './services.js';
 import { $, setText } from './util.js';
 
 let stopStream;
@@ -88,6 +88,7 @@ function onEvent(name, data) {
     setText('sum-held', data.held);
     kvOnWrite(data);
     liveOnWrite(data);
+    if (touchesLocks(data)) onEvent('sessions', data);
   } else if (name === 'catalog' || name === 'sessions') {
     if (servicesVisible()) refreshServices();
     else servicesDirty = true;
