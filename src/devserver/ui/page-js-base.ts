@@ -127,8 +127,8 @@ export class ApiError extends Error {
 }
 
 // One request; resolves with the parsed JSON (or text), rejects with ApiError for a status >= 400.
-export async function call(method, path, body) {
-  const init = { method, headers: headers(), cache: 'no-store' };
+export async function call(method, path, body, contentType) {
+  const init = { method, headers: headers(contentType ? { 'Content-Type': contentType } : {}), cache: 'no-store' };
   if (body !== undefined) init.body = body;
   let response;
   try {

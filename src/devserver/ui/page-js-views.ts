@@ -288,7 +288,7 @@ async function flip(spec) {
       body.method = $('fault-method').value;
       if ($('fault-prefix').value !== '') body.keyPrefix = $('fault-prefix').value;
     }
-    const added = await call('POST', '/ui/api/faults', JSON.stringify(body));
+    const added = await call('POST', '/ui/api/faults', JSON.stringify(body), 'application/json');
     ruleOfSwitch.set(spec.id, added.id);
     toggle.setAttribute('aria-checked', 'true');
     faultsChanged(await call('GET', '/ui/api/faults'));

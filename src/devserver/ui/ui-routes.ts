@@ -166,6 +166,11 @@ function sendFaults(ui: UiContext, res: ServerResponse): void {
 }
 
 async function addFault(ui: UiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // A JSON content type makes a cross-site POST need a CORS preflight, which this server never grants: another
+  // site open in the same browser cannot switch faults on (a text/plain POST needs no preflight).
+  if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
+    return sendText(res, 415, 'POST /ui/api/faults takes Content-Type: application/json');
+  }
   const read = await readBodyBounded(req, MAX_FAULT_BODY);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, `fault body over ${MAX_FAULT_BODY} bytes`);

@@ -180,7 +180,18 @@ describe('/ui/api/faults', () => {
   it('adds, lists and removes rules; a timed rule ends on the server clock', async () => {
     const clock = new ManualClock();
     const dev = await start({ clock });
-    const add = (body: unknown) => call(dev, 'POST', '/ui/api/faults', { body: JSON.stringify(body) });
+    const add = (body: unknown) =>
+      call(dev, 'POST', '/ui/api/faults', {
+        body: JSON.stringify(body),
+        headers: { 'Content-Type': 'application/json' },
+      });
+    // A cross-site form or text/plain fetch needs no preflight, so it is refused.
+    expect(
+      await call(dev, 'POST', '/ui/api/faults', {
+        body: '{"kind":"hang"}',
+        headers: { 'Content-Type': 'text/plain' },
+      }),
+    ).toMatchObject({ status: 415, text: 'POST /ui/api/faults takes Content-Type: application/json' });
     const first = JSON.parse(
       (await add({ kind: 'status', status: 500, times: 2, keyPrefix: 'config/' })).text,
     );
