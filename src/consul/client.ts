@@ -4,6 +4,7 @@
  */
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
 import { KV } from './kv.js';
+import { SessionApi } from './session.js';
 import { Transport } from './transport.js';
 
 export type { KV } from './kv.js';
@@ -24,6 +25,8 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Session operations (`create`, `renew`, `destroy`, `info`), the base of locks. */
+  readonly session: SessionApi;
   readonly #transport: Transport;
 
   /**
@@ -34,6 +37,7 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.session = new SessionApi(this.#transport, this.config);
   }
 
   /** True once {@link ConsulClient.close} was called. */
