@@ -144,6 +144,8 @@ export class Lock extends SafeEmitter<LockEvents> {
   #hold: AbortController | undefined;
   /** The acquire in progress, settled; close() waits for it. */
   #acquiring: Promise<void> | undefined;
+  /** The last release; a second release() or close() waits for it. */
+  #releasing: Promise<void> | undefined;
   /** Session destroys started after a loss; close() waits for them. */
   readonly #cleanups = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
@@ -254,10 +256,17 @@ export class Lock extends SafeEmitter<LockEvents> {
    * @throws ConsulError when the session could not be destroyed (it then expires after 2 × TTL)
    */
   async release(): Promise<void> {
-    if (this.#state !== 'held') {
-      await Promise.all(this.#cleanups);
-      return;
+    if (this.#state === 'held') {
+      this.#releasing = this.#release();
+      await this.#releasing;
+    } else {
+      // A release in progress is waited for, not repeated; its failure belongs to its own caller.
+      await this.#releasing?.catch(() => {});
     }
+    await Promise.all(this.#cleanups);
+  }
+
+  async #release(): Promise<void> {
     const session = this.#session as string;
     this.#state = 'released';
     this.#stopHold(new ClosedError(`lock ${this.key}: released`, { operation: OPERATION, key: this.key }));
