@@ -114,6 +114,11 @@ export class LeaderElection extends SafeEmitter<LeaderElectionEvents> {
     signal: AbortSignal,
   ): Promise<{ session: string; reason: LockLostCause; error: LockLostError } | undefined> {
     return new Promise((resolve) => {
+      // close() may come between the lock's `acquired` event and the end of acquire().
+      if (signal.aborted) {
+        resolve(undefined);
+        return;
+      }
       const onLost = (event: { session: string; reason: LockLostCause; error: LockLostError }): void => {
         signal.removeEventListener('abort', onAbort);
         resolve(event);
