@@ -193,7 +193,10 @@ describe('two processes contend for one lock (consul-semantics §L8)', () => {
 
 interface NoLeaderProxy {
   address: string;
-  /** While on, every KV and session request is answered `500 No cluster leader`, as Consul does without a leader. */
+  /**
+   * While on, every KV and session request is answered `500 No cluster leader`, as Consul does without a
+   * leader; turning it on also ends the held blocking reads with that answer.
+   */
   noLeader(on: boolean): void;
   /** How many sessions had a renewal answered 500. */
   refusedRenewals(): number;
@@ -213,6 +216,8 @@ async function noLeaderProxy(target: string): Promise<NoLeaderProxy> {
   let noLeader = false;
   const refused = new Set<string>();
   let renewals = 0;
+  /** KV requests waiting for the dev server's answer (held blocking reads), each with a way to refuse it. */
+  const inFlight = new Set<() => void>();
   const server: Server = createServer((req, res) => {
     if (noLeader && /^\/v1\/(kv|session)\//.test(req.url ?? '')) {
       const renewed = /^\/v1\/session\/renew\/([^?]+)/.exec(req.url ?? '');
@@ -230,8 +235,19 @@ async function noLeaderProxy(target: string): Promise<NoLeaderProxy> {
         answer.pipe(res);
       },
     );
-    upstream.on('error', () => res.destroy());
-    res.on('close', () => upstream.destroy());
+    const refuse = (): void => {
+      upstream.destroy();
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('No cluster leader');
+    };
+    if (req.url?.startsWith('/v1/kv/')) inFlight.add(refuse);
+    upstream.on('response', () => inFlight.delete(refuse));
+    upstream.on('error', () => {
+      if (!res.headersSent) res.destroy();
+    });
+    res.on('close', () => {
+      inFlight.delete(refuse);
+      upstream.destroy();
+    });
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -240,6 +256,8 @@ async function noLeaderProxy(target: string): Promise<NoLeaderProxy> {
     address: `http://127.0.0.1:${port}`,
     noLeader: (on) => {
       noLeader = on;
+      // Blocking reads held when the leader goes fail too, so the monitor's retries are exercised.
+      if (on) for (const refuse of [...inFlight]) refuse();
     },
     refusedRenewals: () => refused.size,
     refusedRenewalOf: (session) => refused.has(session),
