@@ -5,7 +5,7 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import { parseDuration } from '../consul/duration.js';
-import { ConsulError, type LockLostCause, type LockLostError } from '../errors.js';
+import { ClosedError, ConsulError, type LockLostCause, type LockLostError } from '../errors.js';
 import { SafeEmitter } from '../events.js';
 import { resolveLogger } from '../logger.js';
 import { type LockClock, SYSTEM_CLOCK, sleep } from './clock.js';
@@ -98,6 +98,8 @@ export class LeaderElection extends SafeEmitter<LeaderElectionEvents> {
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof ConsulError) this.emit('error', error);
+        // The caller closed the client: nothing can be campaigned for any more.
+        if (error instanceof ClosedError) return;
         // acquire() retries what retrying can fix; what reaches here (an ACL denial, a key used by
         // something else) is retried slowly rather than in a tight loop.
         if (!(await this.#pause(10 * this.#retryMs))) return;

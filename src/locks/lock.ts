@@ -329,6 +329,7 @@ export class Lock extends SafeEmitter<LockEvents> {
           if (this.#holder?.id !== entry.session) await this.#learnHolder(entry.session, signal);
           freedAtMs = undefined;
           index = nextIndex(index, read.index);
+          await this.#paceRead(read.index, signal);
           continue;
         }
         if (this.#holder !== undefined && freedAtMs === undefined) freedAtMs = this.#o.clock.now();
@@ -355,6 +356,14 @@ export class Lock extends SafeEmitter<LockEvents> {
         index = 0;
       }
     }
+  }
+
+  /**
+   * An answer without `X-Consul-Index` (a proxy dropped it) cannot block the next read: wait `retryInterval`
+   * first, so such answers never make a tight loop (consul-semantics §4.7).
+   */
+  async #paceRead(answeredIndex: number, signal: AbortSignal): Promise<void> {
+    if (answeredIndex === 0) await sleep(this.#o.clock, this.#o.retryMs, signal);
   }
 
   /** How long to wait after a refused acquire of a free key: the rest of the last holder's lock-delay. */
@@ -434,6 +443,7 @@ export class Lock extends SafeEmitter<LockEvents> {
         if (read.entry === null) return this.#lose('key-deleted', undefined);
         if (read.entry.session !== session) return this.#lose('session-changed', undefined);
         index = nextIndex(index, read.index);
+        await this.#paceRead(read.index, signal);
       } catch (error) {
         if (signal.aborted || this.#state !== 'held') return;
         if (error instanceof ClosedError) return this.#lose('renew-failed', error);

@@ -303,6 +303,34 @@ describe('monitor (consul-semantics §L8)', () => {
   });
 });
 
+describe('pacing (consul-semantics §4.7)', () => {
+  it('waits retryInterval before the next read when an answer has no X-Consul-Index', async () => {
+    mock = mockConsul();
+    const clock = new ManualClock();
+    replyCreate(mock, 's1');
+    mock.pool.intercept({ path: '/v1/kv/locks/a', method: 'GET' }).reply(404, '');
+    mock.pool
+      .intercept({ path: `/v1/kv/locks/a?flags=${FLAG}&acquire=s1`, method: 'PUT' })
+      .reply(200, 'true');
+    mock.pool
+      .intercept({ path: '/v1/kv/locks/a?consistent=', method: 'GET' })
+      .reply(200, entryJson('locks/a', { session: 's1', lockIndex: 1 }));
+    const held = await lock(mock.client, 'locks/a', { clock });
+    await requestsReach(mock, 4);
+    clock.advance(999);
+    await turns();
+    expect(mock.requests()).toHaveLength(4);
+    mock.pool
+      .intercept({ path: '/v1/kv/locks/a?consistent=&index=1', method: 'GET' })
+      .reply(200, () => new Promise<string>(() => {}), { headers: meta(9) });
+    clock.advance(1);
+    await requestsReach(mock, 5);
+    replyReleaseDestroy(mock);
+    await held.close();
+    expect(mock.requests()).toHaveLength(7);
+  });
+});
+
 /** After the first blocking answer (index 8): two 500s, then a read held until answered. */
 function replyMonitorAfterElection(m: MockConsul) {
   m.pool
