@@ -221,14 +221,20 @@ export class Lock extends SafeEmitter<LockEvents> {
     this.#state = 'acquiring';
     const run = new AbortController();
     this.#run = run;
-    const signal = userSignal === undefined ? run.signal : AbortSignal.any([run.signal, userSignal]);
-    const attempt = this.#acquireLoop(signal);
+    const attempt = this.#attempt(run, userSignal);
+    // close() waits for the whole attempt, its session's destroy included.
     this.#acquiring = attempt.then(
       () => {},
       () => {},
     );
+    return attempt;
+  }
+
+  /** One acquire: the loop, and on failure the session's destroy and the error the caller sees. */
+  async #attempt(run: AbortController, userSignal: AbortSignal | undefined): Promise<void> {
+    const signal = userSignal === undefined ? run.signal : AbortSignal.any([run.signal, userSignal]);
     try {
-      await attempt;
+      await this.#acquireLoop(signal);
     } catch (error) {
       await this.#abandonSession();
       if (this.#state === 'acquiring') this.#state = 'idle';
