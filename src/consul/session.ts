@@ -8,7 +8,7 @@ import type { ResolvedClientConfig } from './config.js';
 import { parseDuration } from './duration.js';
 import { checkOptions, checkSignal } from './kv-args.js';
 import { malformed, parseJson } from './kv-entry.js';
-import type { Transport, TransportRequest } from './transport.js';
+import type { Transport, TransportRequest, TransportResponse } from './transport.js';
 
 /** What Consul does to the keys a session holds when it is invalidated (consul-semantics §L4). */
 export type SessionBehavior = 'release' | 'delete';
@@ -240,11 +240,7 @@ function checkId(id: unknown, operation: string): void {
 }
 
 /** A `[Session]` answer (info, renew) as SessionInfo objects (consul-semantics §L2). */
-function parseSessions(
-  response: { status: number; body: Buffer; headers: Record<string, string | string[] | undefined> },
-  operation: string,
-  id: string,
-): SessionInfo[] {
+function parseSessions(response: TransportResponse, operation: string, id: string): SessionInfo[] {
   const parsed = parseJson(response, operation, id);
   if (!Array.isArray(parsed))
     throw malformed(operation, id, 'expected a JSON array of sessions', response.status);
