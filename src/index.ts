@@ -23,6 +23,19 @@ export type {
 } from './config/layered.js';
 export { defineLayeredConfig, LayeredConfigBinding } from './config/layered.js';
 export type { LayeredChange } from './config/layered-tree.js';
+// --- services: registration (src/consul/agent.ts, src/services/) ---
+export type {
+  Agent,
+  AgentCallOptions,
+  AgentCheckDefinition,
+  AgentDuration,
+  AgentSelf,
+  AgentService,
+  AgentServiceDefinition,
+  CheckStatus,
+  MaintenanceOptions,
+  RegisterOptions,
+} from './consul/agent.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
@@ -48,7 +61,13 @@ export type {
   WatchErrorMessage,
   WatchStateMessage,
 } from './diagnostics.js';
-export type { ConsulErrorCode, ErrorDetails, LockLostCause, ValidationIssue } from './errors.js';
+export type {
+  ConsulErrorCode,
+  ErrorDetails,
+  LockLostCause,
+  ServiceInstanceRef,
+  ValidationIssue,
+} from './errors.js';
 export {
   AbortedError,
   AclDeniedError,
@@ -67,6 +86,8 @@ export {
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
+  ServiceConflictError,
+  ServiceNotRegisteredError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
@@ -98,6 +119,34 @@ export type {
 } from './locks/lock.js';
 export { DEFAULT_LOCK_SESSION_NAME, LOCK_FLAG_VALUE, Lock, lock } from './locks/lock.js';
 export type { LogFn, Logger } from './logger.js';
+export type { HealthBody, HealthResponse } from './services/health-endpoint.js';
+export { healthHandler, healthResponse } from './services/health-endpoint.js';
+export type { ResolvedHealthReport } from './services/heartbeat.js';
+export type {
+  DeregisteredEvent,
+  DrainingEvent,
+  HealthChangeEvent,
+  RegisteredEvent,
+  RegistrationEvents,
+  RegistrationState,
+  ReregisteredEvent,
+  ReregisterReason,
+} from './services/registration.js';
+export { registerService, ServiceRegistration } from './services/registration.js';
+export type {
+  HealthReport,
+  HttpCheckOptions,
+  RegisterServiceOptions,
+  TcpCheckOptions,
+} from './services/registration-options.js';
+export type {
+  Closable,
+  CloseInOrderOptions,
+  CloseResult,
+  ShutdownHandle,
+  ShutdownSignalOptions,
+} from './services/shutdown.js';
+export { closeInOrder, handleShutdownSignals } from './services/shutdown.js';
 export { Subscription } from './watch/subscription.js';
 export type {
   ChangeEvent,

@@ -2,6 +2,7 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
+import { Agent } from './agent.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
 import { KV } from './kv.js';
 import { SessionApi } from './session.js';
@@ -25,6 +26,8 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Agent operations (service register/deregister, TTL check updates, maintenance, `self`). */
+  readonly agent: Agent;
   /** Session operations (`create`, `renew`, `destroy`, `info`), the base of locks. */
   readonly session: SessionApi;
   readonly #transport: Transport;
@@ -37,6 +40,7 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.agent = new Agent(this.#transport, this.config);
     this.session = new SessionApi(this.#transport, this.config);
   }
 
