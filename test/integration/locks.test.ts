@@ -140,6 +140,26 @@ describe('lock-delay (consul-semantics §L4, §L8)', () => {
   });
 });
 
+describe('losing a lock (consul-semantics §L4, §L8)', () => {
+  it("reports key-deleted when the session's behaviour deletes the key, and session-changed when it is released", async () => {
+    dev = await startDevServer({ port: 0 });
+    const client = clientOf(dev);
+    const reasons: string[] = [];
+    for (const behavior of ['delete', 'release'] as const) {
+      const held = await lock(client, `locks/lost-${behavior}`, { behavior, lockDelay: 0 });
+      held.on('lost', (event) => reasons.push(event.reason));
+      const lost = new Promise((resolve) => held.once('lost', resolve));
+      await client.session.destroy(held.session as string);
+      await lost;
+      expect(held.signal.reason).toMatchObject({ code: 'CONSUL_LOCK_LOST' });
+      await held.close();
+    }
+    expect(reasons).toEqual(['key-deleted', 'session-changed']);
+    expect(await rawKey(dev, 'locks/lost-delete')).toBe('');
+    expect(await liveSessions(dev)).toEqual([]);
+  });
+});
+
 describe('leader election', () => {
   it('elects one, demotes it when its session goes, re-campaigns, and hands over on close', async () => {
     dev = await startDevServer({ port: 0 });

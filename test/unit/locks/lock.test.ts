@@ -67,8 +67,12 @@ describe('acquire (consul-semantics §L8)', () => {
     expect(LOCK_FLAG_VALUE).toBe(0x2ddccbc058a50c18n);
 
     replyReleaseDestroy(mock);
-    await held.close();
+    await held.release();
+    // ?release first, then the session's destroy: two requests, and close() adds none.
     expect(mock.requests().slice(5)).toEqual([RELEASE, 'PUT /v1/session/destroy/s1']);
+    expect(held.state).toBe('released');
+    await held.close();
+    expect(mock.requests()).toHaveLength(7);
     expect(held.state).toBe('closed');
     expect(held.signal.aborted).toBe(true);
     expect(events).toEqual([]);
