@@ -31,7 +31,10 @@ export type ConsulErrorCode =
   | 'CONSUL_CONFIG_VALIDATION'
   // services: registration
   | 'CONSUL_SERVICE_CONFLICT'
-  | 'CONSUL_SERVICE_NOT_REGISTERED';
+  | 'CONSUL_SERVICE_NOT_REGISTERED'
+  // locks and leader election
+  | 'CONSUL_LOCK_CONFLICT'
+  | 'CONSUL_LOCK_LOST';
 
 /** Where an error happened. Every field but `operation` is optional. */
 export interface ErrorDetails {
@@ -412,3 +415,36 @@ export class ServiceNotRegisteredError extends ConsulError {
   override readonly retryable = false;
 }
 branded('ServiceNotRegisteredError', ServiceNotRegisteredError);
+// locks and leader election
+// --- locks and leader election (src/consul/session.ts, src/locks/) ---
+
+/**
+ * The lock's key exists with flags other than the lock flag (`0x2ddccbc058a50c18`, the Go client's
+ * `LockFlagValue`): something else uses the key, so the lock refuses to touch it (Go's `ErrLockConflict`).
+ */
+export class LockConflictError extends ConsulError {
+  override name = 'LockConflictError';
+  override readonly code = 'CONSUL_LOCK_CONFLICT';
+  override readonly retryable = false;
+}
+branded('LockConflictError', LockConflictError);
+
+/** Why a held lock was lost; see docs/locks.md. */
+export type LockLostCause = 'session-changed' | 'session-invalidated' | 'key-deleted' | 'renew-failed';
+
+/**
+ * A held lock was lost: the key's `Session` changed, the session is gone, the key was deleted, or renewals
+ * failed for a whole TTL. Stop the work the lock protected; acquiring again may succeed.
+ */
+export class LockLostError extends ConsulError {
+  override name = 'LockLostError';
+  override readonly code = 'CONSUL_LOCK_LOST';
+  override readonly retryable = true;
+  /** What ended the hold (`cause`, as on every error, is the underlying error when there is one). */
+  readonly reason: LockLostCause;
+  constructor(message: string, reason: LockLostCause, details: ErrorDetails) {
+    super(message, details);
+    this.reason = reason;
+  }
+}
+branded('LockLostError', LockLostError);

@@ -51,6 +51,8 @@ export type {
   ReadOptions,
 } from './consul/kv.js';
 export { KVEntry } from './consul/kv-entry.js';
+// Sessions, locks and leader election.
+export type { SessionApi, SessionBehavior, SessionCreateOptions, SessionInfo } from './consul/session.js';
 export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
 export type {
   RequestFinishMessage,
@@ -59,7 +61,13 @@ export type {
   WatchErrorMessage,
   WatchStateMessage,
 } from './diagnostics.js';
-export type { ConsulErrorCode, ErrorDetails, ServiceInstanceRef, ValidationIssue } from './errors.js';
+export type {
+  ConsulErrorCode,
+  ErrorDetails,
+  LockLostCause,
+  ServiceInstanceRef,
+  ValidationIssue,
+} from './errors.js';
 export {
   AbortedError,
   AclDeniedError,
@@ -70,6 +78,8 @@ export {
   ConsulError,
   InvalidArgumentError,
   isConsulError,
+  LockConflictError,
+  LockLostError,
   MalformedResponseError,
   NoLeaderError,
   ProxyAuthRequiredError,
@@ -97,6 +107,17 @@ export type {
   WidenFlag,
 } from './flags/flag.js';
 export { createFlag, Flag } from './flags/flag.js';
+export type { LockClock } from './locks/clock.js';
+export type { DemotedEvent, LeaderElectionEvents, LeaderElectionOptions } from './locks/leader-election.js';
+export { LeaderElection, leaderElection } from './locks/leader-election.js';
+export type {
+  LockAcquiredEvent,
+  LockEvents,
+  LockLostEvent,
+  LockOptions,
+  LockState,
+} from './locks/lock.js';
+export { DEFAULT_LOCK_SESSION_NAME, LOCK_FLAG_VALUE, Lock, lock } from './locks/lock.js';
 export type { LogFn, Logger } from './logger.js';
 export type { HealthBody, HealthResponse } from './services/health-endpoint.js';
 export { healthHandler, healthResponse } from './services/health-endpoint.js';
