@@ -28,7 +28,9 @@ export type ConsulErrorCode =
   | 'CONSUL_RESPONSE_TOO_LARGE'
   | 'CONSUL_ABORTED'
   | 'CONSUL_CLOSED'
-  | 'CONSUL_CONFIG_VALIDATION';
+  | 'CONSUL_CONFIG_VALIDATION'
+  // Service discovery
+  | 'CONSUL_NO_HEALTHY_INSTANCE';
 
 /** Where an error happened. Every field but `operation` is optional. */
 export interface ErrorDetails {
@@ -366,3 +368,16 @@ export function errorText(value: unknown, options: ErrorTextOptions = {}): strin
     .replace(UNSAFE_CHARS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
+
+// ---- Service discovery ----
+
+/**
+ * A balancer had no instance to pick: Consul lists none, or every listed one is failing or ejected after
+ * reported failures (and panic mode is off). Retryable: instances come back as checks pass and ejections end.
+ */
+export class NoHealthyInstanceError extends ConsulError {
+  override name = 'NoHealthyInstanceError';
+  override readonly code = 'CONSUL_NO_HEALTHY_INSTANCE';
+  override readonly retryable = true;
+}
+branded('NoHealthyInstanceError', NoHealthyInstanceError);

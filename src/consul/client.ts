@@ -2,7 +2,10 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
+
+import { Catalog } from './catalog.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
+import { Health } from './health.js';
 import { KV } from './kv.js';
 import { Transport } from './transport.js';
 
@@ -24,6 +27,10 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Health reads (`service`: the instances of a service with their checks). */
+  readonly health: Health;
+  /** Catalog reads (`services`: every service name and its tags). */
+  readonly catalog: Catalog;
   readonly #transport: Transport;
 
   /**
@@ -34,6 +41,8 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.health = new Health(this.#transport, this.config);
+    this.catalog = new Catalog(this.#transport, this.config);
   }
 
   /** True once {@link ConsulClient.close} was called. */

@@ -8,22 +8,32 @@ import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
 import { validateKey } from '../consul/kv-args.js';
-import { ClosedError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { DecodeCache, decodeFailure, decoderFor } from './decode.js';
 import {
   checkWatchOptions,
   type ResolvedWatcherOptions,
+  resolveServiceWatchOptions,
   resolveWatcherOptions,
   resolveWatchOptions,
 } from './options.js';
+import { HealthQuery, healthTarget } from './query-health.js';
 import { KvQuery, kvTarget } from './query-kv.js';
+import { ServiceList } from './service-list.js';
 import { Subscription } from './subscription.js';
-import type { WatcherOptions, WatcherStats, WatchFormat, WatchOptions } from './types.js';
+import type {
+  ServiceWatchOptions,
+  WatcherOptions,
+  WatcherStats,
+  WatchFormat,
+  WatchOptions,
+} from './types.js';
 import { UnknownKeysPolicy } from './unknown-keys.js';
 import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
 
 /** The `unknownKeys` policy of a subscription, for views that validate a tree of their own. */
-export { UnknownKeysPolicy };
+/** The live list {@link Watcher.service} returns, for views built on it (a balancer). */
+export { ServiceList, UnknownKeysPolicy };
 
 /**
  * Decodes one value as `format` does in a subscription, without throwing: the decoded value, or the message
@@ -83,6 +93,7 @@ export class Watcher {
   readonly #cache: DecodeCache;
   readonly #store: LkgStore | undefined;
   readonly #queries = new Map<string, KvQuery>();
+  readonly #healthQueries = new Map<string, HealthQuery>();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.close();
@@ -158,6 +169,74 @@ export class Watcher {
     return subscription;
   }
 
+  /**
+   * Watches the instances of a service (`/v1/health/service/<name>`, blocking), healthy ones only by
+   * default. Lists asking Consul the same question (name, `passing` as sent, tags, dc, filter, near,
+   * consistency) share one blocking query.
+   *
+   * @param name - the service's name
+   * @throws InvalidArgumentError for an empty name or a bad option
+   * @throws ClosedError when the watcher is closed
+   */
+  service(name: string, options: ServiceWatchOptions = {}): ServiceList {
+    const operation = 'watch.service';
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError('watch service: the service name must be a non-empty string', {
+        operation,
+      });
+    }
+    if (this.#closing !== undefined) {
+      throw new ClosedError(`watch service ${name}: the watcher is closed`, { operation, key: name });
+    }
+    const resolved = resolveServiceWatchOptions(name, options, this.#options);
+    const target = healthTarget({
+      service: name,
+      // With warning instances kept, Consul cannot filter: `?passing` drops them too (consul-semantics §S4.1).
+      passing: resolved.passing && resolved.warning === 'exclude',
+      tags: resolved.tags,
+      dc: resolved.dc,
+      filter: resolved.filter,
+      near: resolved.near,
+      consistency: resolved.consistency,
+    });
+    const { signal } = resolved;
+    const query = signal?.aborted ? undefined : this.#healthQueryFor(target);
+    const onAbort = (): void => {
+      void list.close();
+    };
+    const list = new ServiceList({
+      service: name,
+      passing: resolved.passing,
+      warning: resolved.warning,
+      startTimeoutMs: resolved.startTimeoutMs,
+      logger: resolved.logger,
+      cacheKey: `\u0000service${target.id}`,
+      store: this.#store,
+      detach: (closed) => {
+        signal?.removeEventListener('abort', onAbort);
+        return query?.remove(closed) ?? Promise.resolve();
+      },
+    });
+    if (query === undefined) {
+      void list.close();
+      return list;
+    }
+    query.add(list);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return list;
+  }
+
+  #healthQueryFor(target: ReturnType<typeof healthTarget>): HealthQuery {
+    let query = this.#healthQueries.get(target.id);
+    if (query === undefined) {
+      query = new HealthQuery(target, this.#client, this.#options, (empty) => {
+        if (this.#healthQueries.get(target.id) === empty) this.#healthQueries.delete(target.id);
+      });
+      this.#healthQueries.set(target.id, query);
+    }
+    return query;
+  }
+
   /** The query serving `key`: its root's when under a root (same consistency), else its own. */
   #queryFor(key: string, consistency: Consistency): KvQuery {
     const target = kvTarget(key, consistency, this.#options);
@@ -180,10 +259,12 @@ export class Watcher {
   /** Counters per blocking query, plus totals. */
   stats(): WatcherStats {
     const queries = [...this.#queries.values()].map((query) => query.stats());
+    const services = [...this.#healthQueries.values()].map((query) => query.stats());
     return {
       queries,
       subscriptions: queries.reduce((sum, query) => sum + query.subscriptions, 0),
       decodes: this.#cache.decodes,
+      services,
     };
   }
 
@@ -197,9 +278,12 @@ export class Watcher {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     const queries = [...this.#queries.values()];
     this.#queries.clear();
+    const healthQueries = [...this.#healthQueries.values()];
+    this.#healthQueries.clear();
     // Every loop stops synchronously here (aborting its request); then each subscription says goodbye.
-    const stopped = queries.map((query) => query.close());
+    const stopped = [...queries, ...healthQueries].map((query) => query.close());
     for (const query of queries) for (const subscription of query.all()) stopped.push(subscription.close());
+    for (const query of healthQueries) for (const list of query.all()) stopped.push(list.close());
     // Subscriptions are closed, so nothing new is queued: the last writes land, then the file closes.
     if (this.#store !== undefined) stopped.push(this.#store.close());
     this.#closing = Promise.all(stopped)
