@@ -23,9 +23,24 @@ export type {
 } from './config/layered.js';
 export { defineLayeredConfig, LayeredConfigBinding } from './config/layered.js';
 export type { LayeredChange } from './config/layered-tree.js';
+// Service discovery: health and catalog reads, live service lists, the balancer.
+export type { Catalog, CatalogServicesOptions, CatalogServicesResult } from './consul/catalog.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
+export type {
+  CheckStatus,
+  Health,
+  HealthCheckInfo,
+  HealthNode,
+  HealthService,
+  HealthServiceEntry,
+  HealthServiceOptions,
+  HealthServiceResult,
+  InstanceStatus,
+  ServiceInstance,
+  ServiceWeights,
+} from './consul/health.js';
 export type {
   DeleteOptions,
   KeysOptions,
@@ -58,6 +73,7 @@ export {
   InvalidArgumentError,
   isConsulError,
   MalformedResponseError,
+  NoHealthyInstanceError,
   NoLeaderError,
   ProxyAuthRequiredError,
   RateLimitedError,
@@ -83,18 +99,26 @@ export type {
 } from './flags/flag.js';
 export { createFlag, Flag } from './flags/flag.js';
 export type { LogFn, Logger } from './logger.js';
+export { Balancer, type BalancerOptions, type BalancerStrategy } from './services/balancer.js';
 export { Subscription } from './watch/subscription.js';
 export type {
   ChangeEvent,
   DebounceOptions,
   Decoder,
+  InstanceChange,
   KeyChange,
   LoopState,
   QueryStats,
+  ServiceChangeEvent,
+  ServiceEmptyEvent,
+  ServiceListEvents,
+  ServiceQueryStats,
+  ServiceWatchOptions,
   StateEvent,
   SubscriptionEvents,
   SubscriptionState,
   UnknownKeysMode,
+  WarningPolicy,
   WatchedEntry,
   WatcherCacheOptions,
   WatcherOptions,
@@ -102,4 +126,4 @@ export type {
   WatchFormat,
   WatchOptions,
 } from './watch/types.js';
-export { Watcher } from './watch/watcher.js';
+export { ServiceList, Watcher } from './watch/watcher.js';
