@@ -297,7 +297,7 @@ class EntryReader {
 
   tags(object: Json, where: string): string[] {
     const value = object.Tags;
-    // Consul sends `[]`, but older agents and proxies have sent null (consul-semantics §S4.1).
+    // Consul sends `[]` (consul-semantics §S4.1); a null is read as no tags rather than refused.
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value) || !value.every((tag) => typeof tag === 'string')) {
       this.fail(`${where}.Tags`, 'expected a list of strings');
