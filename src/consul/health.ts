@@ -71,6 +71,24 @@ export interface HealthCheckInfo {
   readonly serviceId: string;
 }
 
+/** One check of `/v1/health/state/<state>`: a {@link HealthCheckInfo} with its node and service name. */
+export interface HealthStateCheck extends HealthCheckInfo {
+  readonly node: string;
+  /** `""` for a node check. */
+  readonly serviceName: string;
+}
+
+/** Result of {@link Health.state}: the checks, and the read's metadata (the checks table's index). */
+export interface HealthStateResult extends QueryMeta {
+  checks: HealthStateCheck[];
+}
+
+/** Options of {@link Health.state}. */
+export type HealthStateOptions = Pick<
+  HealthServiceOptions,
+  'filter' | 'dc' | 'index' | 'wait' | 'consistency' | 'signal'
+>;
+
 /** One entry of `/v1/health/service/<name>`. */
 export interface HealthServiceEntry {
   readonly node: HealthNode;
@@ -181,6 +199,44 @@ export class Health {
     });
     const response = await this.#transport.request(request);
     return { entries: parseHealthEntries(response, operation, name), ...parseMeta(response) };
+  }
+
+  /**
+   * Every check in a state (`GET /v1/health/state/<state>`; `'any'` for all). Its index is the checks
+   * table's, which moves on any check change anywhere (consul-semantics §S3.2). Operation `'health.state'`.
+   * @throws MalformedResponseError when the answer is not a list of checks
+   */
+  async state(state: 'any' | CheckStatus, options: HealthStateOptions = {}): Promise<HealthStateResult> {
+    const operation = 'health.state';
+    if (state !== 'any' && state !== 'passing' && state !== 'warning' && state !== 'critical') {
+      throw invalid(operation, undefined, "state must be 'any', 'passing', 'warning' or 'critical'");
+    }
+    checkOptions(options, operation, state);
+    const params: Array<[string, string]> = [];
+    if (options.filter !== undefined) params.push(['filter', options.filter]);
+    const response = await this.#transport.request(
+      readRequest(this.#config, {
+        operation,
+        key: state,
+        path: `/v1/health/state/${state}`,
+        params,
+        options,
+        permissionHint: 'the token needs node:read and service:read on what it lists',
+      }),
+    );
+    const parsed = parseJson(response, operation, state);
+    const reader = new EntryReader(operation, state, response.status);
+    if (!Array.isArray(parsed)) return reader.fail('the body', 'expected a JSON list of checks');
+    const checks = parsed.map((value, i): HealthStateCheck => {
+      const where = `check ${i}`;
+      const object = reader.object(value, where);
+      return {
+        ...reader.check(object, where),
+        node: reader.string(object, 'Node', where),
+        serviceName: reader.string(object, 'ServiceName', where, true),
+      };
+    });
+    return { checks, ...parseMeta(response) };
   }
 }
 

@@ -30,6 +30,7 @@ export const WATCHER_DEFAULTS = {
   staleAfterMs: 60_000,
   startTimeoutMs: 30_000,
   decodeCacheSize: 1_000,
+  maxBlockingQueries: 32,
 } as const;
 
 /** Defaults of {@link WatchOptions} that are not the watcher's. */
@@ -55,6 +56,8 @@ export interface ResolvedWatcherOptions {
   /** undefined: the cache file's default. */
   cacheMaxBytes: number | undefined;
   logger: Required<Logger>;
+  /** At least 1. */
+  maxBlockingQueries: number;
 }
 
 /** {@link WatchOptions} resolved against the watcher's. Times in ms. */
@@ -144,7 +147,16 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     cachePath,
     cacheMaxBytes: options.cache?.maxBytes,
     logger: resolveLogger(options.logger),
+    maxBlockingQueries: resolveMaxBlockingQueries(options.maxBlockingQueries),
   };
+}
+
+function resolveMaxBlockingQueries(value: number | undefined): number {
+  if (value === undefined) return WATCHER_DEFAULTS.maxBlockingQueries;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`maxBlockingQueries must be a whole number above 0; got ${String(value)}`);
+  }
+  return value;
 }
 
 /** Checks what a `watch()` call can check without a watcher; throws InvalidArgumentError naming the option. */

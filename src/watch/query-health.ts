@@ -11,7 +11,7 @@ import type { LoopAnswer } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
 import { BlockingQuery } from './query.js';
 import { kApply, type ServiceList } from './service-list.js';
-import type { ServiceQueryStats } from './types.js';
+import type { LoopState, ServiceQueryStats } from './types.js';
 
 /** One answer of a health read. */
 export interface HealthAnswer extends LoopAnswer {
@@ -56,20 +56,157 @@ function signature(entries: readonly HealthServiceEntry[]): string {
   return JSON.stringify(entries);
 }
 
-/** One blocking health query and the service lists it serves. */
-export class HealthQuery {
+/** What serves a service list: its own blocking query, or the watcher's shared watch (query-health-shared.ts). */
+export interface ServiceSource {
   readonly target: HealthTarget;
-  readonly #client: ConsulClient;
-  readonly #options: ResolvedWatcherOptions;
-  readonly #onEmpty: (query: HealthQuery) => void;
-  readonly #query: BlockingQuery<HealthAnswer>;
+  readonly subscriptions: number;
+  add(list: ServiceList): void;
+  /** Unregisters a list; the last one out stops what served it. */
+  remove(list: ServiceList): Promise<void>;
+  close(): Promise<void>;
+  all(): ServiceList[];
+  stats(): ServiceQueryStats;
+}
+
+/** The counters a source keeps beside its loop's. */
+export interface FanOutCounters {
+  readonly changes: number;
+  readonly spurious: number;
+  readonly bytes: number;
+  readonly lastIndex: number;
+}
+
+/**
+ * The lists of one target and the last answer they were given: every answer is compared as a whole with
+ * the last one (the list is small, and any check change of the service moves its index, consul-semantics
+ * §S3.2, so unlike KV there is no per-entry index to trust); only one that differs reaches the lists.
+ */
+export class HealthFanOut implements FanOutCounters {
   readonly #lists = new Set<ServiceList>();
   #entries: readonly HealthServiceEntry[] = [];
   #signature: string | undefined;
-  #lastIndex = 0;
-  #changes = 0;
-  #spurious = 0;
-  #bytes = 0;
+  #answered = false;
+  lastIndex = 0;
+  changes = 0;
+  spurious = 0;
+  bytes = 0;
+
+  get size(): number {
+    return this.#lists.size;
+  }
+
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  /** Registers a list; once answered, hands it the last entries at once. */
+  add(list: ServiceList): void {
+    this.#lists.add(list);
+    if (this.#answered) list[kApply](this.#entries, this.lastIndex);
+  }
+
+  /** Whether the list was registered. */
+  delete(list: ServiceList): boolean {
+    return this.#lists.delete(list);
+  }
+
+  /** Every list, copied: a listener may close one while the fan-out iterates. */
+  all(): ServiceList[] {
+    return [...this.#lists];
+  }
+
+  /** Applies one answer; `first` forces it through even when it equals the last (a fresh start). */
+  answer(entries: readonly HealthServiceEntry[], index: number, bytes: number, first: boolean): void {
+    this.lastIndex = sanitizeIndex(index);
+    this.bytes += bytes;
+    const next = signature(entries);
+    if (this.#answered && !first && next === this.#signature) {
+      this.spurious++;
+      return;
+    }
+    this.#answered = true;
+    this.changes++;
+    this.#signature = next;
+    this.#entries = entries;
+    for (const list of this.all()) list[kApply](this.#entries, this.lastIndex);
+  }
+}
+
+/** A stats row from a target, its fan-out's counters and its loop's. */
+export function serviceStats(
+  target: HealthTarget,
+  subscriptions: number,
+  counters: FanOutCounters,
+  loop: {
+    requests: number;
+    errors: number;
+    indexResets: number;
+    lastSuccessAt: number | undefined;
+    state: LoopState;
+  },
+  shared: boolean,
+): ServiceQueryStats {
+  return {
+    service: target.service,
+    passing: target.passing,
+    tags: target.tags,
+    consistency: target.consistency,
+    shared,
+    subscriptions,
+    requests: loop.requests,
+    errors: loop.errors,
+    changes: counters.changes,
+    spurious: counters.spurious,
+    indexResets: loop.indexResets,
+    bytes: counters.bytes,
+    lastIndex: counters.lastIndex,
+    lastSuccessAt: loop.lastSuccessAt,
+    state: loop.state,
+  };
+}
+
+/** Reads a target once, non-blocking unless `index` is above 0; a too-stale answer is read again consistently. */
+export async function readTarget(
+  client: ConsulClient,
+  target: HealthTarget,
+  options: { index: number; waitMs: number; maxStaleMs: number | undefined; signal: AbortSignal },
+  onReread: () => void,
+): Promise<HealthAnswer> {
+  const read = (index: number, consistency: Consistency): Promise<HealthAnswer> => {
+    const { service, passing, tags, dc, filter, near } = target;
+    return client.health.service(service, {
+      passing,
+      tags,
+      consistency,
+      signal: options.signal,
+      ...(dc === undefined ? {} : { dc }),
+      ...(filter === undefined ? {} : { filter }),
+      ...(near === undefined ? {} : { near }),
+      // `wait` means nothing without an index (consul-semantics §4.1), so a full read sends neither.
+      ...(index > 0 ? { index, wait: options.waitMs } : {}),
+    });
+  };
+  const { consistency } = target;
+  let answer = await read(options.index, consistency);
+  // As for KV (consul-semantics §1.7): a stale answer from a server too long out of touch with the leader is
+  // read again consistently, without blocking.
+  if (
+    consistency === 'stale' &&
+    options.maxStaleMs !== undefined &&
+    answer.lastContact > options.maxStaleMs
+  ) {
+    onReread();
+    answer = await read(0, 'consistent');
+  }
+  return answer;
+}
+
+/** One blocking health query and the service lists it serves. */
+export class HealthQuery implements ServiceSource {
+  readonly target: HealthTarget;
+  readonly #onEmpty: (query: HealthQuery) => void;
+  readonly #query: BlockingQuery<HealthAnswer>;
+  readonly #fanOut = new HealthFanOut();
   #rereads = 0;
 
   constructor(
@@ -79,59 +216,31 @@ export class HealthQuery {
     onEmpty: (query: HealthQuery) => void,
   ) {
     this.target = target;
-    this.#client = client;
-    this.#options = options;
     this.#onEmpty = onEmpty;
+    const { waitMs, maxStaleMs } = options;
     this.#query = new BlockingQuery<HealthAnswer>(`service:${target.service}`, options, {
-      fetch: (index, signal) => this.#fetch(index, signal),
-      onAnswer: (answer, _verify, first) => this.#onAnswer(answer, first),
-      subscribers: () => [...this.#lists],
-    });
-  }
-
-  async #fetch(index: number, signal: AbortSignal): Promise<HealthAnswer> {
-    const { consistency } = this.target;
-    const { maxStaleMs } = this.#options;
-    let answer = await this.#read(index, consistency, signal);
-    // As for KV (consul-semantics §1.7): a stale answer from a server too long out of touch is read again
-    // consistently, without blocking.
-    if (consistency === 'stale' && maxStaleMs !== undefined && answer.lastContact > maxStaleMs) {
-      this.#rereads++;
-      answer = await this.#read(0, 'consistent', signal);
-    }
-    return answer;
-  }
-
-  #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<HealthAnswer> {
-    const { service, passing, tags, dc, filter, near } = this.target;
-    return this.#client.health.service(service, {
-      passing,
-      tags,
-      consistency,
-      signal,
-      ...(dc === undefined ? {} : { dc }),
-      ...(filter === undefined ? {} : { filter }),
-      ...(near === undefined ? {} : { near }),
-      // `wait` means nothing without an index (consul-semantics §4.1), so a full read sends neither.
-      ...(index > 0 ? { index, wait: this.#options.waitMs } : {}),
+      fetch: (index, signal) =>
+        readTarget(client, target, { index, waitMs, maxStaleMs, signal }, () => this.#rereads++),
+      onAnswer: (answer, _verify, first) =>
+        this.#fanOut.answer(answer.entries, answer.index, answer.bytes, first),
+      subscribers: () => this.#fanOut.all(),
     });
   }
 
   get subscriptions(): number {
-    return this.#lists.size;
+    return this.#fanOut.size;
   }
 
   /** Registers a list; a query that has answered hands it the entries at once. */
   add(list: ServiceList): void {
-    this.#lists.add(list);
     this.#query.welcome(list);
-    if (this.#query.answered) list[kApply](this.#entries, this.#lastIndex);
+    this.#fanOut.add(list);
   }
 
   /** Unregisters a list; the last one out stops the loop, aborting its request. */
   remove(list: ServiceList): Promise<void> {
-    if (!this.#lists.delete(list)) return Promise.resolve();
-    if (this.#lists.size > 0) return Promise.resolve();
+    if (!this.#fanOut.delete(list)) return Promise.resolve();
+    if (this.#fanOut.size > 0) return Promise.resolve();
     this.#onEmpty(this);
     return this.#query.close();
   }
@@ -140,46 +249,18 @@ export class HealthQuery {
     return this.#query.close();
   }
 
-  /** Every list, copied: a listener may close one while the query iterates. */
   all(): ServiceList[] {
-    return [...this.#lists];
+    return this.#fanOut.all();
   }
 
   stats(): ServiceQueryStats {
     const loop = this.#query.stats;
-    return {
-      service: this.target.service,
-      passing: this.target.passing,
-      tags: this.target.tags,
-      consistency: this.target.consistency,
-      subscriptions: this.#lists.size,
-      requests: loop.requests + this.#rereads,
-      errors: loop.errors,
-      changes: this.#changes,
-      spurious: this.#spurious,
-      indexResets: loop.indexResets,
-      bytes: this.#bytes,
-      lastIndex: this.#lastIndex,
-      lastSuccessAt: loop.lastSuccessAt,
-      state: loop.state,
-    };
-  }
-
-  /**
-   * Every answer is compared as a whole with the last one: the list is small, and any check change of the
-   * service moves its index (consul-semantics §S3.2), so unlike KV there is no per-entry index to trust.
-   */
-  #onAnswer(answer: HealthAnswer, first: boolean): void {
-    this.#lastIndex = sanitizeIndex(answer.index);
-    this.#bytes += answer.bytes;
-    const next = signature(answer.entries);
-    if (!first && next === this.#signature) {
-      this.#spurious++;
-      return;
-    }
-    this.#changes++;
-    this.#signature = next;
-    this.#entries = answer.entries;
-    for (const list of this.all()) list[kApply](this.#entries, this.#lastIndex);
+    return serviceStats(
+      this.target,
+      this.#fanOut.size,
+      this.#fanOut,
+      { ...loop, requests: loop.requests + this.#rereads },
+      false,
+    );
   }
 }

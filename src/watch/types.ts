@@ -181,6 +181,10 @@ export interface WatcherOptions extends ConsulClientOptions {
    * @default Math.random
    */
   random?: () => number;
+  /**
+   * Most blocking queries this watcher holds open at once; past it, KV watches are coalesced under common prefixes and service watches share one multiplexed watch. Default 32 (Consul caps one client at 200 connections).
+   */
+  maxBlockingQueries?: number;
 }
 
 /** Options of {@link Watcher.watch}. */
@@ -399,6 +403,12 @@ export interface ServiceQueryStats {
   passing: boolean;
   tags: readonly string[];
   consistency: Consistency;
+  /**
+   * Whether the watcher's shared watch serves it (past {@link WatcherOptions.maxBlockingQueries}): then
+   * `requests` counts its targeted non-blocking reads, and `errors`, `indexResets` and `state` are the
+   * shared watch's.
+   */
+  shared: boolean;
   /** Open service lists served by this query. */
   subscriptions: number;
   /** Requests started (stale re-reads included). */

@@ -17,7 +17,8 @@ import {
   resolveWatcherOptions,
   resolveWatchOptions,
 } from './options.js';
-import { HealthQuery, healthTarget } from './query-health.js';
+import { HealthQuery, type HealthTarget, healthTarget, type ServiceSource } from './query-health.js';
+import { SHARED_WATCH_CONNECTIONS, SharedHealthWatch } from './query-health-shared.js';
 import { KvQuery, kvTarget } from './query-kv.js';
 import { ServiceList } from './service-list.js';
 import { Subscription } from './subscription.js';
@@ -94,6 +95,8 @@ export class Watcher {
   readonly #store: LkgStore | undefined;
   readonly #queries = new Map<string, KvQuery>();
   readonly #healthQueries = new Map<string, HealthQuery>();
+  /** Serves service lists past `maxBlockingQueries`; made on first need. */
+  #sharedHealth: SharedHealthWatch | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.close();
@@ -200,7 +203,7 @@ export class Watcher {
       consistency: resolved.consistency,
     });
     const { signal } = resolved;
-    const query = signal?.aborted ? undefined : this.#healthQueryFor(target);
+    const query = signal?.aborted ? undefined : this.#serviceSourceFor(target);
     const onAbort = (): void => {
       void list.close();
     };
@@ -226,15 +229,31 @@ export class Watcher {
     return list;
   }
 
-  #healthQueryFor(target: ReturnType<typeof healthTarget>): HealthQuery {
-    let query = this.#healthQueries.get(target.id);
-    if (query === undefined) {
-      query = new HealthQuery(target, this.#client, this.#options, (empty) => {
+  /**
+   * The source serving `target`: a query already asking the same, else a new blocking query of its own
+   * while the watcher holds fewer than `maxBlockingQueries` (keeping room for the shared watch), else the
+   * shared watch, with a warning the first time.
+   */
+  #serviceSourceFor(target: HealthTarget): ServiceSource {
+    const own = this.#healthQueries.get(target.id);
+    if (own !== undefined) return own;
+    const { maxBlockingQueries, logger } = this.#options;
+    const held = this.#queries.size + this.#healthQueries.size;
+    if (this.#sharedHealth === undefined && held + SHARED_WATCH_CONNECTIONS < maxBlockingQueries) {
+      const query = new HealthQuery(target, this.#client, this.#options, (empty) => {
         if (this.#healthQueries.get(target.id) === empty) this.#healthQueries.delete(target.id);
       });
       this.#healthQueries.set(target.id, query);
+      return query;
     }
-    return query;
+    if (this.#sharedHealth === undefined) {
+      logger.warn(
+        { maxBlockingQueries, held, service: target.service },
+        `watch service ${target.service}: ${held} blocking queries held, near maxBlockingQueries (${maxBlockingQueries}); this and later service watches share one watch of /v1/health/state/any and /v1/catalog/services that reads only the services that changed (see watcher.stats().services)`,
+      );
+      this.#sharedHealth = new SharedHealthWatch(this.#client, this.#options);
+    }
+    return this.#sharedHealth.source(target);
   }
 
   /** The query serving `key`: its root's when under a root (same consistency), else its own. */
@@ -259,7 +278,9 @@ export class Watcher {
   /** Counters per blocking query, plus totals. */
   stats(): WatcherStats {
     const queries = [...this.#queries.values()].map((query) => query.stats());
-    const services = [...this.#healthQueries.values()].map((query) => query.stats());
+    const services = [...this.#healthQueries.values(), ...(this.#sharedHealth?.sources() ?? [])].map(
+      (query) => query.stats(),
+    );
     return {
       queries,
       subscriptions: queries.reduce((sum, query) => sum + query.subscriptions, 0),
@@ -278,8 +299,12 @@ export class Watcher {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     const queries = [...this.#queries.values()];
     this.#queries.clear();
-    const healthQueries = [...this.#healthQueries.values()];
+    const healthQueries: ServiceSource[] = [
+      ...this.#healthQueries.values(),
+      ...(this.#sharedHealth?.sources() ?? []),
+    ];
     this.#healthQueries.clear();
+    // A shared source's close() stops the shared watch: every one returns the same promise.
     // Every loop stops synchronously here (aborting its request); then each subscription says goodbye.
     const stopped = [...queries, ...healthQueries].map((query) => query.close());
     for (const query of queries) for (const subscription of query.all()) stopped.push(subscription.close());

@@ -290,6 +290,9 @@ describe('Watcher.service: last-known-good cache', () => {
     dir = await mkdtemp(join(tmpdir(), 'discovery-lkg-'));
   });
   afterEach(async () => {
+    // The watcher's last cache writes land before the folder goes.
+    await watcher?.close();
+    watcher = undefined;
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -303,7 +306,12 @@ describe('Watcher.service: last-known-good cache', () => {
     await first.close();
 
     consul.refuse(BASE);
-    consul.answer(BASE, { status: 200, index: 9, body: healthBody([{ id: 'b' }, { id: 'c' }]) });
+    // Held until the cached list is served, so Consul cannot win the race with the file read.
+    const live = consul.answer(
+      BASE,
+      { status: 200, index: 9, body: healthBody([{ id: 'b' }, { id: 'c' }]) },
+      { hold: true },
+    );
     const again = consul.hang(blocking(9));
     const { logger } = recordingLogger();
     const list = makeWatcher({ cache: { path }, logger }).service('web');
@@ -312,6 +320,8 @@ describe('Watcher.service: last-known-good cache', () => {
     list.on('change', (e) => events.push(['change', e.added.map((i) => i.id), e.removed.map((i) => i.id)]));
     const restored = await list.ready;
     expect(restored.map((i) => i.id)).toEqual(['a', 'b']);
+    expect(list.state).toBe('stale');
+    live.release();
     await again;
     expect(events).toEqual([
       ['state', 'stale'],
