@@ -26,6 +26,8 @@ import type { ServiceQueryStats } from './types.js';
 export const SHARED_WATCH_CONNECTIONS = 4;
 /** Targeted reads in flight at once. */
 const READ_CONCURRENCY = SHARED_WATCH_CONNECTIONS - 2;
+/** How long a services-table move waits for the checks watch to explain it before every target is read. */
+const SWEEP_GRACE_MS = 250;
 
 interface ChecksAnswer extends LoopAnswer {
   checks: readonly HealthStateCheck[];
@@ -118,6 +120,10 @@ export class SharedHealthWatch {
   #checkOwners = new Map<string, { node: string; service: string }>();
   #serviceTags = new Map<string, string>();
   #servicesIndex: number | undefined;
+  /** Index of the last checks answer: a registration that also touched checks has the same one. */
+  #checksIndex: number | undefined;
+  /** A services-table move nothing explained yet, and the timer that will read every target for it. */
+  #sweep: { index: number; timer: ReturnType<typeof setTimeout> } | undefined;
   readonly #nodes = new WeakMap<SharedTarget, Set<string>>();
   #inFlight = 0;
   #closing: Promise<void> | undefined;
@@ -198,7 +204,7 @@ export class SharedHealthWatch {
           consistency: this.#options.consistency,
           ...blocking(index),
         }),
-      onAnswer: (answer) => this.#onChecks(answer.checks),
+      onAnswer: (answer) => this.#onChecks(answer.checks, answer.index),
       subscribers: () => this.#allLists(),
     });
     this.#services = new BlockingQuery<ServicesAnswer>('catalog:services', this.#options, {
@@ -215,6 +221,8 @@ export class SharedHealthWatch {
   }
 
   async #stopLoops(): Promise<void> {
+    this.#cancelSweep();
+    this.#checksIndex = undefined;
     const loops = [this.#checks, this.#services];
     this.#checks = undefined;
     this.#services = undefined;
@@ -226,7 +234,10 @@ export class SharedHealthWatch {
   }
 
   /** Every check that appeared, went or changed since the last answer concerns its service (or node). */
-  #onChecks(checks: readonly HealthStateCheck[]): void {
+  #onChecks(checks: readonly HealthStateCheck[], index: number): void {
+    this.#checksIndex = index;
+    // The registration the services watch saw touched checks too: the reads below cover it.
+    if (this.#sweep !== undefined && this.#sweep.index === index) this.#cancelSweep();
     const signatures = new Map<string, string>();
     const owners = new Map<string, { node: string; service: string }>();
     const changed: Array<{ node: string; service: string }> = [];
@@ -254,9 +265,10 @@ export class SharedHealthWatch {
   }
 
   /**
-   * A registration came, went or changed. A service whose tags changed, or that appeared or went, is read;
-   * when the index moved with no visible difference (an instance's port or address changed), every
-   * target is read once, since the catalog list does not say which (consul-semantics §S3.2).
+   * A registration came, went or changed. A service whose tags changed, or that appeared or went, is read.
+   * When the index moved with no visible difference and no check changed at that index (an instance's
+   * port or address changed, its checks did not), every target is read once after {@link SWEEP_GRACE_MS},
+   * since the catalog list does not say which service it was (consul-semantics §S3.2).
    */
   #onServices(answer: ServicesAnswer): void {
     const tags = new Map<string, string>();
@@ -276,7 +288,19 @@ export class SharedHealthWatch {
         marked = true;
       }
     }
-    if (moved && !marked) for (const source of this.#targets.values()) this.#markDirty(source);
+    if (!moved || marked || answer.index === this.#checksIndex) return;
+    // Wait a moment for the checks watch: one write registers a service and its checks at one index.
+    this.#cancelSweep();
+    const timer = setTimeout(() => {
+      this.#sweep = undefined;
+      for (const source of this.#targets.values()) this.#markDirty(source);
+    }, SWEEP_GRACE_MS);
+    this.#sweep = { index: answer.index, timer };
+  }
+
+  #cancelSweep(): void {
+    if (this.#sweep !== undefined) clearTimeout(this.#sweep.timer);
+    this.#sweep = undefined;
   }
 
   #markDirty(source: SharedTarget): void {

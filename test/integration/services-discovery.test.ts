@@ -10,6 +10,7 @@ import type { DevServer } from '../../src/devserver/server.js';
 import { Balancer } from '../../src/services/balancer.js';
 import type { ServiceChangeEvent } from '../../src/watch/types.js';
 import type { ServiceList } from '../../src/watch/watcher.js';
+import { recordingLogger } from '../helpers/logger.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 import { Log, useWatchHarness } from '../helpers/watch.js';
 
@@ -178,4 +179,66 @@ describe('Watcher.service on the dev server', () => {
       stdout: 'ready\nheld\nwatcher closed\nserver closed\n',
     });
   }, 20_000);
+});
+
+describe('Watcher.service on the dev server: a connection budget for many services', () => {
+  it('watches 500 services within maxBlockingQueries (32) sockets; a flip reaches its list in one event', async () => {
+    const dev = await start({ clock: new ManualClock() });
+    const SERVICES = 500;
+    for (let i = 0; i < SERVICES; i++) {
+      dev.agent.registerService({
+        Name: `svc-${i}`,
+        ID: `svc-${i}-a`,
+        Port: 9000 + i,
+        Check: { CheckID: `check:svc-${i}`, TTL: '30s', Status: 'passing' },
+      });
+    }
+    const { logger, calls } = recordingLogger();
+    const w = makeWatcher(dev, { logger });
+    const lists = Array.from({ length: SERVICES }, (_, i) => w.service(`svc-${i}`));
+    const ready = await Promise.all(lists.map((list) => list.ready));
+    expect(ready.every((instances) => instances.length === 1)).toBe(true);
+    // 28 services have a blocking query of their own; the others share the checks and services watches.
+    await held(dev, 28 + 2);
+    expect(dev.stats().connections).toBeLessThanOrEqual(32);
+    const stats = w.stats().services ?? [];
+    expect([stats.filter((s) => !s.shared).length, stats.filter((s) => s.shared).length]).toEqual([28, 472]);
+    expect(calls.filter(([level]) => level === 'warn').map(([, , message]) => message)).toEqual([
+      expect.stringContaining('28 blocking queries held, near maxBlockingQueries (32)'),
+    ]);
+
+    const flipped = lists[400]!;
+    const other = lists[401]!;
+    const log = record(flipped);
+    const otherLog = record(other);
+    const requestsBefore = dev.stats().requests;
+    dev.agent.runner.updateTtl('check:svc-400', 'critical', 'down');
+    await log.until(1);
+    expect(log.items).toEqual([
+      ['change', [], ['svc-400-a'], []],
+      ['empty', ['svc-400-a']],
+    ]);
+    await held(dev, 28 + 2);
+    // The held checks watch answers; then one targeted read of svc-400 and the checks watch's next request.
+    expect(dev.stats().requests - requestsBefore).toBe(2);
+    expect(otherLog.items).toEqual([]);
+    expect(dev.stats().connections).toBeLessThanOrEqual(32);
+
+    // A new instance with a check reaches its list through the checks watch; the services watch, woken at
+    // the same index, reads nothing more.
+    const beforeRegistration = dev.stats().requests;
+    dev.agent.registerService({
+      Name: 'svc-401',
+      ID: 'svc-401-b',
+      Port: 1,
+      Check: { TTL: '30s', Status: 'passing' },
+    });
+    await otherLog.until(1);
+    expect(otherLog.items).toEqual([['change', ['svc-401-b'], [], []]]);
+    await held(dev, 28 + 2);
+    expect(w.stats().services?.find((s) => s.service === 'svc-402')).toMatchObject({ requests: 1 });
+    expect(dev.stats().requests - beforeRegistration).toBe(3);
+    await w.close();
+    await held(dev, 0);
+  }, 60_000);
 });
