@@ -27,9 +27,34 @@ import { type Summary, summarize } from '../lib/stats.js';
 import { Latch, sleep, waitUntil } from '../lib/wait.js';
 
 const SIZES = {
-  full: { flips: 100, warmup: 10, instances: 5, services: 10, consumers: 3, wait: '1s', windowMs: 6000 },
-  smoke: { flips: 4, warmup: 1, instances: 3, services: 2, consumers: 2, wait: '100ms', windowMs: 300 },
+  full: {
+    flips: 100,
+    warmup: 10,
+    instances: 5,
+    services: 10,
+    consumers: 3,
+    wait: '1s',
+    windowMs: 6000,
+    many: 500,
+    manyFlips: 100,
+  },
+  smoke: {
+    flips: 4,
+    warmup: 1,
+    instances: 3,
+    services: 2,
+    consumers: 2,
+    wait: '100ms',
+    windowMs: 300,
+    many: 40,
+    manyFlips: 4,
+  },
 } as const;
+
+/** Target: a flip of any one of many watched services reaches its list within this, p99. */
+const TARGET_MANY_P99_MS = 1000;
+/** The watcher's default budget. */
+const BUDGET = 32;
 
 /** Target: check-flip-to-app p99 at most this multiple of the consul npm watch's. */
 const TARGET_P99_VS_NPM = 1.1;
@@ -210,6 +235,50 @@ async function measureIdle(open: OpenWatches, sizes: (typeof SIZES)[Scale]): Pro
   }
 }
 
+interface ManyServices {
+  flips: Summary;
+  maxConnections: number;
+  idleRequests: number;
+}
+
+/**
+ * `many` services watched by one Watcher with the default budget: the sockets the server sees, flips of
+ * services spread over the whole range (most served by the shared watch), and the idle request count.
+ */
+async function measureMany(sizes: (typeof SIZES)[Scale]): Promise<ManyServices> {
+  const services = Array.from({ length: sizes.many }, (_, i) => `svc-${i}`);
+  const server = await serverWith(services, 1);
+  const watcher = new Watcher({ address: server.address, env: {}, wait: sizes.wait, minInterval: 0 });
+  try {
+    const lists = services.map((service) => watcher.service(service));
+    await Promise.all(lists.map((list) => list.ready));
+    let maxConnections = server.stats().connections;
+    const samples: number[] = [];
+    for (let flip = 0; flip < sizes.manyFlips; flip++) {
+      // Every 7th service, wrapping: both the lists with a query of their own and the shared ones.
+      const n = (flip * 7) % sizes.many;
+      const list = lists[n]!;
+      const status = list.instances.length > 0 ? 'critical' : 'passing';
+      const moved = new Promise<number>((resolve) => list.once('change', () => resolve(performance.now())));
+      const started = performance.now();
+      server.agent.runner.updateTtl(`check:svc-${n}-0`, status, `flip ${flip}`);
+      samples.push((await moved) - started);
+      maxConnections = Math.max(maxConnections, server.stats().connections);
+    }
+    await sleep(Math.min(200, sizes.windowMs));
+    const before = server.stats().requests;
+    const end = performance.now() + sizes.windowMs;
+    while (performance.now() < end) {
+      await sleep(Math.min(100, sizes.windowMs));
+      maxConnections = Math.max(maxConnections, server.stats().connections);
+    }
+    return { flips: summarize(samples), maxConnections, idleRequests: server.stats().requests - before };
+  } finally {
+    await watcher.close();
+    await server.close();
+  }
+}
+
 /** Runs section 7. */
 export async function runDiscovery(scale: Scale): Promise<SectionResult> {
   const sizes = SIZES[scale];
@@ -219,8 +288,12 @@ export async function runDiscovery(scale: Scale): Promise<SectionResult> {
   const theirs = await measureFlips(consulNpmWatch, sizes);
   const ourIdle = await measureIdle(openHotreload, sizes);
   const theirIdle = await measureIdle(openConsulNpm, sizes);
+  const many = await measureMany(sizes);
   const perMinute = (requests: number) => (requests * 60_000) / sizes.windowMs;
   const watches = sizes.services * sizes.consumers;
+  // The queries with a list of their own (budget minus the shared watch's 4) and the shared watch's 2.
+  const blockingQueries = Math.min(sizes.many, BUDGET - 4) + (sizes.many > BUDGET - 4 ? 2 : 0);
+  const manyIdleBudget = blockingQueries * (Math.ceil(sizes.windowMs / durationMs(sizes.wait)) + 1);
   // Each distinct query asks about once per wait (plus the server's stagger); +1 each for a window edge.
   const idleBudget = sizes.services * (Math.ceil(sizes.windowMs / durationMs(sizes.wait)) + 1);
 
@@ -264,6 +337,25 @@ export async function runDiscovery(scale: Scale): Promise<SectionResult> {
       ],
     ],
   };
+  const manyTable: Table = {
+    title: `${formatCount(sizes.many)} services watched by one Watcher (default maxBlockingQueries ${BUDGET}); ${sizes.manyFlips} flips spread over them`,
+    columns: [
+      'library',
+      'max sockets',
+      'flip p50',
+      'flip p99',
+      `idle requests in ${formatMs(sizes.windowMs)}`,
+    ],
+    rows: [
+      [
+        HOTRELOAD,
+        formatCount(many.maxConnections),
+        formatMs(many.flips.p50),
+        formatMs(many.flips.p99),
+        formatCount(many.idleRequests),
+      ],
+    ],
+  };
   const checks: Check[] = [
     {
       name: 'check flip to app p99 vs consul npm watch',
@@ -283,16 +375,35 @@ export async function runDiscovery(scale: Scale): Promise<SectionResult> {
       measured: `${ourIdle.idleRequests} (consul npm: ${theirIdle.idleRequests})`,
       pass: ourIdle.idleRequests <= idleBudget,
     },
+    {
+      name: `sockets for ${formatCount(sizes.many)} watched services`,
+      target: `<= ${BUDGET} (maxBlockingQueries)`,
+      measured: String(many.maxConnections),
+      pass: many.maxConnections <= BUDGET,
+    },
+    {
+      name: `flip of one of ${formatCount(sizes.many)} services to its list, p99`,
+      target: `<= ${formatMs(TARGET_MANY_P99_MS)}`,
+      measured: formatMs(many.flips.p99),
+      pass: many.flips.p99 <= TARGET_MANY_P99_MS,
+    },
+    {
+      name: `idle requests of ${formatCount(sizes.many)} watched services`,
+      target: `<= ${manyIdleBudget} (one per wait per blocking query)`,
+      measured: String(many.idleRequests),
+      pass: many.idleRequests <= manyIdleBudget,
+    },
   ];
   return {
     id: 'discovery',
     title: 'Service discovery: check flips, idle cost and sockets',
-    tables: [flipTable, idleTable],
+    tables: [flipTable, idleTable, manyTable],
     checks,
     notes: [
       "dev server in this process; a flip is a direct TTL update through the server's agent, made while the watch holds its blocking query",
       'both watches ask for ?passing, so a failing instance leaves the answer; the npm side includes the Set of IDs its user keeps to see which instance moved',
       `flip latency with wait=5m and minInterval 0; idle cost with wait=${sizes.wait} for both, so the rate shows in a short window`,
+      `with ${formatCount(sizes.many)} services, ${BUDGET - 4} have a blocking query of their own and the others share one watch of /v1/health/state/any and /v1/catalog/services that reads only the services that changed`,
     ],
     values: {
       'flip.hotreload.p50': ours.p50,
@@ -304,6 +415,9 @@ export async function runDiscovery(scale: Scale): Promise<SectionResult> {
       hotreloadIdleRequests: ourIdle.idleRequests,
       consulNpmIdleRequests: theirIdle.idleRequests,
       windowMs: sizes.windowMs,
+      manySockets: many.maxConnections,
+      'many.flip.p99': many.flips.p99,
+      manyIdleRequests: many.idleRequests,
     },
   };
 }

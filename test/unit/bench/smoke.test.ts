@@ -90,6 +90,11 @@ describe('bench sections (smoke scale)', () => {
       'check flip to app p99 vs consul npm watch',
       'sockets for 4 service watches of 2 services',
       'idle requests of 4 service watches',
+      'sockets for 40 watched services',
+      'flip of one of 40 services to its list, p99',
+      'idle requests of 40 watched services',
     ]);
+    // 28 lists with a query of their own, the shared watch's two, and its targeted reads.
+    expect(result.values.manySockets).toBeLessThanOrEqual(32);
   });
 });
