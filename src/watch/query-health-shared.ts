@@ -23,7 +23,7 @@ import { kError } from './subscription.js';
 import type { ServiceQueryStats } from './types.js';
 
 /** Blocking queries the shared watch holds (checks and services) plus its targeted reads at once. */
-export const SHARED_WATCH_CONNECTIONS = 4;
+const SHARED_WATCH_CONNECTIONS = 4;
 /** Targeted reads in flight at once. */
 const READ_CONCURRENCY = SHARED_WATCH_CONNECTIONS - 2;
 /** How long a services-table move waits for the checks watch to explain it before every target is read. */

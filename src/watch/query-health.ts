@@ -245,6 +245,7 @@ export class HealthQuery implements ServiceSource {
     return this.#query.close();
   }
 
+  /** Stops the loop, aborting its request; its lists stay registered (the watcher may move them). */
   close(): Promise<void> {
     return this.#query.close();
   }

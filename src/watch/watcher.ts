@@ -18,7 +18,7 @@ import {
   resolveWatchOptions,
 } from './options.js';
 import { HealthQuery, type HealthTarget, healthTarget, type ServiceSource } from './query-health.js';
-import { SHARED_WATCH_CONNECTIONS, SharedHealthWatch } from './query-health-shared.js';
+import { SharedHealthWatch } from './query-health-shared.js';
 import { KvQuery, kvTarget } from './query-kv.js';
 import { ServiceList } from './service-list.js';
 import { Subscription } from './subscription.js';
@@ -95,8 +95,10 @@ export class Watcher {
   readonly #store: LkgStore | undefined;
   readonly #queries = new Map<string, KvQuery>();
   readonly #healthQueries = new Map<string, HealthQuery>();
-  /** Serves service lists past `maxBlockingQueries`; made on first need. */
+  /** Serves every service list once `maxBlockingQueries` was reached; made on first need. */
   #sharedHealth: SharedHealthWatch | undefined;
+  /** What serves each open list: it moves when the lists switch to the shared watch. */
+  readonly #sourceOf = new WeakMap<ServiceList, ServiceSource>();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.close();
@@ -217,13 +219,14 @@ export class Watcher {
       store: this.#store,
       detach: (closed) => {
         signal?.removeEventListener('abort', onAbort);
-        return query?.remove(closed) ?? Promise.resolve();
+        return this.#sourceOf.get(closed)?.remove(closed) ?? Promise.resolve();
       },
     });
     if (query === undefined) {
       void list.close();
       return list;
     }
+    this.#sourceOf.set(list, query);
     query.add(list);
     signal?.addEventListener('abort', onAbort, { once: true });
     return list;
@@ -231,29 +234,40 @@ export class Watcher {
 
   /**
    * The source serving `target`: a query already asking the same, else a new blocking query of its own
-   * while the watcher holds fewer than `maxBlockingQueries` (keeping room for the shared watch), else the
-   * shared watch, with a warning the first time.
+   * while the watcher holds fewer than `maxBlockingQueries`, else the shared watch. The first time the
+   * budget is reached every service list moves to the shared watch, with one warning.
    */
   #serviceSourceFor(target: HealthTarget): ServiceSource {
+    if (this.#sharedHealth !== undefined) return this.#sharedHealth.source(target);
     const own = this.#healthQueries.get(target.id);
     if (own !== undefined) return own;
     const { maxBlockingQueries, logger } = this.#options;
     const held = this.#queries.size + this.#healthQueries.size;
-    if (this.#sharedHealth === undefined && held + SHARED_WATCH_CONNECTIONS < maxBlockingQueries) {
+    if (held < maxBlockingQueries) {
       const query = new HealthQuery(target, this.#client, this.#options, (empty) => {
         if (this.#healthQueries.get(target.id) === empty) this.#healthQueries.delete(target.id);
       });
       this.#healthQueries.set(target.id, query);
       return query;
     }
-    if (this.#sharedHealth === undefined) {
-      logger.warn(
-        { maxBlockingQueries, held, service: target.service },
-        `watch service ${target.service}: ${held} blocking queries held, near maxBlockingQueries (${maxBlockingQueries}); this and later service watches share one watch of /v1/health/state/any and /v1/catalog/services that reads only the services that changed (see watcher.stats().services)`,
-      );
-      this.#sharedHealth = new SharedHealthWatch(this.#client, this.#options);
+    const moved = this.#healthQueries.size;
+    logger.warn(
+      { maxBlockingQueries, held, moved, service: target.service },
+      `watch service ${target.service}: ${held} blocking queries held, at maxBlockingQueries (${maxBlockingQueries}); every service watch (${moved} so far) now shares one watch of /v1/health/state/any and /v1/catalog/services that reads only the services that changed (see watcher.stats().services)`,
+    );
+    const shared = new SharedHealthWatch(this.#client, this.#options);
+    this.#sharedHealth = shared;
+    // Each list keeps its instances; the shared watch's first read of its service changes nothing.
+    for (const query of this.#healthQueries.values()) {
+      const source = shared.source(query.target);
+      for (const list of query.all()) {
+        this.#sourceOf.set(list, source);
+        source.add(list);
+      }
+      void query.close();
     }
-    return this.#sharedHealth.source(target);
+    this.#healthQueries.clear();
+    return shared.source(target);
   }
 
   /** The query serving `key`: its root's when under a root (same consistency), else its own. */

@@ -38,8 +38,11 @@ const baseline = [
   check('node-2', 'service:db-1', 'passing', 'db'),
 ];
 
-/** A watcher whose budget leaves no room for a query of its own: every list is served by the shared watch. */
-function sharedWatcher(): { w: Watcher; warnings: () => string[] } {
+/**
+ * A watcher with room for one blocking query: `web` gets one of its own (answered at index 10, then held),
+ * and the next service moves both lists to the shared watch.
+ */
+async function sharedWatcher(): Promise<{ w: Watcher; warnings: () => string[]; web: ServiceList }> {
   const { logger, calls } = recordingLogger();
   watcher = new Watcher({
     address: ADDRESS,
@@ -48,11 +51,20 @@ function sharedWatcher(): { w: Watcher; warnings: () => string[] } {
     minInterval: 0,
     backoff: { min: 1, max: 1 },
     random: () => 0,
-    maxBlockingQueries: 4,
+    maxBlockingQueries: 1,
     logger,
   });
   const warnings = () => calls.filter(([level]) => level === 'warn').map(([, , message]) => message ?? '');
-  return { w: watcher, warnings };
+  consul.answer('/v1/health/service/web?passing=', {
+    status: 200,
+    index: 10,
+    body: healthBody([{ id: 'web-1' }]),
+  });
+  const held = consul.hang('/v1/health/service/web?passing=&index=10&wait=300000ms');
+  const web = watcher.service('web');
+  await web.ready;
+  await held;
+  return { w: watcher, warnings, web };
 }
 
 const changes = (list: ServiceList): unknown[] => {
@@ -72,7 +84,8 @@ afterEach(async () => {
 });
 
 describe('shared service watch', () => {
-  it('reads only the services on a node whose node check changed', async () => {
+  it('moves a list without an event, then reads only the services on a node whose node check changed', async () => {
+    const { w, warnings, web } = await sharedWatcher();
     consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(baseline) });
     const flip = consul.answer(
       blocking(STATE, 10),
@@ -98,19 +111,20 @@ describe('shared service watch', () => {
     });
     // After the flip: web (on node-1) is read again and has no passing instance left.
     consul.answer('/v1/health/service/web?passing=', { status: 200, index: 11, body: '[]' });
-    const { w, warnings } = sharedWatcher();
-    const web = w.service('web');
-    const db = w.service('db');
-    await Promise.all([web.ready, db.ready]);
-    expect(warnings()).toEqual([
-      expect.stringContaining('0 blocking queries held, near maxBlockingQueries (4)'),
-    ]);
     const webChanges = changes(web);
+    const db = w.service('db');
+    await db.ready;
+    expect(warnings()).toEqual([
+      expect.stringContaining(
+        '1 blocking queries held, at maxBlockingQueries (1); every service watch (1 so far)',
+      ),
+    ]);
     const dbChanges = changes(db);
     const left = new Promise<void>((resolve) => web.once('empty', () => resolve()));
     flip.release();
     await left;
     await nextChecks;
+    // The move to the shared watch changed nothing web's list shows; the flip removed web-1 only.
     expect(webChanges).toEqual([[[], ['web-1']]]);
     expect(dbChanges).toEqual([]);
     expect(
@@ -122,6 +136,8 @@ describe('shared service watch', () => {
       '/v1/health/service/db?passing=',
       '/v1/health/service/web?passing=',
       '/v1/health/service/web?passing=',
+      '/v1/health/service/web?passing=',
+      '/v1/health/service/web?passing=&index=10&wait=300000ms',
     ]);
     expect(w.stats().services?.map((s) => [s.service, s.shared, s.requests])).toEqual([
       ['web', true, 2],
@@ -130,6 +146,7 @@ describe('shared service watch', () => {
   });
 
   it('reads every target once when the services table moved and no check explains it', async () => {
+    const { w, web } = await sharedWatcher();
     consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(baseline) });
     consul.hang(blocking(STATE, 10));
     consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
@@ -152,10 +169,8 @@ describe('shared service watch', () => {
       body: healthBody([{ id: 'web-1', port: 9999 }]),
     });
     consul.answer('/v1/health/service/db?passing=', { status: 200, index: 10, body: '[]' });
-    const { w } = sharedWatcher();
-    const web = w.service('web');
     const db = w.service('db');
-    await Promise.all([web.ready, db.ready]);
+    await db.ready;
     const changed = new Promise<number | undefined>((resolve) =>
       web.once('change', (e) => resolve(e.changed[0]?.instance.port)),
     );
@@ -164,22 +179,31 @@ describe('shared service watch', () => {
   });
 
   it('reports a failed targeted read to its lists and retries it after the backoff', async () => {
+    const { w } = await sharedWatcher();
     consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(baseline) });
     consul.hang(blocking(STATE, 10));
-    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [] }) });
+    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
     consul.hang(blocking(SERVICES, 20));
-    consul.answer('/v1/health/service/web?passing=', { status: 503, body: 'busy' });
     consul.answer('/v1/health/service/web?passing=', {
       status: 200,
       index: 10,
       body: healthBody([{ id: 'web-1' }]),
     });
-    const { w } = sharedWatcher();
-    const web = w.service('web');
+    consul.answer('/v1/health/service/db?passing=', { status: 503, body: 'busy' });
+    consul.answer('/v1/health/service/db?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'db-1', service: 'db' }]),
+    });
+    const db = w.service('db');
     const errors: string[] = [];
-    web.on('error', (e) => errors.push(e.code));
-    await expect(web.ready).resolves.toHaveLength(1);
+    db.on('error', (e) => errors.push(e.code));
+    await expect(db.ready).resolves.toHaveLength(1);
     expect(errors).toEqual(['CONSUL_SERVER_ERROR']);
-    expect(w.stats().services?.[0]).toMatchObject({ shared: true, requests: 2, errors: 1 });
+    expect(w.stats().services?.find((s) => s.service === 'db')).toMatchObject({
+      shared: true,
+      requests: 2,
+      errors: 1,
+    });
   });
 });
