@@ -29,6 +29,9 @@ export type ConsulErrorCode =
   | 'CONSUL_ABORTED'
   | 'CONSUL_CLOSED'
   | 'CONSUL_CONFIG_VALIDATION'
+  // services: registration
+  | 'CONSUL_SERVICE_CONFLICT'
+  | 'CONSUL_SERVICE_NOT_REGISTERED'
   // Service discovery
   | 'CONSUL_NO_HEALTHY_INSTANCE';
 
@@ -368,6 +371,49 @@ export function errorText(value: unknown, options: ErrorTextOptions = {}): strin
     .replace(UNSAFE_CHARS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
+
+// --- services: registration (src/consul/agent.ts, src/services/) ---
+
+/** The service ID and the address and port of an instance, as the agent holds them. */
+export interface ServiceInstanceRef {
+  /** The service ID. */
+  id: string;
+  /** `Address` as registered (`''` when none was given). */
+  address: string;
+  /** `Port` as registered (0 when none was given). */
+  port: number;
+}
+
+/**
+ * The service ID is already registered on the agent by another instance (a different address or port), so
+ * registering would silently take it over. Pick another ID, or pass `replace: true` to take it over on purpose.
+ */
+export class ServiceConflictError extends ConsulError {
+  override name = 'ServiceConflictError';
+  override readonly code = 'CONSUL_SERVICE_CONFLICT';
+  override readonly retryable = false;
+  /** The registration already on the agent. */
+  readonly existing: ServiceInstanceRef;
+
+  constructor(message: string, details: ErrorDetails, existing: ServiceInstanceRef) {
+    super(message, details);
+    this.existing = existing;
+  }
+}
+branded('ServiceConflictError', ServiceConflictError);
+
+/**
+ * The agent does not know the service or check (a `404 Unknown service/check ID`), or the check is no longer
+ * a TTL check (`500 … does not have associated TTL`): the agent restarted or someone replaced the
+ * registration. A `ServiceRegistration` re-registers by itself; direct callers register again.
+ */
+export class ServiceNotRegisteredError extends ConsulError {
+  override name = 'ServiceNotRegisteredError';
+  override readonly code = 'CONSUL_SERVICE_NOT_REGISTERED';
+  /** Repeating the same request gives the same answer until the service is registered again. */
+  override readonly retryable = false;
+}
+branded('ServiceNotRegisteredError', ServiceNotRegisteredError);
 
 // ---- Service discovery ----
 

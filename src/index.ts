@@ -23,13 +23,25 @@ export type {
 } from './config/layered.js';
 export { defineLayeredConfig, LayeredConfigBinding } from './config/layered.js';
 export type { LayeredChange } from './config/layered-tree.js';
+// --- services: registration (src/consul/agent.ts, src/services/) ---
+export type {
+  Agent,
+  AgentCallOptions,
+  AgentCheckDefinition,
+  AgentDuration,
+  AgentSelf,
+  AgentService,
+  AgentServiceDefinition,
+  CheckStatus,
+  MaintenanceOptions,
+  RegisterOptions,
+} from './consul/agent.js';
 // Service discovery: health and catalog reads, live service lists, the balancer.
 export type { Catalog, CatalogServicesOptions, CatalogServicesResult } from './consul/catalog.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
 export type {
-  CheckStatus,
   Health,
   HealthCheckInfo,
   HealthNode,
@@ -61,7 +73,7 @@ export type {
   WatchErrorMessage,
   WatchStateMessage,
 } from './diagnostics.js';
-export type { ConsulErrorCode, ErrorDetails, ValidationIssue } from './errors.js';
+export type { ConsulErrorCode, ErrorDetails, ServiceInstanceRef, ValidationIssue } from './errors.js';
 export {
   AbortedError,
   AclDeniedError,
@@ -79,6 +91,8 @@ export {
   RateLimitedError,
   ResponseTooLargeError,
   ServerError,
+  ServiceConflictError,
+  ServiceNotRegisteredError,
   TimeoutError,
   TransportError,
   TxnTooLargeError,
@@ -100,6 +114,34 @@ export type {
 export { createFlag, Flag } from './flags/flag.js';
 export type { LogFn, Logger } from './logger.js';
 export { Balancer, type BalancerOptions, type BalancerStrategy } from './services/balancer.js';
+export type { HealthBody, HealthResponse } from './services/health-endpoint.js';
+export { healthHandler, healthResponse } from './services/health-endpoint.js';
+export type { ResolvedHealthReport } from './services/heartbeat.js';
+export type {
+  DeregisteredEvent,
+  DrainingEvent,
+  HealthChangeEvent,
+  RegisteredEvent,
+  RegistrationEvents,
+  RegistrationState,
+  ReregisteredEvent,
+  ReregisterReason,
+} from './services/registration.js';
+export { registerService, ServiceRegistration } from './services/registration.js';
+export type {
+  HealthReport,
+  HttpCheckOptions,
+  RegisterServiceOptions,
+  TcpCheckOptions,
+} from './services/registration-options.js';
+export type {
+  Closable,
+  CloseInOrderOptions,
+  CloseResult,
+  ShutdownHandle,
+  ShutdownSignalOptions,
+} from './services/shutdown.js';
+export { closeInOrder, handleShutdownSignals } from './services/shutdown.js';
 export { Subscription } from './watch/subscription.js';
 export type {
   ChangeEvent,

@@ -2,7 +2,7 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
-
+import { Agent } from './agent.js';
 import { Catalog } from './catalog.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
 import { Health } from './health.js';
@@ -27,6 +27,8 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Agent operations (service register/deregister, TTL check updates, maintenance, `self`). */
+  readonly agent: Agent;
   /** Health reads (`service`: the instances of a service with their checks). */
   readonly health: Health;
   /** Catalog reads (`services`: every service name and its tags). */
@@ -41,6 +43,7 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.agent = new Agent(this.#transport, this.config);
     this.health = new Health(this.#transport, this.config);
     this.catalog = new Catalog(this.#transport, this.config);
   }

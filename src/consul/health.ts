@@ -1,10 +1,11 @@
 /**
  * The health API (`/v1/health/service/<name>`): builds the read (blocking parameters, `?passing`, `?tag`,
  * `?filter`, `?near`, `dc`), parses each entry defensively into typed nodes, services and checks, and turns
- * an entry into the instance a caller connects to (consul-semantics §S4.1, §S7).
+ * an entry into the instance a caller connects to (consul-semantics §S4.1, §S8).
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import type { CheckStatus } from './agent.js';
 import { blockingTimeoutMs, waitParam } from './blocking.js';
 import type { Consistency, ResolvedClientConfig } from './config.js';
 import { parseDuration } from './duration.js';
@@ -18,10 +19,9 @@ import {
   type TransportResponse,
 } from './transport.js';
 
-/** A check's status as Consul reports it. Maintenance is a `critical` check of type `maintenance`. */
-export type CheckStatus = 'passing' | 'warning' | 'critical';
+export type { CheckStatus };
 
-/** An instance's status, aggregated from its checks: maintenance > critical > warning > passing (consul-semantics §S7.2). */
+/** An instance's status, aggregated from its checks: maintenance > critical > warning > passing (consul-semantics §S8.2). */
 export type InstanceStatus = 'passing' | 'warning' | 'critical' | 'maintenance';
 
 /** The node an instance runs on (`Node` of a health entry). */
@@ -48,7 +48,7 @@ export interface HealthService {
   /** The service's name. */
   readonly service: string;
   readonly tags: readonly string[];
-  /** `""` when the registration gave none: the node's address is meant (consul-semantics §S7.1). */
+  /** `""` when the registration gave none: the node's address is meant (consul-semantics §S8.1). */
   readonly address: string;
   /** 0 when Consul omitted it (Consul omits a zero port, consul-semantics §S4.1). */
   readonly port: number;
@@ -104,13 +104,13 @@ export interface ServiceInstance {
   readonly service: string;
   /** The node's name. */
   readonly node: string;
-  /** `Service.Address`, or `Node.Address` when the registration gave none (consul-semantics §S7.1). */
+  /** `Service.Address`, or `Node.Address` when the registration gave none (consul-semantics §S8.1). */
   readonly address: string;
   readonly port: number;
   readonly tags: readonly string[];
   readonly meta: Readonly<Record<string, string>>;
   readonly weights: ServiceWeights;
-  /** Aggregated from every check, node checks included (consul-semantics §S7.2). */
+  /** Aggregated from every check, node checks included (consul-semantics §S8.2). */
   readonly status: InstanceStatus;
   readonly checks: readonly HealthCheckInfo[];
 }
@@ -433,7 +433,7 @@ class EntryReader {
 /**
  * Parses a `/v1/health/service/<name>` body: a JSON list of `{Node, Service, Checks}`. Anything else (not
  * JSON, not a list, a missing name or ID, a check status Consul never sends) is a MalformedResponseError,
- * so a watch never adopts the answer's index (consul-semantics §S7.3).
+ * so a watch never adopts the answer's index (consul-semantics §S8.3).
  */
 export function parseHealthEntries(
   response: TransportResponse,
@@ -464,7 +464,7 @@ export function isMaintenanceCheck(check: HealthCheckInfo): boolean {
   );
 }
 
-/** The status of an instance from its checks: maintenance > critical > warning > passing (consul-semantics §S7.2). */
+/** The status of an instance from its checks: maintenance > critical > warning > passing (consul-semantics §S8.2). */
 export function aggregateStatus(checks: readonly HealthCheckInfo[]): InstanceStatus {
   let status: InstanceStatus = 'passing';
   for (const check of checks) {
@@ -475,7 +475,7 @@ export function aggregateStatus(checks: readonly HealthCheckInfo[]): InstanceSta
   return status;
 }
 
-/** The instance a caller connects to: `Service.Address`, else `Node.Address` (consul-semantics §S7.1). */
+/** The instance a caller connects to: `Service.Address`, else `Node.Address` (consul-semantics §S8.1). */
 export function toInstance(entry: HealthServiceEntry): ServiceInstance {
   const { node, service, checks } = entry;
   return {

@@ -257,7 +257,7 @@ export class SharedHealthWatch {
     if (baseline) return;
     for (const source of this.#targets.values()) {
       const name = source.target.service.toLowerCase();
-      // A node check (no service) concerns every service on that node (consul-semantics §S7.2).
+      // A node check (no service) concerns every service on that node (consul-semantics §S8.2).
       if (changed.some((c) => (c.service === '' ? source.runsOn(c.node) : c.service === name))) {
         this.#markDirty(source);
       }

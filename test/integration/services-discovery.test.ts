@@ -2,7 +2,7 @@
  * Watcher.service() against the embedded dev server over real loopback sockets: instances registered over
  * HTTP arrive, a TTL check flipped to critical or maintenance mode removes an instance in one event, the
  * last one leaving is the `empty` signal, identical watches share one held blocking request, and close()
- * leaves nothing behind (consul-semantics §S7).
+ * leaves nothing behind (consul-semantics §S8).
  */
 import { spawn } from 'node:child_process';
 import { describe, expect, it, vi } from 'vitest';

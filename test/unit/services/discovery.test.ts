@@ -53,7 +53,7 @@ afterEach(async () => {
 });
 
 describe('Watcher.service: instances', () => {
-  it('types each instance: Service.Address else Node.Address, port, tags, meta, weights, status, checks (consul-semantics §S7.1)', async () => {
+  it('types each instance: Service.Address else Node.Address, port, tags, meta, weights, status, checks (consul-semantics §S8.1)', async () => {
     script([
       [
         {
@@ -101,7 +101,7 @@ describe('Watcher.service: instances', () => {
     expect([list.state, list.index]).toEqual(['ready', 10]);
   });
 
-  it('aggregates status as maintenance > critical > warning > passing (consul-semantics §S7.2)', async () => {
+  it('aggregates status as maintenance > critical > warning > passing (consul-semantics §S8.2)', async () => {
     script([
       [
         { id: 'ok' },

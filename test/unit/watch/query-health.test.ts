@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 describe('service-health query: requests', () => {
-  it('reads ?passing fully, then blocks with the answer’s index and the wait (consul-semantics §S7.3)', async () => {
+  it('reads ?passing fully, then blocks with the answer’s index and the wait (consul-semantics §S8.3)', async () => {
     consul.answer(BASE, { status: 200, index: 10, body: healthBody([{ id: 'a' }]) });
     const held = consul.hang(blocking(10));
     const list = makeWatcher().service('web');
@@ -113,7 +113,7 @@ describe('service-health query: index rules', () => {
     ['an entry without Service.ID', JSON.stringify([{ Node: { Node: 'n' }, Service: { Service: 'web' } }])],
     ['a check status Consul never sends', healthBody([{ id: 'b' }]).replace('"passing"', '"fine"')],
   ])(
-    'never adopts the index of an answer that is %s, and re-reads fully (consul-semantics §S7.3)',
+    'never adopts the index of an answer that is %s, and re-reads fully (consul-semantics §S8.3)',
     async (_, body) => {
       consul.answer(BASE, { status: 200, index: 5, body: healthBody([{ id: 'a' }]) });
       consul.answer(blocking(5), { status: 200, index: 9, body });
