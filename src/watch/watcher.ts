@@ -32,9 +32,10 @@ import type {
 import { UnknownKeysPolicy } from './unknown-keys.js';
 import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
 
-/** The `unknownKeys` policy of a subscription, for views that validate a tree of their own. */
 /** The live list {@link Watcher.service} returns, for views built on it (a balancer). */
-export { ServiceList, UnknownKeysPolicy };
+export { ServiceList } from './service-list.js';
+/** The `unknownKeys` policy of a subscription, for views that validate a tree of their own. */
+export { UnknownKeysPolicy };
 
 /**
  * Decodes one value as `format` does in a subscription, without throwing: the decoded value, or the message
