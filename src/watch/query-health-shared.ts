@@ -118,6 +118,8 @@ export class SharedHealthWatch {
   /** The last answer's checks: `node\0checkId` → signature, and whom each concerns. */
   #checkSignatures = new Map<string, string>();
   #checkOwners = new Map<string, { node: string; service: string }>();
+  /** Whether the checks watch has answered since it started: its first answer is the baseline. */
+  #checksSeen = false;
   #serviceTags = new Map<string, string>();
   #servicesIndex: number | undefined;
   /** Index of the last checks answer: a registration that also touched checks has the same one. */
@@ -228,6 +230,7 @@ export class SharedHealthWatch {
     this.#services = undefined;
     this.#checkSignatures = new Map();
     this.#checkOwners = new Map();
+    this.#checksSeen = false;
     this.#serviceTags = new Map();
     this.#servicesIndex = undefined;
     await Promise.all(loops.map((loop) => loop?.close()));
@@ -251,10 +254,14 @@ export class SharedHealthWatch {
     }
     for (const [key, owner] of this.#checkOwners) if (!signatures.has(key)) changed.push(owner);
     // The first answer only sets the baseline: every target was read when it joined.
-    const baseline = this.#checkSignatures.size === 0 && this.#checkOwners.size === 0;
+    const baseline = !this.#checksSeen;
+    this.#checksSeen = true;
     this.#checkSignatures = signatures;
     this.#checkOwners = owners;
-    if (baseline) return;
+    if (baseline) {
+      this.#pump();
+      return;
+    }
     for (const source of this.#targets.values()) {
       const name = source.target.service.toLowerCase();
       // A node check (no service) concerns every service on that node (consul-semantics §S8.2).
@@ -279,7 +286,10 @@ export class SharedHealthWatch {
     const before = this.#serviceTags;
     this.#serviceTags = tags;
     this.#servicesIndex = answer.index;
-    if (first) return;
+    if (first) {
+      this.#pump();
+      return;
+    }
     let marked = false;
     for (const source of this.#targets.values()) {
       const name = source.target.service.toLowerCase();
@@ -312,6 +322,8 @@ export class SharedHealthWatch {
   /** Starts reads of dirty targets, at most {@link READ_CONCURRENCY} at once. */
   #pump(): void {
     if (this.#closing !== undefined) return;
+    // Reads wait for both watches' first answers: a change after a read then always shows in a later answer.
+    if (!this.#checksSeen || this.#servicesIndex === undefined) return;
     for (const source of this.#targets.values()) {
       if (this.#inFlight >= READ_CONCURRENCY) return;
       if (!source.dirty || source.reading || source.retryTimer !== undefined) continue;
