@@ -206,4 +206,34 @@ describe('shared service watch', () => {
       errors: 1,
     });
   });
+
+  it('treats an empty first checks answer as the baseline: the first check to appear reads its service', async () => {
+    const { w, web } = await sharedWatcher();
+    consul.answer(STATE, { status: 200, index: 10, body: '[]' });
+    const appeared = consul.answer(
+      blocking(STATE, 10),
+      { status: 200, index: 12, body: JSON.stringify([check('node-1', 'service:web-2', 'passing', 'web')]) },
+      { hold: true },
+    );
+    consul.hang(blocking(STATE, 12));
+    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
+    consul.hang(blocking(SERVICES, 20));
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'web-1' }]),
+    });
+    consul.answer('/v1/health/service/db?passing=', { status: 200, index: 10, body: '[]' });
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 12,
+      body: healthBody([{ id: 'web-1' }, { id: 'web-2' }]),
+    });
+    await w.service('db').ready;
+    const added = new Promise<string[]>((resolve) =>
+      web.once('change', (e) => resolve(e.added.map((i) => i.id))),
+    );
+    appeared.release();
+    await expect(added).resolves.toEqual(['web-2']);
+  });
 });
