@@ -3,63 +3,12 @@
  * embedded dev server: the catalog list, one service's instances with their health, JSON output, and a
  * watch that prints changes and exits 0 on SIGINT with nothing left open.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
+import { killAll, runCli, startCli } from '../helpers/cli-process.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
 let server: DevServer | undefined;
-const children = new Set<ChildProcess>();
-
-function cleanEnv(): Record<string, string | undefined> {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CONSUL_')));
-}
-
-function startCli(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  const waiters = new Set<{ text: string; resolve: () => void }>();
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    for (const waiter of waiters) {
-      if (out.includes(waiter.text)) {
-        waiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exit = once(child, 'close').then(([code, signal]: unknown[]) => {
-    children.delete(child);
-    return (code as number | null) ?? String(signal);
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    untilStdout: (text: string) =>
-      out.includes(text) ? Promise.resolve() : new Promise<void>((resolve) => waiters.add({ text, resolve })),
-    exit,
-  };
-}
-
-async function runCli(args: string[]) {
-  const cli = startCli(args);
-  const code = await cli.exit;
-  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-}
 
 async function startWithServices(): Promise<DevServer> {
   server = await startDevServer({ port: 0, jitter: false, clock: new ManualClock() });
@@ -78,8 +27,7 @@ async function startWithServices(): Promise<DevServer> {
 }
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killAll();
   await server?.close();
   server = undefined;
 });

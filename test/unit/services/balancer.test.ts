@@ -2,10 +2,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NoHealthyInstanceError } from '../../../src/errors.js';
 import { Balancer } from '../../../src/services/balancer.js';
-import type { ServiceList } from '../../../src/watch/watcher.js';
-import { Watcher } from '../../../src/watch/watcher.js';
-import { ADDRESS, MockConsul } from '../watch/mock-consul.js';
-import { healthBody, type InstanceSpec } from './health-fixtures.js';
+import type { ServiceList, Watcher } from '../../../src/watch/watcher.js';
+import { MockConsul } from '../watch/mock-consul.js';
+import { healthBody, type InstanceSpec, mockWatcher } from './health-fixtures.js';
 
 let consul: MockConsul;
 let watcher: Watcher | undefined;
@@ -41,7 +40,7 @@ async function liveList(
     );
   }
   consul.hang(`${base}${sep}index=${9 + states.length}&wait=300000ms`);
-  watcher = new Watcher({ address: ADDRESS, dispatcher: consul.agent, env: {}, minInterval: 0 });
+  watcher = mockWatcher(consul.agent);
   const list = watcher.service('web', { passing: options.passing ?? true });
   await list.ready;
   return {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AclDeniedError, ClosedError, InvalidArgumentError, TimeoutError } from '../../../src/errors.js';
 import type { WatcherOptions } from '../../../src/watch/types.js';
-import { Watcher } from '../../../src/watch/watcher.js';
+import type { Watcher } from '../../../src/watch/watcher.js';
 import { recordingLogger } from '../../helpers/logger.js';
-import { ADDRESS, MockConsul } from '../watch/mock-consul.js';
-import { healthBody, type InstanceSpec } from './health-fixtures.js';
+import { MockConsul } from '../watch/mock-consul.js';
+import { healthBody, type InstanceSpec, mockWatcher } from './health-fixtures.js';
 
 let consul: MockConsul;
 let watcher: Watcher | undefined;
@@ -17,15 +17,7 @@ const BASE = '/v1/health/service/web?passing=';
 const blocking = (index: number) => `${BASE}&index=${index}&wait=300000ms`;
 
 function makeWatcher(options: WatcherOptions = {}): Watcher {
-  watcher = new Watcher({
-    address: ADDRESS,
-    dispatcher: consul.agent,
-    env: {},
-    minInterval: 0,
-    backoff: { min: 1, max: 1 },
-    random: () => 0,
-    ...options,
-  });
+  watcher = mockWatcher(consul.agent, options);
   return watcher;
 }
 

@@ -1,4 +1,24 @@
-/** Health entries as Consul's `/v1/health/service/<name>` sends them, for unit tests (consul-semantics §S4.1). */
+/**
+ * Health entries as Consul's `/v1/health/service/<name>` sends them, and a Watcher on a MockAgent, for the
+ * discovery unit tests (consul-semantics §S4.1).
+ */
+import type { MockAgent } from 'undici';
+import type { WatcherOptions } from '../../../src/watch/types.js';
+import { Watcher } from '../../../src/watch/watcher.js';
+import { ADDRESS } from '../watch/mock-consul.js';
+
+/** A Watcher on `agent` with no pacing and an immediate, fixed backoff, then `options`. */
+export function mockWatcher(agent: MockAgent, options: WatcherOptions = {}): Watcher {
+  return new Watcher({
+    address: ADDRESS,
+    dispatcher: agent,
+    env: {},
+    minInterval: 0,
+    backoff: { min: 1, max: 1 },
+    random: () => 0,
+    ...options,
+  });
+}
 
 /** One instance as a test describes it; every field but `id` has a default. */
 export interface InstanceSpec {

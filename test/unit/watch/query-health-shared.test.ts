@@ -4,11 +4,10 @@
  * a failed targeted read is reported and retried.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ServiceList } from '../../../src/watch/watcher.js';
-import { Watcher } from '../../../src/watch/watcher.js';
+import type { ServiceList, Watcher } from '../../../src/watch/watcher.js';
 import { recordingLogger } from '../../helpers/logger.js';
-import { healthBody } from '../services/health-fixtures.js';
-import { ADDRESS, MockConsul } from './mock-consul.js';
+import { healthBody, mockWatcher } from '../services/health-fixtures.js';
+import { MockConsul } from './mock-consul.js';
 
 let consul: MockConsul;
 let watcher: Watcher | undefined;
@@ -44,16 +43,7 @@ const baseline = [
  */
 async function sharedWatcher(): Promise<{ w: Watcher; warnings: () => string[]; web: ServiceList }> {
   const { logger, calls } = recordingLogger();
-  watcher = new Watcher({
-    address: ADDRESS,
-    dispatcher: consul.agent,
-    env: {},
-    minInterval: 0,
-    backoff: { min: 1, max: 1 },
-    random: () => 0,
-    maxBlockingQueries: 1,
-    logger,
-  });
+  watcher = mockWatcher(consul.agent, { maxBlockingQueries: 1, logger });
   const warnings = () => calls.filter(([level]) => level === 'warn').map(([, , message]) => message ?? '');
   consul.answer('/v1/health/service/web?passing=', {
     status: 200,

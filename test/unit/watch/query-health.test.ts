@@ -1,26 +1,18 @@
 /** The service-health query kind over a scripted Consul: requests, index rules, malformed answers, coalescing. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Watcher as WatcherType } from '../../../src/watch/watcher.js';
-import { Watcher } from '../../../src/watch/watcher.js';
-import { healthBody } from '../services/health-fixtures.js';
-import { ADDRESS, MockConsul } from './mock-consul.js';
+import type { WatcherOptions } from '../../../src/watch/types.js';
+import type { Watcher } from '../../../src/watch/watcher.js';
+import { healthBody, mockWatcher } from '../services/health-fixtures.js';
+import { MockConsul } from './mock-consul.js';
 
 let consul: MockConsul;
-let watcher: WatcherType | undefined;
+let watcher: Watcher | undefined;
 
 const BASE = '/v1/health/service/web?passing=';
 const blocking = (index: number, base = BASE) => `${base}&index=${index}&wait=300000ms`;
 
-function makeWatcher(options: ConstructorParameters<typeof Watcher>[0] = {}): Watcher {
-  watcher = new Watcher({
-    address: ADDRESS,
-    dispatcher: consul.agent,
-    env: {},
-    minInterval: 0,
-    backoff: { min: 1, max: 1 },
-    random: () => 0,
-    ...options,
-  });
+function makeWatcher(options: WatcherOptions = {}): Watcher {
+  watcher = mockWatcher(consul.agent, options);
   return watcher;
 }
 
