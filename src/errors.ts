@@ -34,7 +34,9 @@ export type ConsulErrorCode =
   | 'CONSUL_SERVICE_NOT_REGISTERED'
   // locks and leader election
   | 'CONSUL_LOCK_CONFLICT'
-  | 'CONSUL_LOCK_LOST';
+  | 'CONSUL_LOCK_LOST'
+  // Service discovery
+  | 'CONSUL_NO_HEALTHY_INSTANCE';
 
 /** Where an error happened. Every field but `operation` is optional. */
 export interface ErrorDetails {
@@ -415,7 +417,6 @@ export class ServiceNotRegisteredError extends ConsulError {
   override readonly retryable = false;
 }
 branded('ServiceNotRegisteredError', ServiceNotRegisteredError);
-// locks and leader election
 // --- locks and leader election (src/consul/session.ts, src/locks/) ---
 
 /**
@@ -448,3 +449,16 @@ export class LockLostError extends ConsulError {
   }
 }
 branded('LockLostError', LockLostError);
+
+// ---- Service discovery ----
+
+/**
+ * A balancer had no instance to pick: Consul lists none, or every listed one is failing or ejected after
+ * reported failures (and panic mode is off). Retryable: instances come back as checks pass and ejections end.
+ */
+export class NoHealthyInstanceError extends ConsulError {
+  override name = 'NoHealthyInstanceError';
+  override readonly code = 'CONSUL_NO_HEALTHY_INSTANCE';
+  override readonly retryable = true;
+}
+branded('NoHealthyInstanceError', NoHealthyInstanceError);

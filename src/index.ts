@@ -36,9 +36,23 @@ export type {
   MaintenanceOptions,
   RegisterOptions,
 } from './consul/agent.js';
+// Service discovery: health and catalog reads, live service lists, the balancer.
+export type { Catalog, CatalogServicesOptions, CatalogServicesResult } from './consul/catalog.js';
 export { ConsulClient } from './consul/client.js';
 export type { Consistency, ConsulClientOptions, ResolvedClientConfig, TlsOptions } from './consul/config.js';
 export { parseDuration } from './consul/duration.js';
+export type {
+  Health,
+  HealthCheckInfo,
+  HealthNode,
+  HealthService,
+  HealthServiceEntry,
+  HealthServiceOptions,
+  HealthServiceResult,
+  InstanceStatus,
+  ServiceInstance,
+  ServiceWeights,
+} from './consul/health.js';
 export type {
   DeleteOptions,
   KeysOptions,
@@ -81,6 +95,7 @@ export {
   LockConflictError,
   LockLostError,
   MalformedResponseError,
+  NoHealthyInstanceError,
   NoLeaderError,
   ProxyAuthRequiredError,
   RateLimitedError,
@@ -119,6 +134,7 @@ export type {
 } from './locks/lock.js';
 export { DEFAULT_LOCK_SESSION_NAME, LOCK_FLAG_VALUE, Lock, lock } from './locks/lock.js';
 export type { LogFn, Logger } from './logger.js';
+export { Balancer, type BalancerOptions, type BalancerStrategy } from './services/balancer.js';
 export type { HealthBody, HealthResponse } from './services/health-endpoint.js';
 export { healthHandler, healthResponse } from './services/health-endpoint.js';
 export type { ResolvedHealthReport } from './services/heartbeat.js';
@@ -152,13 +168,20 @@ export type {
   ChangeEvent,
   DebounceOptions,
   Decoder,
+  InstanceChange,
   KeyChange,
   LoopState,
   QueryStats,
+  ServiceChangeEvent,
+  ServiceEmptyEvent,
+  ServiceListEvents,
+  ServiceQueryStats,
+  ServiceWatchOptions,
   StateEvent,
   SubscriptionEvents,
   SubscriptionState,
   UnknownKeysMode,
+  WarningPolicy,
   WatchedEntry,
   WatcherCacheOptions,
   WatcherOptions,
@@ -166,4 +189,4 @@ export type {
   WatchFormat,
   WatchOptions,
 } from './watch/types.js';
-export { Watcher } from './watch/watcher.js';
+export { ServiceList, Watcher } from './watch/watcher.js';

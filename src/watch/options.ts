@@ -11,7 +11,14 @@ import { validateKey } from '../consul/kv-args.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { isWatchFormat } from './decode.js';
-import type { UnknownKeysMode, WatcherOptions, WatchFormat, WatchOptions } from './types.js';
+import type {
+  ServiceWatchOptions,
+  UnknownKeysMode,
+  WarningPolicy,
+  WatcherOptions,
+  WatchFormat,
+  WatchOptions,
+} from './types.js';
 
 /** Defaults of {@link WatcherOptions}, in ms. */
 export const WATCHER_DEFAULTS = {
@@ -23,6 +30,7 @@ export const WATCHER_DEFAULTS = {
   staleAfterMs: 60_000,
   startTimeoutMs: 30_000,
   decodeCacheSize: 1_000,
+  maxBlockingQueries: 32,
 } as const;
 
 /** Defaults of {@link WatchOptions} that are not the watcher's. */
@@ -48,6 +56,8 @@ export interface ResolvedWatcherOptions {
   /** undefined: the cache file's default. */
   cacheMaxBytes: number | undefined;
   logger: Required<Logger>;
+  /** At least 1. */
+  maxBlockingQueries: number;
 }
 
 /** {@link WatchOptions} resolved against the watcher's. Times in ms. */
@@ -137,7 +147,16 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     cachePath,
     cacheMaxBytes: options.cache?.maxBytes,
     logger: resolveLogger(options.logger),
+    maxBlockingQueries: resolveMaxBlockingQueries(options.maxBlockingQueries),
   };
+}
+
+function resolveMaxBlockingQueries(value: number | undefined): number {
+  if (value === undefined) return WATCHER_DEFAULTS.maxBlockingQueries;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`maxBlockingQueries must be a whole number above 0; got ${String(value)}`);
+  }
+  return value;
 }
 
 /** Checks what a `watch()` call can check without a watcher; throws InvalidArgumentError naming the option. */
@@ -171,6 +190,67 @@ export function resolveWatchOptions(
       options.debounce === false
         ? undefined
         : (resolveDebounce(options.debounce, 'debounce') ?? watcher.debounce),
+    startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', watcher.startTimeoutMs),
+    logger: options.logger === undefined ? watcher.logger : resolveLogger(options.logger),
+    signal: options.signal,
+  };
+}
+
+/** Defaults of {@link ServiceWatchOptions} that are not the watcher's. */
+export const SERVICE_WATCH_DEFAULTS = { passing: true, warning: 'exclude' } as const;
+
+/** {@link ServiceWatchOptions} resolved against the watcher's. Times in ms. */
+export interface ResolvedServiceWatchOptions {
+  passing: boolean;
+  warning: WarningPolicy;
+  tags: readonly string[];
+  dc: string | undefined;
+  filter: string | undefined;
+  near: string | undefined;
+  consistency: Consistency;
+  startTimeoutMs: number;
+  logger: Required<Logger>;
+  signal: AbortSignal | undefined;
+}
+
+/** Resolves the options of one `service()` call; throws InvalidArgumentError naming the option. */
+export function resolveServiceWatchOptions(
+  service: string,
+  options: ServiceWatchOptions,
+  watcher: ResolvedWatcherOptions,
+): ResolvedServiceWatchOptions {
+  const fail = (message: string): InvalidArgumentError =>
+    new InvalidArgumentError(`watch service ${service}: ${message}`, {
+      operation: 'watch.service',
+      key: service,
+    });
+  if (typeof options !== 'object' || options === null) throw fail('options must be an object');
+  const passing = options.passing ?? SERVICE_WATCH_DEFAULTS.passing;
+  if (typeof passing !== 'boolean') throw fail(`passing must be a boolean; got ${String(passing)}`);
+  const warning = options.warning ?? SERVICE_WATCH_DEFAULTS.warning;
+  if (warning !== 'exclude' && warning !== 'include') {
+    throw fail(`warning must be 'exclude' or 'include'; got ${String(warning)}`);
+  }
+  const tags = options.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag !== '')) {
+    throw fail('tags must be an array of non-empty strings');
+  }
+  const text = (value: unknown, name: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') throw fail(`${name} must be a non-empty string`);
+    return value;
+  };
+  return {
+    passing,
+    warning,
+    tags: [...tags],
+    dc: text(options.dc, 'dc'),
+    filter: text(options.filter, 'filter'),
+    near: text(options.near, 'near'),
+    consistency:
+      options.consistency === undefined
+        ? watcher.consistency
+        : resolveConsistency(options.consistency, 'consistency'),
     startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', watcher.startTimeoutMs),
     logger: options.logger === undefined ? watcher.logger : resolveLogger(options.logger),
     signal: options.signal,

@@ -40,7 +40,7 @@ describe('Watcher.close on the dev server', () => {
       { state: 'ready', previous: 'connecting' },
       { state: 'closed', previous: 'ready' },
     ]);
-    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: expect.any(Number) });
+    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: expect.any(Number), services: [] });
     await serverReaches(dev, (stats) => stats.blockingHeld === 0 && stats.connections === 0);
     // Nothing was sent after close.
     expect(dev.stats().requests).toBe(2);

@@ -83,7 +83,7 @@ describe('Watcher on the dev server: coalescing', () => {
     expect(w.stats()).toMatchObject({ subscriptions: 1, queries: [{ key: 'config/', subscriptions: 1 }] });
 
     await subs[2]?.close();
-    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: expect.any(Number) });
+    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: expect.any(Number), services: [] });
     // The aborted request's socket is gone, so the server drops the blocking query.
     await held(dev, 0);
     expect(dev.stats()).toMatchObject({ requests: 2, blockingHeld: 0 });

@@ -80,4 +80,21 @@ describe('bench sections (smoke scale)', () => {
       pass: true,
     });
   });
+
+  it('times a check flip to the app, and counts sockets and idle requests of service watches', async () => {
+    const result = await byId.get('discovery')!.run('smoke');
+    expectWellFormed(result, 'discovery');
+    // Two components on each of two services: one socket per distinct query here, one per watch there.
+    expect([result.values.hotreloadSockets, result.values.consulNpmSockets]).toEqual([2, 4]);
+    expect(result.checks.map((check) => check.name)).toEqual([
+      'check flip to app p99 vs consul npm watch',
+      'sockets for 4 service watches of 2 services',
+      'idle requests of 4 service watches',
+      'sockets for 40 watched services',
+      'flip of one of 40 services to its list, p99',
+      'idle requests of 40 watched services',
+    ]);
+    // Past the budget of 32, every list is on the shared watch.
+    expect(result.values.manySockets).toBeLessThanOrEqual(32);
+  });
 });

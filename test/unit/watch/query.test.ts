@@ -36,6 +36,7 @@ function setup(steps: Step[]) {
     random: () => 0.5,
     cachePath: undefined,
     cacheMaxBytes: undefined,
+    maxBlockingQueries: 32,
     logger: { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') },
   };
   const heard: Array<LoopState | string> = [];

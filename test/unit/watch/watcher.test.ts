@@ -430,7 +430,7 @@ describe('Watcher: coalescing', () => {
     await a.close();
     expect(w.stats().queries).toHaveLength(1);
     await b.close();
-    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: 0 });
+    expect(w.stats()).toEqual({ queries: [], subscriptions: 0, decodes: 0, services: [] });
   });
 });
 
