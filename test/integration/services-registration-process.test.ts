@@ -4,9 +4,9 @@
  * still alive), deregisters, and dies of SIGTERM (consul-semantics §S2.6, §S7).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
+import { type ServiceChangeEvent, Watcher } from '../../src/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 let dev: DevServer | undefined;
@@ -82,20 +82,21 @@ describe('a registrant process', () => {
     dev = await startDevServer({ port: 0, jitter: false, clock: new ManualClock() });
     const registrant = spawnRegistrant(dev.address, 'web-term', ['--signals', '--drain', '1500']);
     await registrant.line('registered');
-    // A watcher as a discovery client would run it: blocking queries on the passing instances.
-    const passing = async (index: number): Promise<{ index: number; ids: string[] }> => {
-      const response = await request(`${dev?.address}/v1/health/service/web?passing&index=${index}&wait=10s`);
-      const body = (await response.body.json()) as Array<{ Service: { ID: string } }>;
-      return {
-        index: Number(response.headers['x-consul-index']),
-        ids: body.map((entry) => entry.Service.ID),
-      };
-    };
-    let answer = await passing(0);
-    while (!answer.ids.includes('web-term')) answer = await passing(answer.index);
-
-    registrant.child.kill('SIGTERM');
-    while (answer.ids.includes('web-term')) answer = await passing(answer.index);
+    // The discovery watcher an app would run: live list of the passing instances of `web`.
+    const watcher = new Watcher({ address: dev.address });
+    try {
+      const web = watcher.service('web');
+      const ids = (): string[] => web.instances.map((instance) => instance.id);
+      await web.ready;
+      const nextChange = (): Promise<ServiceChangeEvent> =>
+        new Promise((resolve) => web.once('change', resolve));
+      while (!ids().includes('web-term')) await nextChange();
+      registrant.child.kill('SIGTERM');
+      const left = await nextChange();
+      expect(left.removed.map((instance) => instance.id)).toEqual(['web-term']);
+    } finally {
+      await watcher.close();
+    }
     // Left the passing set through maintenance: still registered, and the process still runs.
     const alive = registrant.child.exitCode === null && registrant.child.signalCode === null;
     const maintenance = dev.agent.checkStatus('_service_maintenance:web-term');
