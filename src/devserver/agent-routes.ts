@@ -209,6 +209,7 @@ async function readService(ctx: ServiceContext, request: ServiceRequest, id: str
   const wanted = request.query.get('hash');
   if (wanted === '' || first === undefined || first.hash !== wanted) return send(first);
   holdUntil(ctx, request.res, {
+    kind: 'agent',
     keys: [WAIT_AGENT],
     timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
     check: () => {

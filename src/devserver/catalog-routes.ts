@@ -48,6 +48,7 @@ async function catalogServices(ctx: ServiceContext, request: ServiceRequest): Pr
   if (read === undefined) return;
   const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
     keys: [WAIT_SERVICES],
     evaluate: () => {
       // consul-semantics §S4.3: name → the union of its instances' tags.
@@ -78,6 +79,7 @@ async function catalogService(
   const { params, access, filter } = read;
   const { catalog } = ctx;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
     keys: catalog.serviceWaitKeys(name),
     evaluate: () => {
       const instances = access ? catalog.instancesTagged(name, tags) : [];
@@ -96,6 +98,7 @@ async function catalogNodes(ctx: ServiceContext, request: ServiceRequest): Promi
   if (read === undefined) return;
   const { params, access } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
     keys: [WAIT_NODES],
     evaluate: () => ({ index: ctx.catalog.nodesTableIndex, value: access ? [nodeJson(ctx.catalog)] : [] }),
   });

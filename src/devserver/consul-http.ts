@@ -17,8 +17,26 @@ import type { WaiterRegistry } from './waiters.js';
 /** The dev server's datacenter; any other `?dc=` has no path (consul-semantics §1). */
 export const DATACENTER = 'dc1';
 
+/**
+ * What a held request waits on: a blocking read of KV, sessions, the catalog, health or an agent service
+ * (hash-based), or a `hang` fault that never answers.
+ */
+export type HeldKind = 'kv' | 'session' | 'catalog' | 'health' | 'agent' | 'hang';
+
+/** The kinds of blocking query: every held kind but a `hang` fault. */
+export type BlockingKind = Exclude<HeldKind, 'hang'>;
+
+/** Counters the routes keep for `stats()`. */
+export interface RouteCounters {
+  /** HTTP requests received. */
+  requests: number;
+  /** Wake-ups delivered to held blocking queries, by kind: one per query per write that touched it. */
+  readonly wakeups: Record<BlockingKind, number>;
+}
+
 /** A request held open by the server (a blocking query or a `hang` fault); `end()` releases it without answering. */
 export interface HeldRequest {
+  readonly kind: HeldKind;
   end(): void;
 }
 
@@ -41,7 +59,7 @@ export interface RouteContext {
   readonly settings: RouteSettings;
   /** Requests held open now, ended by `close()`. */
   readonly held: Set<HeldRequest>;
-  readonly counters: { requests: number };
+  readonly counters: RouteCounters;
   readonly logger: Required<Logger>;
 }
 

@@ -50,6 +50,7 @@ async function healthService(
   const { params, access, filter } = read;
   const { catalog } = ctx;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'health',
     keys: catalog.serviceWaitKeys(name),
     evaluate: () => {
       // consul-semantics §S4.1: ?passing and ?filter apply after the wait, so the index is the unfiltered one.
@@ -94,6 +95,7 @@ function serveChecks(
   if (read === undefined) return;
   const { params, access, filter } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'health',
     keys: [WAIT_CHECKS],
     evaluate: () => {
       const checks = access ? ctx.catalog.checks().filter(select) : [];

@@ -269,6 +269,7 @@ function kvGet(
   }
   const target = watchTargetOf(read);
   holdBlockingRead(ctx, res, {
+    kind: 'kv',
     subscribe: (wake) => ctx.waiters.add(target, wake),
     evaluate,
     minIndex: params.minIndex,
@@ -305,7 +306,7 @@ function actOnFault(
       sendText(res, fault.status, fault.body ?? '');
       return true;
     case 'hang': {
-      const held = { end: () => ctx.held.delete(held) };
+      const held = { kind: 'hang' as const, end: () => ctx.held.delete(held) };
       ctx.held.add(held);
       res.once('close', held.end);
       return true;

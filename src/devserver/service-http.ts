@@ -11,6 +11,7 @@ import {
   blockingTimeoutMs,
   type CommonParams,
   DATACENTER,
+  type HeldKind,
   parseCommonParams,
   type RouteContext,
   readMetaHeaders,
@@ -174,6 +175,7 @@ export function sendJson(
 
 /** A blocking read over the catalog: which waiter keys can change its answer, and how to compute it. */
 export interface CatalogRead {
+  readonly kind: Extract<HeldKind, 'catalog' | 'health'>;
   readonly keys: readonly string[];
   readonly evaluate: () => IndexedAnswer;
 }
@@ -195,6 +197,7 @@ export function serveCatalogRead(
     return;
   }
   holdUntil(ctx, res, {
+    kind: read.kind,
     keys: read.keys,
     timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
     check: () => {
@@ -207,6 +210,7 @@ export function serveCatalogRead(
 
 /** A held request: re-`check` on every wake, `send` what it found or, at the timeout, `undefined`. */
 export interface Hold<T> {
+  readonly kind: Extract<HeldKind, 'catalog' | 'health' | 'agent'>;
   readonly keys: readonly string[];
   readonly timeoutMs: number;
   readonly check: () => T | undefined;
@@ -226,13 +230,19 @@ export function holdUntil<T>(ctx: ServiceContext, res: ServerResponse, hold: Hol
     res.off('close', onClose);
     if (answer) hold.send(found);
   };
-  const held = { end: () => settle(undefined, false) };
+  const held = { kind: hold.kind, end: () => settle(undefined, false) };
   const onClose = () => settle(undefined, false);
   const onWake = () => {
+    ctx.route.counters.wakeups[hold.kind]++;
     const found = hold.check();
     if (found !== undefined) settle(found, true);
   };
-  for (const key of hold.keys) unregister.push(ctx.catalog.waiters.add({ kind: 'key', path: key }, onWake));
+  unregister.push(
+    ctx.catalog.waiters.addAll(
+      hold.keys.map((path) => ({ kind: 'key', path })),
+      onWake,
+    ),
+  );
   const timer = setTimeout(() => settle(undefined, true), hold.timeoutMs);
   ctx.route.held.add(held);
   res.on('close', onClose);

@@ -206,6 +206,7 @@ function sessionRead(
   if (params.minIndex === 0n) return sendRead(res, evaluate(), undefined);
   // consul-semantics §L3: the reads block on the sessions table index.
   holdBlockingRead(ctx, res, {
+    kind: 'session',
     subscribe: (wake) => ctx.sessions.subscribe(wake),
     evaluate,
     minIndex: params.minIndex,
