@@ -6,6 +6,7 @@
 import { registerDecoded } from './agent-api.js';
 import { type HealthCheck, NODE_NAME, SERF_CHECK_ID, WAIT_AGENT } from './catalog.js';
 import { blockingTimeoutMs, DATACENTER, parseCommonParams, refuseMethod } from './consul-http.js';
+import { AGENT_SERVICE_FIELDS, HEALTH_CHECK_FIELDS } from './filter.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import {
   decodeCheckRegistration,
@@ -15,6 +16,7 @@ import {
 import {
   applyFilter,
   authorizeWrite,
+  checkFilter,
   holdUntil,
   parseGoBool,
   readAccess,
@@ -171,9 +173,13 @@ async function listServices(ctx: ServiceContext, request: ServiceRequest): Promi
   if (params === undefined) return;
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return;
-  const instances = access ? applyFilter(request.query.get('filter'), ctx.catalog.services()) : [];
+  // consul-semantics §S4.5: the filter runs over the AgentService values.
+  if (!checkFilter(request, AGENT_SERVICE_FIELDS)) return;
+  const services = access ? ctx.catalog.services().map((instance) => agentServiceJson(instance)) : [];
   const body: Record<string, unknown> = {};
-  for (const instance of instances) body[instance.id] = agentServiceJson(instance);
+  for (const json of applyFilter(request.query.get('filter'), services, AGENT_SERVICE_FIELDS)) {
+    body[json.ID as string] = json;
+  }
   sendJson(request.res, body, params.pretty);
 }
 
@@ -182,9 +188,13 @@ async function listChecks(ctx: ServiceContext, request: ServiceRequest): Promise
   if (params === undefined) return;
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return;
-  const checks = access ? applyFilter(request.query.get('filter'), agentChecks(ctx)) : [];
+  // consul-semantics §S4.5: the filter runs over the HealthCheck values.
+  if (!checkFilter(request, HEALTH_CHECK_FIELDS)) return;
+  const checks = access ? agentChecks(ctx).map((check) => healthCheckJson(check, false)) : [];
   const body: Record<string, unknown> = {};
-  for (const check of checks) body[check.checkId] = healthCheckJson(check, false);
+  for (const json of applyFilter(request.query.get('filter'), checks, HEALTH_CHECK_FIELDS)) {
+    body[json.CheckID as string] = json;
+  }
   sendJson(request.res, body, params.pretty);
 }
 

@@ -1,0 +1,213 @@
+/**
+ * The dev server's `?filter` on the agent and catalog lists (consul-semantics §S4.5), the ACL rules of the
+ * check and maintenance writes (§S6.1), and the held-query counts of `stats()`, over real sockets.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type DevServer, type DevServerOptions, startDevServer } from '../../src/devserver/server.js';
+import { ManualClock } from '../helpers/manual-clock.js';
+
+let server: DevServer | undefined;
+
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function start(options: DevServerOptions = {}): Promise<DevServer> {
+  server = await startDevServer({ port: 0, jitter: false, clock: new ManualClock(), ...options });
+  return server;
+}
+
+async function call(dev: DevServer, method: string, path: string, body?: unknown, token?: string) {
+  const response = await fetch(`${dev.address}${path}`, {
+    method,
+    headers: token === undefined ? {} : { 'X-Consul-Token': token },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    text,
+    headers: response.headers,
+    json: () => JSON.parse(text) as unknown,
+  };
+}
+
+const q = (expression: string) => encodeURIComponent(expression);
+
+async function registerTwo(dev: DevServer, token?: string): Promise<void> {
+  const web1 = {
+    Name: 'web',
+    ID: 'web-1',
+    Tags: ['v1'],
+    Meta: { env: 'prod' },
+    Port: 80,
+    Check: { TTL: '10s', Status: 'passing' },
+  };
+  const api1 = { Name: 'api', ID: 'api-1', Tags: ['v2'], Meta: { env: 'dev' }, Check: { TTL: '10s' } };
+  for (const definition of [web1, api1]) {
+    const put = await call(dev, 'PUT', '/v1/agent/service/register', definition, token);
+    expect(put.status).toBe(200);
+  }
+}
+
+describe('?filter on the agent and catalog lists (consul-semantics §S4.5)', () => {
+  it('filters /v1/agent/services over AgentService values', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    const keys = async (expression: string) =>
+      Object.keys((await call(dev, 'GET', `/v1/agent/services?filter=${q(expression)}`)).json() as object);
+    expect(await keys('Tags contains "v1"')).toEqual(['web-1']);
+    expect(await keys('Meta.env == dev')).toEqual(['api-1']);
+    expect(await keys('Port == 80 or Service == api')).toEqual(['web-1', 'api-1']);
+    expect(await keys('not Service == web')).toEqual(['api-1']);
+    // ServiceName is a ServiceNode field, not an AgentService one.
+    const bad = await call(dev, 'GET', `/v1/agent/services?filter=${q('ServiceName == web')}`);
+    expect([bad.status, bad.text]).toEqual([
+      400,
+      'Failed to create boolean expression evaluator: Selector "ServiceName" is not valid',
+    ]);
+  });
+
+  it('filters /v1/agent/checks over HealthCheck values', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    const keys = async (expression: string) =>
+      Object.keys((await call(dev, 'GET', `/v1/agent/checks?filter=${q(expression)}`)).json() as object);
+    expect(await keys('Status == critical')).toEqual(['service:api-1']);
+    expect(await keys('ServiceTags contains v1')).toEqual(['service:web-1']);
+    const bad = await call(dev, 'GET', `/v1/agent/checks?filter=${q('Service.ID == "web-1"')}`);
+    expect([bad.status, bad.text]).toEqual([
+      400,
+      'Failed to create boolean expression evaluator: Selector "Service" is not valid',
+    ]);
+  });
+
+  it('filters /v1/catalog/services over ServiceNodes before grouping them by name', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    await call(dev, 'PUT', '/v1/agent/service/register', { Name: 'web', ID: 'web-2', Tags: ['canary'] });
+    const services = async (expression: string) =>
+      (await call(dev, 'GET', `/v1/catalog/services?filter=${q(expression)}`)).json();
+    expect(await services('ServiceMeta.env == prod')).toEqual({ web: ['v1'] });
+    expect(await services('ServiceName == web')).toEqual({ web: ['canary', 'v1'] });
+    expect(await services('ServiceTags contains v2')).toEqual({ api: ['v2'] });
+    const bad = await call(dev, 'GET', `/v1/catalog/services?filter=${q('Service == web')}`);
+    expect([bad.status, bad.text]).toEqual([
+      400,
+      'Failed to create boolean expression evaluator: Selector "Service" is not valid',
+    ]);
+  });
+
+  it('filters /v1/catalog/nodes over Nodes', async () => {
+    const dev = await start();
+    const nodes = async (expression: string) =>
+      (
+        (await call(dev, 'GET', `/v1/catalog/nodes?filter=${q(expression)}`)).json() as { Node: string }[]
+      ).map((node) => node.Node);
+    expect(await nodes('Node == "node-1"')).toEqual(['node-1']);
+    expect(await nodes('Datacenter != dc1')).toEqual([]);
+    const bad = await call(dev, 'GET', `/v1/catalog/nodes?filter=${q('ServiceName == web')}`);
+    expect(bad.status).toBe(400);
+  });
+});
+
+const DENIED = (permission: string, resource: string) =>
+  `Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission '${permission}' on ${JSON.stringify(resource)}`;
+
+describe('ACLs on check and maintenance writes (consul-semantics §S6.1)', () => {
+  it('needs service:write on the service for its check writes, node:write for node checks', async () => {
+    const dev = await start({ aclToken: 'secret' });
+    await registerTwo(dev, 'secret');
+    const writes: [string, unknown?][] = [
+      ['/v1/agent/check/pass/service:web-1'],
+      ['/v1/agent/check/warn/service:web-1'],
+      ['/v1/agent/check/fail/service:web-1'],
+      ['/v1/agent/check/update/service:web-1', { Status: 'passing' }],
+      ['/v1/agent/check/deregister/service:web-1'],
+      ['/v1/agent/check/register', { Name: 'extra', ServiceID: 'web-1', TTL: '10s' }],
+      ['/v1/agent/service/maintenance/web-1?enable=true'],
+      ['/v1/agent/service/deregister/web-1'],
+    ];
+    for (const [path, body] of writes) {
+      const denied = await call(dev, 'PUT', path, body);
+      expect([path, denied.status, denied.text]).toEqual([path, 403, DENIED('service:write', 'web')]);
+      const unknown = await call(dev, 'PUT', path, body, 'other');
+      expect([path, unknown.status, unknown.text]).toEqual([path, 403, 'ACL not found']);
+    }
+    const nodeWrites: [string, unknown?][] = [
+      ['/v1/agent/check/register', { Name: 'disk', TTL: '10s' }],
+      ['/v1/agent/maintenance?enable=true'],
+    ];
+    for (const [path, body] of nodeWrites) {
+      const denied = await call(dev, 'PUT', path, body);
+      expect([path, denied.status, denied.text]).toEqual([path, 403, DENIED('node:write', 'node-1')]);
+    }
+    // Nothing changed: the check is still passing, no maintenance, no new check.
+    expect(dev.agent.checkStatus('service:web-1')).toBe('passing');
+    expect(dev.agent.catalog.checks().map((check) => check.checkId)).toEqual([
+      'serfHealth',
+      'service:api-1',
+      'service:web-1',
+    ]);
+    // With the token, every one of them is allowed.
+    for (const [path, body] of [...nodeWrites, ...writes]) {
+      const allowed = await call(dev, 'PUT', path, body, 'secret');
+      expect([path, allowed.status]).toEqual([path, 200]);
+    }
+  });
+
+  it('answers 404 for an unknown check or service before the ACL check', async () => {
+    const dev = await start({ aclToken: 'secret' });
+    const check = await call(dev, 'PUT', '/v1/agent/check/pass/nope');
+    expect([check.status, check.text]).toEqual([
+      404,
+      'Unknown check ID "nope". Ensure that the check ID is passed, not the check name.',
+    ]);
+    const service = await call(dev, 'PUT', '/v1/agent/service/maintenance/nope?enable=true');
+    expect([service.status, service.text]).toEqual([
+      404,
+      'Unknown service ID "nope". Ensure that the service ID is passed, not the service name.',
+    ]);
+  });
+});
+
+describe('stats() counts every held blocking query by kind', () => {
+  it('counts KV, session, catalog, health and agent queries, and their wake-ups', async () => {
+    const dev = await start();
+    await call(dev, 'PUT', '/v1/agent/service/register', { Name: 'web', Check: { TTL: '10s' } });
+    const index = (response: { headers: Headers }) => Number(response.headers.get('x-consul-index'));
+    const health = await call(dev, 'GET', '/v1/health/service/web');
+    const services = await call(dev, 'GET', '/v1/catalog/services');
+    const sessions = await call(dev, 'GET', '/v1/session/list');
+    const agent = await call(dev, 'GET', '/v1/agent/service/web');
+    dev.kv.put('k', 'v');
+    const held = [
+      call(dev, 'GET', `/v1/health/service/web?index=${index(health)}&wait=5s`),
+      call(dev, 'GET', `/v1/catalog/services?index=${index(services)}&wait=5s`),
+      call(dev, 'GET', `/v1/session/list?index=${index(sessions)}&wait=5s`),
+      call(dev, 'GET', `/v1/agent/service/web?hash=${agent.headers.get('x-consul-contenthash')}&wait=5s`),
+      call(dev, 'GET', `/v1/kv/k?index=${dev.kv.get('k')?.modifyIndex}&wait=5s`),
+    ];
+    await expect.poll(() => dev.stats().blockingHeld).toBe(5);
+    expect(dev.stats().blockingHeldByKind).toEqual({ kv: 1, session: 1, catalog: 1, health: 1, agent: 1 });
+    // A check flip wakes the health query only (the agent hash of the service does not change).
+    await call(dev, 'PUT', '/v1/agent/check/pass/service:web');
+    expect((await held[0])?.status).toBe(200);
+    expect(dev.stats()).toMatchObject({
+      blockingHeld: 4,
+      blockingHeldByKind: { kv: 1, session: 1, catalog: 1, health: 0, agent: 1 },
+      wakeupsByKind: { kv: 0, session: 0, catalog: 0, health: 1, agent: 1 },
+      wakeups: 2,
+    });
+    dev.kv.put('k', 'w');
+    await call(dev, 'PUT', '/v1/session/create', {});
+    await call(dev, 'PUT', '/v1/agent/service/register', {
+      Name: 'web',
+      Tags: ['new'],
+      Check: { TTL: '10s' },
+    });
+    await Promise.all(held);
+    expect(dev.stats()).toMatchObject({ blockingHeld: 0 });
+  });
+});
