@@ -84,6 +84,7 @@ async function catalogService(
   serveCatalogRead(ctx, request.res, params, {
     kind: 'catalog',
     keys: catalog.serviceWaitKeys(name),
+    cacheKey: JSON.stringify(['catalog/service', name, tags, filter, access]),
     evaluate: () => {
       const instances = access ? catalog.instancesTagged(name, tags) : [];
       const value = applyFilter(

@@ -52,6 +52,7 @@ async function healthService(
   serveCatalogRead(ctx, request.res, params, {
     kind: 'health',
     keys: catalog.serviceWaitKeys(name),
+    cacheKey: JSON.stringify(['health/service', name, tags, passing, filter, access]),
     evaluate: () => {
       // consul-semantics §S4.1: ?passing and ?filter apply after the wait, so the index is the unfiltered one.
       let instances = access ? catalog.instancesTagged(name, tags) : [];

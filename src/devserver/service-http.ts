@@ -150,16 +150,50 @@ export interface IndexedAnswer {
   readonly value: unknown;
 }
 
+/** A read's answer rendered to its body. */
+interface RenderedAnswer {
+  readonly index: number;
+  readonly body: Buffer;
+}
+
+/**
+ * Answers shared by identical reads until the catalog next changes: the watchers of one service wake together
+ * on a check flip, and each would otherwise compute and render the same body (many per service in the bench).
+ */
+class AnswerCache {
+  #version = -1;
+  readonly #answers = new Map<string, RenderedAnswer>();
+
+  get(catalog: Catalog, key: string, compute: () => RenderedAnswer): RenderedAnswer {
+    if (this.#version !== catalog.agentVersion) {
+      this.#answers.clear();
+      this.#version = catalog.agentVersion;
+    }
+    let answer = this.#answers.get(key);
+    if (answer === undefined) {
+      answer = compute();
+      this.#answers.set(key, answer);
+    }
+    return answer;
+  }
+}
+
+const answerCaches = new WeakMap<Catalog, AnswerCache>();
+
+function answerCacheOf(catalog: Catalog): AnswerCache {
+  let cache = answerCaches.get(catalog);
+  if (cache === undefined) {
+    cache = new AnswerCache();
+    answerCaches.set(catalog, cache);
+  }
+  return cache;
+}
+
 /** Sends a read's answer with the index headers (consul-semantics §S3.4). */
-export function sendIndexed(
-  ctx: ServiceContext,
-  res: ServerResponse,
-  answer: IndexedAnswer,
-  pretty: boolean,
-): void {
+function sendIndexed(ctx: ServiceContext, res: ServerResponse, answer: RenderedAnswer): void {
   const headers: OutgoingHttpHeaders = { ...readMetaHeaders(answer.index), ...JSON_HEADERS };
   if (!ctx.catalog.hasLeader) headers['X-Consul-KnownLeader'] = 'false';
-  sendBody(res, 200, renderJson(answer.value, pretty), headers);
+  sendBody(res, 200, answer.body, headers);
 }
 
 /** Sends a JSON body without index headers (agent endpoints). */
@@ -178,6 +212,11 @@ export interface CatalogRead {
   readonly kind: Extract<HeldKind, 'catalog' | 'health'>;
   readonly keys: readonly string[];
   readonly evaluate: () => IndexedAnswer;
+  /**
+   * Names everything the answer depends on besides the catalog's state (path, tags, filter, access); reads
+   * with the same key share one computed answer until the catalog changes. Undefined: computed per read.
+   */
+  readonly cacheKey?: string;
 }
 
 /**
@@ -191,9 +230,16 @@ export function serveCatalogRead(
   params: CommonParams,
   read: CatalogRead,
 ): void {
-  const first = read.evaluate();
+  const render = (): RenderedAnswer => {
+    const answer = read.evaluate();
+    return { index: answer.index, body: renderJson(answer.value, params.pretty) };
+  };
+  const cacheKey = read.cacheKey === undefined ? undefined : `${read.cacheKey}\0${params.pretty}`;
+  const evaluate =
+    cacheKey === undefined ? render : () => answerCacheOf(ctx.catalog).get(ctx.catalog, cacheKey, render);
+  const first = evaluate();
   if (params.minIndex === 0n || BigInt(first.index) > params.minIndex) {
-    sendIndexed(ctx, res, first, params.pretty);
+    sendIndexed(ctx, res, first);
     return;
   }
   holdUntil(ctx, res, {
@@ -201,10 +247,10 @@ export function serveCatalogRead(
     keys: read.keys,
     timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
     check: () => {
-      const answer = read.evaluate();
+      const answer = evaluate();
       return BigInt(answer.index) > params.minIndex ? answer : undefined;
     },
-    send: (answer) => sendIndexed(ctx, res, answer ?? read.evaluate(), params.pretty),
+    send: (answer) => sendIndexed(ctx, res, answer ?? evaluate()),
   });
 }
 

@@ -211,3 +211,38 @@ describe('stats() counts every held blocking query by kind', () => {
     expect(dev.stats()).toMatchObject({ blockingHeld: 0 });
   });
 });
+
+describe('answers shared by identical health reads', () => {
+  it('gives reads that differ in ?passing or ?filter their own answer on one wake-up', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    await call(dev, 'PUT', '/v1/agent/service/register', {
+      Name: 'web',
+      ID: 'web-2',
+      Check: { TTL: '10s', Status: 'passing' },
+    });
+    const first = await call(dev, 'GET', '/v1/health/service/web');
+    const index = Number(first.headers.get('x-consul-index'));
+    const ids = async (pending: ReturnType<typeof call>) =>
+      ((await pending).json() as { Service: { ID: string } }[]).map((entry) => entry.Service.ID);
+    const all = call(dev, 'GET', `/v1/health/service/web?index=${index}&wait=5s`);
+    const allAgain = call(dev, 'GET', `/v1/health/service/web?index=${index}&wait=5s`);
+    const passing = call(dev, 'GET', `/v1/health/service/web?passing&index=${index}&wait=5s`);
+    const filtered = call(
+      dev,
+      'GET',
+      `/v1/health/service/web?filter=${q('Service.ID == "web-2"')}&index=${index}&wait=5s`,
+    );
+    await expect.poll(() => dev.stats().blockingHeldByKind.health).toBe(4);
+    await call(dev, 'PUT', '/v1/agent/check/fail/service:web-1');
+    expect(await Promise.all([ids(all), ids(allAgain), ids(passing), ids(filtered)])).toEqual([
+      ['web-1', 'web-2'],
+      ['web-1', 'web-2'],
+      ['web-2'],
+      ['web-2'],
+    ]);
+    // A later write is seen: the shared answer lasts only until the catalog changes.
+    await call(dev, 'PUT', '/v1/agent/check/pass/service:web-1');
+    expect(await ids(call(dev, 'GET', '/v1/health/service/web?passing'))).toEqual(['web-1', 'web-2']);
+  });
+});
