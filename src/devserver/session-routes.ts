@@ -16,6 +16,7 @@ import {
   refuseMethod,
   requestToken,
 } from './consul-http.js';
+import { scanGoJson } from './go-json-syntax.js';
 import { goQuote, parseGoDurationNs } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
@@ -248,51 +249,66 @@ function fixupEmptyChecks(spec: SessionSpec): SessionSpec {
  * error text on failure.
  */
 function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | string {
-  let parsed: unknown;
-  try {
-    parsed = parseJsonKeepingNumbers(body.toString('utf8'));
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
+  // consul-semantics §L1: Go's Decoder reads one value and reports its scanner's text for bad syntax.
+  const scan = scanGoJson(body);
+  if (!scan.ok) return scan.error;
+  const parsed = parseJsonKeepingNumbers(body.subarray(0, scan.end).toString('utf8'));
   if (parsed === null) return defaults;
   if (!isJsonObject(parsed)) {
     return `json: cannot unmarshal ${goJsonType(parsed)} into Go value of type structs.Session`;
   }
   const object = parsed;
-  const mistyped = (name: string, goType: string, value: unknown) =>
-    `json: cannot unmarshal ${goJsonType(value)} into Go struct field Session.${name} of type ${goType}`;
-  const errors: string[] = [];
+  // consul-semantics §L1: Session.UnmarshalJSON decodes into an anonymous struct embedding the session, so
+  // Go names no struct for a top-level field (`.Name`), and the innermost named struct below it.
+  const mistyped = (name: string, goType: string, value: unknown, struct = '') =>
+    errors.push({
+      key: name.split('.')[0] as string,
+      text: `json: cannot unmarshal ${goJsonType(value)} into Go struct field ${struct}.${name} of type ${goType}`,
+    });
+  const errors: { key: string; text: string }[] = [];
   const text = (name: string, fallback: string): string => {
     const value = field(object, name) ?? null;
     if (value === null) return fallback;
     if (typeof value === 'string') return value;
-    errors.push(mistyped(name, 'string', value));
+    mistyped(name, 'string', value);
     return fallback;
   };
   const strings = (name: string, fallback: readonly string[] | null): readonly string[] | null => {
     const value = field(object, name);
     if (value === undefined) return fallback;
     if (value === null) return null;
-    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value;
-    errors.push(mistyped(name, Array.isArray(value) ? 'string' : '[]string', value));
+    if (!Array.isArray(value)) {
+      mistyped(name, name === 'Checks' ? '[]types.CheckID' : '[]string', value);
+      return fallback;
+    }
+    const wrong = value.find((item) => item !== null && typeof item !== 'string');
+    if (wrong === undefined) return value.map((item) => item ?? '');
+    mistyped(name, name === 'Checks' ? 'types.CheckID' : 'string', wrong);
     return fallback;
   };
   const serviceChecks = (): readonly SessionServiceCheck[] | null => {
     const value = field(object, 'ServiceChecks');
     if (value === undefined) return defaults.serviceChecks;
     if (value === null) return null;
-    if (!Array.isArray(value) || !value.every(isJsonObject)) {
-      errors.push(mistyped('ServiceChecks', '[]structs.ServiceCheck', value));
+    if (!Array.isArray(value)) {
+      mistyped('ServiceChecks', '[]structs.ServiceCheck', value);
       return defaults.serviceChecks;
     }
-    return value.map((check) => {
-      const id = field(check, 'ID');
-      const namespace = field(check, 'Namespace');
-      return {
-        id: typeof id === 'string' ? id : '',
-        namespace: typeof namespace === 'string' ? namespace : '',
+    const wrong = value.find((check) => check !== null && !isJsonObject(check));
+    if (wrong !== undefined) {
+      mistyped('ServiceChecks', 'structs.ServiceCheck', wrong);
+      return defaults.serviceChecks;
+    }
+    const checks = (value as (Record<string, unknown> | null)[]).map((check) => {
+      const member = (name: string): string => {
+        const found = check === null ? undefined : (field(check, name) ?? null);
+        if (found === undefined || found === null || typeof found === 'string') return found ?? '';
+        mistyped(`ServiceChecks.${name}`, 'string', found, 'ServiceCheck');
+        return '';
       };
+      return { id: member('ID'), namespace: member('Namespace') };
     });
+    return checks;
   };
   const lockDelay = decodeLockDelay(field(object, 'LockDelay'), defaults.lockDelayNs);
   const spec: SessionSpec = {
@@ -305,8 +321,12 @@ function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | s
     serviceChecks: serviceChecks(),
     checks: strings('Checks', defaults.checks),
   };
-  if (typeof lockDelay === 'string') return lockDelay;
-  return errors[0] ?? spec;
+  // Go's decoder reports the first mistyped field in the order of the body; LockDelay is parsed after it.
+  const order = Object.keys(object).map((key) => key.toLowerCase());
+  const position = (key: string) => order.indexOf(key.toLowerCase());
+  errors.sort((a, b) => position(a.key) - position(b.key));
+  if (errors[0] !== undefined) return errors[0].text;
+  return typeof lockDelay === 'string' ? lockDelay : spec;
 }
 
 /**

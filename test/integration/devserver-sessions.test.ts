@@ -98,21 +98,45 @@ describe('session create and reads (consul-semantics §L1–§L3)', () => {
 
   it('refuses bad creates with Consul statuses and texts', async () => {
     const { address } = await start();
-    const cases: [unknown, number, string][] = [
+    const cases: [unknown, number, unknown][] = [
       [{ Behavior: 'keep' }, 500, "Invalid Behavior setting 'keep'"],
       [{ TTL: 'soon' }, 500, `Session TTL 'soon' invalid: time: invalid duration "soon"`],
       [{ TTL: '5s' }, 500, "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]"],
       [{ TTL: '25h' }, 500, "Invalid Session TTL '90000000000000', must be between [10s=24h0m0s]"],
       [{ Node: 'elsewhere' }, 500, 'Missing node registration'],
       [{ NodeChecks: ['serfHealth', 'service:web'] }, 500, "Missing check 'service:web' registration"],
+      // consul-semantics §L1: Session.UnmarshalJSON's anonymous struct leaves the struct name empty.
       [
         { Name: 5 },
         400,
-        'Request decode failed: json: cannot unmarshal number into Go struct field Session.Name of type string',
+        'Request decode failed: json: cannot unmarshal number into Go struct field .Name of type string',
+      ],
+      [
+        { TTL: true, Name: 5 },
+        400,
+        'Request decode failed: json: cannot unmarshal bool into Go struct field .TTL of type string',
+      ],
+      [
+        { NodeChecks: ['serfHealth', 7] },
+        400,
+        'Request decode failed: json: cannot unmarshal number into Go struct field .NodeChecks of type string',
+      ],
+      [
+        { ServiceChecks: [{ ID: 1 }] },
+        400,
+        'Request decode failed: json: cannot unmarshal number into Go struct field ServiceCheck.ServiceChecks.ID of type string',
+      ],
+      [{ LockDelay: 'soon', Name: 5 }, 400, expect.stringContaining('Go struct field .Name')],
+      ['{"Name": "x",', 400, 'Request decode failed: unexpected EOF'],
+      [
+        '{Name}',
+        400,
+        "Request decode failed: invalid character 'N' looking for beginning of object key string",
       ],
     ];
     for (const [body, status, text] of cases) {
-      const res = await httpPut(address, '/v1/session/create', JSON.stringify(body));
+      const raw = typeof body === 'string' ? body : JSON.stringify(body);
+      const res = await httpPut(address, '/v1/session/create', raw);
       expect([res.status, res.text]).toEqual([status, text]);
     }
     expect((await httpGet(address, '/v1/session/list')).text).toBe('[]');
