@@ -239,8 +239,9 @@ async function registerCheck(ctx: ServiceContext, request: ServiceRequest): Prom
   if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
   const { serviceId, ...spec } = decoded.value;
   const service = serviceId === '' ? undefined : ctx.catalog.service(serviceId);
+  // consul-semantics §S2.1: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
   if (serviceId !== '' && service === undefined) {
-    return sendText(request.res, 500, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
+    return sendText(request.res, 404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
   }
   const allowed =
     service === undefined
@@ -330,29 +331,63 @@ function serviceHealth(ctx: ServiceContext, id: string) {
   };
 }
 
+/** consul-semantics §S4.4: text when `Accept` starts with `text/plain`, else when `?format=text`. */
+function wantsText(request: ServiceRequest): boolean {
+  if ((request.req.headers.accept ?? '').startsWith('text/plain')) return true;
+  return request.query.get('format') === 'text';
+}
+
+/** With ACLs on, local health needs `service:read` on the name; a denied read is a 403, not a filtered answer. */
+function authorizeServiceRead(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  name: string,
+): boolean | undefined {
+  const token = tokenOf(request);
+  if (token === undefined) return undefined;
+  return authorizeWrite(ctx, request.res, token, 'service:read', name);
+}
+
 async function healthById(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
-  if (ctx.catalog.service(id) === undefined) return sendText(request.res, 404, `ServiceId ${id} not found`);
+  if (id === '') return sendText(request.res, 400, 'Missing serviceID');
+  const instance = ctx.catalog.service(id);
+  if (instance === undefined) {
+    const token = tokenOf(request);
+    if (token === undefined || readAccess(ctx, request.res, token) === undefined) return;
+    // agent/agent_endpoint.go AgentHealthServiceByID: the 404 carries a critical answer with no service.
+    const reason = `ServiceId ${id} not found`;
+    if (wantsText(request)) return sendText(request.res, 404, reason);
+    const json = { AggregatedStatus: 'critical', Service: null, Checks: null };
+    return sendJson(request.res, json, request.query.has('pretty'), 404);
+  }
+  if (authorizeServiceRead(ctx, request, instance.name) !== true) return;
   const health = serviceHealth(ctx, id);
-  if (request.query.get('format') === 'text')
-    return sendText(request.res, HEALTH_CODE[health.status], health.status);
+  if (wantsText(request)) return sendText(request.res, HEALTH_CODE[health.status], health.status);
   sendJson(request.res, health.json, request.query.has('pretty'), HEALTH_CODE[health.status]);
 }
 
 async function healthByName(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
+  if (name === '') return sendText(request.res, 400, 'Missing service Name');
+  if (authorizeServiceRead(ctx, request, name) !== true) return;
   const instances = ctx.catalog.instancesOf(name);
-  if (instances.length === 0) return sendText(request.res, 404, `ServiceName ${name} Not Found`);
+  // agent/agent_endpoint.go AgentHealthServiceByName: the worst instance decides; none found is a 404
+  // with `[]` (or the text `ServiceName <name> Not Found`).
+  let code = 404;
+  let status: string = `ServiceName ${name} Not Found`;
   const all = instances.map((instance) => serviceHealth(ctx, instance.id));
-  const status = aggregate(
-    agentChecks(ctx).filter(
-      (check) => instances.some((instance) => instance.id === check.serviceId) || check.serviceId === '',
-    ),
-  );
-  if (request.query.get('format') === 'text') return sendText(request.res, HEALTH_CODE[status], status);
+  for (const health of all) {
+    const instanceCode = HEALTH_CODE[health.status];
+    if (code === 404 || code < instanceCode) {
+      code = instanceCode;
+      status = health.status;
+    }
+  }
+  if (wantsText(request)) return sendText(request.res, code, status);
   sendJson(
     request.res,
     all.map((health) => health.json),
     request.query.has('pretty'),
-    HEALTH_CODE[status],
+    code,
   );
 }
 

@@ -246,3 +246,63 @@ describe('answers shared by identical health reads', () => {
     expect(await ids(call(dev, 'GET', '/v1/health/service/web?passing'))).toEqual(['web-1', 'web-2']);
   });
 });
+
+describe('agent local health (consul-semantics §S4.4)', () => {
+  it('answers unknown IDs and names with 404 and a JSON body, or text when asked', async () => {
+    const dev = await start();
+    const byId = await call(dev, 'GET', '/v1/agent/health/service/id/nope');
+    expect([byId.status, byId.json()]).toEqual([
+      404,
+      { AggregatedStatus: 'critical', Service: null, Checks: null },
+    ]);
+    const byName = await call(dev, 'GET', '/v1/agent/health/service/name/nope');
+    expect([byName.status, byName.text]).toEqual([404, '[]']);
+    const text = await fetch(`${dev.address}/v1/agent/health/service/name/nope`, {
+      headers: { Accept: 'text/plain' },
+    });
+    expect([text.status, await text.text()]).toEqual([404, 'ServiceName nope Not Found']);
+    // Accept: text/plain wins over ?format (agent/agent_endpoint.go returnTextPlain).
+    const accepted = await fetch(`${dev.address}/v1/agent/health/service/id/nope?format=json`, {
+      headers: { Accept: 'text/plain' },
+    });
+    expect([accepted.status, await accepted.text()]).toEqual([404, 'ServiceId nope not found']);
+    expect((await call(dev, 'GET', '/v1/agent/health/service/id/')).text).toBe('Missing serviceID');
+    expect((await call(dev, 'GET', '/v1/agent/health/service/name/')).text).toBe('Missing service Name');
+  });
+
+  it('takes the worst instance for a name and needs service:read with ACLs on', async () => {
+    const dev = await start({ aclToken: 'secret' });
+    await registerTwo(dev, 'secret');
+    await call(
+      dev,
+      'PUT',
+      '/v1/agent/service/register',
+      { Name: 'api', ID: 'api-2', Check: { TTL: '10s', Status: 'passing' } },
+      'secret',
+    );
+    const api = await call(dev, 'GET', '/v1/agent/health/service/name/api?format=text', undefined, 'secret');
+    expect([api.status, api.text]).toEqual([503, 'critical']);
+    const web = await call(dev, 'GET', '/v1/agent/health/service/id/web-1', undefined, 'secret');
+    expect([web.status, (web.json() as { AggregatedStatus: string }).AggregatedStatus]).toEqual([
+      200,
+      'passing',
+    ]);
+    const denied = await call(dev, 'GET', '/v1/agent/health/service/name/api');
+    expect([denied.status, denied.text]).toEqual([403, DENIED('service:read', 'api')]);
+    const deniedId = await call(dev, 'GET', '/v1/agent/health/service/id/web-1');
+    expect([deniedId.status, deniedId.text]).toEqual([403, DENIED('service:read', 'web')]);
+    expect((await call(dev, 'GET', '/v1/agent/health/service/id/web-1', undefined, 'other')).text).toBe(
+      'ACL not found',
+    );
+  });
+
+  it('answers a check registered on an unknown service with 404', async () => {
+    const dev = await start();
+    const res = await call(dev, 'PUT', '/v1/agent/check/register', {
+      Name: 'x',
+      TTL: '10s',
+      ServiceID: 'nope',
+    });
+    expect([res.status, res.text]).toEqual([404, 'ServiceID "nope" does not exist']);
+  });
+});
