@@ -62,7 +62,7 @@ function answer(server: DevServer, request: DevServerChildRequest): unknown {
     case 'stats':
       return server.stats();
     case 'index':
-      return Math.max(server.kv.index(), server.agent.catalog.index);
+      return server.kv.index();
     case 'checksSettled': {
       const http = server.agent.catalog.checks().filter((check) => check.type === 'http');
       return { http: http.length, settled: http.filter((check) => check.output !== '').length };

@@ -5,6 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import type { RaftLog } from './raft-log.js';
 import type { CheckSpec, CheckStatus, ServiceRegistration } from './service-definition.js';
 import { WaiterRegistry } from './waiters.js';
 
@@ -64,8 +65,8 @@ export const serviceWaitKey = (name: string): string => `service:${name.toLowerC
 export interface CatalogOptions {
   /** Clock in ms, for `criticalSinceMs`. */
   now: () => number;
-  /** The KV store's index, so catalog writes get indexes above every earlier KV write. */
-  externalIndex: () => number;
+  /** The Raft log shared with KV and sessions: every catalog write takes its next index (consul-semantics §S3.5). */
+  raft: RaftLog;
 }
 
 /** A catalog write: one index for all of its changes, like one Raft apply. */
@@ -100,7 +101,7 @@ export class Catalog {
   readonly waiters = new WaiterRegistry();
   readonly nodeId = randomUUID();
   readonly #now: () => number;
-  readonly #externalIndex: () => number;
+  readonly #raft: RaftLog;
   readonly #services = new Map<string, ServiceInstance>();
   readonly #checks = new Map<string, HealthCheck>();
   /** lower-cased service name → per-service index (consul-semantics §S3.2). */
@@ -121,7 +122,7 @@ export class Catalog {
 
   constructor(options: CatalogOptions) {
     this.#now = options.now;
-    this.#externalIndex = options.externalIndex;
+    this.#raft = options.raft;
     this.#addSerfCheck(1);
   }
 
@@ -501,7 +502,7 @@ export class Catalog {
   }
 
   #begin(): Write {
-    const index = Math.max(this.#index, this.#externalIndex()) + 1;
+    const index = this.#raft.next;
     return { index, touched: new Set(), events: [] };
   }
 
@@ -525,7 +526,11 @@ export class Catalog {
   #commit(write: Write): void {
     this.#agentVersion++;
     write.touched.add(WAIT_AGENT);
-    if (write.touched.size > 1) this.#index = write.index;
+    // Only a write that changed something takes its index from the log.
+    if (write.touched.size > 1) {
+      this.#index = write.index;
+      this.#raft.commit(write.index);
+    }
     this.waiters.notify(write.touched);
     for (const event of write.events) {
       for (const listener of [...this.#listeners]) {

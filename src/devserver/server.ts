@@ -59,7 +59,10 @@ export interface DevServerKv {
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
   get(key: string): DevServerEntry | undefined;
-  /** The global raft-like index (index of the last change; 1 before any write). */
+  /**
+   * The index of the last write of any kind: KV, catalog and session writes share one Raft log
+   * (consul-semantics §S3.5); 1 before any write.
+   */
   index(): number;
   /** Reaps every tombstone older than the TTL by the server's clock, now. */
   reapTombstones(): void;
@@ -298,7 +301,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     onCommit: (keys) => waiters.notify(keys),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
-  const catalog = new Catalog({ now: () => resolved.clock.now(), externalIndex: () => store.index() });
+  const catalog = new Catalog({ now: () => resolved.clock.now(), raft: store.raft });
   // Sessions live on the agent's one node and are tied to its checks: a check that turns critical, or
   // goes away, invalidates the sessions that name it (consul-semantics §L1).
   const sessions = new SessionStore({
