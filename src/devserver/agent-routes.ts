@@ -5,7 +5,14 @@
  */
 import { registerDecoded } from './agent-api.js';
 import { type HealthCheck, NODE_NAME, SERF_CHECK_ID, WAIT_AGENT } from './catalog.js';
-import { blockingTimeoutMs, DATACENTER, parseCommonParams, refuseMethod } from './consul-http.js';
+import {
+  blockingTimeoutMs,
+  DATACENTER,
+  parseCommonParams,
+  refuseMethod,
+  requestToken,
+} from './consul-http.js';
+import { actOnFault } from './fault-answer.js';
 import { AGENT_SERVICE_FIELDS, HEALTH_CHECK_FIELDS } from './filter.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import {
@@ -37,7 +44,8 @@ const unknownCheck = (id: string) =>
 /** Routes one `/v1/agent/` request. */
 export async function handleAgent(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
   const { rest } = request;
-  const put = (handler: () => void | Promise<void>) => (needMethod(request, 'PUT') ? handler() : undefined);
+  const put = (handler: () => void | Promise<void>) =>
+    needMethod(request, 'PUT') && !writeFault(ctx, request) ? handler() : undefined;
   const get = (handler: () => void | Promise<void>) => (needMethod(request, 'GET') ? handler() : undefined);
   if (rest === 'service/register') return put(() => registerService(ctx, request));
   if (rest.startsWith('service/deregister/')) {
@@ -74,6 +82,19 @@ export async function handleAgent(ctx: ServiceContext, request: ServiceRequest):
   }
   if (rest === 'self') return get(() => self(ctx, request));
   sendBody(request.res, 404, EMPTY);
+}
+
+/**
+ * A fault rule matching this agent write (`match.method: 'PUT'`, `match.path` its URL path) replaces its
+ * answer; returns true when one did. A request the ACL check will refuse meets no fault, as for KV.
+ */
+function writeFault(ctx: ServiceContext, request: ServiceRequest): boolean {
+  const required = ctx.route.settings.aclToken;
+  if (required !== undefined && requestToken(request.req, request.query) !== required) return false;
+  const fault = ctx.route.faults.take({ method: 'PUT', path: request.path, blocking: false });
+  return (
+    fault !== undefined && actOnFault(ctx.route, request.res, fault, () => ({ body: EMPTY, headers: {} }))
+  );
 }
 
 /** consul-semantics §S1.1: each route has one method; `OPTIONS` and others get Consul's answers. */
@@ -239,7 +260,7 @@ async function registerCheck(ctx: ServiceContext, request: ServiceRequest): Prom
   if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
   const { serviceId, ...spec } = decoded.value;
   const service = serviceId === '' ? undefined : ctx.catalog.service(serviceId);
-  // consul-semantics §S2.1: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
+  // consul-semantics §S7.3: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
   if (serviceId !== '' && service === undefined) {
     return sendText(request.res, 404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
   }

@@ -46,9 +46,10 @@ async function catalogServices(ctx: ServiceContext, request: ServiceRequest): Pr
   // consul-semantics §S4.5: the filter runs over the ServiceNodes, before they are grouped by name.
   const read = checkRead(ctx, request, CATALOG_SERVICE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   serveCatalogRead(ctx, request.res, params, {
     kind: 'catalog',
+    fault,
     keys: [WAIT_SERVICES],
     evaluate: () => {
       // consul-semantics §S4.3: name → the union of its instances' tags.
@@ -79,10 +80,11 @@ async function catalogService(
   if (name === '') return sendText(request.res, 400, 'Missing service name');
   const read = checkRead(ctx, request, CATALOG_SERVICE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   const { catalog } = ctx;
   serveCatalogRead(ctx, request.res, params, {
     kind: 'catalog',
+    fault,
     keys: catalog.serviceWaitKeys(name),
     cacheKey: JSON.stringify(['catalog/service', name, tags, filter, access]),
     evaluate: () => {
@@ -100,9 +102,10 @@ async function catalogService(
 async function catalogNodes(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
   const read = checkRead(ctx, request, NODE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   serveCatalogRead(ctx, request.res, params, {
     kind: 'catalog',
+    fault,
     keys: [WAIT_NODES],
     evaluate: () => ({
       index: ctx.catalog.nodesTableIndex,

@@ -16,6 +16,8 @@ import {
   type RouteContext,
   readMetaHeaders,
 } from './consul-http.js';
+import { type AnswerParts, actOnFault } from './fault-answer.js';
+import type { Fault } from './faults.js';
 import { applyFilter as applyBexpr, type FilterFields, parseFilter } from './filter.js';
 import type { GoQuery } from './go-url.js';
 import { sendBody, sendText } from './http-io.js';
@@ -33,6 +35,8 @@ export interface ServiceRequest {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
+  /** The decoded URL path, e.g. `/v1/health/service/web`: what a fault rule's `match.path` sees. */
+  readonly path: string;
   /** The path after the area prefix, e.g. `service/register` for `/v1/agent/service/register`. */
   readonly rest: string;
   readonly query: GoQuery;
@@ -87,6 +91,8 @@ export interface CheckedRead {
   readonly access: boolean;
   /** The `?filter` expression, already checked against the answer type; `''` for none. */
   readonly filter: string;
+  /** The fault this read meets (matched on `GET` and its URL path), if any. */
+  readonly fault: Fault | undefined;
 }
 
 /**
@@ -103,7 +109,8 @@ export function checkRead(
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return undefined;
   if (!checkFilter(request, fields)) return undefined;
-  return { params, access, filter: request.query.get('filter') };
+  const fault = ctx.route.faults.take({ method: 'GET', path: request.path, blocking: params.minIndex > 0n });
+  return { params, access, filter: request.query.get('filter'), fault };
 }
 
 /**
@@ -190,8 +197,13 @@ function answerCacheOf(catalog: Catalog): AnswerCache {
 }
 
 /** Sends a read's answer with the index headers (consul-semantics §S3.4). */
-function sendIndexed(ctx: ServiceContext, res: ServerResponse, answer: RenderedAnswer): void {
-  const headers: OutgoingHttpHeaders = { ...readMetaHeaders(answer.index), ...JSON_HEADERS };
+function sendIndexed(
+  ctx: ServiceContext,
+  res: ServerResponse,
+  answer: RenderedAnswer,
+  indexOverride?: number | 'missing',
+): void {
+  const headers: OutgoingHttpHeaders = { ...readMetaHeaders(indexOverride ?? answer.index), ...JSON_HEADERS };
   if (!ctx.catalog.hasLeader) headers['X-Consul-KnownLeader'] = 'false';
   sendBody(res, 200, answer.body, headers);
 }
@@ -217,6 +229,8 @@ export interface CatalogRead {
    * with the same key share one computed answer until the catalog changes. Undefined: computed per read.
    */
   readonly cacheKey?: string;
+  /** The fault the read met ({@link CheckedRead.fault}). */
+  readonly fault: Fault | undefined;
 }
 
 /**
@@ -237,9 +251,17 @@ export function serveCatalogRead(
   const cacheKey = read.cacheKey === undefined ? undefined : `${read.cacheKey}\0${params.pretty}`;
   const evaluate =
     cacheKey === undefined ? render : () => answerCacheOf(ctx.catalog).get(ctx.catalog, cacheKey, render);
+  const { fault } = read;
+  const parts = (): AnswerParts => {
+    const answer = evaluate();
+    return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...JSON_HEADERS } };
+  };
+  if (fault !== undefined && actOnFault(ctx.route, res, fault, parts)) return;
+  const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
+  const send = (answer: RenderedAnswer) => sendIndexed(ctx, res, answer, indexOverride);
   const first = evaluate();
-  if (params.minIndex === 0n || BigInt(first.index) > params.minIndex) {
-    sendIndexed(ctx, res, first);
+  if (params.minIndex === 0n || BigInt(first.index) > params.minIndex || fault?.kind === 'spurious') {
+    send(first);
     return;
   }
   holdUntil(ctx, res, {
@@ -250,7 +272,7 @@ export function serveCatalogRead(
       const answer = evaluate();
       return BigInt(answer.index) > params.minIndex ? answer : undefined;
     },
-    send: (answer) => sendIndexed(ctx, res, answer ?? evaluate()),
+    send: (answer) => send(answer ?? evaluate()),
   });
 }
 

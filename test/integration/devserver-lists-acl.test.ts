@@ -306,3 +306,46 @@ describe('agent local health (consul-semantics §S4.4)', () => {
     expect([res.status, res.text]).toEqual([404, 'ServiceID "nope" does not exist']);
   });
 });
+
+describe('HTTP faults on the health, catalog and agent endpoints', () => {
+  it('applies status, index, spurious and malformed faults to health and catalog reads by URL path', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    dev.faults.inject({
+      fault: { kind: 'status', status: 503, body: 'down' },
+      match: { path: '/v1/health/service/web' },
+    });
+    const failed = await call(dev, 'GET', '/v1/health/service/web');
+    expect([failed.status, failed.text]).toEqual([503, 'down']);
+    expect((await call(dev, 'GET', '/v1/health/service/web')).status).toBe(200);
+    dev.faults.inject({ fault: { kind: 'index', index: 0 }, match: { path: /^\/v1\/catalog\// } });
+    expect((await call(dev, 'GET', '/v1/catalog/services')).headers.get('x-consul-index')).toBe('0');
+    const first = await call(dev, 'GET', '/v1/health/service/api');
+    const index = first.headers.get('x-consul-index');
+    dev.faults.inject({ fault: { kind: 'spurious' } });
+    const spurious = await call(dev, 'GET', `/v1/health/service/api?index=${index}&wait=5s`);
+    expect([spurious.headers.get('x-consul-index'), spurious.text]).toEqual([index, first.text]);
+    dev.faults.inject({ fault: { kind: 'malformed' } });
+    const malformed = await call(dev, 'GET', '/v1/health/checks/web');
+    expect([malformed.status, malformed.text]).toEqual([200, '[{"Key":']);
+    expect(dev.faults.pending()).toBe(0);
+  });
+
+  it('applies a PUT rule to agent writes, and none to a write the ACL check refuses', async () => {
+    const dev = await start({ aclToken: 'secret' });
+    await registerTwo(dev, 'secret');
+    dev.faults.inject({
+      fault: { kind: 'status', status: 500, body: 'rpc error' },
+      match: { method: 'PUT', path: /^\/v1\/agent\/check\/pass\// },
+    });
+    const denied = await call(dev, 'PUT', '/v1/agent/check/pass/service:api-1');
+    expect(denied.status).toBe(403);
+    const failed = await call(dev, 'PUT', '/v1/agent/check/pass/service:api-1', undefined, 'secret');
+    expect([failed.status, failed.text]).toEqual([500, 'rpc error']);
+    expect(dev.agent.checkStatus('service:api-1')).toBe('critical');
+    expect((await call(dev, 'PUT', '/v1/agent/check/pass/service:api-1', undefined, 'secret')).status).toBe(
+      200,
+    );
+    expect(dev.agent.checkStatus('service:api-1')).toBe('passing');
+  });
+});
