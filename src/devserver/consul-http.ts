@@ -192,6 +192,14 @@ export function admitRequest(
   return true;
 }
 
+/** The anonymous token's AccessorID, named in Consul's 403 texts (consul-semantics §S6.1). */
+const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
+
+/** Consul's 403 text for the anonymous token lacking a permission on a resource (consul-semantics §S6.1). */
+export function permissionDeniedText(permission: string, resource: string): string {
+  return `Permission denied: token with AccessorID '${ANONYMOUS_ACCESSOR}' lacks permission '${permission}' on ${JSON.stringify(resource)}`;
+}
+
 /** consul-semantics §1: `OPTIONS` → empty 200 with `Allow`; any other unregistered method → 405 `method <M> not allowed`. */
 export function refuseMethod(req: IncomingMessage, res: ServerResponse, allow: string): void {
   if (req.method === 'OPTIONS') {

@@ -13,6 +13,7 @@ import {
   DATACENTER,
   type HeldKind,
   parseCommonParams,
+  permissionDeniedText,
   type RouteContext,
   readMetaHeaders,
 } from './consul-http.js';
@@ -42,9 +43,6 @@ export interface ServiceRequest {
   readonly query: GoQuery;
 }
 
-/** The anonymous token's AccessorID, named in Consul's 403 texts (consul-semantics §S6.1). */
-const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
-
 const JSON_HEADERS: OutgoingHttpHeaders = { 'Content-Type': 'application/json' };
 
 /**
@@ -64,11 +62,7 @@ export function authorizeWrite(
     sendText(res, 403, 'ACL not found');
     return false;
   }
-  sendText(
-    res,
-    403,
-    `Permission denied: token with AccessorID '${ANONYMOUS_ACCESSOR}' lacks permission '${permission}' on ${JSON.stringify(resource)}`,
-  );
+  sendText(res, 403, permissionDeniedText(permission, resource));
   return false;
 }
 

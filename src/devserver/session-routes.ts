@@ -9,9 +9,11 @@ import {
   admitRequest,
   blockingTimeoutMs,
   type CommonParams,
+  DATACENTER,
   declaredContentLength,
   enterpriseRefusal,
   parseCommonParams,
+  permissionDeniedText,
   type RouteContext,
   refuseMethod,
   requestToken,
@@ -113,7 +115,10 @@ async function sessionCreate(
     spec = decoded;
   }
   spec = fixupEmptyChecks(spec);
-  if (!admitRequest(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) })) return;
+  if (
+    !admitSessionWrite(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) }, spec.node)
+  )
+    return;
   const created = ctx.sessions.create(spec);
   if (!created.ok) return sendText(res, 500, created.error);
   sendBody(res, 200, renderJson({ ID: created.session.id }, query.has('pretty')), JSON_HEADERS);
@@ -130,7 +135,9 @@ function sessionDestroy(
   const refusal = enterpriseRefusal(req, query);
   if (refusal !== undefined) return sendText(res, 400, refusal);
   if (sessionId === '') return sendText(res, 400, 'Missing session');
-  if (!admitRequest(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) })) return;
+  const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
+  if (!admitSessionWrite(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) }, node))
+    return;
   // consul-semantics §L3: destroying an unknown session is not an error.
   ctx.sessions.destroy(sessionId);
   sendBody(res, 200, renderJson(true, query.has('pretty')), JSON_HEADERS);
@@ -146,7 +153,8 @@ function sessionRenew(
   const params = queryPreamble(req, res, query, 'PUT');
   if (params === undefined) return;
   if (sessionId === '') return sendText(res, 400, 'Missing session');
-  if (!admitRequest(ctx, res, params)) return;
+  const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
+  if (!admitSessionWrite(ctx, res, params, node)) return;
   const session = ctx.sessions.renew(sessionId);
   if (session === undefined) return sendText(res, 404, `Session id '${sessionId}' not found`);
   // consul-semantics §L3: the renew answer sets no index headers.
@@ -191,11 +199,14 @@ function sessionRead(
   if (params === undefined) return;
   if (read.kind === 'info' && read.arg === '') return sendText(res, 400, 'Missing session');
   if (read.kind === 'node' && read.arg === '') return sendText(res, 400, 'Missing node name');
-  if (!admitRequest(ctx, res, params)) return;
+  // consul-semantics §S6.1: with ACLs on, a read without the token sees no session (filtered, not refused).
+  const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
+  if (!anonymous && !admitRequest(ctx, res, params)) return;
   const evaluate = (): ReadAnswer => {
     const index = ctx.sessions.index();
-    const found =
-      read.kind === 'info'
+    const found = anonymous
+      ? []
+      : read.kind === 'info'
         ? [ctx.sessions.get(read.arg)].filter((session) => session !== undefined)
         : read.kind === 'node'
           ? ctx.sessions.forNode(read.arg)
@@ -344,4 +355,22 @@ function decodeLockDelay(value: unknown, fallback: number): number | string {
     ns = Math.trunc(Number(value.literal));
   }
   return ns < LOCK_DELAY_SECONDS_BELOW ? ns * 1e9 : ns;
+}
+
+/**
+ * consul-semantics §S6.1: a session write needs `session:write` on the session's node; without the token the
+ * anonymous token is refused with Consul's text, an unknown token with `ACL not found`.
+ */
+function admitSessionWrite(
+  ctx: RouteContext,
+  res: ServerResponse,
+  params: { datacenter: string; token: string },
+  node: string,
+): boolean {
+  const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
+  if (!anonymous || (params.datacenter !== '' && params.datacenter !== DATACENTER)) {
+    return admitRequest(ctx, res, params);
+  }
+  sendText(res, 403, permissionDeniedText('session:write', node));
+  return false;
 }

@@ -170,11 +170,21 @@ describe('session create and reads (consul-semantics §L1–§L3)', () => {
     expect((await httpGet(address, '/v1/session/node/?token=secret')).text).toBe('Missing node name');
     const redirect = await httpGet(address, '/v1/session/info');
     expect([redirect.status, redirect.headers.location]).toEqual([301, '/v1/session/info/']);
+    // consul-semantics §S6.1: writes need session:write on the node; reads without the token see nothing.
+    const deniedText = `Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'session:write' on "node-1"`;
     const denied = await httpPut(address, '/v1/session/create', '');
-    expect([denied.status, denied.text]).toEqual([403, 'Permission denied']);
+    expect([denied.status, denied.text]).toEqual([403, deniedText]);
     const wrong = await httpGet(address, '/v1/session/list?token=nope');
     expect([wrong.status, wrong.text]).toEqual([403, 'ACL not found']);
-    expect((await httpPut(address, '/v1/session/create?token=secret', '')).status).toBe(200);
+    const created = await httpPut(address, '/v1/session/create?token=secret', '');
+    expect(created.status).toBe(200);
+    const { ID } = json(created) as { ID: string };
+    for (const path of [`/v1/session/renew/${ID}`, `/v1/session/destroy/${ID}`]) {
+      const refused = await httpPut(address, path, '');
+      expect([path, refused.status, refused.text]).toEqual([path, 403, deniedText]);
+    }
+    expect((await httpGet(address, '/v1/session/list')).text).toBe('[]');
+    expect(json(await httpGet(address, '/v1/session/list?token=secret'))).toHaveLength(1);
     expect((await httpGet(address, '/v1/session/bogus')).status).toBe(404);
   });
 });
