@@ -260,7 +260,7 @@ async function registerCheck(ctx: ServiceContext, request: ServiceRequest): Prom
   if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
   const { serviceId, ...spec } = decoded.value;
   const service = serviceId === '' ? undefined : ctx.catalog.service(serviceId);
-  // consul-semantics §S7.3: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
+  // consul-semantics §S8.3: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
   if (serviceId !== '' && service === undefined) {
     return sendText(request.res, 404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
   }

@@ -65,7 +65,7 @@ export const serviceWaitKey = (name: string): string => `service:${name.toLowerC
 export interface CatalogOptions {
   /** Clock in ms, for `criticalSinceMs`. */
   now: () => number;
-  /** The Raft log shared with KV and sessions: every catalog write takes its next index (consul-semantics §S7.1). */
+  /** The Raft log shared with KV and sessions: every catalog write takes its next index (consul-semantics §S8.1). */
   raft: RaftLog;
 }
 

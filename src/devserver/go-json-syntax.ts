@@ -1,6 +1,6 @@
 /**
  * The syntax check of Go's `json.Decoder.Decode`, so a malformed request body gets the text Consul's
- * `Request decode failed: …` carries (consul-semantics §S7.2): `EOF` for an empty body, `unexpected EOF`
+ * `Request decode failed: …` carries (consul-semantics §S8.2): `EOF` for an empty body, `unexpected EOF`
  * for a cut one, `invalid character 'x' looking for beginning of value` and the other scanner texts of
  * `encoding/json/scanner.go`. Like the Decoder, it reads one value and ignores what follows it.
  * @module

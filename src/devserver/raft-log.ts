@@ -1,6 +1,6 @@
 /**
  * The dev server's one Raft log: KV, catalog and session writes take the next index of it, as they take the
- * next index of one Raft log in Consul (consul-semantics §S7.1); each table keeps its own table index.
+ * next index of one Raft log in Consul (consul-semantics §S8.1); each table keeps its own table index.
  * @module
  */
 

@@ -61,7 +61,7 @@ export interface DevServerKv {
   get(key: string): DevServerEntry | undefined;
   /**
    * The index of the last write of any kind: KV, catalog and session writes share one Raft log
-   * (consul-semantics §S7.1); 1 before any write.
+   * (consul-semantics §S8.1); 1 before any write.
    */
   index(): number;
   /** Reaps every tombstone older than the TTL by the server's clock, now. */

@@ -318,7 +318,7 @@ function decodeBody(body: Buffer, spec: StructSpec): Decoded<Record<string, unkn
     status: 400,
     text: `Request decode failed: ${why}`,
   });
-  // consul-semantics §S7.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
+  // consul-semantics §S8.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
   const scan = scanGoJson(body);
   if (!scan.ok) return fail(scan.error);
   const parsed: unknown = JSON.parse(body.subarray(0, scan.end).toString('utf8'));

@@ -260,7 +260,7 @@ function fixupEmptyChecks(spec: SessionSpec): SessionSpec {
  * error text on failure.
  */
 function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | string {
-  // consul-semantics §S7.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
+  // consul-semantics §S8.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
   const scan = scanGoJson(body);
   if (!scan.ok) return scan.error;
   const parsed = parseJsonKeepingNumbers(body.subarray(0, scan.end).toString('utf8'));
@@ -269,7 +269,7 @@ function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | s
     return `json: cannot unmarshal ${goJsonType(parsed)} into Go value of type structs.Session`;
   }
   const object = parsed;
-  // consul-semantics §L8: Session.UnmarshalJSON decodes into an anonymous struct embedding the session, so
+  // consul-semantics §L9: Session.UnmarshalJSON decodes into an anonymous struct embedding the session, so
   // Go names no struct for a top-level field (`.Name`), and the innermost named struct below it.
   const mistyped = (name: string, goType: string, value: unknown, struct = '') =>
     errors.push({

@@ -322,7 +322,7 @@ export class KvStore {
   /** session -> keys it holds, kept in step with the entries at every commit. */
   readonly #locks = new Map<string, Set<string>>();
   readonly #options: KvStoreOptions;
-  /** The Raft log KV writes take their index from, shared with the catalog and sessions (consul-semantics §S7.1). */
+  /** The Raft log KV writes take their index from, shared with the catalog and sessions (consul-semantics §S8.1). */
   readonly raft: RaftLog;
   #kvsTableIndex = 0;
   #tombstonesTableIndex = 0;

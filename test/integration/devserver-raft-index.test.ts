@@ -1,4 +1,4 @@
-/** KV, catalog and session writes take the next index of one Raft log (consul-semantics §S7.1). */
+/** KV, catalog and session writes take the next index of one Raft log (consul-semantics §S8.1). */
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 import { ManualClock } from '../helpers/manual-clock.js';
@@ -22,7 +22,7 @@ async function index(dev: DevServer, path: string): Promise<number> {
   return Number(response.headers.get('x-consul-index'));
 }
 
-describe('one Raft index (consul-semantics §S7.1)', () => {
+describe('one Raft index (consul-semantics §S8.1)', () => {
   it('gives KV, catalog and session writes successive indexes of one sequence', async () => {
     const dev = await startDevServer({ port: 0, jitter: false, clock: new ManualClock() });
     server = dev;

@@ -105,7 +105,7 @@ describe('session create and reads (consul-semantics §L1–§L3)', () => {
       [{ TTL: '25h' }, 500, "Invalid Session TTL '90000000000000', must be between [10s=24h0m0s]"],
       [{ Node: 'elsewhere' }, 500, 'Missing node registration'],
       [{ NodeChecks: ['serfHealth', 'service:web'] }, 500, "Missing check 'service:web' registration"],
-      // consul-semantics §L8: Session.UnmarshalJSON's anonymous struct leaves the struct name empty.
+      // consul-semantics §L9: Session.UnmarshalJSON's anonymous struct leaves the struct name empty.
       [
         { Name: 5 },
         400,

@@ -13,7 +13,7 @@ describe('service definitions (consul-semantics §S1.2, §S1.3)', () => {
     expect(text('{"Name":"web","Nope":1}')).toBe('400 Request decode failed: json: unknown field "Nope"');
   });
 
-  // consul-semantics §S7.2: ServiceDefinition and CheckType decode through their own UnmarshalJSON into an
+  // consul-semantics §S8.2: ServiceDefinition and CheckType decode through their own UnmarshalJSON into an
   // anonymous struct, so Go names no struct for their fields; a plain nested struct is named.
   it('names mistyped fields as Go 1.22+ does through the anonymous decoding structs', () => {
     const mistyped = (body: string) =>
