@@ -2,8 +2,10 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
+import { Agent } from './agent.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
 import { KV } from './kv.js';
+import { SessionApi } from './session.js';
 import { Transport } from './transport.js';
 
 export type { KV } from './kv.js';
@@ -24,6 +26,10 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Agent operations (service register/deregister, TTL check updates, maintenance, `self`). */
+  readonly agent: Agent;
+  /** Session operations (`create`, `renew`, `destroy`, `info`), the base of locks. */
+  readonly session: SessionApi;
   readonly #transport: Transport;
 
   /**
@@ -34,6 +40,8 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.agent = new Agent(this.#transport, this.config);
+    this.session = new SessionApi(this.#transport, this.config);
   }
 
   /** True once {@link ConsulClient.close} was called. */

@@ -73,10 +73,17 @@ export interface FaultRequest {
   readonly blocking: boolean;
 }
 
-interface ActiveRule {
+/** A rule not yet used up, as {@link DevServerFaults.active} lists it. */
+export interface ActiveFault {
   readonly fault: Fault;
+  /** Upper-cased HTTP method it applies to (KV faults). */
   readonly method: string;
   readonly path: string | RegExp | undefined;
+  /** Requests or runs it still applies to; `Infinity` until cleared. */
+  readonly remaining: number;
+}
+
+interface ActiveRule extends ActiveFault {
   remaining: number;
 }
 
@@ -131,7 +138,8 @@ function validateFault(fault: Fault): void {
 export class DevServerFaults implements FaultInjector {
   #rules: ActiveRule[] = [];
 
-  inject(rule: FaultRule): void {
+  /** Adds a rule (see {@link FaultInjector.inject}); returns it as {@link active} lists it, for {@link withdraw}. */
+  inject(rule: FaultRule): ActiveFault {
     validateFault(rule.fault);
     if (areaOf(rule.fault) === 'agent' && rule.match !== undefined) {
       throw invalid(
@@ -142,12 +150,27 @@ export class DevServerFaults implements FaultInjector {
     if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
       throw invalid(`fault times must be a positive integer or Infinity, got ${times}`);
     }
-    this.#rules.push({
+    const active: ActiveRule = {
       fault: rule.fault,
       method: (rule.match?.method ?? 'GET').toUpperCase(),
       path: rule.match?.path,
       remaining: times,
-    });
+    };
+    this.#rules.push(active);
+    return active;
+  }
+
+  /** The rules not yet used up, in the order they are consumed. */
+  active(): readonly ActiveFault[] {
+    return [...this.#rules];
+  }
+
+  /** Removes one rule {@link inject} returned; false when it was already used up or cleared. */
+  withdraw(rule: ActiveFault): boolean {
+    const at = this.#rules.indexOf(rule as ActiveRule);
+    if (at < 0) return false;
+    this.#rules.splice(at, 1);
+    return true;
   }
 
   clear(): void {

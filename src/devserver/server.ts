@@ -31,6 +31,9 @@ import { seedEntries } from './seed.js';
 import { type DevServerOptions, resolveOptions } from './server-options.js';
 import { SessionStore } from './sessions.js';
 import { KvStore } from './store.js';
+import { UiEventStream } from './ui/event-stream.js';
+import { UiFaults } from './ui/ui-faults.js';
+import { withUi } from './ui/ui-routes.js';
 import { WaiterRegistry } from './waiters.js';
 
 export type { DevServerAgent } from './agent-api.js';
@@ -140,6 +143,7 @@ class RunningDevServer implements DevServer {
   readonly #held: Set<HeldRequest>;
   readonly #counters: RouteCounters;
   readonly #connections: ConnectionTracker;
+  readonly #closeUi: () => void;
   #closing: Promise<void> | undefined;
 
   constructor(parts: {
@@ -150,6 +154,8 @@ class RunningDevServer implements DevServer {
     connections: ConnectionTracker;
     host: string;
     port: number;
+    /** Ends the web page's streams and timers (src/devserver/ui). */
+    closeUi: () => void;
   }) {
     const { context } = parts;
     this.#net = parts.net;
@@ -158,6 +164,7 @@ class RunningDevServer implements DevServer {
     this.#held = context.held;
     this.#counters = context.counters;
     this.#connections = parts.connections;
+    this.#closeUi = parts.closeUi;
     this.faults = context.faults;
     this.sessions = context.sessions;
     this.host = parts.host;
@@ -200,6 +207,7 @@ class RunningDevServer implements DevServer {
   async #shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
+    this.#closeUi();
     this.#store.dispose();
     this.sessions.dispose();
     this.agent.runner.close();
@@ -295,10 +303,12 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const seed = resolved.seed === undefined ? [] : seedEntries(resolved.seed);
   const services = decodeServiceDefinitions(resolved.services);
   const waiters = new WaiterRegistry();
+  // The web page's live feed hears every committed write after the blocking queries it woke.
+  const uiEvents = new UiEventStream();
   const store = new KvStore({
     tombstoneTtlMs: resolved.tombstoneTtlMs,
     now: resolved.now,
-    onCommit: (keys) => waiters.notify(keys),
+    onCommit: (keys) => uiEvents.kvCommitted(keys, waiters.notify(keys)),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
   const catalog = new Catalog({ now: () => resolved.clock.now(), raft: store.raft });
@@ -343,6 +353,19 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   });
   const agent = createAgentApi({ catalog, runner, sessions, clock: resolved.clock });
   for (const registration of services) registerDecoded(catalog, runner, registration, false);
+  const uiFaults = new UiFaults(faults, resolved.clock);
+  let stats = (): DevServerStats => ({ ...EMPTY_STATS });
+  const ui = {
+    events: uiEvents,
+    faults: uiFaults,
+    store,
+    waiters,
+    catalog,
+    sessions,
+    aclToken: resolved.aclToken,
+    stats: () => stats(),
+  };
+  uiEvents.attach({ ...ui, now: resolved.now });
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
@@ -352,11 +375,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    agentFaults(
-      agent,
-      faults,
-      resolved.aclToken,
-      createRequestHandler(context, { catalog, runner, route: context }),
+    withUi(
+      ui,
+      agentFaults(
+        agent,
+        faults,
+        resolved.aclToken,
+        createRequestHandler(context, { catalog, runner, route: context }),
+      ),
     ),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
@@ -374,6 +400,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       resolve();
     });
   }).catch((error: unknown) => {
+    uiFaults.close();
     store.dispose();
     sessions.dispose();
     runner.close();
@@ -382,5 +409,33 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, http, context, agent, connections, host: resolved.host, port });
+  const closeUi = () => {
+    uiEvents.close();
+    uiFaults.close();
+  };
+  const server = new RunningDevServer({
+    net,
+    http,
+    context,
+    agent,
+    connections,
+    host: resolved.host,
+    port,
+    closeUi,
+  });
+  stats = () => server.stats();
+  return server;
 }
+
+const EMPTY_STATS: DevServerStats = {
+  requests: 0,
+  blockingHeld: 0,
+  blockingHeldByKind: emptyKinds(),
+  wakeups: 0,
+  wakeupsByKind: emptyKinds(),
+  connections: 0,
+  connectionsTotal: 0,
+  connectionsRejected: 0,
+  tombstones: 0,
+  tombstonesVisited: 0,
+};

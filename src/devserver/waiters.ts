@@ -24,6 +24,11 @@ export interface WaiterCounts {
   readonly wakeups: number;
 }
 
+/** A key or prefix some blocking queries wait on, and how many (for the dev server's page). */
+export interface WaitedTarget extends WatchTarget {
+  readonly count: number;
+}
+
 interface Waiter {
   readonly targets: readonly WatchTarget[];
   readonly onWake: () => void;
@@ -98,6 +103,14 @@ export class WaiterRegistry {
       prefix: this.#held - this.#exactHeld,
       wakeups: this.#wakeups,
     };
+  }
+
+  /** Every key and prefix waited on now, with its number of waiters; costs O(distinct targets). */
+  targets(): WaitedTarget[] {
+    const out: WaitedTarget[] = [];
+    for (const [path, set] of this.#exact) out.push({ kind: 'key', path, count: set.size });
+    for (const [path, set] of this.#prefix) out.push({ kind: 'prefix', path, count: set.size });
+    return out;
   }
 
   #remove(waiter: Waiter): void {
