@@ -12,7 +12,7 @@ import {
   refuseMethod,
   requestToken,
 } from './consul-http.js';
-import { actOnFault } from './fault-answer.js';
+import { type AnswerParts, actOnFault } from './fault-answer.js';
 import { AGENT_SERVICE_FIELDS, HEALTH_CHECK_FIELDS } from './filter.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import {
@@ -45,8 +45,9 @@ const unknownCheck = (id: string) =>
 export async function handleAgent(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
   const { rest } = request;
   const put = (handler: () => void | Promise<void>) =>
-    needMethod(request, 'PUT') && !writeFault(ctx, request) ? handler() : undefined;
-  const get = (handler: () => void | Promise<void>) => (needMethod(request, 'GET') ? handler() : undefined);
+    needMethod(request, 'PUT') && !agentFault(ctx, request) ? handler() : undefined;
+  const get = (handler: () => void | Promise<void>) =>
+    needMethod(request, 'GET') && !agentFault(ctx, request) ? handler() : undefined;
   if (rest === 'service/register') return put(() => registerService(ctx, request));
   if (rest.startsWith('service/deregister/')) {
     return put(() => deregisterService(ctx, request, rest.slice('service/deregister/'.length)));
@@ -84,17 +85,24 @@ export async function handleAgent(ctx: ServiceContext, request: ServiceRequest):
   sendBody(request.res, 404, EMPTY);
 }
 
+/** What `reset` and `malformed` faults send part of on an agent request: an empty write, or an empty object. */
+function agentAnswerParts(method: string): AnswerParts {
+  return method === 'PUT'
+    ? { body: EMPTY, headers: {} }
+    : { body: Buffer.from('{}'), headers: { 'Content-Type': 'application/json' } };
+}
+
 /**
- * A fault rule matching this agent write (`match.method: 'PUT'`, `match.path` its URL path) replaces its
- * answer; returns true when one did. A request the ACL check will refuse meets no fault, as for KV.
+ * A fault rule matching this agent request (its method, `match.path` its URL path) replaces its answer;
+ * returns true when one did. `index` and `spurious` do not apply (agent answers carry no index). A request
+ * the ACL check will refuse meets no fault, as for KV.
  */
-function writeFault(ctx: ServiceContext, request: ServiceRequest): boolean {
+function agentFault(ctx: ServiceContext, request: ServiceRequest): boolean {
   const required = ctx.route.settings.aclToken;
   if (required !== undefined && requestToken(request.req, request.query) !== required) return false;
-  const fault = ctx.route.faults.take({ method: 'PUT', path: request.path, blocking: false });
-  return (
-    fault !== undefined && actOnFault(ctx.route, request.res, fault, () => ({ body: EMPTY, headers: {} }))
-  );
+  const fault = ctx.route.faults.take({ method: request.method, path: request.path, blocking: false });
+  if (fault === undefined) return false;
+  return actOnFault(ctx.route, request.res, fault, () => agentAnswerParts(request.method));
 }
 
 /** consul-semantics §S1.1: each route has one method; `OPTIONS` and others get Consul's answers. */

@@ -47,8 +47,8 @@ export interface FaultRule {
     method?: string;
     /**
      * What it applies to: for KV, the decoded key path after `/v1/kv/`; for the health and catalog reads and
-     * the agent writes, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
-     * it. @default any KV key, health or catalog read, or agent write (by `method`)
+     * agent requests, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
+     * it. @default any KV key, health or catalog read, or agent request (by `method`)
      */
     path?: string | RegExp;
   };

@@ -331,6 +331,18 @@ describe('HTTP faults on the health, catalog and agent endpoints', () => {
     expect(dev.faults.pending()).toBe(0);
   });
 
+  it('applies a GET rule to agent reads by URL path', async () => {
+    const dev = await start();
+    await registerTwo(dev);
+    dev.faults.inject({ fault: { kind: 'status', status: 500 }, match: { path: '/v1/agent/services' } });
+    expect((await call(dev, 'GET', '/v1/agent/checks')).status).toBe(200);
+    expect((await call(dev, 'GET', '/v1/agent/services')).status).toBe(500);
+    expect(Object.keys((await call(dev, 'GET', '/v1/agent/services')).json() as object)).toEqual([
+      'web-1',
+      'api-1',
+    ]);
+  });
+
   it('applies a PUT rule to agent writes, and none to a write the ACL check refuses', async () => {
     const dev = await start({ aclToken: 'secret' });
     await registerTwo(dev, 'secret');
