@@ -47,8 +47,8 @@ export interface FaultRule {
     method?: string;
     /**
      * What it applies to: for KV, the decoded key path after `/v1/kv/`; for the health and catalog reads and
-     * agent requests, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
-     * it. @default any KV key, health or catalog read, or agent request (by `method`)
+     * the agent and session requests, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
+     * it. @default any KV key, health, catalog, agent or session request (by `method`)
      */
     path?: string | RegExp;
   };
@@ -67,7 +67,7 @@ export interface FaultInjector {
 /** A KV request as the fault rules see it. */
 export interface FaultRequest {
   readonly method: string;
-  /** The decoded key path after `/v1/kv/`, or the URL path of a health, catalog or agent request. */
+  /** The decoded key path after `/v1/kv/`, or the URL path of a health, catalog, agent or session request. */
   readonly path: string;
   /** Whether it is a blocking query (`index` > 0). */
   readonly blocking: boolean;

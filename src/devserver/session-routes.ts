@@ -15,9 +15,11 @@ import {
   parseCommonParams,
   permissionDeniedText,
   type RouteContext,
+  readMetaHeaders,
   refuseMethod,
   requestToken,
 } from './consul-http.js';
+import { actOnFault } from './fault-answer.js';
 import { scanGoJson } from './go-json-syntax.js';
 import { goQuote, parseGoDurationNs } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
@@ -53,22 +55,22 @@ export async function handleSession(
   const arg = slash < 0 ? undefined : rest.slice(slash + 1);
   switch (slash < 0 ? endpoint : `${endpoint}/`) {
     case 'create':
-      await sessionCreate(ctx, req, res, query);
+      await sessionCreate(ctx, req, res, query, path);
       return true;
     case 'destroy/':
-      sessionDestroy(ctx, req, res, query, arg ?? '');
+      sessionDestroy(ctx, req, res, query, arg ?? '', path);
       return true;
     case 'renew/':
-      sessionRenew(ctx, req, res, query, arg ?? '');
+      sessionRenew(ctx, req, res, query, arg ?? '', path);
       return true;
     case 'info/':
-      sessionRead(ctx, req, res, query, { kind: 'info', arg: arg ?? '' });
+      sessionRead(ctx, req, res, query, { kind: 'info', arg: arg ?? '', path });
       return true;
     case 'node/':
-      sessionRead(ctx, req, res, query, { kind: 'node', arg: arg ?? '' });
+      sessionRead(ctx, req, res, query, { kind: 'node', arg: arg ?? '', path });
       return true;
     case 'list':
-      sessionRead(ctx, req, res, query, { kind: 'list', arg: '' });
+      sessionRead(ctx, req, res, query, { kind: 'list', arg: '', path });
       return true;
     default:
       return false;
@@ -98,6 +100,7 @@ async function sessionCreate(
   req: IncomingMessage,
   res: ServerResponse,
   query: GoQuery,
+  path: string,
 ): Promise<void> {
   if (req.method !== 'PUT') return refuseMethod(req, res, 'OPTIONS,PUT');
   const refusal = enterpriseRefusal(req, query);
@@ -115,10 +118,8 @@ async function sessionCreate(
     spec = decoded;
   }
   spec = fixupEmptyChecks(spec);
-  if (
-    !admitSessionWrite(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) }, spec.node)
-  )
-    return;
+  const params = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitSessionWrite(ctx, res, params, spec.node, path)) return;
   const created = ctx.sessions.create(spec);
   if (!created.ok) return sendText(res, 500, created.error);
   sendBody(res, 200, renderJson({ ID: created.session.id }, query.has('pretty')), JSON_HEADERS);
@@ -130,14 +131,15 @@ function sessionDestroy(
   res: ServerResponse,
   query: GoQuery,
   sessionId: string,
+  path: string,
 ) {
   if (req.method !== 'PUT') return refuseMethod(req, res, 'OPTIONS,PUT');
   const refusal = enterpriseRefusal(req, query);
   if (refusal !== undefined) return sendText(res, 400, refusal);
   if (sessionId === '') return sendText(res, 400, 'Missing session');
   const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
-  if (!admitSessionWrite(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) }, node))
-    return;
+  const params = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitSessionWrite(ctx, res, params, node, path)) return;
   // consul-semantics §L3: destroying an unknown session is not an error.
   ctx.sessions.destroy(sessionId);
   sendBody(res, 200, renderJson(true, query.has('pretty')), JSON_HEADERS);
@@ -149,12 +151,13 @@ function sessionRenew(
   res: ServerResponse,
   query: GoQuery,
   sessionId: string,
+  path: string,
 ) {
   const params = queryPreamble(req, res, query, 'PUT');
   if (params === undefined) return;
   if (sessionId === '') return sendText(res, 400, 'Missing session');
   const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
-  if (!admitSessionWrite(ctx, res, params, node)) return;
+  if (!admitSessionWrite(ctx, res, params, node, path)) return;
   const session = ctx.sessions.renew(sessionId);
   if (session === undefined) return sendText(res, 404, `Session id '${sessionId}' not found`);
   // consul-semantics §L3: the renew answer sets no index headers.
@@ -186,6 +189,8 @@ function queryPreamble(
 interface SessionRead {
   readonly kind: 'info' | 'node' | 'list';
   readonly arg: string;
+  /** The URL path, what a fault rule's `match.path` sees. */
+  readonly path: string;
 }
 
 function sessionRead(
@@ -215,7 +220,17 @@ function sessionRead(
     const body = renderJson(found.map(sessionToJson), params.pretty);
     return { status: 200, index, body, headers: JSON_HEADERS, missingKey: false };
   };
-  if (params.minIndex === 0n) return sendRead(res, evaluate(), undefined);
+  // A read the token filters to nothing meets no fault, as a refused KV request meets none.
+  const fault = anonymous
+    ? undefined
+    : ctx.faults.take({ method: 'GET', path: read.path, blocking: params.minIndex > 0n });
+  const parts = () => {
+    const answer = evaluate();
+    return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...answer.headers } };
+  };
+  if (fault !== undefined && actOnFault(ctx, res, fault, parts)) return;
+  const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
+  if (params.minIndex === 0n) return sendRead(res, evaluate(), indexOverride);
   // consul-semantics §L3: the reads block on the sessions table index.
   holdBlockingRead(ctx, res, {
     kind: 'session',
@@ -223,8 +238,8 @@ function sessionRead(
     evaluate,
     minIndex: params.minIndex,
     timeoutMs: blockingTimeoutMs(ctx.settings, params.waitMs),
-    spurious: false,
-    indexOverride: undefined,
+    spurious: fault?.kind === 'spurious',
+    indexOverride,
   });
 }
 
@@ -359,18 +374,23 @@ function decodeLockDelay(value: unknown, fallback: number): number | string {
 
 /**
  * consul-semantics §S6.1: a session write needs `session:write` on the session's node; without the token the
- * anonymous token is refused with Consul's text, an unknown token with `ACL not found`.
+ * anonymous token is refused with Consul's text, an unknown token with `ACL not found`. An admitted write
+ * then meets the fault a `PUT` rule on its URL path holds, if any. Returns false after answering.
  */
 function admitSessionWrite(
   ctx: RouteContext,
   res: ServerResponse,
   params: { datacenter: string; token: string },
   node: string,
+  path: string,
 ): boolean {
   const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
-  if (!anonymous || (params.datacenter !== '' && params.datacenter !== DATACENTER)) {
-    return admitRequest(ctx, res, params);
+  if (anonymous && (params.datacenter === '' || params.datacenter === DATACENTER)) {
+    sendText(res, 403, permissionDeniedText('session:write', node));
+    return false;
   }
-  sendText(res, 403, permissionDeniedText('session:write', node));
-  return false;
+  if (!admitRequest(ctx, res, params)) return false;
+  const fault = ctx.faults.take({ method: 'PUT', path, blocking: false });
+  const parts = () => ({ body: Buffer.from('{}'), headers: JSON_HEADERS });
+  return fault === undefined || !actOnFault(ctx, res, fault, parts);
 }

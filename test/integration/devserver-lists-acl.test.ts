@@ -343,6 +343,26 @@ describe('HTTP faults on the health, catalog and agent endpoints', () => {
     ]);
   });
 
+  it('applies faults to session reads and writes by URL path', async () => {
+    const dev = await start();
+    const created = await call(dev, 'PUT', '/v1/session/create', { TTL: '10s' });
+    const { ID } = created.json() as { ID: string };
+    dev.faults.inject({
+      fault: { kind: 'status', status: 500, body: 'No cluster leader' },
+      match: { method: 'PUT', path: `/v1/session/renew/${ID}` },
+    });
+    const renew = await call(dev, 'PUT', `/v1/session/renew/${ID}`);
+    expect([renew.status, renew.text]).toEqual([500, 'No cluster leader']);
+    expect((await call(dev, 'PUT', `/v1/session/renew/${ID}`)).status).toBe(200);
+    dev.faults.inject({ fault: { kind: 'index', index: 1 }, match: { path: '/v1/session/list' } });
+    expect((await call(dev, 'GET', '/v1/session/list')).headers.get('x-consul-index')).toBe('1');
+    const index = (await call(dev, 'GET', '/v1/session/list')).headers.get('x-consul-index');
+    dev.faults.inject({ fault: { kind: 'spurious' }, match: { path: '/v1/session/list' } });
+    const spurious = await call(dev, 'GET', `/v1/session/list?index=${index}&wait=5s`);
+    expect(spurious.headers.get('x-consul-index')).toBe(index);
+    expect(dev.faults.pending()).toBe(0);
+  });
+
   it('applies a PUT rule to agent writes, and none to a write the ACL check refuses', async () => {
     const dev = await start({ aclToken: 'secret' });
     await registerTwo(dev, 'secret');
