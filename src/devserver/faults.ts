@@ -45,7 +45,11 @@ export interface FaultRule {
   match?: {
     /** HTTP method of the requests it applies to. @default 'GET' (faults apply to KV reads unless told otherwise) */
     method?: string;
-    /** The decoded key path after `/v1/kv/`: a string must equal it, a RegExp must match it. @default any key */
+    /**
+     * What it applies to: for KV, the decoded key path after `/v1/kv/`; for the health and catalog reads and
+     * the agent and session requests, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
+     * it. @default any KV key, health, catalog, agent or session request (by `method`)
+     */
     path?: string | RegExp;
   };
 }
@@ -63,7 +67,7 @@ export interface FaultInjector {
 /** A KV request as the fault rules see it. */
 export interface FaultRequest {
   readonly method: string;
-  /** The decoded key path after `/v1/kv/`. */
+  /** The decoded key path after `/v1/kv/`, or the URL path of a health, catalog, agent or session request. */
   readonly path: string;
   /** Whether it is a blocking query (`index` > 0). */
   readonly blocking: boolean;
@@ -177,7 +181,7 @@ export class DevServerFaults implements FaultInjector {
     return this.#rules.length;
   }
 
-  /** Consumes and returns the fault for this KV request, if a rule matches. */
+  /** Consumes and returns the fault for this KV, health, catalog or agent request, if a rule matches. */
   take(request: FaultRequest): Fault | undefined {
     return this.#takeFirst((rule) => matches(rule, request));
   }

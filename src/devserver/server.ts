@@ -17,7 +17,13 @@ import {
 import { Catalog, NODE_NAME } from './catalog.js';
 import { ChecksRunner } from './checks-runner.js';
 import { ConnectionTracker } from './connection-cap.js';
-import { type HeldRequest, type RouteContext, requestToken } from './consul-http.js';
+import {
+  type BlockingKind,
+  type HeldRequest,
+  type RouteContext,
+  type RouteCounters,
+  requestToken,
+} from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { GoQuery } from './go-url.js';
 import { createRequestHandler } from './routes.js';
@@ -56,20 +62,36 @@ export interface DevServerKv {
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
   get(key: string): DevServerEntry | undefined;
-  /** The global raft-like index (index of the last change; 1 before any write). */
+  /**
+   * The index of the last write of any kind: KV, catalog and session writes share one Raft log
+   * (consul-semantics §S9.1); 1 before any write.
+   */
   index(): number;
   /** Reaps every tombstone older than the TTL by the server's clock, now. */
   reapTombstones(): void;
 }
 
+/**
+ * What a blocking query reads: `kv` (`/v1/kv`), `session` (`/v1/session/info|list|node`), `catalog`
+ * (`/v1/catalog/*`), `health` (`/v1/health/*`), `agent` (`/v1/agent/service/<id>?hash=`).
+ */
+export type DevServerBlockingKind = BlockingKind;
+
 /** Counters for tests and the bench. */
 export interface DevServerStats {
   /** HTTP requests received. */
   requests: number;
-  /** Blocking queries held open now. */
+  /**
+   * Blocking queries held open now, of every kind (KV, sessions, catalog, health, and agent services
+   * blocking on `?hash`); `hang` faults are not counted. {@link DevServerStats.blockingHeldByKind} splits it.
+   */
   blockingHeld: number;
-  /** Wake-ups delivered to blocking queries by writes (one per query per touching write). */
+  /** {@link DevServerStats.blockingHeld} by what the queries read. */
+  blockingHeldByKind: Record<DevServerBlockingKind, number>;
+  /** Wake-ups delivered to blocking queries by writes (one per query per touching write), every kind. */
   wakeups: number;
+  /** {@link DevServerStats.wakeups} by what the woken queries read. */
+  wakeupsByKind: Record<DevServerBlockingKind, number>;
   /** Open client connections now (excluding ones refused by the per-client cap). */
   connections: number;
   /** Connections accepted since start, refused ones included. */
@@ -118,9 +140,8 @@ class RunningDevServer implements DevServer {
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
-  readonly #waiters: WaiterRegistry;
   readonly #held: Set<HeldRequest>;
-  readonly #counters: { requests: number };
+  readonly #counters: RouteCounters;
   readonly #connections: ConnectionTracker;
   readonly #closeUi: () => void;
   #closing: Promise<void> | undefined;
@@ -140,7 +161,6 @@ class RunningDevServer implements DevServer {
     this.#net = parts.net;
     this.#http = parts.http;
     this.#store = context.store;
-    this.#waiters = context.waiters;
     this.#held = context.held;
     this.#counters = context.counters;
     this.#connections = parts.connections;
@@ -156,11 +176,17 @@ class RunningDevServer implements DevServer {
   }
 
   stats(): DevServerStats {
-    const waiters = this.#waiters.counts();
+    const held = emptyKinds();
+    for (const request of this.#held) if (request.kind !== 'hang') held[request.kind]++;
+    const wakeups = this.#counters.wakeups;
+    const sum = (kinds: Record<BlockingKind, number>) =>
+      Object.values(kinds).reduce((total, count) => total + count, 0);
     return {
       requests: this.#counters.requests,
-      blockingHeld: waiters.held,
-      wakeups: waiters.wakeups,
+      blockingHeld: sum(held),
+      blockingHeldByKind: held,
+      wakeups: sum(wakeups),
+      wakeupsByKind: { ...wakeups },
       connections: this.#connections.open,
       connectionsTotal: this.#connections.total,
       connectionsRejected: this.#connections.rejected,
@@ -193,6 +219,10 @@ class RunningDevServer implements DevServer {
 }
 
 const MAX_UINT64 = (1n << 64n) - 1n;
+
+function emptyKinds(): Record<BlockingKind, number> {
+  return { kv: 0, session: 0, catalog: 0, health: 0, agent: 0 };
+}
 
 function directKv(store: KvStore): DevServerKv {
   const requireKey = (key: string, operation: string) => {
@@ -281,7 +311,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     onCommit: (keys) => uiEvents.kvCommitted(keys, waiters.notify(keys)),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
-  const catalog = new Catalog({ now: () => resolved.clock.now(), externalIndex: () => store.index() });
+  const catalog = new Catalog({ now: () => resolved.clock.now(), raft: store.raft });
   // Sessions live on the agent's one node and are tied to its checks: a check that turns critical, or
   // goes away, invalidates the sessions that name it (consul-semantics §L1).
   const sessions = new SessionStore({
@@ -310,7 +340,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       txnMaxReqLen: resolved.txnMaxReqLen,
     },
     held: new Set(),
-    counters: { requests: 0 },
+    counters: { requests: 0, wakeups: emptyKinds() },
     logger: resolveLogger(options.logger),
   };
   const runner = new ChecksRunner({
@@ -400,7 +430,9 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
 const EMPTY_STATS: DevServerStats = {
   requests: 0,
   blockingHeld: 0,
+  blockingHeldByKind: emptyKinds(),
   wakeups: 0,
+  wakeupsByKind: emptyKinds(),
   connections: 0,
   connectionsTotal: 0,
   connectionsRejected: 0,

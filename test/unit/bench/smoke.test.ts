@@ -79,6 +79,12 @@ describe('bench sections (smoke scale)', () => {
       name: 'a write wakes exactly the queries on its key',
       pass: true,
     });
+    // The services case: 4 services × 2 instances, 2 held health queries each, 4 check flips.
+    expect(result.values).toMatchObject({ serviceInstances: 8, serviceChecks: 8, healthQueries: 8 });
+    expect(result.checks.find((check) => check.name.startsWith('a check flip wakes'))).toMatchObject({
+      measured: 'server 2–2, client 2–2, other services 0–0',
+      pass: true,
+    });
   });
 
   it('times a check flip to the app, and counts sockets and idle requests of service watches', async () => {

@@ -73,7 +73,7 @@ function setup() {
     now: () => 1_000,
     onCommit: (keys) => events.kvCommitted(keys, waiters.notify(keys)),
   });
-  const catalog = new Catalog({ now: () => 1_000, externalIndex: () => store.index() });
+  const catalog = new Catalog({ now: () => 1_000, raft: store.raft });
   const sessions = new SessionStore({ store, nodeName: 'node-1', now: () => 1_000 });
   const faults = new UiFaults(new DevServerFaults(), new ManualClock());
   const stats = () => {
