@@ -17,6 +17,7 @@ import {
 import { runConnections } from './sections/connections.js';
 import { runCpu } from './sections/cpu.js';
 import { runDevServer } from './sections/devserver.js';
+import { runDiscovery } from './sections/discovery.js';
 import { runHeap } from './sections/heap.js';
 import { runLatency } from './sections/latency.js';
 import { runRequests } from './sections/requests.js';
@@ -29,6 +30,7 @@ export const SECTIONS: ReadonlyArray<{ id: SectionId; run: (scale: Scale) => Pro
   { id: 'requests', run: runRequests },
   { id: 'heap', run: runHeap },
   { id: 'devserver', run: runDevServer },
+  { id: 'discovery', run: runDiscovery },
 ];
 
 /** Options of {@link run}. */

@@ -28,7 +28,15 @@ export type ConsulErrorCode =
   | 'CONSUL_RESPONSE_TOO_LARGE'
   | 'CONSUL_ABORTED'
   | 'CONSUL_CLOSED'
-  | 'CONSUL_CONFIG_VALIDATION';
+  | 'CONSUL_CONFIG_VALIDATION'
+  // services: registration
+  | 'CONSUL_SERVICE_CONFLICT'
+  | 'CONSUL_SERVICE_NOT_REGISTERED'
+  // locks and leader election
+  | 'CONSUL_LOCK_CONFLICT'
+  | 'CONSUL_LOCK_LOST'
+  // Service discovery
+  | 'CONSUL_NO_HEALTHY_INSTANCE';
 
 /** Where an error happened. Every field but `operation` is optional. */
 export interface ErrorDetails {
@@ -366,3 +374,91 @@ export function errorText(value: unknown, options: ErrorTextOptions = {}): strin
     .replace(UNSAFE_CHARS, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return text.length > maxLength ? `${text.slice(0, maxLength)}…` : text;
 }
+
+// --- services: registration (src/consul/agent.ts, src/services/) ---
+
+/** The service ID and the address and port of an instance, as the agent holds them. */
+export interface ServiceInstanceRef {
+  /** The service ID. */
+  id: string;
+  /** `Address` as registered (`''` when none was given). */
+  address: string;
+  /** `Port` as registered (0 when none was given). */
+  port: number;
+}
+
+/**
+ * The service ID is already registered on the agent by another instance (a different address or port), so
+ * registering would silently take it over. Pick another ID, or pass `replace: true` to take it over on purpose.
+ */
+export class ServiceConflictError extends ConsulError {
+  override name = 'ServiceConflictError';
+  override readonly code = 'CONSUL_SERVICE_CONFLICT';
+  override readonly retryable = false;
+  /** The registration already on the agent. */
+  readonly existing: ServiceInstanceRef;
+
+  constructor(message: string, details: ErrorDetails, existing: ServiceInstanceRef) {
+    super(message, details);
+    this.existing = existing;
+  }
+}
+branded('ServiceConflictError', ServiceConflictError);
+
+/**
+ * The agent does not know the service or check (a `404 Unknown service/check ID`), or the check is no longer
+ * a TTL check (`500 … does not have associated TTL`): the agent restarted or someone replaced the
+ * registration. A `ServiceRegistration` re-registers by itself; direct callers register again.
+ */
+export class ServiceNotRegisteredError extends ConsulError {
+  override name = 'ServiceNotRegisteredError';
+  override readonly code = 'CONSUL_SERVICE_NOT_REGISTERED';
+  /** Repeating the same request gives the same answer until the service is registered again. */
+  override readonly retryable = false;
+}
+branded('ServiceNotRegisteredError', ServiceNotRegisteredError);
+// --- locks and leader election (src/consul/session.ts, src/locks/) ---
+
+/**
+ * The lock's key exists with flags other than the lock flag (`0x2ddccbc058a50c18`, the Go client's
+ * `LockFlagValue`): something else uses the key, so the lock refuses to touch it (Go's `ErrLockConflict`).
+ */
+export class LockConflictError extends ConsulError {
+  override name = 'LockConflictError';
+  override readonly code = 'CONSUL_LOCK_CONFLICT';
+  override readonly retryable = false;
+}
+branded('LockConflictError', LockConflictError);
+
+/** Why a held lock was lost; see docs/locks.md. */
+export type LockLostCause = 'session-changed' | 'session-invalidated' | 'key-deleted' | 'renew-failed';
+
+/**
+ * A held lock was lost: the key's `Session` changed, the session is gone, the key was deleted, or renewals
+ * failed for a whole TTL. Stop the work the lock protected; acquiring again may succeed.
+ */
+export class LockLostError extends ConsulError {
+  override name = 'LockLostError';
+  override readonly code = 'CONSUL_LOCK_LOST';
+  override readonly retryable = true;
+  /** What ended the hold (`cause`, as on every error, is the underlying error when there is one). */
+  readonly reason: LockLostCause;
+  constructor(message: string, reason: LockLostCause, details: ErrorDetails) {
+    super(message, details);
+    this.reason = reason;
+  }
+}
+branded('LockLostError', LockLostError);
+
+// ---- Service discovery ----
+
+/**
+ * A balancer had no instance to pick: Consul lists none, or every listed one is failing or ejected after
+ * reported failures (and panic mode is off). Retryable: instances come back as checks pass and ejections end.
+ */
+export class NoHealthyInstanceError extends ConsulError {
+  override name = 'NoHealthyInstanceError';
+  override readonly code = 'CONSUL_NO_HEALTHY_INSTANCE';
+  override readonly retryable = true;
+}
+branded('NoHealthyInstanceError', NoHealthyInstanceError);

@@ -6,7 +6,12 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DevServerStats } from '../../src/devserver/server.js';
-import type { DevServerChildConfig, DevServerChildRequest, MemorySample } from '../child/devserver-child.js';
+import type {
+  ChecksSettled,
+  DevServerChildConfig,
+  DevServerChildRequest,
+  MemorySample,
+} from '../child/devserver-child.js';
 
 /** The repository root: children resolve `tsx` from here. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,6 +54,8 @@ export interface ServerProcess {
   stats(): Promise<DevServerStats>;
   /** The global index. */
   index(): Promise<number>;
+  /** How many of the registered HTTP checks have run once. */
+  checksSettled(): Promise<ChecksSettled>;
   /** The child's memory after a full GC. */
   memory(): Promise<MemorySample>;
   /** Closes the server and waits for the child to exit. Idempotent. */
@@ -96,6 +103,7 @@ export async function startServerProcess(config: DevServerChildConfig = {}): Pro
     put: (key, value) => call<number>({ op: 'put', key, value }),
     stats: () => call<DevServerStats>({ op: 'stats' }),
     index: () => call<number>({ op: 'index' }),
+    checksSettled: () => call<ChecksSettled>({ op: 'checksSettled' }),
     memory: () => call<MemorySample>({ op: 'memory' }),
     close() {
       closing ??= (async () => {

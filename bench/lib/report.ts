@@ -7,7 +7,7 @@
  */
 
 /** The bench sections, in the order they run. */
-export type SectionId = 'latency' | 'cpu' | 'connections' | 'requests' | 'heap' | 'devserver';
+export type SectionId = 'latency' | 'cpu' | 'connections' | 'requests' | 'heap' | 'devserver' | 'discovery';
 
 /** How big a run is: `full` is what docs/benchmarks.md records, `smoke` proves the code works in seconds. */
 export type Scale = 'full' | 'smoke';

@@ -1,6 +1,7 @@
 /**
- * Section 6: the dev server holding 10,000 concurrent blocking queries (10 per key over 1,000 keys), and
- * the cost of one write waking prefix queries when the store holds 100,000 unrelated tombstones.
+ * Section 6: the dev server holding 10,000 concurrent blocking queries (10 per key over 1,000 keys), the
+ * cost of one write waking prefix queries when the store holds 100,000 unrelated tombstones, and the
+ * services case (devserver-services.ts): check flips waking held health queries.
  *
  * The server runs in a child process (its file descriptors and memory are its own); this process opens
  * one undici Client (one HTTP/1.1 connection) per query. Then single writes over HTTP wake queries: each
@@ -24,6 +25,7 @@ import {
 } from '../lib/report.js';
 import { summarize } from '../lib/stats.js';
 import { sleep, waitUntil } from '../lib/wait.js';
+import { runServiceWake } from './devserver-services.js';
 
 const SIZES = {
   full: { keys: 1000, perKey: 10, writes: 200, batch: 500 },
@@ -142,6 +144,7 @@ export async function runDevServer(scale: Scale): Promise<SectionResult> {
   await measureTombstoneWake({ ...sizes, rounds: 1 }, false);
   const without = await measureTombstoneWake(sizes, false);
   const withStones = await measureTombstoneWake(sizes, true);
+  const services = await runServiceWake(scale);
   const ratio = withStones.blockMs / Math.max(without.blockMs, 1e-3);
   const table: Table = {
     title: `One write waking ${formatCount(sizes.queries)} prefix queries, with and without ${formatCount(sizes.tombstones)} tombstones on another prefix`,
@@ -157,8 +160,8 @@ export async function runDevServer(scale: Scale): Promise<SectionResult> {
   };
   return {
     ...held,
-    title: 'Dev server: many held blocking queries, and tombstones',
-    tables: [...held.tables, table],
+    title: 'Dev server: many held blocking queries, tombstones, and services',
+    tables: [...held.tables, table, ...services.tables],
     checks: [
       ...held.checks,
       {
@@ -173,16 +176,19 @@ export async function runDevServer(scale: Scale): Promise<SectionResult> {
         measured: `${ratio.toFixed(2)}x (${formatMs(withStones.blockMs)} vs ${formatMs(without.blockMs)})`,
         pass: ratio <= TARGET_TOMBSTONE_RATIO,
       },
+      ...services.checks,
     ],
     notes: [
       ...held.notes,
       'tombstone case: in process (the direct kv.put runs the wake-ups synchronously, so timing it is the event-loop block); median of the rounds',
+      ...services.notes,
     ],
     values: {
       ...held.values,
       tombstoneWakeBlockMs: withStones.blockMs,
       noTombstoneWakeBlockMs: without.blockMs,
       tombstonesVisited: withStones.visited,
+      ...services.values,
     },
   };
 }

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     address = server.address;
     prefix = 'config/demo/';
     console.log(`[demo] embedded Consul-compatible dev server at ${address}`);
+    console.log(`[demo] watch the demo's writes live in the dev server's web page: ${address}/ui/`);
   } else {
     prefix = `consul-hotreload-demo/${randomUUID().slice(0, 8)}/`;
     console.log(

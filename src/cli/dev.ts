@@ -181,6 +181,7 @@ export async function runDev(argv: string[], io: CommandIo, hooks: RunDevOptions
 
   io.stdout(`consul-hotreload dev: Consul-compatible KV server listening on ${server.address}\n`);
   io.stdout(`consul-hotreload dev: agent API: ${server.address}/v1/agent/services\n`);
+  io.stdout(`consul-hotreload dev: web page: ${server.address}/ui/\n`);
   const serviceCount = command.server.services?.length ?? 0;
   if (serviceCount > 0) io.stdout(`consul-hotreload dev: ${serviceCount} service(s) registered\n`);
   if (command.server.aclToken !== undefined) {

@@ -43,6 +43,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'print the changes of a key or prefix as they happen',
     run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io),
   },
+  services: {
+    summary: 'list services, or the instances of one and their health',
+    run: async (argv, io) => (await import('./services.js')).runServices(argv, io),
+  },
   validate: {
     summary: 'check the config under a prefix against a zod schema',
     run: async (argv, io) => (await import('./validate.js')).runValidate(argv, io),

@@ -308,13 +308,13 @@ function jsonPrinter(io: CommandIo, key: string, cost: (() => WatchCost) | undef
 }
 
 /** What stops the watch, and how to stop listening for it. */
-interface StopSignal {
+export interface StopSignal {
   signal: AbortSignal;
   dispose(): void;
 }
 
 /** `io.signal` when given; else the process's SIGINT and SIGTERM, whose listeners `dispose()` removes. */
-function stopSignal(io: CommandIo): StopSignal {
+export function stopSignal(io: CommandIo): StopSignal {
   if (io.signal !== undefined) return { signal: io.signal, dispose: () => {} };
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals): void => controller.abort(name);
@@ -330,7 +330,7 @@ function stopSignal(io: CommandIo): StopSignal {
 }
 
 /** A promise that resolves when `signal` aborts; `dispose()` removes the listener either way. */
-function whenAborted(signal: AbortSignal): { promise: Promise<void>; dispose(): void } {
+export function whenAborted(signal: AbortSignal): { promise: Promise<void>; dispose(): void } {
   let onAbort = (): void => {};
   const promise = new Promise<void>((resolve) => {
     onAbort = () => resolve();

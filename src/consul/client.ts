@@ -2,8 +2,12 @@
  * ConsulClient: resolved configuration + one transport (one undici dispatcher) + the KV API.
  * @module
  */
+import { Agent } from './agent.js';
+import { Catalog } from './catalog.js';
 import { type ConsulClientOptions, type ResolvedClientConfig, resolveClientConfig } from './config.js';
+import { Health } from './health.js';
 import { KV } from './kv.js';
+import { SessionApi } from './session.js';
 import { Transport } from './transport.js';
 
 export type { KV } from './kv.js';
@@ -24,6 +28,14 @@ export class ConsulClient {
   readonly config: ResolvedClientConfig;
   /** KV operations (`get`, `list`, `keys`, `put`, `delete`, `txn`). */
   readonly kv: KV;
+  /** Agent operations (service register/deregister, TTL check updates, maintenance, `self`). */
+  readonly agent: Agent;
+  /** Session operations (`create`, `renew`, `destroy`, `info`), the base of locks. */
+  readonly session: SessionApi;
+  /** Health reads (`service`: the instances of a service with their checks). */
+  readonly health: Health;
+  /** Catalog reads (`services`: every service name and its tags). */
+  readonly catalog: Catalog;
   readonly #transport: Transport;
 
   /**
@@ -34,6 +46,10 @@ export class ConsulClient {
     this.config = resolveClientConfig(options);
     this.#transport = new Transport(this.config);
     this.kv = new KV(this.#transport, this.config);
+    this.agent = new Agent(this.#transport, this.config);
+    this.session = new SessionApi(this.#transport, this.config);
+    this.health = new Health(this.#transport, this.config);
+    this.catalog = new Catalog(this.#transport, this.config);
   }
 
   /** True once {@link ConsulClient.close} was called. */

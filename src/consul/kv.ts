@@ -83,6 +83,18 @@ export interface PutOptions {
    * @default undefined (unconditional write)
    */
   cas?: number;
+  /**
+   * Lock the key for this session (`?acquire`, consul-semantics §L5): the call resolves to false when another
+   * session holds the key or it is inside a lock-delay. Not with `cas` or `release`.
+   * @default undefined (no lock)
+   */
+  acquire?: string;
+  /**
+   * Unlock the key held by this session (`?release`, consul-semantics §L5): resolves to false when the session
+   * does not hold it. Not with `cas` or `acquire`.
+   * @default undefined
+   */
+  release?: string;
   /** Aborts the write with AbortedError (it may still have been applied). */
   signal?: AbortSignal;
 }
@@ -193,7 +205,8 @@ export class KV {
   }
 
   /**
-   * Writes a value. Resolves to true when written; with `cas`, false when the check failed.
+   * Writes a value. Resolves to true when written; with `cas`, `acquire` or `release`, false when Consul
+   * refused (check failed, lock held by another session or in its lock-delay, lock not ours).
    * Values over 512 KiB are refused before sending (ValueTooLargeError). Operation `'kv.put'`.
    */
   async put(key: string, value: string | Uint8Array, options: PutOptions = {}): Promise<boolean> {
@@ -212,6 +225,18 @@ export class KV {
       params.push(['flags', String(checkFlags(options.flags, operation, key))]);
     if (options.cas !== undefined)
       params.push(['cas', String(checkUint(options.cas, 'cas', operation, key))]);
+    for (const name of ['acquire', 'release'] as const) {
+      const session = options[name];
+      if (session === undefined) continue;
+      // Consul answers 400 "Conflicting flags" to two of cas/acquire/release (consul-semantics §L5).
+      if (params.some(([param]) => param !== 'flags') || typeof session !== 'string' || session === '') {
+        throw new InvalidArgumentError(
+          `${describeTarget(operation, key)}: ${name} must be a session ID, and cas, acquire and release exclude each other`,
+          { operation, key },
+        );
+      }
+      params.push([name, session]);
+    }
     return this.#write(operation, key, 'PUT', params, options.signal, body);
   }
 

@@ -5,7 +5,15 @@
  */
 import { registerDecoded } from './agent-api.js';
 import { type HealthCheck, NODE_NAME, SERF_CHECK_ID, WAIT_AGENT } from './catalog.js';
-import { blockingTimeoutMs, DATACENTER, parseCommonParams, refuseMethod } from './consul-http.js';
+import {
+  blockingTimeoutMs,
+  DATACENTER,
+  parseCommonParams,
+  refuseMethod,
+  requestToken,
+} from './consul-http.js';
+import { type AnswerParts, actOnFault } from './fault-answer.js';
+import { AGENT_SERVICE_FIELDS, HEALTH_CHECK_FIELDS } from './filter.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
 import {
   decodeCheckRegistration,
@@ -15,6 +23,7 @@ import {
 import {
   applyFilter,
   authorizeWrite,
+  checkFilter,
   holdUntil,
   parseGoBool,
   readAccess,
@@ -35,8 +44,10 @@ const unknownCheck = (id: string) =>
 /** Routes one `/v1/agent/` request. */
 export async function handleAgent(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
   const { rest } = request;
-  const put = (handler: () => void | Promise<void>) => (needMethod(request, 'PUT') ? handler() : undefined);
-  const get = (handler: () => void | Promise<void>) => (needMethod(request, 'GET') ? handler() : undefined);
+  const put = (handler: () => void | Promise<void>) =>
+    needMethod(request, 'PUT') && !agentFault(ctx, request) ? handler() : undefined;
+  const get = (handler: () => void | Promise<void>) =>
+    needMethod(request, 'GET') && !agentFault(ctx, request) ? handler() : undefined;
   if (rest === 'service/register') return put(() => registerService(ctx, request));
   if (rest.startsWith('service/deregister/')) {
     return put(() => deregisterService(ctx, request, rest.slice('service/deregister/'.length)));
@@ -72,6 +83,26 @@ export async function handleAgent(ctx: ServiceContext, request: ServiceRequest):
   }
   if (rest === 'self') return get(() => self(ctx, request));
   sendBody(request.res, 404, EMPTY);
+}
+
+/** What `reset` and `malformed` faults send part of on an agent request: an empty write, or an empty object. */
+function agentAnswerParts(method: string): AnswerParts {
+  return method === 'PUT'
+    ? { body: EMPTY, headers: {} }
+    : { body: Buffer.from('{}'), headers: { 'Content-Type': 'application/json' } };
+}
+
+/**
+ * A fault rule matching this agent request (its method, `match.path` its URL path) replaces its answer;
+ * returns true when one did. `index` and `spurious` do not apply (agent answers carry no index). A request
+ * the ACL check will refuse meets no fault, as for KV.
+ */
+function agentFault(ctx: ServiceContext, request: ServiceRequest): boolean {
+  const required = ctx.route.settings.aclToken;
+  if (required !== undefined && requestToken(request.req, request.query) !== required) return false;
+  const fault = ctx.route.faults.take({ method: request.method, path: request.path, blocking: false });
+  if (fault === undefined) return false;
+  return actOnFault(ctx.route, request.res, fault, () => agentAnswerParts(request.method));
 }
 
 /** consul-semantics §S1.1: each route has one method; `OPTIONS` and others get Consul's answers. */
@@ -171,9 +202,13 @@ async function listServices(ctx: ServiceContext, request: ServiceRequest): Promi
   if (params === undefined) return;
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return;
-  const instances = access ? applyFilter(request.query.get('filter'), ctx.catalog.services()) : [];
+  // consul-semantics §S4.5: the filter runs over the AgentService values.
+  if (!checkFilter(request, AGENT_SERVICE_FIELDS)) return;
+  const services = access ? ctx.catalog.services().map((instance) => agentServiceJson(instance)) : [];
   const body: Record<string, unknown> = {};
-  for (const instance of instances) body[instance.id] = agentServiceJson(instance);
+  for (const json of applyFilter(request.query.get('filter'), services, AGENT_SERVICE_FIELDS)) {
+    body[json.ID as string] = json;
+  }
   sendJson(request.res, body, params.pretty);
 }
 
@@ -182,9 +217,13 @@ async function listChecks(ctx: ServiceContext, request: ServiceRequest): Promise
   if (params === undefined) return;
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return;
-  const checks = access ? applyFilter(request.query.get('filter'), agentChecks(ctx)) : [];
+  // consul-semantics §S4.5: the filter runs over the HealthCheck values.
+  if (!checkFilter(request, HEALTH_CHECK_FIELDS)) return;
+  const checks = access ? agentChecks(ctx).map((check) => healthCheckJson(check, false)) : [];
   const body: Record<string, unknown> = {};
-  for (const check of checks) body[check.checkId] = healthCheckJson(check, false);
+  for (const json of applyFilter(request.query.get('filter'), checks, HEALTH_CHECK_FIELDS)) {
+    body[json.CheckID as string] = json;
+  }
   sendJson(request.res, body, params.pretty);
 }
 
@@ -209,6 +248,7 @@ async function readService(ctx: ServiceContext, request: ServiceRequest, id: str
   const wanted = request.query.get('hash');
   if (wanted === '' || first === undefined || first.hash !== wanted) return send(first);
   holdUntil(ctx, request.res, {
+    kind: 'agent',
     keys: [WAIT_AGENT],
     timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
     check: () => {
@@ -228,8 +268,9 @@ async function registerCheck(ctx: ServiceContext, request: ServiceRequest): Prom
   if (!decoded.ok) return sendText(request.res, decoded.status, decoded.text);
   const { serviceId, ...spec } = decoded.value;
   const service = serviceId === '' ? undefined : ctx.catalog.service(serviceId);
+  // consul-semantics §S9.3: a ServiceID not on this agent is a 404 (agent/agent_endpoint.go AgentRegisterCheck).
   if (serviceId !== '' && service === undefined) {
-    return sendText(request.res, 500, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
+    return sendText(request.res, 404, `ServiceID ${JSON.stringify(serviceId)} does not exist`);
   }
   const allowed =
     service === undefined
@@ -319,29 +360,63 @@ function serviceHealth(ctx: ServiceContext, id: string) {
   };
 }
 
+/** consul-semantics §S4.4: text when `Accept` starts with `text/plain`, else when `?format=text`. */
+function wantsText(request: ServiceRequest): boolean {
+  if ((request.req.headers.accept ?? '').startsWith('text/plain')) return true;
+  return request.query.get('format') === 'text';
+}
+
+/** With ACLs on, local health needs `service:read` on the name; a denied read is a 403, not a filtered answer. */
+function authorizeServiceRead(
+  ctx: ServiceContext,
+  request: ServiceRequest,
+  name: string,
+): boolean | undefined {
+  const token = tokenOf(request);
+  if (token === undefined) return undefined;
+  return authorizeWrite(ctx, request.res, token, 'service:read', name);
+}
+
 async function healthById(ctx: ServiceContext, request: ServiceRequest, id: string): Promise<void> {
-  if (ctx.catalog.service(id) === undefined) return sendText(request.res, 404, `ServiceId ${id} not found`);
+  if (id === '') return sendText(request.res, 400, 'Missing serviceID');
+  const instance = ctx.catalog.service(id);
+  if (instance === undefined) {
+    const token = tokenOf(request);
+    if (token === undefined || readAccess(ctx, request.res, token) === undefined) return;
+    // agent/agent_endpoint.go AgentHealthServiceByID: the 404 carries a critical answer with no service.
+    const reason = `ServiceId ${id} not found`;
+    if (wantsText(request)) return sendText(request.res, 404, reason);
+    const json = { AggregatedStatus: 'critical', Service: null, Checks: null };
+    return sendJson(request.res, json, request.query.has('pretty'), 404);
+  }
+  if (authorizeServiceRead(ctx, request, instance.name) !== true) return;
   const health = serviceHealth(ctx, id);
-  if (request.query.get('format') === 'text')
-    return sendText(request.res, HEALTH_CODE[health.status], health.status);
+  if (wantsText(request)) return sendText(request.res, HEALTH_CODE[health.status], health.status);
   sendJson(request.res, health.json, request.query.has('pretty'), HEALTH_CODE[health.status]);
 }
 
 async function healthByName(ctx: ServiceContext, request: ServiceRequest, name: string): Promise<void> {
+  if (name === '') return sendText(request.res, 400, 'Missing service Name');
+  if (authorizeServiceRead(ctx, request, name) !== true) return;
   const instances = ctx.catalog.instancesOf(name);
-  if (instances.length === 0) return sendText(request.res, 404, `ServiceName ${name} Not Found`);
+  // agent/agent_endpoint.go AgentHealthServiceByName: the worst instance decides; none found is a 404
+  // with `[]` (or the text `ServiceName <name> Not Found`).
+  let code = 404;
+  let status: string = `ServiceName ${name} Not Found`;
   const all = instances.map((instance) => serviceHealth(ctx, instance.id));
-  const status = aggregate(
-    agentChecks(ctx).filter(
-      (check) => instances.some((instance) => instance.id === check.serviceId) || check.serviceId === '',
-    ),
-  );
-  if (request.query.get('format') === 'text') return sendText(request.res, HEALTH_CODE[status], status);
+  for (const health of all) {
+    const instanceCode = HEALTH_CODE[health.status];
+    if (code === 404 || code < instanceCode) {
+      code = instanceCode;
+      status = health.status;
+    }
+  }
+  if (wantsText(request)) return sendText(request.res, code, status);
   sendJson(
     request.res,
     all.map((health) => health.json),
     request.query.has('pretty'),
-    HEALTH_CODE[status],
+    code,
   );
 }
 

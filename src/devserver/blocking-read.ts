@@ -4,7 +4,7 @@
  * @module
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { type RouteContext, readMetaHeaders } from './consul-http.js';
+import { type HeldKind, type RouteContext, readMetaHeaders } from './consul-http.js';
 import { sendBody } from './http-io.js';
 
 /** One evaluation of a read: the response it would give now. */
@@ -29,6 +29,8 @@ export function sendRead(
 
 /** A held read: how to evaluate it, and how to hear of changes that may end it. */
 export interface BlockingRead {
+  /** What is read, for `stats().blockingHeldByKind`. */
+  readonly kind: Extract<HeldKind, 'kv' | 'session'>;
   /** Registers `wake` for every change that may move the read's index; returns the remover. */
   readonly subscribe: (wake: () => void) => () => void;
   readonly evaluate: () => ReadAnswer;
@@ -72,9 +74,10 @@ export function holdBlockingRead(ctx: RouteContext, res: ServerResponse, query: 
     res.off('close', onClose);
     if (answer !== undefined) sendRead(res, answer, query.indexOverride);
   };
-  const held = { end: () => settle(undefined) };
+  const held = { kind: query.kind, end: () => settle(undefined) };
   const onClose = () => settle(undefined);
   const unregister = query.subscribe(() => {
+    ctx.counters.wakeups[query.kind]++;
     const answer = query.evaluate();
     if (ready(answer)) settle(answer);
   });

@@ -5,7 +5,7 @@
  */
 import { WAIT_NODES, WAIT_SERVICES } from './catalog.js';
 import { DATACENTER, refuseMethod } from './consul-http.js';
-import { CATALOG_SERVICE_FIELDS } from './filter.js';
+import { CATALOG_SERVICE_FIELDS, NODE_FIELDS } from './filter.js';
 import { sendBody, sendText } from './http-io.js';
 import {
   applyFilter,
@@ -43,20 +43,25 @@ export async function handleStatus(ctx: ServiceContext, request: ServiceRequest)
 }
 
 async function catalogServices(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
-  // Its items are not answer JSON, so `?filter` keeps every one here (checked against no type).
-  const read = checkRead(ctx, request, undefined);
+  // consul-semantics §S4.5: the filter runs over the ServiceNodes, before they are grouped by name.
+  const read = checkRead(ctx, request, CATALOG_SERVICE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
+    fault,
     keys: [WAIT_SERVICES],
     evaluate: () => {
       // consul-semantics §S4.3: name → the union of its instances' tags.
       const tagsByName = new Map<string, Set<string>>();
-      const instances = access ? applyFilter(filter, ctx.catalog.services()) : [];
-      for (const instance of instances) {
-        const set = tagsByName.get(instance.name) ?? new Set<string>();
-        for (const tag of instance.tags) set.add(tag);
-        tagsByName.set(instance.name, set);
+      const nodes = access
+        ? ctx.catalog.services().map((instance) => serviceNodeJson(ctx.catalog, instance))
+        : [];
+      for (const node of applyFilter(filter, nodes, CATALOG_SERVICE_FIELDS)) {
+        const name = node.ServiceName as string;
+        const set = tagsByName.get(name) ?? new Set<string>();
+        for (const tag of node.ServiceTags as string[]) set.add(tag);
+        tagsByName.set(name, set);
       }
       const value: Record<string, string[]> = {};
       for (const name of [...tagsByName.keys()].sort())
@@ -75,10 +80,13 @@ async function catalogService(
   if (name === '') return sendText(request.res, 400, 'Missing service name');
   const read = checkRead(ctx, request, CATALOG_SERVICE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   const { catalog } = ctx;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
+    fault,
     keys: catalog.serviceWaitKeys(name),
+    cacheKey: JSON.stringify(['catalog/service', name, tags, filter, access]),
     evaluate: () => {
       const instances = access ? catalog.instancesTagged(name, tags) : [];
       const value = applyFilter(
@@ -92,11 +100,16 @@ async function catalogService(
 }
 
 async function catalogNodes(ctx: ServiceContext, request: ServiceRequest): Promise<void> {
-  const read = checkRead(ctx, request, undefined);
+  const read = checkRead(ctx, request, NODE_FIELDS);
   if (read === undefined) return;
-  const { params, access } = read;
+  const { params, access, filter, fault } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'catalog',
+    fault,
     keys: [WAIT_NODES],
-    evaluate: () => ({ index: ctx.catalog.nodesTableIndex, value: access ? [nodeJson(ctx.catalog)] : [] }),
+    evaluate: () => ({
+      index: ctx.catalog.nodesTableIndex,
+      value: applyFilter(filter, access ? [nodeJson(ctx.catalog)] : [], NODE_FIELDS),
+    }),
   });
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import type { RaftLog } from './raft-log.js';
 import type { CheckSpec, CheckStatus, ServiceRegistration } from './service-definition.js';
 import { WaiterRegistry } from './waiters.js';
 
@@ -64,8 +65,8 @@ export const serviceWaitKey = (name: string): string => `service:${name.toLowerC
 export interface CatalogOptions {
   /** Clock in ms, for `criticalSinceMs`. */
   now: () => number;
-  /** The KV store's index, so catalog writes get indexes above every earlier KV write. */
-  externalIndex: () => number;
+  /** The Raft log shared with KV and sessions: every catalog write takes its next index (consul-semantics §S9.1). */
+  raft: RaftLog;
 }
 
 /** A catalog write: one index for all of its changes, like one Raft apply. */
@@ -100,11 +101,15 @@ export class Catalog {
   readonly waiters = new WaiterRegistry();
   readonly nodeId = randomUUID();
   readonly #now: () => number;
-  readonly #externalIndex: () => number;
+  readonly #raft: RaftLog;
   readonly #services = new Map<string, ServiceInstance>();
   readonly #checks = new Map<string, HealthCheck>();
   /** lower-cased service name → per-service index (consul-semantics §S3.2). */
   readonly #serviceIndex = new Map<string, number>();
+  /** lower-cased service name → its instances by ID: a read of one service costs its instances, not the catalog's. */
+  readonly #byName = new Map<string, Map<string, ServiceInstance>>();
+  /** service ID (`''` for node checks) → its check IDs, for the same reason. */
+  readonly #checkIdsByService = new Map<string, Set<string>>();
   readonly #listeners = new Set<(event: CheckChangeEvent) => void>();
   #index = 1;
   #extinctionIndex = 0;
@@ -117,12 +122,12 @@ export class Catalog {
 
   constructor(options: CatalogOptions) {
     this.#now = options.now;
-    this.#externalIndex = options.externalIndex;
+    this.#raft = options.raft;
     this.#addSerfCheck(1);
   }
 
   #addSerfCheck(index: number): void {
-    this.#checks.set(SERF_CHECK_ID, {
+    this.#setCheck({
       checkId: SERF_CHECK_ID,
       name: 'Serf Health Status',
       status: 'passing',
@@ -167,10 +172,9 @@ export class Catalog {
 
   /** Instances of a service, matched case-insensitively (consul-semantics §S3.3), sorted by ID. */
   instancesOf(name: string): ServiceInstance[] {
-    const lower = name.toLowerCase();
-    return this.services()
-      .filter((instance) => instance.name.toLowerCase() === lower)
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const instances = this.#byName.get(name.toLowerCase());
+    if (instances === undefined) return [];
+    return [...instances.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Instances of a service carrying every tag of `tags`, compared case-insensitively (consul-semantics §S4.1). */
@@ -208,11 +212,54 @@ export class Catalog {
 
   /** Node checks first, then the service's checks (consul-semantics §S4.1). */
   checksForInstance(serviceId: string): HealthCheck[] {
-    const all = this.checks();
-    return [
-      ...all.filter((check) => check.serviceId === ''),
-      ...all.filter((check) => check.serviceId === serviceId),
-    ];
+    return [...this.#checksOf(''), ...(serviceId === '' ? [] : this.#checksOf(serviceId))];
+  }
+
+  /** The checks of one service (`''`: the node's), sorted by ID. */
+  #checksOf(serviceId: string): HealthCheck[] {
+    const ids = this.#checkIdsByService.get(serviceId);
+    if (ids === undefined) return [];
+    return [...ids]
+      .sort()
+      .map((id) => this.#checks.get(id))
+      .filter((check): check is HealthCheck => check !== undefined);
+  }
+
+  #setService(instance: ServiceInstance): void {
+    this.#services.set(instance.id, instance);
+    const lower = instance.name.toLowerCase();
+    let named = this.#byName.get(lower);
+    if (named === undefined) {
+      named = new Map();
+      this.#byName.set(lower, named);
+    }
+    named.set(instance.id, instance);
+  }
+
+  #deleteService(instance: ServiceInstance): void {
+    this.#services.delete(instance.id);
+    const lower = instance.name.toLowerCase();
+    const named = this.#byName.get(lower);
+    named?.delete(instance.id);
+    if (named?.size === 0) this.#byName.delete(lower);
+  }
+
+  #setCheck(check: HealthCheck): void {
+    const previous = this.#checks.get(check.checkId);
+    if (previous !== undefined && previous.serviceId !== check.serviceId) this.#unindexCheck(previous);
+    this.#checks.set(check.checkId, check);
+    let ids = this.#checkIdsByService.get(check.serviceId);
+    if (ids === undefined) {
+      ids = new Set();
+      this.#checkIdsByService.set(check.serviceId, ids);
+    }
+    ids.add(check.checkId);
+  }
+
+  #unindexCheck(check: HealthCheck): void {
+    const ids = this.#checkIdsByService.get(check.serviceId);
+    ids?.delete(check.checkId);
+    if (ids?.size === 0) this.#checkIdsByService.delete(check.serviceId);
   }
 
   /** consul-semantics §S3.2: the per-service index, else the extinction index, else the services table index; never 0. */
@@ -273,21 +320,22 @@ export class Catalog {
         createIndex: current?.createIndex ?? write.index,
         modifyIndex: write.index,
       };
-      this.#services.set(fields.id, instance);
+      if (current !== undefined) this.#deleteService(current);
+      this.#setService(instance);
       this.#touchService(write, fields.name);
       this.#servicesTableIndex = write.index;
       write.touched.add(WAIT_SERVICES);
       // The checks carry the service's tags: keep them in step.
-      for (const check of this.#checks.values()) {
-        if (check.serviceId === fields.id && !sameList(check.serviceTags, fields.tags)) {
+      for (const check of this.#checksOf(fields.id)) {
+        if (!sameList(check.serviceTags, fields.tags)) {
           this.#putCheck(write, { ...check, serviceName: fields.name, serviceTags: fields.tags });
         }
       }
     }
     const kept = new Set(checks.map((check) => check.checkId));
     if (replaceExistingChecks) {
-      for (const check of [...this.#checks.values()]) {
-        if (check.serviceId === fields.id && check.type !== 'maintenance' && !kept.has(check.checkId)) {
+      for (const check of this.#checksOf(fields.id)) {
+        if (check.type !== 'maintenance' && !kept.has(check.checkId)) {
           this.#deleteCheck(write, check.checkId);
         }
       }
@@ -333,11 +381,11 @@ export class Catalog {
   #putCheck(write: Write, next: HealthCheck): HealthCheck {
     const existing = this.#checks.get(next.checkId);
     if (existing !== undefined && sameCheck(existing, next)) {
-      this.#checks.set(next.checkId, { ...next, modifyIndex: existing.modifyIndex });
+      this.#setCheck({ ...next, modifyIndex: existing.modifyIndex });
       return this.#checks.get(next.checkId) as HealthCheck;
     }
     const stored = { ...next, modifyIndex: write.index };
-    this.#checks.set(next.checkId, stored);
+    this.#setCheck(stored);
     this.#touchCheck(write, stored);
     if (existing?.status !== stored.status) {
       write.events.push({
@@ -361,7 +409,7 @@ export class Catalog {
     if (existing === undefined) return false;
     const criticalSinceMs = status === 'critical' ? (existing.criticalSinceMs ?? this.#now()) : undefined;
     if (existing.status === status && existing.output === output) {
-      this.#checks.set(id, { ...existing, criticalSinceMs });
+      this.#setCheck({ ...existing, criticalSinceMs });
       return true;
     }
     const write = this.#begin();
@@ -381,10 +429,8 @@ export class Catalog {
   }
 
   #removeInstance(write: Write, instance: ServiceInstance): void {
-    for (const check of [...this.#checks.values()]) {
-      if (check.serviceId === instance.id) this.#deleteCheck(write, check.checkId);
-    }
-    this.#services.delete(instance.id);
+    for (const check of this.#checksOf(instance.id)) this.#deleteCheck(write, check.checkId);
+    this.#deleteService(instance);
     this.#servicesTableIndex = write.index;
     write.touched.add(WAIT_SERVICES);
     const lower = instance.name.toLowerCase();
@@ -412,6 +458,7 @@ export class Catalog {
     const check = this.#checks.get(id);
     if (check === undefined) return;
     this.#checks.delete(id);
+    this.#unindexCheck(check);
     this.#touchCheck(write, check);
     write.events.push({
       checkId: id,
@@ -455,7 +502,7 @@ export class Catalog {
   }
 
   #begin(): Write {
-    const index = Math.max(this.#index, this.#externalIndex()) + 1;
+    const index = this.#raft.next;
     return { index, touched: new Set(), events: [] };
   }
 
@@ -479,7 +526,11 @@ export class Catalog {
   #commit(write: Write): void {
     this.#agentVersion++;
     write.touched.add(WAIT_AGENT);
-    if (write.touched.size > 1) this.#index = write.index;
+    // Only a write that changed something takes its index from the log.
+    if (write.touched.size > 1) {
+      this.#index = write.index;
+      this.#raft.commit(write.index);
+    }
     this.waiters.notify(write.touched);
     for (const event of write.events) {
       for (const listener of [...this.#listeners]) {

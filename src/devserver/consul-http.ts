@@ -17,8 +17,26 @@ import type { WaiterRegistry } from './waiters.js';
 /** The dev server's datacenter; any other `?dc=` has no path (consul-semantics §1). */
 export const DATACENTER = 'dc1';
 
+/**
+ * What a held request waits on: a blocking read of KV, sessions, the catalog, health or an agent service
+ * (hash-based), or a `hang` fault that never answers.
+ */
+export type HeldKind = 'kv' | 'session' | 'catalog' | 'health' | 'agent' | 'hang';
+
+/** The kinds of blocking query: every held kind but a `hang` fault. */
+export type BlockingKind = Exclude<HeldKind, 'hang'>;
+
+/** Counters the routes keep for `stats()`. */
+export interface RouteCounters {
+  /** HTTP requests received. */
+  requests: number;
+  /** Wake-ups delivered to held blocking queries, by kind: one per query per write that touched it. */
+  readonly wakeups: Record<BlockingKind, number>;
+}
+
 /** A request held open by the server (a blocking query or a `hang` fault); `end()` releases it without answering. */
 export interface HeldRequest {
+  readonly kind: HeldKind;
   end(): void;
 }
 
@@ -41,7 +59,7 @@ export interface RouteContext {
   readonly settings: RouteSettings;
   /** Requests held open now, ended by `close()`. */
   readonly held: Set<HeldRequest>;
-  readonly counters: { requests: number };
+  readonly counters: RouteCounters;
   readonly logger: Required<Logger>;
 }
 
@@ -172,6 +190,14 @@ export function admitRequest(
     return false;
   }
   return true;
+}
+
+/** The anonymous token's AccessorID, named in Consul's 403 texts (consul-semantics §S6.1). */
+const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
+
+/** Consul's 403 text for the anonymous token lacking a permission on a resource (consul-semantics §S6.1). */
+export function permissionDeniedText(permission: string, resource: string): string {
+  return `Permission denied: token with AccessorID '${ANONYMOUS_ACCESSOR}' lacks permission '${permission}' on ${JSON.stringify(resource)}`;
 }
 
 /** consul-semantics §1: `OPTIONS` → empty 200 with `Allow`; any other unregistered method → 405 `method <M> not allowed`. */

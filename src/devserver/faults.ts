@@ -45,7 +45,11 @@ export interface FaultRule {
   match?: {
     /** HTTP method of the requests it applies to. @default 'GET' (faults apply to KV reads unless told otherwise) */
     method?: string;
-    /** The decoded key path after `/v1/kv/`: a string must equal it, a RegExp must match it. @default any key */
+    /**
+     * What it applies to: for KV, the decoded key path after `/v1/kv/`; for the health and catalog reads and
+     * the agent and session requests, the URL path (`/v1/health/service/web`). A string must equal it, a RegExp must match
+     * it. @default any KV key, health, catalog, agent or session request (by `method`)
+     */
     path?: string | RegExp;
   };
 }
@@ -63,16 +67,23 @@ export interface FaultInjector {
 /** A KV request as the fault rules see it. */
 export interface FaultRequest {
   readonly method: string;
-  /** The decoded key path after `/v1/kv/`. */
+  /** The decoded key path after `/v1/kv/`, or the URL path of a health, catalog, agent or session request. */
   readonly path: string;
   /** Whether it is a blocking query (`index` > 0). */
   readonly blocking: boolean;
 }
 
-interface ActiveRule {
+/** A rule not yet used up, as {@link DevServerFaults.active} lists it. */
+export interface ActiveFault {
   readonly fault: Fault;
+  /** Upper-cased HTTP method it applies to (KV faults). */
   readonly method: string;
   readonly path: string | RegExp | undefined;
+  /** Requests or runs it still applies to; `Infinity` until cleared. */
+  readonly remaining: number;
+}
+
+interface ActiveRule extends ActiveFault {
   remaining: number;
 }
 
@@ -127,7 +138,8 @@ function validateFault(fault: Fault): void {
 export class DevServerFaults implements FaultInjector {
   #rules: ActiveRule[] = [];
 
-  inject(rule: FaultRule): void {
+  /** Adds a rule (see {@link FaultInjector.inject}); returns it as {@link active} lists it, for {@link withdraw}. */
+  inject(rule: FaultRule): ActiveFault {
     validateFault(rule.fault);
     if (areaOf(rule.fault) === 'agent' && rule.match !== undefined) {
       throw invalid(
@@ -138,12 +150,27 @@ export class DevServerFaults implements FaultInjector {
     if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
       throw invalid(`fault times must be a positive integer or Infinity, got ${times}`);
     }
-    this.#rules.push({
+    const active: ActiveRule = {
       fault: rule.fault,
       method: (rule.match?.method ?? 'GET').toUpperCase(),
       path: rule.match?.path,
       remaining: times,
-    });
+    };
+    this.#rules.push(active);
+    return active;
+  }
+
+  /** The rules not yet used up, in the order they are consumed. */
+  active(): readonly ActiveFault[] {
+    return [...this.#rules];
+  }
+
+  /** Removes one rule {@link inject} returned; false when it was already used up or cleared. */
+  withdraw(rule: ActiveFault): boolean {
+    const at = this.#rules.indexOf(rule as ActiveRule);
+    if (at < 0) return false;
+    this.#rules.splice(at, 1);
+    return true;
   }
 
   clear(): void {
@@ -154,7 +181,7 @@ export class DevServerFaults implements FaultInjector {
     return this.#rules.length;
   }
 
-  /** Consumes and returns the fault for this KV request, if a rule matches. */
+  /** Consumes and returns the fault for this KV, health, catalog or agent request, if a rule matches. */
   take(request: FaultRequest): Fault | undefined {
     return this.#takeFirst((rule) => matches(rule, request));
   }

@@ -71,16 +71,40 @@ export const HEALTH_CHECK_FIELDS: FilterFields = struct({
   Status: STRING,
 });
 
+/** A `Node`: the items of `/v1/catalog/nodes` (`agent/consul/catalog_endpoint.go` ListNodes). */
+export const NODE_FIELDS: FilterFields = struct({
+  ID: STRING,
+  Node: STRING,
+  Address: STRING,
+  Datacenter: STRING,
+  TaggedAddresses: map(STRING),
+  Meta: map(STRING),
+});
+
+/**
+ * An `api.AgentService`: the values of `/v1/agent/services` (`agent/agent_endpoint.go` AgentServices filters
+ * the map's values). Fields bexpr skips (`CreateIndex`, `ModifyIndex`, `ContentHash`, `Datacenter`) are left out.
+ */
+export const AGENT_SERVICE_FIELDS: FilterFields = struct({
+  Kind: STRING,
+  ID: STRING,
+  Service: STRING,
+  Tags: list(STRING),
+  Meta: map(STRING),
+  Port: INT,
+  Address: STRING,
+  SocketPath: STRING,
+  TaggedAddresses: map(SERVICE_ADDRESS),
+  Weights: WEIGHTS,
+  EnableTagOverride: BOOL,
+  Proxy: PROXY,
+  Connect: CONNECT,
+  PeerName: STRING,
+});
+
 /** A `CheckServiceNode` (`{ Node, Service, Checks }`): the items of `/v1/health/service/<name>` (Consul docs). */
 export const HEALTH_SERVICE_FIELDS: FilterFields = struct({
-  Node: struct({
-    ID: STRING,
-    Node: STRING,
-    Address: STRING,
-    Datacenter: STRING,
-    TaggedAddresses: map(STRING),
-    Meta: map(STRING),
-  }),
+  Node: NODE_FIELDS,
   Service: struct({
     Kind: STRING,
     ID: STRING,

@@ -47,10 +47,13 @@ async function healthService(
   }
   const read = checkRead(ctx, request, HEALTH_SERVICE_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   const { catalog } = ctx;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'health',
+    fault,
     keys: catalog.serviceWaitKeys(name),
+    cacheKey: JSON.stringify(['health/service', name, tags, passing, filter, access]),
     evaluate: () => {
       // consul-semantics §S4.1: ?passing and ?filter apply after the wait, so the index is the unfiltered one.
       let instances = access ? catalog.instancesTagged(name, tags) : [];
@@ -92,8 +95,10 @@ function serveChecks(
 ): void {
   const read = checkRead(ctx, request, HEALTH_CHECK_FIELDS);
   if (read === undefined) return;
-  const { params, access, filter } = read;
+  const { params, access, filter, fault } = read;
   serveCatalogRead(ctx, request.res, params, {
+    kind: 'health',
+    fault,
     keys: [WAIT_CHECKS],
     evaluate: () => {
       const checks = access ? ctx.catalog.checks().filter(select) : [];

@@ -10,6 +10,7 @@ export { parseChaosSpec } from './faults.js';
 export type {
   DevServer,
   DevServerAgent,
+  DevServerBlockingKind,
   DevServerClock,
   DevServerEntry,
   DevServerKv,

@@ -69,6 +69,7 @@ export function goJsonType(value: unknown): string {
   if (value instanceof JsonNumber) return 'number';
   if (Array.isArray(value)) return 'array';
   if (value === null) return 'null';
+  if (typeof value === 'boolean') return 'bool';
   return typeof value === 'object' ? 'object' : typeof value;
 }
 

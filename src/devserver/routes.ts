@@ -20,7 +20,7 @@ import {
   refuseMethod,
   streamTooLargeText,
 } from './consul-http.js';
-import type { Fault } from './faults.js';
+import { type AnswerParts, actOnFault } from './fault-answer.js';
 import { goQuote, isGoPrintable, parseGoUint64 } from './go-strconv.js';
 import { cleanPath, GoQuery, goPathEscape, goUnescapeBytes } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
@@ -43,7 +43,6 @@ const RAW_HEADERS: OutgoingHttpHeaders = {
   'X-Content-Type-Options': 'nosniff',
   'Content-Security-Policy': 'sandbox',
 };
-const DEFAULT_MALFORMED_BODY = '[{"Key":';
 /** 400 text for a path whose percent-decoded bytes are not UTF-8 (overlong forms and surrogates included). */
 export const INVALID_UTF8_TEXT =
   'Invalid path: the percent-decoded path is not valid UTF-8. The consul-hotreload dev server stores keys ' +
@@ -269,6 +268,7 @@ function kvGet(
   }
   const target = watchTargetOf(read);
   holdBlockingRead(ctx, res, {
+    kind: 'kv',
     subscribe: (wake) => ctx.waiters.add(target, wake),
     evaluate,
     minIndex: params.minIndex,
@@ -281,52 +281,8 @@ function kvGet(
 // ---------------------------------------------------------------------------------------------------
 // Faults
 
-interface AnswerParts {
-  readonly body: Buffer;
-  readonly headers: OutgoingHttpHeaders;
-}
-
 function answerParts(answer: ReadAnswer): AnswerParts {
   return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...answer.headers } };
-}
-
-/**
- * Carries out a fault that replaces the answer (`status`, `hang`, `reset`, `malformed`); returns false for
- * the faults that only alter a normal answer (`index`, `spurious`).
- */
-function actOnFault(
-  ctx: RouteContext,
-  res: ServerResponse,
-  fault: Fault,
-  normal: () => AnswerParts,
-): boolean {
-  switch (fault.kind) {
-    case 'status':
-      sendText(res, fault.status, fault.body ?? '');
-      return true;
-    case 'hang': {
-      const held = { end: () => ctx.held.delete(held) };
-      ctx.held.add(held);
-      res.once('close', held.end);
-      return true;
-    }
-    case 'malformed': {
-      const { headers } = normal();
-      const body = fault.body ?? DEFAULT_MALFORMED_BODY;
-      sendBody(res, 200, body, { ...headers, 'Content-Type': 'application/json' });
-      return true;
-    }
-    case 'reset': {
-      const { body, headers } = normal();
-      const full = body.length >= 2 ? body : Buffer.from('[]');
-      res.writeHead(200, { ...headers, 'Content-Type': 'application/json', 'Content-Length': full.length });
-      // Headers and the first half of the body reach the client, then the connection is reset.
-      res.write(full.subarray(0, Math.floor(full.length / 2)), () => res.socket?.resetAndDestroy());
-      return true;
-    }
-    default:
-      return false;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------

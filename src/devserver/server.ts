@@ -17,7 +17,13 @@ import {
 import { Catalog, NODE_NAME } from './catalog.js';
 import { ChecksRunner } from './checks-runner.js';
 import { ConnectionTracker } from './connection-cap.js';
-import { type HeldRequest, type RouteContext, requestToken } from './consul-http.js';
+import {
+  type BlockingKind,
+  type HeldRequest,
+  type RouteContext,
+  type RouteCounters,
+  requestToken,
+} from './consul-http.js';
 import { DevServerFaults, type FaultInjector } from './faults.js';
 import { GoQuery } from './go-url.js';
 import { createRequestHandler } from './routes.js';
@@ -25,6 +31,9 @@ import { seedEntries } from './seed.js';
 import { type DevServerOptions, resolveOptions } from './server-options.js';
 import { SessionStore } from './sessions.js';
 import { KvStore } from './store.js';
+import { UiEventStream } from './ui/event-stream.js';
+import { UiFaults } from './ui/ui-faults.js';
+import { withUi } from './ui/ui-routes.js';
 import { WaiterRegistry } from './waiters.js';
 
 export type { DevServerAgent } from './agent-api.js';
@@ -53,20 +62,36 @@ export interface DevServerKv {
   delete(key: string, opts?: { recurse?: boolean }): void;
   /** A key's entry, or undefined. */
   get(key: string): DevServerEntry | undefined;
-  /** The global raft-like index (index of the last change; 1 before any write). */
+  /**
+   * The index of the last write of any kind: KV, catalog and session writes share one Raft log
+   * (consul-semantics §S9.1); 1 before any write.
+   */
   index(): number;
   /** Reaps every tombstone older than the TTL by the server's clock, now. */
   reapTombstones(): void;
 }
 
+/**
+ * What a blocking query reads: `kv` (`/v1/kv`), `session` (`/v1/session/info|list|node`), `catalog`
+ * (`/v1/catalog/*`), `health` (`/v1/health/*`), `agent` (`/v1/agent/service/<id>?hash=`).
+ */
+export type DevServerBlockingKind = BlockingKind;
+
 /** Counters for tests and the bench. */
 export interface DevServerStats {
   /** HTTP requests received. */
   requests: number;
-  /** Blocking queries held open now. */
+  /**
+   * Blocking queries held open now, of every kind (KV, sessions, catalog, health, and agent services
+   * blocking on `?hash`); `hang` faults are not counted. {@link DevServerStats.blockingHeldByKind} splits it.
+   */
   blockingHeld: number;
-  /** Wake-ups delivered to blocking queries by writes (one per query per touching write). */
+  /** {@link DevServerStats.blockingHeld} by what the queries read. */
+  blockingHeldByKind: Record<DevServerBlockingKind, number>;
+  /** Wake-ups delivered to blocking queries by writes (one per query per touching write), every kind. */
   wakeups: number;
+  /** {@link DevServerStats.wakeups} by what the woken queries read. */
+  wakeupsByKind: Record<DevServerBlockingKind, number>;
   /** Open client connections now (excluding ones refused by the per-client cap). */
   connections: number;
   /** Connections accepted since start, refused ones included. */
@@ -115,10 +140,10 @@ class RunningDevServer implements DevServer {
   readonly #net: NetServer;
   readonly #http: HttpServer;
   readonly #store: KvStore;
-  readonly #waiters: WaiterRegistry;
   readonly #held: Set<HeldRequest>;
-  readonly #counters: { requests: number };
+  readonly #counters: RouteCounters;
   readonly #connections: ConnectionTracker;
+  readonly #closeUi: () => void;
   #closing: Promise<void> | undefined;
 
   constructor(parts: {
@@ -129,15 +154,17 @@ class RunningDevServer implements DevServer {
     connections: ConnectionTracker;
     host: string;
     port: number;
+    /** Ends the web page's streams and timers (src/devserver/ui). */
+    closeUi: () => void;
   }) {
     const { context } = parts;
     this.#net = parts.net;
     this.#http = parts.http;
     this.#store = context.store;
-    this.#waiters = context.waiters;
     this.#held = context.held;
     this.#counters = context.counters;
     this.#connections = parts.connections;
+    this.#closeUi = parts.closeUi;
     this.faults = context.faults;
     this.sessions = context.sessions;
     this.host = parts.host;
@@ -149,11 +176,17 @@ class RunningDevServer implements DevServer {
   }
 
   stats(): DevServerStats {
-    const waiters = this.#waiters.counts();
+    const held = emptyKinds();
+    for (const request of this.#held) if (request.kind !== 'hang') held[request.kind]++;
+    const wakeups = this.#counters.wakeups;
+    const sum = (kinds: Record<BlockingKind, number>) =>
+      Object.values(kinds).reduce((total, count) => total + count, 0);
     return {
       requests: this.#counters.requests,
-      blockingHeld: waiters.held,
-      wakeups: waiters.wakeups,
+      blockingHeld: sum(held),
+      blockingHeldByKind: held,
+      wakeups: sum(wakeups),
+      wakeupsByKind: { ...wakeups },
       connections: this.#connections.open,
       connectionsTotal: this.#connections.total,
       connectionsRejected: this.#connections.rejected,
@@ -174,6 +207,7 @@ class RunningDevServer implements DevServer {
   async #shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     for (const held of [...this.#held]) held.end();
+    this.#closeUi();
     this.#store.dispose();
     this.sessions.dispose();
     this.agent.runner.close();
@@ -185,6 +219,10 @@ class RunningDevServer implements DevServer {
 }
 
 const MAX_UINT64 = (1n << 64n) - 1n;
+
+function emptyKinds(): Record<BlockingKind, number> {
+  return { kv: 0, session: 0, catalog: 0, health: 0, agent: 0 };
+}
 
 function directKv(store: KvStore): DevServerKv {
   const requireKey = (key: string, operation: string) => {
@@ -265,13 +303,15 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const seed = resolved.seed === undefined ? [] : seedEntries(resolved.seed);
   const services = decodeServiceDefinitions(resolved.services);
   const waiters = new WaiterRegistry();
+  // The web page's live feed hears every committed write after the blocking queries it woke.
+  const uiEvents = new UiEventStream();
   const store = new KvStore({
     tombstoneTtlMs: resolved.tombstoneTtlMs,
     now: resolved.now,
-    onCommit: (keys) => waiters.notify(keys),
+    onCommit: (keys) => uiEvents.kvCommitted(keys, waiters.notify(keys)),
   });
   for (const entry of seed) store.set(entry.key, entry.value, entry.flags);
-  const catalog = new Catalog({ now: () => resolved.clock.now(), externalIndex: () => store.index() });
+  const catalog = new Catalog({ now: () => resolved.clock.now(), raft: store.raft });
   // Sessions live on the agent's one node and are tied to its checks: a check that turns critical, or
   // goes away, invalidates the sessions that name it (consul-semantics §L1).
   const sessions = new SessionStore({
@@ -300,7 +340,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       txnMaxReqLen: resolved.txnMaxReqLen,
     },
     held: new Set(),
-    counters: { requests: 0 },
+    counters: { requests: 0, wakeups: emptyKinds() },
     logger: resolveLogger(options.logger),
   };
   const runner = new ChecksRunner({
@@ -313,6 +353,19 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   });
   const agent = createAgentApi({ catalog, runner, sessions, clock: resolved.clock });
   for (const registration of services) registerDecoded(catalog, runner, registration, false);
+  const uiFaults = new UiFaults(faults, resolved.clock);
+  let stats = (): DevServerStats => ({ ...EMPTY_STATS });
+  const ui = {
+    events: uiEvents,
+    faults: uiFaults,
+    store,
+    waiters,
+    catalog,
+    sessions,
+    aclToken: resolved.aclToken,
+    stats: () => stats(),
+  };
+  uiEvents.attach({ ...ui, now: resolved.now });
   // Node's request and header timeouts cover receiving the request only, so they bound slow or idle
   // clients but never a blocking query's answer (consul-semantics §4). Node checks them every connectionsCheckingInterval.
   const http = createHttpServer(
@@ -322,11 +375,14 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       keepAliveTimeout: resolved.keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(resolved.headersTimeoutMs / 4))),
     },
-    agentFaults(
-      agent,
-      faults,
-      resolved.aclToken,
-      createRequestHandler(context, { catalog, runner, route: context }),
+    withUi(
+      ui,
+      agentFaults(
+        agent,
+        faults,
+        resolved.aclToken,
+        createRequestHandler(context, { catalog, runner, route: context }),
+      ),
     ),
   );
   // Node tracks connections for those timeouts only once its HTTP server emits 'listening'; this one
@@ -344,6 +400,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       resolve();
     });
   }).catch((error: unknown) => {
+    uiFaults.close();
     store.dispose();
     sessions.dispose();
     runner.close();
@@ -352,5 +409,33 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   });
   const address = net.address();
   const port = typeof address === 'object' && address !== null ? address.port : resolved.port;
-  return new RunningDevServer({ net, http, context, agent, connections, host: resolved.host, port });
+  const closeUi = () => {
+    uiEvents.close();
+    uiFaults.close();
+  };
+  const server = new RunningDevServer({
+    net,
+    http,
+    context,
+    agent,
+    connections,
+    host: resolved.host,
+    port,
+    closeUi,
+  });
+  stats = () => server.stats();
+  return server;
 }
+
+const EMPTY_STATS: DevServerStats = {
+  requests: 0,
+  blockingHeld: 0,
+  blockingHeldByKind: emptyKinds(),
+  wakeups: 0,
+  wakeupsByKind: emptyKinds(),
+  connections: 0,
+  connectionsTotal: 0,
+  connectionsRejected: 0,
+  tombstones: 0,
+  tombstonesVisited: 0,
+};

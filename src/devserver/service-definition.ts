@@ -4,6 +4,7 @@
  * the validation texts in Consul's order (consul-semantics §S1.2, §S1.3, §S2.1).
  * @module
  */
+import { scanGoJson } from './go-json-syntax.js';
 import { goQuote, parseGoDuration } from './go-strconv.js';
 
 /** A check status Consul accepts. */
@@ -78,6 +79,37 @@ type FieldKind =
 interface StructSpec {
   readonly goName: string;
   readonly fields: Readonly<Record<string, FieldKind>>;
+  /**
+   * Consul gives the type its own `UnmarshalJSON` that decodes into an anonymous struct (ServiceDefinition,
+   * CheckType, CheckDefinition), so Go's errors name no struct for its fields (`Go struct field .Port`).
+   */
+  readonly custom?: boolean;
+}
+
+/**
+ * Where a value sits, for Go's type-error text (Go 1.22+ `addErrorContext`): the struct Go names and the
+ * field path. Below a nested custom type the outer frame's struct name wins (`locked`).
+ */
+interface PathContext {
+  readonly struct: string;
+  readonly stack: readonly string[];
+  readonly locked: boolean;
+}
+
+function topContext(spec: StructSpec): PathContext {
+  return { struct: spec.custom === true ? '' : spec.goName, stack: [], locked: false };
+}
+
+function enter(ctx: PathContext, field: string, spec?: StructSpec): PathContext {
+  const stack = [...ctx.stack, field];
+  if (spec === undefined || ctx.locked) return { ...ctx, stack };
+  if (spec.custom === true) return { struct: ctx.struct, stack, locked: true };
+  return { struct: spec.goName, stack, locked: false };
+}
+
+function structOf(kind: FieldKind): StructSpec | undefined {
+  if (typeof kind !== 'object') return undefined;
+  return 'arrayOf' in kind ? kind.arrayOf : kind;
 }
 
 const WEIGHTS: StructSpec = { goName: 'Weights', fields: { Passing: 'int', Warning: 'int' } };
@@ -119,15 +151,17 @@ const CHECK_TYPE_FIELDS: Record<string, FieldKind> = {
   OutputMaxSize: 'int',
 };
 
-const CHECK_TYPE: StructSpec = { goName: 'CheckType', fields: CHECK_TYPE_FIELDS };
+const CHECK_TYPE: StructSpec = { goName: 'CheckType', fields: CHECK_TYPE_FIELDS, custom: true };
 
 const CHECK_DEFINITION: StructSpec = {
   goName: 'CheckDefinition',
+  custom: true,
   fields: { ...CHECK_TYPE_FIELDS, ID: 'string', ServiceID: 'string', Token: 'string' },
 };
 
 const SERVICE_DEFINITION: StructSpec = {
   goName: 'ServiceDefinition',
+  custom: true,
   fields: {
     ID: 'string',
     Name: 'string',
@@ -192,21 +226,34 @@ const GO_TYPE: Record<string, string> = {
   duration: 'time.Duration',
 };
 
-function typeError(value: unknown, path: string, goType: string): DecodeFailure {
-  const found = typeof value === 'number' ? `number ${value}` : jsonTypeOf(value);
+/**
+ * Go's UnmarshalTypeError text. A number says `number` for a non-numeric target and `number <literal>` for an
+ * int it does not fit; a list or map element names the element's type.
+ */
+function typeError(value: unknown, ctx: PathContext, goType: string): DecodeFailure {
+  const found =
+    typeof value === 'number' ? (goType === 'int' ? `number ${value}` : 'number') : jsonTypeOf(value);
+  const path = `${ctx.struct}.${ctx.stack.join('.')}`;
   return new DecodeFailure(`json: cannot unmarshal ${found} into Go struct field ${path} of type ${goType}`);
 }
 
-function decodeField(kind: FieldKind, value: unknown, path: string): unknown {
+function decodeStrings(value: unknown, ctx: PathContext, listType: string): unknown {
+  if (!Array.isArray(value)) throw typeError(value, ctx, listType);
+  const wrong = value.find((item) => item !== null && typeof item !== 'string');
+  if (wrong !== undefined) throw typeError(wrong, ctx, 'string');
+  return value;
+}
+
+function decodeField(kind: FieldKind, value: unknown, ctx: PathContext): unknown {
   if (value === null) return undefined; // Go leaves the zero value for null.
   if (typeof kind === 'object') {
     if ('arrayOf' in kind) {
-      if (!Array.isArray(value)) throw typeError(value, path, `[]*structs.${kind.arrayOf.goName}`);
-      return value.map((item) => (item === null ? undefined : decodeStruct(kind.arrayOf, item, path)));
+      if (!Array.isArray(value)) throw typeError(value, ctx, `structs.${kind.arrayOf.goName}s`);
+      return value.map((item) => (item === null ? undefined : decodeStruct(kind.arrayOf, item, ctx)));
     }
-    return decodeStruct(kind, value, path);
+    return decodeStruct(kind, value, ctx);
   }
-  const fail = () => typeError(value, path, GO_TYPE[kind] ?? kind);
+  const fail = () => typeError(value, ctx, GO_TYPE[kind] ?? kind);
   switch (kind) {
     case 'string':
       if (typeof value !== 'string') throw fail();
@@ -218,43 +265,47 @@ function decodeField(kind: FieldKind, value: unknown, path: string): unknown {
       if (typeof value !== 'number' || !Number.isInteger(value)) throw fail();
       return value;
     case 'strings':
-      if (!Array.isArray(value) || value.some((item) => typeof item !== 'string')) throw fail();
-      return value;
-    case 'stringMap':
+      return decodeStrings(value, ctx, '[]string');
+    case 'stringMap': {
       if (jsonTypeOf(value) !== 'object') throw fail();
-      for (const item of Object.values(value as object)) if (typeof item !== 'string') throw fail();
+      const wrong = Object.values(value as object).find((item) => item !== null && typeof item !== 'string');
+      if (wrong !== undefined) throw typeError(wrong, ctx, 'string');
       return value;
+    }
     case 'headers':
       if (jsonTypeOf(value) !== 'object') throw fail();
       for (const item of Object.values(value as object)) {
-        if (!Array.isArray(item) || item.some((entry) => typeof entry !== 'string')) throw fail();
+        if (item !== null) decodeStrings(item, ctx, '[]string');
       }
       return value;
     case 'duration':
-      return decodeDuration(value, path);
+      return decodeDuration(value);
     case 'opaque':
       return value;
   }
 }
 
-/** consul-semantics §S1.2: a duration is a Go duration string or a JSON number of nanoseconds; returns ms. */
-function decodeDuration(value: unknown, path: string): number {
+/**
+ * consul-semantics §S1.2: a duration is a Go duration string or a JSON number of nanoseconds; returns ms.
+ * Consul decodes it into an `interface{}` first, so any other JSON type is simply no duration.
+ */
+function decodeDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return value / 1e6;
-  if (typeof value !== 'string') throw typeError(value, path, 'time.Duration');
+  if (typeof value !== 'string') return undefined;
   const ms = parseGoDuration(value);
   if (ms === undefined) throw new DecodeFailure(`time: invalid duration ${goQuote(value)}`);
   return ms;
 }
 
-function decodeStruct(spec: StructSpec, value: unknown, path: string): Record<string, unknown> {
-  if (jsonTypeOf(value) !== 'object') throw typeError(value, path, `structs.${spec.goName}`);
+function decodeStruct(spec: StructSpec, value: unknown, ctx: PathContext): Record<string, unknown> {
+  if (jsonTypeOf(value) !== 'object') throw typeError(value, ctx, `structs.${spec.goName}`);
   const lookup = fieldLookup(spec);
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
     const name = spec.fields[key] === undefined ? lookup.get(key.toLowerCase()) : key;
     if (name === undefined) throw new DecodeFailure(`json: unknown field ${JSON.stringify(key)}`);
     const kind = spec.fields[name] as FieldKind;
-    const decoded = decodeField(kind, item, `${path}.${name}`);
+    const decoded = decodeField(kind, item, enter(ctx, name, structOf(kind)));
     if (decoded !== undefined) out[name] = decoded;
   }
   return out;
@@ -267,16 +318,12 @@ function decodeBody(body: Buffer, spec: StructSpec): Decoded<Record<string, unkn
     status: 400,
     text: `Request decode failed: ${why}`,
   });
-  const text = body.toString('utf8');
-  if (text.trim() === '') return fail('EOF');
-  let parsed: unknown;
+  // consul-semantics §S9.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
+  const scan = scanGoJson(body);
+  if (!scan.ok) return fail(scan.error);
+  const parsed: unknown = JSON.parse(body.subarray(0, scan.end).toString('utf8'));
   try {
-    parsed = JSON.parse(text);
-  } catch {
-    return fail('invalid character in JSON body');
-  }
-  try {
-    return { ok: true, value: decodeStruct(spec, parsed, spec.goName) };
+    return { ok: true, value: decodeStruct(spec, parsed, topContext(spec)) };
   } catch (error) {
     if (error instanceof DecodeFailure) return fail(error.message);
     throw error;

@@ -11,10 +11,14 @@ import {
   blockingTimeoutMs,
   type CommonParams,
   DATACENTER,
+  type HeldKind,
   parseCommonParams,
+  permissionDeniedText,
   type RouteContext,
   readMetaHeaders,
 } from './consul-http.js';
+import { type AnswerParts, actOnFault } from './fault-answer.js';
+import type { Fault } from './faults.js';
 import { applyFilter as applyBexpr, type FilterFields, parseFilter } from './filter.js';
 import type { GoQuery } from './go-url.js';
 import { sendBody, sendText } from './http-io.js';
@@ -32,13 +36,12 @@ export interface ServiceRequest {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly method: string;
+  /** The decoded URL path, e.g. `/v1/health/service/web`: what a fault rule's `match.path` sees. */
+  readonly path: string;
   /** The path after the area prefix, e.g. `service/register` for `/v1/agent/service/register`. */
   readonly rest: string;
   readonly query: GoQuery;
 }
-
-/** The anonymous token's AccessorID, named in Consul's 403 texts (consul-semantics §S6.1). */
-const ANONYMOUS_ACCESSOR = '00000000-0000-0000-0000-000000000002';
 
 const JSON_HEADERS: OutgoingHttpHeaders = { 'Content-Type': 'application/json' };
 
@@ -59,11 +62,7 @@ export function authorizeWrite(
     sendText(res, 403, 'ACL not found');
     return false;
   }
-  sendText(
-    res,
-    403,
-    `Permission denied: token with AccessorID '${ANONYMOUS_ACCESSOR}' lacks permission '${permission}' on ${JSON.stringify(resource)}`,
-  );
+  sendText(res, 403, permissionDeniedText(permission, resource));
   return false;
 }
 
@@ -86,6 +85,8 @@ export interface CheckedRead {
   readonly access: boolean;
   /** The `?filter` expression, already checked against the answer type; `''` for none. */
   readonly filter: string;
+  /** The fault this read meets (matched on `GET` and its URL path), if any. */
+  readonly fault: Fault | undefined;
 }
 
 /**
@@ -102,7 +103,8 @@ export function checkRead(
   const access = readAccess(ctx, request.res, params.token);
   if (access === undefined) return undefined;
   if (!checkFilter(request, fields)) return undefined;
-  return { params, access, filter: request.query.get('filter') };
+  const fault = ctx.route.faults.take({ method: 'GET', path: request.path, blocking: params.minIndex > 0n });
+  return { params, access, filter: request.query.get('filter'), fault };
 }
 
 /**
@@ -149,16 +151,55 @@ export interface IndexedAnswer {
   readonly value: unknown;
 }
 
+/** A read's answer rendered to its body. */
+interface RenderedAnswer {
+  readonly index: number;
+  readonly body: Buffer;
+}
+
+/**
+ * Answers shared by identical reads until the catalog next changes: the watchers of one service wake together
+ * on a check flip, and each would otherwise compute and render the same body (many per service in the bench).
+ */
+class AnswerCache {
+  #version = -1;
+  readonly #answers = new Map<string, RenderedAnswer>();
+
+  get(catalog: Catalog, key: string, compute: () => RenderedAnswer): RenderedAnswer {
+    if (this.#version !== catalog.agentVersion) {
+      this.#answers.clear();
+      this.#version = catalog.agentVersion;
+    }
+    let answer = this.#answers.get(key);
+    if (answer === undefined) {
+      answer = compute();
+      this.#answers.set(key, answer);
+    }
+    return answer;
+  }
+}
+
+const answerCaches = new WeakMap<Catalog, AnswerCache>();
+
+function answerCacheOf(catalog: Catalog): AnswerCache {
+  let cache = answerCaches.get(catalog);
+  if (cache === undefined) {
+    cache = new AnswerCache();
+    answerCaches.set(catalog, cache);
+  }
+  return cache;
+}
+
 /** Sends a read's answer with the index headers (consul-semantics §S3.4). */
-export function sendIndexed(
+function sendIndexed(
   ctx: ServiceContext,
   res: ServerResponse,
-  answer: IndexedAnswer,
-  pretty: boolean,
+  answer: RenderedAnswer,
+  indexOverride?: number | 'missing',
 ): void {
-  const headers: OutgoingHttpHeaders = { ...readMetaHeaders(answer.index), ...JSON_HEADERS };
+  const headers: OutgoingHttpHeaders = { ...readMetaHeaders(indexOverride ?? answer.index), ...JSON_HEADERS };
   if (!ctx.catalog.hasLeader) headers['X-Consul-KnownLeader'] = 'false';
-  sendBody(res, 200, renderJson(answer.value, pretty), headers);
+  sendBody(res, 200, answer.body, headers);
 }
 
 /** Sends a JSON body without index headers (agent endpoints). */
@@ -174,8 +215,16 @@ export function sendJson(
 
 /** A blocking read over the catalog: which waiter keys can change its answer, and how to compute it. */
 export interface CatalogRead {
+  readonly kind: Extract<HeldKind, 'catalog' | 'health'>;
   readonly keys: readonly string[];
   readonly evaluate: () => IndexedAnswer;
+  /**
+   * Names everything the answer depends on besides the catalog's state (path, tags, filter, access); reads
+   * with the same key share one computed answer until the catalog changes. Undefined: computed per read.
+   */
+  readonly cacheKey?: string;
+  /** The fault the read met ({@link CheckedRead.fault}). */
+  readonly fault: Fault | undefined;
 }
 
 /**
@@ -189,24 +238,41 @@ export function serveCatalogRead(
   params: CommonParams,
   read: CatalogRead,
 ): void {
-  const first = read.evaluate();
-  if (params.minIndex === 0n || BigInt(first.index) > params.minIndex) {
-    sendIndexed(ctx, res, first, params.pretty);
+  const render = (): RenderedAnswer => {
+    const answer = read.evaluate();
+    return { index: answer.index, body: renderJson(answer.value, params.pretty) };
+  };
+  const cacheKey = read.cacheKey === undefined ? undefined : `${read.cacheKey}\0${params.pretty}`;
+  const evaluate =
+    cacheKey === undefined ? render : () => answerCacheOf(ctx.catalog).get(ctx.catalog, cacheKey, render);
+  const { fault } = read;
+  const parts = (): AnswerParts => {
+    const answer = evaluate();
+    return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...JSON_HEADERS } };
+  };
+  if (fault !== undefined && actOnFault(ctx.route, res, fault, parts)) return;
+  const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
+  const send = (answer: RenderedAnswer) => sendIndexed(ctx, res, answer, indexOverride);
+  const first = evaluate();
+  if (params.minIndex === 0n || BigInt(first.index) > params.minIndex || fault?.kind === 'spurious') {
+    send(first);
     return;
   }
   holdUntil(ctx, res, {
+    kind: read.kind,
     keys: read.keys,
     timeoutMs: blockingTimeoutMs(ctx.route.settings, params.waitMs),
     check: () => {
-      const answer = read.evaluate();
+      const answer = evaluate();
       return BigInt(answer.index) > params.minIndex ? answer : undefined;
     },
-    send: (answer) => sendIndexed(ctx, res, answer ?? read.evaluate(), params.pretty),
+    send: (answer) => send(answer ?? evaluate()),
   });
 }
 
 /** A held request: re-`check` on every wake, `send` what it found or, at the timeout, `undefined`. */
 export interface Hold<T> {
+  readonly kind: Extract<HeldKind, 'catalog' | 'health' | 'agent'>;
   readonly keys: readonly string[];
   readonly timeoutMs: number;
   readonly check: () => T | undefined;
@@ -226,13 +292,19 @@ export function holdUntil<T>(ctx: ServiceContext, res: ServerResponse, hold: Hol
     res.off('close', onClose);
     if (answer) hold.send(found);
   };
-  const held = { end: () => settle(undefined, false) };
+  const held = { kind: hold.kind, end: () => settle(undefined, false) };
   const onClose = () => settle(undefined, false);
   const onWake = () => {
+    ctx.route.counters.wakeups[hold.kind]++;
     const found = hold.check();
     if (found !== undefined) settle(found, true);
   };
-  for (const key of hold.keys) unregister.push(ctx.catalog.waiters.add({ kind: 'key', path: key }, onWake));
+  unregister.push(
+    ctx.catalog.waiters.addAll(
+      hold.keys.map((path) => ({ kind: 'key', path })),
+      onWake,
+    ),
+  );
   const timer = setTimeout(() => settle(undefined, true), hold.timeoutMs);
   ctx.route.held.add(held);
   res.on('close', onClose);

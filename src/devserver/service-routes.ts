@@ -42,6 +42,7 @@ export async function handleServiceRequest(
   const request: ServiceRequest = {
     req,
     res,
+    path,
     method: req.method ?? '',
     rest: path.slice(area.length),
     query,

@@ -9,13 +9,18 @@ import {
   admitRequest,
   blockingTimeoutMs,
   type CommonParams,
+  DATACENTER,
   declaredContentLength,
   enterpriseRefusal,
   parseCommonParams,
+  permissionDeniedText,
   type RouteContext,
+  readMetaHeaders,
   refuseMethod,
   requestToken,
 } from './consul-http.js';
+import { actOnFault } from './fault-answer.js';
+import { scanGoJson } from './go-json-syntax.js';
 import { goQuote, parseGoDurationNs } from './go-strconv.js';
 import type { GoQuery } from './go-url.js';
 import { readBodyBounded, sendBody, sendText } from './http-io.js';
@@ -50,22 +55,22 @@ export async function handleSession(
   const arg = slash < 0 ? undefined : rest.slice(slash + 1);
   switch (slash < 0 ? endpoint : `${endpoint}/`) {
     case 'create':
-      await sessionCreate(ctx, req, res, query);
+      await sessionCreate(ctx, req, res, query, path);
       return true;
     case 'destroy/':
-      sessionDestroy(ctx, req, res, query, arg ?? '');
+      sessionDestroy(ctx, req, res, query, arg ?? '', path);
       return true;
     case 'renew/':
-      sessionRenew(ctx, req, res, query, arg ?? '');
+      sessionRenew(ctx, req, res, query, arg ?? '', path);
       return true;
     case 'info/':
-      sessionRead(ctx, req, res, query, { kind: 'info', arg: arg ?? '' });
+      sessionRead(ctx, req, res, query, { kind: 'info', arg: arg ?? '', path });
       return true;
     case 'node/':
-      sessionRead(ctx, req, res, query, { kind: 'node', arg: arg ?? '' });
+      sessionRead(ctx, req, res, query, { kind: 'node', arg: arg ?? '', path });
       return true;
     case 'list':
-      sessionRead(ctx, req, res, query, { kind: 'list', arg: '' });
+      sessionRead(ctx, req, res, query, { kind: 'list', arg: '', path });
       return true;
     default:
       return false;
@@ -95,6 +100,7 @@ async function sessionCreate(
   req: IncomingMessage,
   res: ServerResponse,
   query: GoQuery,
+  path: string,
 ): Promise<void> {
   if (req.method !== 'PUT') return refuseMethod(req, res, 'OPTIONS,PUT');
   const refusal = enterpriseRefusal(req, query);
@@ -112,7 +118,8 @@ async function sessionCreate(
     spec = decoded;
   }
   spec = fixupEmptyChecks(spec);
-  if (!admitRequest(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) })) return;
+  const params = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitSessionWrite(ctx, res, params, spec.node, path)) return;
   const created = ctx.sessions.create(spec);
   if (!created.ok) return sendText(res, 500, created.error);
   sendBody(res, 200, renderJson({ ID: created.session.id }, query.has('pretty')), JSON_HEADERS);
@@ -124,12 +131,15 @@ function sessionDestroy(
   res: ServerResponse,
   query: GoQuery,
   sessionId: string,
+  path: string,
 ) {
   if (req.method !== 'PUT') return refuseMethod(req, res, 'OPTIONS,PUT');
   const refusal = enterpriseRefusal(req, query);
   if (refusal !== undefined) return sendText(res, 400, refusal);
   if (sessionId === '') return sendText(res, 400, 'Missing session');
-  if (!admitRequest(ctx, res, { datacenter: query.get('dc'), token: requestToken(req, query) })) return;
+  const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
+  const params = { datacenter: query.get('dc'), token: requestToken(req, query) };
+  if (!admitSessionWrite(ctx, res, params, node, path)) return;
   // consul-semantics §L3: destroying an unknown session is not an error.
   ctx.sessions.destroy(sessionId);
   sendBody(res, 200, renderJson(true, query.has('pretty')), JSON_HEADERS);
@@ -141,11 +151,13 @@ function sessionRenew(
   res: ServerResponse,
   query: GoQuery,
   sessionId: string,
+  path: string,
 ) {
   const params = queryPreamble(req, res, query, 'PUT');
   if (params === undefined) return;
   if (sessionId === '') return sendText(res, 400, 'Missing session');
-  if (!admitRequest(ctx, res, params)) return;
+  const node = ctx.sessions.get(sessionId)?.node ?? ctx.sessions.nodeName;
+  if (!admitSessionWrite(ctx, res, params, node, path)) return;
   const session = ctx.sessions.renew(sessionId);
   if (session === undefined) return sendText(res, 404, `Session id '${sessionId}' not found`);
   // consul-semantics §L3: the renew answer sets no index headers.
@@ -177,6 +189,8 @@ function queryPreamble(
 interface SessionRead {
   readonly kind: 'info' | 'node' | 'list';
   readonly arg: string;
+  /** The URL path, what a fault rule's `match.path` sees. */
+  readonly path: string;
 }
 
 function sessionRead(
@@ -190,11 +204,14 @@ function sessionRead(
   if (params === undefined) return;
   if (read.kind === 'info' && read.arg === '') return sendText(res, 400, 'Missing session');
   if (read.kind === 'node' && read.arg === '') return sendText(res, 400, 'Missing node name');
-  if (!admitRequest(ctx, res, params)) return;
+  // consul-semantics §S6.1: with ACLs on, a read without the token sees no session (filtered, not refused).
+  const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
+  if (!anonymous && !admitRequest(ctx, res, params)) return;
   const evaluate = (): ReadAnswer => {
     const index = ctx.sessions.index();
-    const found =
-      read.kind === 'info'
+    const found = anonymous
+      ? []
+      : read.kind === 'info'
         ? [ctx.sessions.get(read.arg)].filter((session) => session !== undefined)
         : read.kind === 'node'
           ? ctx.sessions.forNode(read.arg)
@@ -203,15 +220,26 @@ function sessionRead(
     const body = renderJson(found.map(sessionToJson), params.pretty);
     return { status: 200, index, body, headers: JSON_HEADERS, missingKey: false };
   };
-  if (params.minIndex === 0n) return sendRead(res, evaluate(), undefined);
+  // A read the token filters to nothing meets no fault, as a refused KV request meets none.
+  const fault = anonymous
+    ? undefined
+    : ctx.faults.take({ method: 'GET', path: read.path, blocking: params.minIndex > 0n });
+  const parts = () => {
+    const answer = evaluate();
+    return { body: answer.body, headers: { ...readMetaHeaders(answer.index), ...answer.headers } };
+  };
+  if (fault !== undefined && actOnFault(ctx, res, fault, parts)) return;
+  const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
+  if (params.minIndex === 0n) return sendRead(res, evaluate(), indexOverride);
   // consul-semantics §L3: the reads block on the sessions table index.
   holdBlockingRead(ctx, res, {
+    kind: 'session',
     subscribe: (wake) => ctx.sessions.subscribe(wake),
     evaluate,
     minIndex: params.minIndex,
     timeoutMs: blockingTimeoutMs(ctx.settings, params.waitMs),
-    spurious: false,
-    indexOverride: undefined,
+    spurious: fault?.kind === 'spurious',
+    indexOverride,
   });
 }
 
@@ -247,51 +275,66 @@ function fixupEmptyChecks(spec: SessionSpec): SessionSpec {
  * error text on failure.
  */
 function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | string {
-  let parsed: unknown;
-  try {
-    parsed = parseJsonKeepingNumbers(body.toString('utf8'));
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
+  // consul-semantics §S9.2: Go's Decoder reads one value and reports its scanner's text for bad syntax.
+  const scan = scanGoJson(body);
+  if (!scan.ok) return scan.error;
+  const parsed = parseJsonKeepingNumbers(body.subarray(0, scan.end).toString('utf8'));
   if (parsed === null) return defaults;
   if (!isJsonObject(parsed)) {
     return `json: cannot unmarshal ${goJsonType(parsed)} into Go value of type structs.Session`;
   }
   const object = parsed;
-  const mistyped = (name: string, goType: string, value: unknown) =>
-    `json: cannot unmarshal ${goJsonType(value)} into Go struct field Session.${name} of type ${goType}`;
-  const errors: string[] = [];
+  // consul-semantics §L9: Session.UnmarshalJSON decodes into an anonymous struct embedding the session, so
+  // Go names no struct for a top-level field (`.Name`), and the innermost named struct below it.
+  const mistyped = (name: string, goType: string, value: unknown, struct = '') =>
+    errors.push({
+      key: name.split('.')[0] as string,
+      text: `json: cannot unmarshal ${goJsonType(value)} into Go struct field ${struct}.${name} of type ${goType}`,
+    });
+  const errors: { key: string; text: string }[] = [];
   const text = (name: string, fallback: string): string => {
     const value = field(object, name) ?? null;
     if (value === null) return fallback;
     if (typeof value === 'string') return value;
-    errors.push(mistyped(name, 'string', value));
+    mistyped(name, 'string', value);
     return fallback;
   };
   const strings = (name: string, fallback: readonly string[] | null): readonly string[] | null => {
     const value = field(object, name);
     if (value === undefined) return fallback;
     if (value === null) return null;
-    if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value;
-    errors.push(mistyped(name, Array.isArray(value) ? 'string' : '[]string', value));
+    if (!Array.isArray(value)) {
+      mistyped(name, name === 'Checks' ? '[]types.CheckID' : '[]string', value);
+      return fallback;
+    }
+    const wrong = value.find((item) => item !== null && typeof item !== 'string');
+    if (wrong === undefined) return value.map((item) => item ?? '');
+    mistyped(name, name === 'Checks' ? 'types.CheckID' : 'string', wrong);
     return fallback;
   };
   const serviceChecks = (): readonly SessionServiceCheck[] | null => {
     const value = field(object, 'ServiceChecks');
     if (value === undefined) return defaults.serviceChecks;
     if (value === null) return null;
-    if (!Array.isArray(value) || !value.every(isJsonObject)) {
-      errors.push(mistyped('ServiceChecks', '[]structs.ServiceCheck', value));
+    if (!Array.isArray(value)) {
+      mistyped('ServiceChecks', '[]structs.ServiceCheck', value);
       return defaults.serviceChecks;
     }
-    return value.map((check) => {
-      const id = field(check, 'ID');
-      const namespace = field(check, 'Namespace');
-      return {
-        id: typeof id === 'string' ? id : '',
-        namespace: typeof namespace === 'string' ? namespace : '',
+    const wrong = value.find((check) => check !== null && !isJsonObject(check));
+    if (wrong !== undefined) {
+      mistyped('ServiceChecks', 'structs.ServiceCheck', wrong);
+      return defaults.serviceChecks;
+    }
+    const checks = (value as (Record<string, unknown> | null)[]).map((check) => {
+      const member = (name: string): string => {
+        const found = check === null ? undefined : (field(check, name) ?? null);
+        if (found === undefined || found === null || typeof found === 'string') return found ?? '';
+        mistyped(`ServiceChecks.${name}`, 'string', found, 'ServiceCheck');
+        return '';
       };
+      return { id: member('ID'), namespace: member('Namespace') };
     });
+    return checks;
   };
   const lockDelay = decodeLockDelay(field(object, 'LockDelay'), defaults.lockDelayNs);
   const spec: SessionSpec = {
@@ -304,8 +347,12 @@ function decodeSessionBody(body: Buffer, defaults: SessionSpec): SessionSpec | s
     serviceChecks: serviceChecks(),
     checks: strings('Checks', defaults.checks),
   };
-  if (typeof lockDelay === 'string') return lockDelay;
-  return errors[0] ?? spec;
+  // Go's decoder reports the first mistyped field in the order of the body; LockDelay is parsed after it.
+  const order = Object.keys(object).map((key) => key.toLowerCase());
+  const position = (key: string) => order.indexOf(key.toLowerCase());
+  errors.sort((a, b) => position(a.key) - position(b.key));
+  if (errors[0] !== undefined) return errors[0].text;
+  return typeof lockDelay === 'string' ? lockDelay : spec;
 }
 
 /**
@@ -323,4 +370,27 @@ function decodeLockDelay(value: unknown, fallback: number): number | string {
     ns = Math.trunc(Number(value.literal));
   }
   return ns < LOCK_DELAY_SECONDS_BELOW ? ns * 1e9 : ns;
+}
+
+/**
+ * consul-semantics §S6.1: a session write needs `session:write` on the session's node; without the token the
+ * anonymous token is refused with Consul's text, an unknown token with `ACL not found`. An admitted write
+ * then meets the fault a `PUT` rule on its URL path holds, if any. Returns false after answering.
+ */
+function admitSessionWrite(
+  ctx: RouteContext,
+  res: ServerResponse,
+  params: { datacenter: string; token: string },
+  node: string,
+  path: string,
+): boolean {
+  const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
+  if (anonymous && (params.datacenter === '' || params.datacenter === DATACENTER)) {
+    sendText(res, 403, permissionDeniedText('session:write', node));
+    return false;
+  }
+  if (!admitRequest(ctx, res, params)) return false;
+  const fault = ctx.faults.take({ method: 'PUT', path, blocking: false });
+  const parts = () => ({ body: Buffer.from('{}'), headers: JSON_HEADERS });
+  return fault === undefined || !actOnFault(ctx, res, fault, parts);
 }

@@ -1,5 +1,5 @@
 /**
- * The dev server's KV state: entries, one global raft-like index, tombstones, locks and transactions, with
+ * The dev server's KV state: entries, their indexes from the shared Raft log, tombstones, locks and transactions, with
  * the index rules of Consul's state store (consul-semantics §3), the CAS and transaction rules of consul-semantics §2
  * and §6, and the lock rules of consul-semantics §L5–§L7.
  *
@@ -8,8 +8,10 @@
  * value) commits nothing: no index bump, no wake-ups (consul-semantics §2).
  * @module
  */
+
 import { goQuote } from './go-strconv.js';
 import { compareCodePoints } from './go-url.js';
+import { RaftLog } from './raft-log.js';
 
 /** One stored key. Values are immutable; a write replaces the entry. */
 export interface KvEntry {
@@ -34,6 +36,8 @@ export interface KvStoreOptions {
   now: () => number;
   /** Called after every commit with the keys whose entries changed (for waking blocking queries). */
   onCommit?: ((keys: readonly string[]) => void) | undefined;
+  /** The Raft log to take indexes from. @default a log of its own */
+  raft?: RaftLog;
 }
 
 /** A read's answer with the `X-Consul-Index` Consul would send for it (consul-semantics §3, never 0). */
@@ -318,8 +322,8 @@ export class KvStore {
   /** session -> keys it holds, kept in step with the entries at every commit. */
   readonly #locks = new Map<string, Set<string>>();
   readonly #options: KvStoreOptions;
-  // consul-semantics §3: index 1 is the cluster's first internal Raft write, so the first user write gets at least 2.
-  #raftIndex = 1;
+  /** The Raft log KV writes take their index from, shared with the catalog and sessions (consul-semantics §S9.1). */
+  readonly raft: RaftLog;
   #kvsTableIndex = 0;
   #tombstonesTableIndex = 0;
   #nextReapAtMs: number | undefined;
@@ -332,11 +336,12 @@ export class KvStore {
 
   constructor(options: KvStoreOptions) {
     this.#options = options;
+    this.raft = options.raft ?? new RaftLog();
   }
 
   /** The global raft-like index: the index of the last committed change. */
   index(): number {
-    return this.#raftIndex;
+    return this.raft.last;
   }
 
   /** Number of tombstones not yet reaped. */
@@ -431,10 +436,10 @@ export class KvStore {
    */
   commitWithIndex(work: (tx: StoreTxn) => void = () => {}): number {
     this.#reapDue();
-    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    const tx = new StoreTxn(this.#committedView, this.raft.next);
     work(tx);
     this.#commit(tx);
-    this.#raftIndex = tx.index;
+    this.raft.commit(tx.index);
     return tx.index;
   }
 
@@ -470,7 +475,7 @@ export class KvStore {
     if (precheck.length > 0) return { ok: false, errors: precheck };
     this.#reapDue();
 
-    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    const tx = new StoreTxn(this.#committedView, this.raft.next);
     const results: TxnResult[] = [];
     const errors: TxnError[] = [];
     ops.forEach((op, opIndex) => {
@@ -533,7 +538,7 @@ export class KvStore {
 
   #transact<T>(work: (tx: StoreTxn) => T): T {
     this.#reapDue();
-    const tx = new StoreTxn(this.#committedView, this.#raftIndex + 1);
+    const tx = new StoreTxn(this.#committedView, this.raft.next);
     const result = work(tx);
     this.#commit(tx);
     return result;
@@ -567,7 +572,7 @@ export class KvStore {
         this.#nextReapAtMs = expiresAtMs;
       this.#scheduleReap();
     }
-    this.#raftIndex = tx.index;
+    this.raft.commit(tx.index);
     this.#kvsTableIndex = tx.index;
     this.#options.onCommit?.([...tx.changes.keys()]);
   }

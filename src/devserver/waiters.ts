@@ -24,8 +24,13 @@ export interface WaiterCounts {
   readonly wakeups: number;
 }
 
+/** A key or prefix some blocking queries wait on, and how many (for the dev server's page). */
+export interface WaitedTarget extends WatchTarget {
+  readonly count: number;
+}
+
 interface Waiter {
-  readonly target: WatchTarget;
+  readonly targets: readonly WatchTarget[];
   readonly onWake: () => void;
 }
 
@@ -44,17 +49,27 @@ export class WaiterRegistry {
    * the target, until the returned function removes it. Removing twice is harmless.
    */
   add(target: WatchTarget, onWake: () => void): () => void {
-    const waiter: Waiter = { target, onWake };
-    const index = target.kind === 'key' ? this.#exact : this.#prefix;
-    let set = index.get(target.path);
-    if (set === undefined) {
-      set = new Set();
-      index.set(target.path, set);
-      if (target.kind === 'prefix') this.#countLength(target.path.length, 1);
+    return this.addAll([target], onWake);
+  }
+
+  /**
+   * Registers one waiter on several targets (a service read waits on its service and the extinction
+   * index): a write touching more than one of them still wakes it once.
+   */
+  addAll(targets: readonly WatchTarget[], onWake: () => void): () => void {
+    const waiter: Waiter = { targets, onWake };
+    for (const target of targets) {
+      const index = target.kind === 'key' ? this.#exact : this.#prefix;
+      let set = index.get(target.path);
+      if (set === undefined) {
+        set = new Set();
+        index.set(target.path, set);
+        if (target.kind === 'prefix') this.#countLength(target.path.length, 1);
+      }
+      set.add(waiter);
     }
-    set.add(waiter);
     this.#held++;
-    if (target.kind === 'key') this.#exactHeld++;
+    if (targets.every((target) => target.kind === 'key')) this.#exactHeld++;
     let removed = false;
     return () => {
       if (removed) return;
@@ -90,16 +105,25 @@ export class WaiterRegistry {
     };
   }
 
+  /** Every key and prefix waited on now, with its number of waiters; costs O(distinct targets). */
+  targets(): WaitedTarget[] {
+    const out: WaitedTarget[] = [];
+    for (const [path, set] of this.#exact) out.push({ kind: 'key', path, count: set.size });
+    for (const [path, set] of this.#prefix) out.push({ kind: 'prefix', path, count: set.size });
+    return out;
+  }
+
   #remove(waiter: Waiter): void {
-    const { kind, path } = waiter.target;
-    const index = kind === 'key' ? this.#exact : this.#prefix;
-    const set = index.get(path);
-    if (set === undefined || !set.delete(waiter)) return;
+    for (const { kind, path } of waiter.targets) {
+      const index = kind === 'key' ? this.#exact : this.#prefix;
+      const set = index.get(path);
+      if (set === undefined || !set.delete(waiter)) continue;
+      if (set.size > 0) continue;
+      index.delete(path);
+      if (kind === 'prefix') this.#countLength(path.length, -1);
+    }
     this.#held--;
-    if (kind === 'key') this.#exactHeld--;
-    if (set.size > 0) return;
-    index.delete(path);
-    if (kind === 'prefix') this.#countLength(path.length, -1);
+    if (waiter.targets.every((target) => target.kind === 'key')) this.#exactHeld--;
   }
 
   #countLength(length: number, delta: number): void {

@@ -11,7 +11,14 @@ import { validateKey } from '../consul/kv-args.js';
 import { InvalidArgumentError } from '../errors.js';
 import { type Logger, resolveLogger } from '../logger.js';
 import { isWatchFormat } from './decode.js';
-import type { UnknownKeysMode, WatcherOptions, WatchFormat, WatchOptions } from './types.js';
+import type {
+  ServiceWatchOptions,
+  UnknownKeysMode,
+  WarningPolicy,
+  WatcherOptions,
+  WatchFormat,
+  WatchOptions,
+} from './types.js';
 
 /** Defaults of {@link WatcherOptions}, in ms. */
 export const WATCHER_DEFAULTS = {
@@ -44,13 +51,13 @@ export interface ResolvedWatcherOptions {
   debounce: { minMs: number; maxMs: number } | undefined;
   startTimeoutMs: number;
   decodeCacheSize: number;
-  /** The connection budget as given (the watcher lowers it to the client's `connections`). */
-  maxBlockingQueries: number;
   random: (() => number) | undefined;
   cachePath: string | undefined;
   /** undefined: the cache file's default. */
   cacheMaxBytes: number | undefined;
   logger: Required<Logger>;
+  /** At least 1. */
+  maxBlockingQueries: number;
 }
 
 /** {@link WatchOptions} resolved against the watcher's. Times in ms. */
@@ -83,14 +90,6 @@ function entryCount(value: number | undefined, name: string, fallback: number): 
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 0) {
     throw invalid(`${name} must be a non-negative whole number of entries; got ${String(value)}`);
-  }
-  return value;
-}
-
-function queryBudget(value: number | undefined): number {
-  if (value === undefined) return WATCHER_DEFAULTS.maxBlockingQueries;
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw invalid(`maxBlockingQueries must be a whole number of at least 1; got ${String(value)}`);
   }
   return value;
 }
@@ -144,12 +143,20 @@ export function resolveWatcherOptions(options: WatcherOptions): ResolvedWatcherO
     debounce: resolveDebounce(options.debounce, 'debounce'),
     startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', WATCHER_DEFAULTS.startTimeoutMs),
     decodeCacheSize: entryCount(options.decodeCacheSize, 'decodeCacheSize', WATCHER_DEFAULTS.decodeCacheSize),
-    maxBlockingQueries: queryBudget(options.maxBlockingQueries),
     random,
     cachePath,
     cacheMaxBytes: options.cache?.maxBytes,
     logger: resolveLogger(options.logger),
+    maxBlockingQueries: resolveMaxBlockingQueries(options.maxBlockingQueries),
   };
+}
+
+function resolveMaxBlockingQueries(value: number | undefined): number {
+  if (value === undefined) return WATCHER_DEFAULTS.maxBlockingQueries;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`maxBlockingQueries must be a whole number above 0; got ${String(value)}`);
+  }
+  return value;
 }
 
 /** Checks what a `watch()` call can check without a watcher; throws InvalidArgumentError naming the option. */
@@ -183,6 +190,67 @@ export function resolveWatchOptions(
       options.debounce === false
         ? undefined
         : (resolveDebounce(options.debounce, 'debounce') ?? watcher.debounce),
+    startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', watcher.startTimeoutMs),
+    logger: options.logger === undefined ? watcher.logger : resolveLogger(options.logger),
+    signal: options.signal,
+  };
+}
+
+/** Defaults of {@link ServiceWatchOptions} that are not the watcher's. */
+export const SERVICE_WATCH_DEFAULTS = { passing: true, warning: 'exclude' } as const;
+
+/** {@link ServiceWatchOptions} resolved against the watcher's. Times in ms. */
+export interface ResolvedServiceWatchOptions {
+  passing: boolean;
+  warning: WarningPolicy;
+  tags: readonly string[];
+  dc: string | undefined;
+  filter: string | undefined;
+  near: string | undefined;
+  consistency: Consistency;
+  startTimeoutMs: number;
+  logger: Required<Logger>;
+  signal: AbortSignal | undefined;
+}
+
+/** Resolves the options of one `service()` call; throws InvalidArgumentError naming the option. */
+export function resolveServiceWatchOptions(
+  service: string,
+  options: ServiceWatchOptions,
+  watcher: ResolvedWatcherOptions,
+): ResolvedServiceWatchOptions {
+  const fail = (message: string): InvalidArgumentError =>
+    new InvalidArgumentError(`watch service ${service}: ${message}`, {
+      operation: 'watch.service',
+      key: service,
+    });
+  if (typeof options !== 'object' || options === null) throw fail('options must be an object');
+  const passing = options.passing ?? SERVICE_WATCH_DEFAULTS.passing;
+  if (typeof passing !== 'boolean') throw fail(`passing must be a boolean; got ${String(passing)}`);
+  const warning = options.warning ?? SERVICE_WATCH_DEFAULTS.warning;
+  if (warning !== 'exclude' && warning !== 'include') {
+    throw fail(`warning must be 'exclude' or 'include'; got ${String(warning)}`);
+  }
+  const tags = options.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag !== '')) {
+    throw fail('tags must be an array of non-empty strings');
+  }
+  const text = (value: unknown, name: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') throw fail(`${name} must be a non-empty string`);
+    return value;
+  };
+  return {
+    passing,
+    warning,
+    tags: [...tags],
+    dc: text(options.dc, 'dc'),
+    filter: text(options.filter, 'filter'),
+    near: text(options.near, 'near'),
+    consistency:
+      options.consistency === undefined
+        ? watcher.consistency
+        : resolveConsistency(options.consistency, 'consistency'),
     startTimeoutMs: nonNegative(options.startTimeout, 'startTimeout', watcher.startTimeoutMs),
     logger: options.logger === undefined ? watcher.logger : resolveLogger(options.logger),
     signal: options.signal,

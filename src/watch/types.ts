@@ -4,6 +4,7 @@
  */
 import type * as zc from 'zod/v4/core';
 import type { Consistency, ConsulClientOptions } from '../consul/config.js';
+import type { ServiceInstance } from '../consul/health.js';
 import type { ConfigValidationError, ConsulError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -125,8 +126,6 @@ export interface WatcherOptions extends ConsulClientOptions {
    * @default []
    */
   roots?: readonly string[];
-  /** Most blocking queries this watcher holds open at once; past it, KV watches are coalesced under common prefixes and service watches share one multiplexed watch. Default 32 (Consul caps one client at 200 connections). */
-  maxBlockingQueries?: number;
   /**
    * Read consistency (consul-semantics §1): `'default'` (the leader), `'stale'` (any server; spreads load, may lag),
    * `'consistent'` (the leader after a quorum check).
@@ -182,6 +181,10 @@ export interface WatcherOptions extends ConsulClientOptions {
    * @default Math.random
    */
   random?: () => number;
+  /**
+   * Most blocking queries this watcher holds open at once; past it, KV watches are coalesced under common prefixes and service watches share one multiplexed watch. Default 32 (Consul caps one client at 200 connections).
+   */
+  maxBlockingQueries?: number;
 }
 
 /** Options of {@link Watcher.watch}. */
@@ -322,4 +325,120 @@ export interface WatcherStats {
   decodes: number;
   /** The KV watches and the connection budget (always set by `Watcher.stats()`). */
   budget?: KvBudgetStats;
+  /**
+   * One row per service-health query ({@link Watcher.service}). Always set by `Watcher.stats()`; optional
+   * so that stats built by other code (fakes, older copies) still type-check.
+   */
+  services?: ServiceQueryStats[];
+}
+
+// ---- Service discovery (Watcher.service) ----
+
+/**
+ * What a service list does with instances whose worst check is `warning` (none critical) when `passing`
+ * is on: `'exclude'` drops them, as Consul's `?passing` does; `'include'` keeps them (their status says
+ * `warning`, and a weighted balancer gives them `Weights.Warning`). Ignored when `passing` is off.
+ */
+export type WarningPolicy = 'exclude' | 'include';
+
+/** Options of {@link Watcher.service}. */
+export interface ServiceWatchOptions {
+  /**
+   * Only instances whose every check passes, node and maintenance checks included. With `warning:
+   * 'exclude'` Consul filters (`?passing`); with `'include'` the list filters out `critical` and
+   * `maintenance` itself. `false` lists every instance with its status.
+   * @default true
+   */
+  passing?: boolean;
+  /** @default 'exclude' */
+  warning?: WarningPolicy;
+  /** Only instances carrying every one of these tags (`?tag`). @default [] */
+  tags?: readonly string[];
+  /** Datacenter to read. @default the watcher's `datacenter`, else the agent's */
+  dc?: string;
+  /** A go-bexpr expression over `Service.*`, `Node.*`, `Checks.*` (`?filter`). @default undefined */
+  filter?: string;
+  /** Sort instances by round-trip time from this node (`?near`, `_agent` for the local agent). @default undefined */
+  near?: string;
+  /** @default the watcher's `consistency` */
+  consistency?: Consistency;
+  /** @default the watcher's `startTimeout` */
+  startTimeout?: number;
+  /** Where this list's warnings go. @default the watcher's `logger` */
+  logger?: Logger;
+  /** Closes the list when aborted. */
+  signal?: AbortSignal;
+}
+
+/** One instance whose registration or checks changed, before and after. */
+export interface InstanceChange {
+  readonly instance: ServiceInstance;
+  readonly previous: ServiceInstance;
+}
+
+/** Payload of a service list's `change` event: one per Consul answer that changed the list. */
+export interface ServiceChangeEvent {
+  /** `X-Consul-Index` of the answer. */
+  readonly index: number;
+  /** The list now; equal to `list.instances`. */
+  readonly instances: readonly ServiceInstance[];
+  /** Instances that joined the list. */
+  readonly added: readonly ServiceInstance[];
+  /** Instances that left it (deregistered, failing, in maintenance, or no longer matching). */
+  readonly removed: readonly ServiceInstance[];
+  /** Instances still listed whose address, port, tags, meta, weights, status or checks changed. */
+  readonly changed: readonly InstanceChange[];
+}
+
+/** Payload of a service list's `empty` event. */
+export interface ServiceEmptyEvent {
+  /** `X-Consul-Index` of the answer that left no instance. */
+  readonly index: number;
+  /** The instances the answer removed (`[]` when the first answer was empty). */
+  readonly removed: readonly ServiceInstance[];
+}
+
+/** Events of a service list, one payload object each. */
+export interface ServiceListEvents {
+  /** The list changed (not emitted for the first list: `ready` resolves with it). */
+  change: (event: ServiceChangeEvent) => void;
+  /**
+   * No instance is left: a real answer, never a failure. Emitted after `change` when a change empties
+   * the list, and alone when the first answer is empty.
+   */
+  empty: (event: ServiceEmptyEvent) => void;
+  /** A request failed; the list keeps its instances and the watch keeps retrying. */
+  error: (error: ConsulError) => void;
+  /** `state` changed. */
+  state: (event: StateEvent) => void;
+}
+
+/** Counters of one service-health query, from {@link Watcher.stats}. */
+export interface ServiceQueryStats {
+  /** The service name. */
+  service: string;
+  /** Whether Consul filters with `?passing`. */
+  passing: boolean;
+  tags: readonly string[];
+  consistency: Consistency;
+  /**
+   * Whether the watcher's shared watch serves it (past {@link WatcherOptions.maxBlockingQueries}): then
+   * `requests` counts its targeted non-blocking reads, and `errors`, `indexResets` and `state` are the
+   * shared watch's.
+   */
+  shared: boolean;
+  /** Open service lists served by this query. */
+  subscriptions: number;
+  /** Requests started (stale re-reads included). */
+  requests: number;
+  errors: number;
+  /** Answers whose entries differ from the previous answer's. */
+  changes: number;
+  /** Answers after the first with the same entries (check output unchanged, timeouts). */
+  spurious: number;
+  indexResets: number;
+  bytes: number;
+  lastIndex: number;
+  lastSuccessAt: number | undefined;
+  state: LoopState;
 }

@@ -7,20 +7,32 @@ import type * as zc from 'zod/v4/core';
 import { LkgStore } from '../cache/lkg-store.js';
 import { ConsulClient } from '../consul/client.js';
 import { validateKey } from '../consul/kv-args.js';
-import { ClosedError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { DecodeCache, decodeFailure, decoderFor } from './decode.js';
 import { KvPlanner } from './kv-planner.js';
 import {
   checkWatchOptions,
   type ResolvedWatcherOptions,
+  resolveServiceWatchOptions,
   resolveWatcherOptions,
   resolveWatchOptions,
 } from './options.js';
+import { HealthQuery, type HealthTarget, healthTarget, type ServiceSource } from './query-health.js';
+import { SharedHealthWatch } from './query-health-shared.js';
+import { ServiceList } from './service-list.js';
 import { Subscription } from './subscription.js';
-import type { WatcherOptions, WatcherStats, WatchFormat, WatchOptions } from './types.js';
+import type {
+  ServiceWatchOptions,
+  WatcherOptions,
+  WatcherStats,
+  WatchFormat,
+  WatchOptions,
+} from './types.js';
 import { UnknownKeysPolicy } from './unknown-keys.js';
 import { type TreeValidationContext, type ValidationOutcome, validate } from './validate.js';
 
+/** The live list {@link Watcher.service} returns, for views built on it (a balancer). */
+export { ServiceList } from './service-list.js';
 /** The `unknownKeys` policy of a subscription, for views that validate a tree of their own. */
 export { UnknownKeysPolicy };
 
@@ -82,6 +94,11 @@ export class Watcher {
   readonly #cache: DecodeCache;
   readonly #store: LkgStore | undefined;
   readonly #kv: KvPlanner;
+  readonly #healthQueries = new Map<string, HealthQuery>();
+  /** Serves every service list once `maxBlockingQueries` was reached; made on first need. */
+  #sharedHealth: SharedHealthWatch | undefined;
+  /** What serves each open list: it moves when the lists switch to the shared watch. */
+  readonly #sourceOf = new WeakMap<ServiceList, ServiceSource>();
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => {
     void this.close();
@@ -158,14 +175,114 @@ export class Watcher {
     return subscription;
   }
 
+  /**
+   * Watches the instances of a service (`/v1/health/service/<name>`, blocking), healthy ones only by
+   * default. Lists asking Consul the same question (name, `passing` as sent, tags, dc, filter, near,
+   * consistency) share one blocking query.
+   *
+   * @param name - the service's name
+   * @throws InvalidArgumentError for an empty name or a bad option
+   * @throws ClosedError when the watcher is closed
+   */
+  service(name: string, options: ServiceWatchOptions = {}): ServiceList {
+    const operation = 'watch.service';
+    if (typeof name !== 'string' || name === '') {
+      throw new InvalidArgumentError('watch service: the service name must be a non-empty string', {
+        operation,
+      });
+    }
+    if (this.#closing !== undefined) {
+      throw new ClosedError(`watch service ${name}: the watcher is closed`, { operation, key: name });
+    }
+    const resolved = resolveServiceWatchOptions(name, options, this.#options);
+    const target = healthTarget({
+      service: name,
+      // With warning instances kept, Consul cannot filter: `?passing` drops them too (consul-semantics §S4.1).
+      passing: resolved.passing && resolved.warning === 'exclude',
+      tags: resolved.tags,
+      dc: resolved.dc,
+      filter: resolved.filter,
+      near: resolved.near,
+      consistency: resolved.consistency,
+    });
+    const { signal } = resolved;
+    const query = signal?.aborted ? undefined : this.#serviceSourceFor(target);
+    const onAbort = (): void => {
+      void list.close();
+    };
+    const list = new ServiceList({
+      service: name,
+      passing: resolved.passing,
+      warning: resolved.warning,
+      startTimeoutMs: resolved.startTimeoutMs,
+      logger: resolved.logger,
+      cacheKey: `\u0000service${target.id}`,
+      store: this.#store,
+      detach: (closed) => {
+        signal?.removeEventListener('abort', onAbort);
+        return this.#sourceOf.get(closed)?.remove(closed) ?? Promise.resolve();
+      },
+    });
+    if (query === undefined) {
+      void list.close();
+      return list;
+    }
+    this.#sourceOf.set(list, query);
+    query.add(list);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return list;
+  }
+
+  /**
+   * The source serving `target`: a query already asking the same, else a new blocking query of its own
+   * while the watcher holds fewer than `maxBlockingQueries`, else the shared watch. The first time the
+   * budget is reached every service list moves to the shared watch, with one warning.
+   */
+  #serviceSourceFor(target: HealthTarget): ServiceSource {
+    if (this.#sharedHealth !== undefined) return this.#sharedHealth.source(target);
+    const own = this.#healthQueries.get(target.id);
+    if (own !== undefined) return own;
+    const { maxBlockingQueries, logger } = this.#options;
+    const held = this.#kv.budgetStats().blockingQueries + this.#healthQueries.size;
+    if (held < maxBlockingQueries) {
+      const query = new HealthQuery(target, this.#client, this.#options, (empty) => {
+        if (this.#healthQueries.get(target.id) === empty) this.#healthQueries.delete(target.id);
+      });
+      this.#healthQueries.set(target.id, query);
+      return query;
+    }
+    const moved = this.#healthQueries.size;
+    logger.warn(
+      { maxBlockingQueries, held, moved, service: target.service },
+      `watch service ${target.service}: ${held} blocking queries held, at maxBlockingQueries (${maxBlockingQueries}); every service watch (${moved} so far) now shares one watch of /v1/health/state/any and /v1/catalog/services that reads only the services that changed (see watcher.stats().services)`,
+    );
+    const shared = new SharedHealthWatch(this.#client, this.#options);
+    this.#sharedHealth = shared;
+    // Each list keeps its instances; the shared watch's first read of its service changes nothing.
+    for (const query of this.#healthQueries.values()) {
+      const source = shared.source(query.target);
+      for (const list of query.all()) {
+        this.#sourceOf.set(list, source);
+        source.add(list);
+      }
+      void query.close();
+    }
+    this.#healthQueries.clear();
+    return shared.source(target);
+  }
+
   /** Counters per blocking query, plus totals. */
   stats(): WatcherStats {
     const queries = this.#kv.stats();
+    const services = [...this.#healthQueries.values(), ...(this.#sharedHealth?.sources() ?? [])].map(
+      (query) => query.stats(),
+    );
     return {
       queries,
       subscriptions: queries.reduce((sum, query) => sum + query.subscriptions, 0),
       decodes: this.#cache.decodes,
       budget: this.#kv.budgetStats(),
+      services,
     };
   }
 
@@ -177,9 +294,17 @@ export class Watcher {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#signal?.removeEventListener('abort', this.#onAbort);
+    const healthQueries: ServiceSource[] = [
+      ...this.#healthQueries.values(),
+      ...(this.#sharedHealth?.sources() ?? []),
+    ];
+    this.#healthQueries.clear();
     // Every loop stops synchronously here (aborting its request); then each subscription says goodbye.
+    // A shared source's close() stops the shared watch: every one returns the same promise.
     const { stopped, subscriptions } = this.#kv.close();
+    for (const query of healthQueries) stopped.push(query.close());
     for (const subscription of subscriptions) stopped.push(subscription.close());
+    for (const query of healthQueries) for (const list of query.all()) stopped.push(list.close());
     // Subscriptions are closed, so nothing new is queued: the last writes land, then the file closes.
     if (this.#store !== undefined) stopped.push(this.#store.close());
     this.#closing = Promise.all(stopped)

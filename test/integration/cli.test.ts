@@ -3,84 +3,17 @@
  * embedded dev server: exit codes, stdout and stderr as a shell sees them, CONSUL_* variables, and a watch
  * stopped by a real SIGINT that exits only once everything is closed.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
+import { killAll, ROOT, runCli, startCli } from '../helpers/cli-process.js';
 import { closedPortAddress } from '../unit/cli/cli-io.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
 let server: DevServer | undefined;
-const children = new Set<ChildProcess>();
-
-/** The runner's environment without its CONSUL_* variables, plus `extra`. */
-function cleanEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('CONSUL_')));
-  return { ...env, ...extra };
-}
-
-interface Cli {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  /** Resolves once stdout contains `text`. */
-  untilStdout(text: string): Promise<void>;
-  /** Resolves with the exit code (or the signal's name when killed by one). */
-  exit: Promise<number | string>;
-}
-
-function startCli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: ROOT,
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let out = '';
-  let err = '';
-  const waiters = new Set<{ text: string; resolve: () => void }>();
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    for (const waiter of waiters) {
-      if (out.includes(waiter.text)) {
-        waiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exit = once(child, 'close').then(([code, signal]: unknown[]) => {
-    children.delete(child);
-    return (code as number | null) ?? String(signal);
-  });
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    untilStdout: (text) =>
-      out.includes(text) ? Promise.resolve() : new Promise((resolve) => waiters.add({ text, resolve })),
-    exit,
-  };
-}
-
-async function runCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const cli = startCli(args, env);
-  const code = await cli.exit;
-  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-}
 
 afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
+  killAll();
   await server?.close();
   server = undefined;
 });

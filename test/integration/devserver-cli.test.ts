@@ -156,6 +156,7 @@ describe('consul-hotreload CLI', () => {
       [
         `consul-hotreload dev: Consul-compatible KV server listening on ${address}`,
         `consul-hotreload dev: agent API: ${address}/v1/agent/services`,
+        `consul-hotreload dev: web page: ${address}/ui/`,
         'consul-hotreload dev: 3 service(s) registered',
         'consul-hotreload dev: stopped (abort)',
         '',

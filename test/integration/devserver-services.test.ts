@@ -129,7 +129,7 @@ describe('agent service endpoints (consul-semantics §S1)', () => {
       Notes:
         'Maintenance mode is enabled for this service, but no reason was provided. This is a default message.',
     });
-    expect((await call(dev, 'GET', '/v1/agent/health/service/id/nope')).text).toBe(
+    expect((await call(dev, 'GET', '/v1/agent/health/service/id/nope?format=text')).text).toBe(
       'ServiceId nope not found',
     );
   });

@@ -98,21 +98,45 @@ describe('session create and reads (consul-semantics §L1–§L3)', () => {
 
   it('refuses bad creates with Consul statuses and texts', async () => {
     const { address } = await start();
-    const cases: [unknown, number, string][] = [
+    const cases: [unknown, number, unknown][] = [
       [{ Behavior: 'keep' }, 500, "Invalid Behavior setting 'keep'"],
       [{ TTL: 'soon' }, 500, `Session TTL 'soon' invalid: time: invalid duration "soon"`],
       [{ TTL: '5s' }, 500, "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]"],
       [{ TTL: '25h' }, 500, "Invalid Session TTL '90000000000000', must be between [10s=24h0m0s]"],
       [{ Node: 'elsewhere' }, 500, 'Missing node registration'],
       [{ NodeChecks: ['serfHealth', 'service:web'] }, 500, "Missing check 'service:web' registration"],
+      // consul-semantics §L9: Session.UnmarshalJSON's anonymous struct leaves the struct name empty.
       [
         { Name: 5 },
         400,
-        'Request decode failed: json: cannot unmarshal number into Go struct field Session.Name of type string',
+        'Request decode failed: json: cannot unmarshal number into Go struct field .Name of type string',
+      ],
+      [
+        { TTL: true, Name: 5 },
+        400,
+        'Request decode failed: json: cannot unmarshal bool into Go struct field .TTL of type string',
+      ],
+      [
+        { NodeChecks: ['serfHealth', 7] },
+        400,
+        'Request decode failed: json: cannot unmarshal number into Go struct field .NodeChecks of type string',
+      ],
+      [
+        { ServiceChecks: [{ ID: 1 }] },
+        400,
+        'Request decode failed: json: cannot unmarshal number into Go struct field ServiceCheck.ServiceChecks.ID of type string',
+      ],
+      [{ LockDelay: 'soon', Name: 5 }, 400, expect.stringContaining('Go struct field .Name')],
+      ['{"Name": "x",', 400, 'Request decode failed: unexpected EOF'],
+      [
+        '{Name}',
+        400,
+        "Request decode failed: invalid character 'N' looking for beginning of object key string",
       ],
     ];
     for (const [body, status, text] of cases) {
-      const res = await httpPut(address, '/v1/session/create', JSON.stringify(body));
+      const raw = typeof body === 'string' ? body : JSON.stringify(body);
+      const res = await httpPut(address, '/v1/session/create', raw);
       expect([res.status, res.text]).toEqual([status, text]);
     }
     expect((await httpGet(address, '/v1/session/list')).text).toBe('[]');
@@ -146,11 +170,21 @@ describe('session create and reads (consul-semantics §L1–§L3)', () => {
     expect((await httpGet(address, '/v1/session/node/?token=secret')).text).toBe('Missing node name');
     const redirect = await httpGet(address, '/v1/session/info');
     expect([redirect.status, redirect.headers.location]).toEqual([301, '/v1/session/info/']);
+    // consul-semantics §S6.1: writes need session:write on the node; reads without the token see nothing.
+    const deniedText = `Permission denied: token with AccessorID '00000000-0000-0000-0000-000000000002' lacks permission 'session:write' on "node-1"`;
     const denied = await httpPut(address, '/v1/session/create', '');
-    expect([denied.status, denied.text]).toEqual([403, 'Permission denied']);
+    expect([denied.status, denied.text]).toEqual([403, deniedText]);
     const wrong = await httpGet(address, '/v1/session/list?token=nope');
     expect([wrong.status, wrong.text]).toEqual([403, 'ACL not found']);
-    expect((await httpPut(address, '/v1/session/create?token=secret', '')).status).toBe(200);
+    const created = await httpPut(address, '/v1/session/create?token=secret', '');
+    expect(created.status).toBe(200);
+    const { ID } = json(created) as { ID: string };
+    for (const path of [`/v1/session/renew/${ID}`, `/v1/session/destroy/${ID}`]) {
+      const refused = await httpPut(address, path, '');
+      expect([path, refused.status, refused.text]).toEqual([path, 403, deniedText]);
+    }
+    expect((await httpGet(address, '/v1/session/list')).text).toBe('[]');
+    expect(json(await httpGet(address, '/v1/session/list?token=secret'))).toHaveLength(1);
     expect((await httpGet(address, '/v1/session/bogus')).status).toBe(404);
   });
 });

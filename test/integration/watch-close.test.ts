@@ -52,6 +52,7 @@ describe('Watcher.close on the dev server', () => {
         waiting: 0,
         replans: 0,
       },
+      services: [],
     });
     await serverReaches(dev, (stats) => stats.blockingHeld === 0 && stats.connections === 0);
     // Nothing was sent after close.

@@ -95,6 +95,7 @@ describe('Watcher on the dev server: coalescing', () => {
         waiting: 0,
         replans: 0,
       },
+      services: [],
     });
     // The aborted request's socket is gone, so the server drops the blocking query.
     await held(dev, 0);

@@ -82,5 +82,28 @@ describe('bench sections (smoke scale)', () => {
       name: 'a write wakes exactly the queries on its key',
       pass: true,
     });
+    // The services case: 4 services × 2 instances, 2 held health queries each, 4 check flips.
+    expect(result.values).toMatchObject({ serviceInstances: 8, serviceChecks: 8, healthQueries: 8 });
+    expect(result.checks.find((check) => check.name.startsWith('a check flip wakes'))).toMatchObject({
+      measured: 'server 2–2, client 2–2, other services 0–0',
+      pass: true,
+    });
+  });
+
+  it('times a check flip to the app, and counts sockets and idle requests of service watches', async () => {
+    const result = await byId.get('discovery')!.run('smoke');
+    expectWellFormed(result, 'discovery');
+    // Two components on each of two services: one socket per distinct query here, one per watch there.
+    expect([result.values.hotreloadSockets, result.values.consulNpmSockets]).toEqual([2, 4]);
+    expect(result.checks.map((check) => check.name)).toEqual([
+      'check flip to app p99 vs consul npm watch',
+      'sockets for 4 service watches of 2 services',
+      'idle requests of 4 service watches',
+      'sockets for 40 watched services',
+      'flip of one of 40 services to its list, p99',
+      'idle requests of 40 watched services',
+    ]);
+    // Past the budget of 32, every list is on the shared watch.
+    expect(result.values.manySockets).toBeLessThanOrEqual(32);
   });
 });

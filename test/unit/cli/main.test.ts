@@ -32,6 +32,7 @@ describe('main', () => {
         '  delete    delete a key, or every key under a prefix with --recurse',
         '  keys      list the keys under a prefix',
         '  watch     print the changes of a key or prefix as they happen',
+        '  services  list services, or the instances of one and their health',
         '  validate  check the config under a prefix against a zod schema',
         '',
         'Run "consul-hotreload <command> --help" for the options of a command,',

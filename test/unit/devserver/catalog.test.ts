@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Catalog, serviceWaitKey, WAIT_CHECKS, WAIT_SERVICES } from '../../../src/devserver/catalog.js';
+import { RaftLog } from '../../../src/devserver/raft-log.js';
 import { decodeServiceRegistration } from '../../../src/devserver/service-definition.js';
 
 function registration(definition: unknown) {
@@ -9,7 +10,7 @@ function registration(definition: unknown) {
 }
 
 function newCatalog() {
-  return new Catalog({ now: () => 0, externalIndex: () => 1 });
+  return new Catalog({ now: () => 0, raft: new RaftLog() });
 }
 
 describe('Catalog indexes (consul-semantics §S3.2)', () => {

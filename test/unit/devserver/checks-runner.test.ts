@@ -4,6 +4,7 @@ import { createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Catalog } from '../../../src/devserver/catalog.js';
 import { ChecksRunner } from '../../../src/devserver/checks-runner.js';
+import { RaftLog } from '../../../src/devserver/raft-log.js';
 import { decodeServiceRegistration } from '../../../src/devserver/service-definition.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 
@@ -14,7 +15,7 @@ afterEach(() => {
 
 function setup() {
   const clock = new ManualClock();
-  const catalog = new Catalog({ now: () => clock.now(), externalIndex: () => 1 });
+  const catalog = new Catalog({ now: () => clock.now(), raft: new RaftLog() });
   const runner = new ChecksRunner({
     catalog,
     clock,

@@ -11,9 +11,50 @@ describe('service definitions (consul-semantics §S1.2, §S1.3)', () => {
   it('refuses an empty body and unknown fields with Go decode texts', () => {
     expect(text('')).toBe('400 Request decode failed: EOF');
     expect(text('{"Name":"web","Nope":1}')).toBe('400 Request decode failed: json: unknown field "Nope"');
-    expect(text('{"Name":"web","Port":"80"}')).toBe(
-      '400 Request decode failed: json: cannot unmarshal string into Go struct field ServiceDefinition.Port of type int',
+  });
+
+  // consul-semantics §S9.2: ServiceDefinition and CheckType decode through their own UnmarshalJSON into an
+  // anonymous struct, so Go names no struct for their fields; a plain nested struct is named.
+  it('names mistyped fields as Go 1.22+ does through the anonymous decoding structs', () => {
+    const mistyped = (body: string) =>
+      text(body).replace('400 Request decode failed: json: cannot unmarshal ', '');
+    expect(mistyped('{"Name":"web","Port":"80"}')).toBe('string into Go struct field .Port of type int');
+    expect(mistyped('{"Name":"web","Port":1.5}')).toBe('number 1.5 into Go struct field .Port of type int');
+    expect(mistyped('{"Name":5}')).toBe('number into Go struct field .Name of type string');
+    expect(mistyped('{"Name":"w","Tags":["a",1]}')).toBe('number into Go struct field .Tags of type string');
+    expect(mistyped('{"Name":"w","Tags":"a"}')).toBe('string into Go struct field .Tags of type []string');
+    expect(mistyped('{"Name":"w","Meta":{"a":true}}')).toBe('bool into Go struct field .Meta of type string');
+    expect(mistyped('{"Name":"w","Weights":{"Passing":"1"}}')).toBe(
+      'string into Go struct field Weights.Weights.Passing of type int',
     );
+    expect(mistyped('{"Name":"w","Check":{"Name":1}}')).toBe(
+      'number into Go struct field .Check.Name of type string',
+    );
+    expect(mistyped('{"Name":"w","Checks":[{"HTTP":false}]}')).toBe(
+      'bool into Go struct field .Checks.HTTP of type string',
+    );
+    expect(mistyped('{"Name":"w","Checks":{}}')).toBe(
+      'object into Go struct field .Checks of type structs.CheckTypes',
+    );
+  });
+
+  it("answers malformed JSON with the Go decoder's syntax texts and ignores what follows the value", () => {
+    expect(text('   ')).toBe('400 Request decode failed: EOF');
+    expect(text('{"Name":"web"')).toBe('400 Request decode failed: unexpected EOF');
+    expect(text('{Name:"web"}')).toBe(
+      "400 Request decode failed: invalid character 'N' looking for beginning of object key string",
+    );
+    expect(text('{"Name":"web",}')).toBe(
+      "400 Request decode failed: invalid character '}' looking for beginning of object key string",
+    );
+    expect(text('{"Name" "web"}')).toBe("400 Request decode failed: invalid character '\"' after object key");
+    expect(text('{"Name":"web" "Port":1}')).toBe(
+      "400 Request decode failed: invalid character '\"' after object key:value pair",
+    );
+    expect(text('{"Name":tru}')).toBe(
+      "400 Request decode failed: invalid character '}' in literal true (expecting 'e')",
+    );
+    expect(text('{"Name":"web"} trailing')).toBe('ok');
   });
 
   it('validates in Consul order with its texts', () => {

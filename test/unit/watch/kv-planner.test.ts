@@ -74,7 +74,7 @@ describe('maxBlockingQueries', () => {
   it.each([0, -1, 1.5, Number.NaN])('refuses %s, naming the option', (value) => {
     expect(() => resolveWatcherOptions({ maxBlockingQueries: value })).toThrow(InvalidArgumentError);
     expect(() => resolveWatcherOptions({ maxBlockingQueries: value })).toThrow(
-      `Watcher: maxBlockingQueries must be a whole number of at least 1; got ${value}`,
+      `Watcher: maxBlockingQueries must be a whole number above 0; got ${value}`,
     );
   });
 });

@@ -33,10 +33,10 @@ function setup(steps: Step[]) {
     debounce: undefined,
     startTimeoutMs: 0,
     decodeCacheSize: 0,
-    maxBlockingQueries: 32,
     random: () => 0.5,
     cachePath: undefined,
     cacheMaxBytes: undefined,
+    maxBlockingQueries: 32,
     logger: { debug: level('debug'), info: level('info'), warn: level('warn'), error: level('error') },
   };
   const heard: Array<LoopState | string> = [];

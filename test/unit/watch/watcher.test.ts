@@ -442,6 +442,7 @@ describe('Watcher: coalescing', () => {
         waiting: 0,
         replans: 0,
       },
+      services: [],
     });
   });
 });
