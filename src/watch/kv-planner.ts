@@ -133,9 +133,14 @@ export class KvPlanner {
   #warned = false;
   #closed = false;
 
-  constructor(client: ConsulClient, options: ResolvedWatcherOptions) {
+  /** Blocking queries the watcher holds for other kinds (service health): they share the budget. */
+  readonly #othersHeld: () => number;
+
+  /** @param othersHeld - blocking queries the watcher holds besides these, counted against the budget */
+  constructor(client: ConsulClient, options: ResolvedWatcherOptions, othersHeld: () => number = () => 0) {
     this.#client = client;
     this.#options = options;
+    this.#othersHeld = othersHeld;
     // More queries than sockets would queue behind one another: a silent delay of up to `wait`.
     const { connections, dispatcher } = client.config;
     const sockets = dispatcher === undefined ? connections : Number.POSITIVE_INFINITY;
@@ -173,7 +178,7 @@ export class KvPlanner {
     const query = unit.query;
     if (query?.remove(subscription) === true) stopped = this.#stop(query);
     // Coalesced watches go back to queries of their own once they all fit again.
-    if (!this.#closed && this.#units.size <= this.#budget && this.#coalescing()) this.#scheduleReplan();
+    if (!this.#closed && this.#units.size <= this.#kvBudget() && this.#coalescing()) this.#scheduleReplan();
     return stopped;
   }
 
@@ -212,6 +217,11 @@ export class KvPlanner {
     return { stopped, subscriptions };
   }
 
+  /** The part of the budget left to KV queries: at least one, so KV watches are always served. */
+  #kvBudget(): number {
+    return Math.max(1, this.#budget - this.#othersHeld());
+  }
+
   /** True when some watch is served by a query on another key (a coalesced folder). */
   #coalescing(): boolean {
     for (const unit of this.#units.values()) {
@@ -228,7 +238,7 @@ export class KvPlanner {
       unit.query = own;
       return;
     }
-    if (this.#queries.size < this.#budget && this.#unplaced.size === 0) {
+    if (this.#queries.size < this.#kvBudget() && this.#unplaced.size === 0) {
       if (target.key !== key) {
         this.#options.logger.info(
           { key: target.key, root: true },
@@ -298,7 +308,7 @@ export class KvPlanner {
     const units = [...this.#units.values()];
     const groups = planRoots(
       units.map((unit) => unit.target),
-      this.#budget,
+      this.#kvBudget(),
     );
     const planned = new Map<string, KvTarget>();
     const unitQuery = new Map<string, KvTarget>();

@@ -116,7 +116,12 @@ export class Watcher {
     this.#store =
       cachePath === undefined ? undefined : new LkgStore(cachePath, logger, { maxBytes: cacheMaxBytes });
     this.#client = new ConsulClient(options);
-    this.#kv = new KvPlanner(this.#client, this.#options);
+    // Service watches share the budget: their own queries, or the shared watch's two.
+    this.#kv = new KvPlanner(
+      this.#client,
+      this.#options,
+      () => this.#healthQueries.size + (this.#sharedHealth === undefined ? 0 : 2),
+    );
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });

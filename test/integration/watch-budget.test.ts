@@ -171,4 +171,20 @@ describe('Watcher on the dev server: connection budget (maxBlockingQueries)', ()
     expect(w.stats().queries.map((q) => [q.key, q.kind])).toEqual([['', 'prefix']]);
     expect(w.stats().budget).toMatchObject({ maxBlockingQueries: 2, blockingQueries: 1, coalesced: 3 });
   });
+
+  it('shares the budget with service watches: their queries count against it', async () => {
+    const dev = await start({ seed: { 'x/1': '1', 'y/2': '2' } });
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
+    const web = w.service('web');
+    await web.ready.catch(() => {});
+    const subs = ['x/1', 'y/2'].map((key) => w.watch(key, { format: 'text' }));
+    await expect(Promise.all(subs.map((sub) => sub.ready))).resolves.toEqual(['1', '2']);
+    // One service query holds one of the two: both keys share the other, on the whole KV.
+    await held(dev, 2);
+    expect(w.stats().queries.map((q) => [q.key, q.kind, q.subscriptions])).toEqual([['', 'prefix', 2]]);
+    expect(w.stats().services).toHaveLength(1);
+  });
 });
