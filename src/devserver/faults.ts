@@ -26,9 +26,10 @@ export type Fault =
    */
   | { kind: 'agent-restart' }
   /**
-   * The next request of any kind opens a window of `durationMs` without a cluster leader: catalog and
-   * health reads answer `500 No cluster leader`, as `server.agent.setLeader(false)` does (consul-semantics
-   * §S6.2); the window ends by itself, on the checks' clock. Takes no `match`.
+   * The next request of any kind opens a window of `durationMs` without a cluster leader: KV, transaction,
+   * session, catalog and health requests answer `500 No cluster leader` unless they are stale reads, as
+   * `server.agent.setLeader(false)` does (consul-semantics §S6.2, §S9.5); the window ends by itself, on the
+   * checks' clock. Takes no `match`.
    */
   | { kind: 'no-leader'; durationMs: number }
   /**
