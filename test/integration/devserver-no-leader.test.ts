@@ -139,6 +139,8 @@ describe('dev server without a leader (consul-semantics §S9.5)', () => {
     expect((await httpGet(dev.address, '/v1/agent/self')).status).toBe(200);
     expect((await httpGet(dev.address, '/v1/status/leader')).text).toBe('""');
     expect(answer(await httpGet(dev.address, '/v1/catalog/services'))).toEqual(NO_LEADER);
+    const stale = await httpGet(dev.address, '/v1/health/service/web?max_stale=10s');
+    expect([stale.status, stale.headers['x-consul-knownleader']]).toEqual([200, 'false']);
   });
 
   it('lets a blocking query held when the leader goes keep waiting until its wait ends', async () => {
