@@ -31,7 +31,7 @@ await fetch(`${server.address}/v1/agent/check/pass/service:web`, { method: 'PUT'
 advance(10_000); // no update within the TTL: critical, Output 'TTL expired'
 
 server.agent.restart(); // forget every service, check and session, like a -dev agent restart
-server.agent.noLeaderFor(5_000); // catalog and health reads answer 500 No cluster leader for 5 s
+server.agent.noLeaderFor(5_000); // writes and non-stale reads answer 500 No cluster leader for 5 s
 console.log(server.stats().blockingHeldByKind); // { kv, session, catalog, health, agent }
 
 await server.close();

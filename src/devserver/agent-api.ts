@@ -33,7 +33,9 @@ export interface DevServerAgent {
    */
   restart(): void;
   /**
-   * Starts (`false`) or ends (`true`) a window without a cluster leader (consul-semantics §S6.2); either
+   * Starts (`false`) or ends (`true`) a window without a cluster leader (consul-semantics §S6.2, §S9.5):
+   * writes and non-stale reads answer `500 No cluster leader`, session TTLs stop and restart at full
+   * length when it ends, held blocking queries keep waiting. Either
    * cancels the end a {@link DevServerAgent.noLeaderFor} window had scheduled.
    */
   setLeader(leader: boolean): void;
@@ -91,6 +93,7 @@ export function createAgentApi(parts: {
     clock.clearTimeout(leaderTimer);
     leaderTimer = undefined;
     catalog.setLeader(leader);
+    sessions.setLeader(leader);
   };
   const noLeaderFor = (durationMs: number) => {
     if (!(Number.isSafeInteger(durationMs) && durationMs > 0)) {

@@ -19,11 +19,13 @@ export interface ReadAnswer {
 
 /** Sends a read's answer with the read headers; `indexOverride` is an `index` fault's value. */
 export function sendRead(
+  ctx: RouteContext,
   res: ServerResponse,
   answer: ReadAnswer,
   indexOverride: number | 'missing' | undefined,
 ): void {
-  const headers = { ...readMetaHeaders(indexOverride ?? answer.index), ...answer.headers };
+  const knownLeader = ctx.leader.hasLeader;
+  const headers = { ...readMetaHeaders(indexOverride ?? answer.index, knownLeader), ...answer.headers };
   sendBody(res, answer.status, answer.body, headers);
 }
 
@@ -60,7 +62,7 @@ export function holdBlockingRead(ctx: RouteContext, res: ServerResponse, query: 
 
   const first = query.evaluate();
   if (ready(first) || query.spurious) {
-    sendRead(res, first, query.indexOverride);
+    sendRead(ctx, res, first, query.indexOverride);
     return;
   }
 
@@ -72,7 +74,7 @@ export function holdBlockingRead(ctx: RouteContext, res: ServerResponse, query: 
     unregister();
     ctx.held.delete(held);
     res.off('close', onClose);
-    if (answer !== undefined) sendRead(res, answer, query.indexOverride);
+    if (answer !== undefined) sendRead(ctx, res, answer, query.indexOverride);
   };
   const held = { kind: query.kind, end: () => settle(undefined) };
   const onClose = () => settle(undefined);

@@ -61,6 +61,8 @@ export interface RouteContext {
   readonly held: Set<HeldRequest>;
   readonly counters: RouteCounters;
   readonly logger: Required<Logger>;
+  /** Whether the cluster has a leader now (a `no-leader` window says no; consul-semantics §S9.5). */
+  readonly leader: { readonly hasLeader: boolean };
 }
 
 /** The result of Consul's common query parsing (`parse()` in its HTTP layer). */
@@ -72,6 +74,8 @@ export interface CommonParams {
   /** The parsed `wait`, in ms (may be ≤ 0, meaning "default"); undefined when absent. */
   readonly waitMs: number | undefined;
   readonly pretty: boolean;
+  /** `?stale`, or a `max_stale` above 0: any server may answer, with or without a leader. */
+  readonly stale: boolean;
 }
 
 /**
@@ -155,6 +159,7 @@ export function parseCommonParams(
     minIndex,
     waitMs,
     pretty: query.has('pretty'),
+    stale,
   };
 }
 
@@ -171,17 +176,29 @@ export function enterpriseRefusal(req: IncomingMessage, query: GoQuery): string 
 }
 
 /**
+ * What a request needs of the leader (consul-semantics §S9.5): a `write` always needs one, a `read` unless it
+ * is stale; `later` is for a request whose kind is known only after its body (a transaction), which then
+ * calls {@link refuseWithoutLeader} itself.
+ */
+export type LeaderNeed = 'write' | 'read' | 'later';
+
+/**
  * The checks Consul's RPC layer makes before running the endpoint: the datacenter route (`500 No path to
- * datacenter`), then the token (`403 ACL not found` for an unknown token, `403 Permission denied` without
- * one). Sends the error and returns false when the request may not proceed.
+ * datacenter`), the leader (`500 No cluster leader`, see {@link LeaderNeed}), then the token (`403 ACL not
+ * found` for an unknown token, `403 Permission denied` without one). Sends the error and returns false when
+ * the request may not proceed.
  */
 export function admitRequest(
   ctx: RouteContext,
   res: ServerResponse,
-  params: { datacenter: string; token: string },
+  params: { datacenter: string; token: string; stale?: boolean },
+  leader: LeaderNeed,
 ): boolean {
   if (params.datacenter !== '' && params.datacenter !== DATACENTER) {
     sendText(res, 500, 'No path to datacenter');
+    return false;
+  }
+  if (leader !== 'later' && refuseWithoutLeader(ctx, res, leader === 'read' && params.stale === true)) {
     return false;
   }
   const required = ctx.settings.aclToken;
@@ -189,6 +206,17 @@ export function admitRequest(
     sendText(res, 403, params.token === '' ? 'Permission denied' : 'ACL not found');
     return false;
   }
+  return true;
+}
+
+/**
+ * consul-semantics §S9.5: without a leader, Consul forwards every write and every read not marked stale to
+ * a leader there is none of, and answers `500 No cluster leader` (at once here, without Consul's
+ * `rpc_hold_timeout` wait). Sends it and returns true unless the request may be served.
+ */
+export function refuseWithoutLeader(ctx: RouteContext, res: ServerResponse, staleRead: boolean): boolean {
+  if (ctx.leader.hasLeader || staleRead) return false;
+  sendText(res, 500, 'No cluster leader');
   return true;
 }
 
@@ -224,10 +252,13 @@ export function blockingTimeoutMs(
   return Math.min(timeoutMs, 2 ** 31 - 1);
 }
 
-/** consul-semantics §1 read headers, sent on every successful read, 404s included. `'missing'` leaves out `X-Consul-Index` (a fault). */
-export function readMetaHeaders(index: number | 'missing'): OutgoingHttpHeaders {
+/**
+ * consul-semantics §1 read headers, sent on every successful read, 404s included. `'missing'` leaves out
+ * `X-Consul-Index` (a fault); `knownLeader` is false for a stale read served without a leader (§S6.2).
+ */
+export function readMetaHeaders(index: number | 'missing', knownLeader = true): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
-    'X-Consul-KnownLeader': 'true',
+    'X-Consul-KnownLeader': String(knownLeader),
     'X-Consul-LastContact': '0',
     'X-Consul-Query-Backend': 'blocking-query',
   };

@@ -26,9 +26,10 @@ export type Fault =
    */
   | { kind: 'agent-restart' }
   /**
-   * The next request of any kind opens a window of `durationMs` without a cluster leader: catalog and
-   * health reads answer `500 No cluster leader`, as `server.agent.setLeader(false)` does (consul-semantics
-   * §S6.2); the window ends by itself, on the checks' clock. Takes no `match`.
+   * The next request of any kind opens a window of `durationMs` without a cluster leader: KV, transaction,
+   * session, catalog and health requests answer `500 No cluster leader` unless they are stale reads, as
+   * `server.agent.setLeader(false)` does (consul-semantics §S6.2, §S9.5); the window ends by itself, on the
+   * checks' clock. Takes no `match`.
    */
   | { kind: 'no-leader'; durationMs: number }
   /**
@@ -56,8 +57,11 @@ export interface FaultRule {
 
 /** Control over the dev server's faults. */
 export interface FaultInjector {
-  /** Adds a rule after the existing ones; rules are consumed in order, the first matching rule wins. */
-  inject(rule: FaultRule): void;
+  /**
+   * Adds a rule after the existing ones; rules are consumed in order, the first matching rule wins. Returns
+   * the rule as it stands: its `remaining` counts down as requests or runs use it up.
+   */
+  inject(rule: FaultRule): ActiveFault;
   /** Removes every rule. */
   clear(): void;
   /** Number of rules not yet used up. */
@@ -73,13 +77,13 @@ export interface FaultRequest {
   readonly blocking: boolean;
 }
 
-/** A rule not yet used up, as {@link DevServerFaults.active} lists it. */
+/** A rule as {@link FaultInjector.inject} returns it and {@link DevServerFaults.active} lists it. */
 export interface ActiveFault {
   readonly fault: Fault;
   /** Upper-cased HTTP method it applies to (KV faults). */
   readonly method: string;
   readonly path: string | RegExp | undefined;
-  /** Requests or runs it still applies to; `Infinity` until cleared. */
+  /** Requests or runs it still applies to, counting down as they use it; `Infinity` until cleared. */
   readonly remaining: number;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 export type { CheckChangeEvent, HealthCheck, ServiceInstance } from './catalog.js';
-export type { Fault, FaultInjector, FaultRule } from './faults.js';
+export type { ActiveFault, Fault, FaultInjector, FaultRule } from './faults.js';
 export { parseChaosSpec } from './faults.js';
 export type {
   DevServer,

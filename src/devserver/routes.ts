@@ -254,7 +254,7 @@ function kvGet(
     return;
   }
   // The ACL check comes before any fault: a denied request sees no data, no index and uses up no rule.
-  if (!admitRequest(ctx, res, params)) return;
+  if (!admitRequest(ctx, res, params, 'read')) return;
   const blocking = params.minIndex > 0n;
   const evaluate = () => evaluateRead(ctx, read, params.pretty);
   const fault = ctx.faults.take({ method: 'GET', path: key, blocking });
@@ -263,7 +263,7 @@ function kvGet(
   const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
   // consul-semantics §4: only index > 0 blocks; otherwise wait is ignored.
   if (!blocking) {
-    sendRead(res, evaluate(), indexOverride);
+    sendRead(ctx, res, evaluate(), indexOverride);
     return;
   }
   const target = watchTargetOf(read);
@@ -328,7 +328,7 @@ async function kvPut(
   if (declared > maxBytes) return sendText(res, 413, bodyTooLargeText(declared, maxBytes, KV_SIZE_DOCS));
   // The token is checked before the body is read: a denied client cannot make the server buffer up to
   // kv_max_value_size per connection (Node discards the unread rest once the 403 is sent).
-  if (!admitRequest(ctx, res, params)) return;
+  if (!admitRequest(ctx, res, params, 'write')) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, KV_SIZE_DOCS));
@@ -398,7 +398,7 @@ function kvDelete(
   const casIndex = uint64Param(res, query, 'cas');
   if (casIndex === null) return;
 
-  if (!admitRequest(ctx, res, params)) return;
+  if (!admitRequest(ctx, res, params, 'write')) return;
   const fault = ctx.faults.take({ method: 'DELETE', path: key, blocking: false });
   if (fault !== undefined && actOnFault(ctx, res, fault, writeAnswerParts)) return;
   let deleted = true;

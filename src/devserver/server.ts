@@ -342,6 +342,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     held: new Set(),
     counters: { requests: 0, wakeups: emptyKinds() },
     logger: resolveLogger(options.logger),
+    leader: catalog,
   };
   const runner = new ChecksRunner({
     catalog,

@@ -137,8 +137,8 @@ export function readParams(ctx: ServiceContext, request: ServiceRequest): Common
     sendText(request.res, 500, 'No path to datacenter');
     return undefined;
   }
-  // consul-semantics §S6.2: without a leader only ?stale reads are served.
-  if (!ctx.catalog.hasLeader && !request.query.has('stale')) {
+  // consul-semantics §S6.2, §S9.5: without a leader only stale reads (`?stale`, `max_stale`) are served.
+  if (!ctx.catalog.hasLeader && !params.stale) {
     sendText(request.res, 500, 'No cluster leader');
     return undefined;
   }

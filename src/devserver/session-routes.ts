@@ -17,6 +17,7 @@ import {
   type RouteContext,
   readMetaHeaders,
   refuseMethod,
+  refuseWithoutLeader,
   requestToken,
 } from './consul-http.js';
 import { actOnFault } from './fault-answer.js';
@@ -206,7 +207,9 @@ function sessionRead(
   if (read.kind === 'node' && read.arg === '') return sendText(res, 400, 'Missing node name');
   // consul-semantics §S6.1: with ACLs on, a read without the token sees no session (filtered, not refused).
   const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
-  if (!anonymous && !admitRequest(ctx, res, params)) return;
+  // The leader is needed before the token is looked at, so a filtered read is refused too (§S9.5).
+  if (anonymous ? refuseWithoutLeader(ctx, res, params.stale) : !admitRequest(ctx, res, params, 'read'))
+    return;
   const evaluate = (): ReadAnswer => {
     const index = ctx.sessions.index();
     const found = anonymous
@@ -230,7 +233,7 @@ function sessionRead(
   };
   if (fault !== undefined && actOnFault(ctx, res, fault, parts)) return;
   const indexOverride = fault?.kind === 'index' ? fault.index : undefined;
-  if (params.minIndex === 0n) return sendRead(res, evaluate(), indexOverride);
+  if (params.minIndex === 0n) return sendRead(ctx, res, evaluate(), indexOverride);
   // consul-semantics §L3: the reads block on the sessions table index.
   holdBlockingRead(ctx, res, {
     kind: 'session',
@@ -386,10 +389,13 @@ function admitSessionWrite(
 ): boolean {
   const anonymous = ctx.settings.aclToken !== undefined && params.token === '';
   if (anonymous && (params.datacenter === '' || params.datacenter === DATACENTER)) {
+    // consul-semantics §S9.5: the write is forwarded to the leader before its token is resolved.
+    if (refuseWithoutLeader(ctx, res, false)) return false;
     sendText(res, 403, permissionDeniedText('session:write', node));
     return false;
   }
-  if (!admitRequest(ctx, res, params)) return false;
+  // consul-semantics §S9.5: renew too, which the TTL timers on the leader serve.
+  if (!admitRequest(ctx, res, params, 'write')) return false;
   const fault = ctx.faults.take({ method: 'PUT', path, blocking: false });
   const parts = () => ({ body: Buffer.from('{}'), headers: JSON_HEADERS });
   return fault === undefined || !actOnFault(ctx, res, fault, parts);

@@ -93,6 +93,8 @@ export class SessionStore {
   #timer: NodeJS.Timeout | undefined;
   #timerAtMs: number | undefined;
   #disposed = false;
+  /** consul-semantics §S9.5: the TTL timers run on the leader only. */
+  #leader = true;
 
   /** Session existence and lock-delays, as the KV transaction needs them (consul-semantics §L7). */
   readonly rules: SessionRules = {
@@ -202,8 +204,26 @@ export class SessionStore {
     return doomed;
   }
 
+  /**
+   * consul-semantics §S9.5: the TTL timers live on the leader. Without one no session expires; when a
+   * leader is back, every TTL session's timer restarts at its full length (TTL × 2).
+   */
+  setLeader(leader: boolean): void {
+    if (leader === this.#leader) return;
+    this.expireDue();
+    this.#leader = leader;
+    if (leader) {
+      for (const sessionId of this.#expiresAtMs.keys()) {
+        const ttl = this.#sessions.get(sessionId)?.ttl ?? '';
+        this.#expiresAtMs.set(sessionId, this.#deadlineMs(parseTtl(ttl) as bigint));
+      }
+    }
+    this.#schedule();
+  }
+
   /** Invalidates every session whose TTL ran out by the clock; returns how many. Runs before every request. */
   expireDue(): number {
+    if (!this.#leader) return 0;
     const nowMs = this.#options.now();
     let expired = 0;
     for (const [sessionId, atMs] of this.#expiresAtMs) {
@@ -258,7 +278,7 @@ export class SessionStore {
     let nextAtMs: number | undefined;
     for (const atMs of this.#expiresAtMs.values())
       if (nextAtMs === undefined || atMs < nextAtMs) nextAtMs = atMs;
-    if (this.#disposed || nextAtMs === undefined) {
+    if (this.#disposed || !this.#leader || nextAtMs === undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAtMs = undefined;

@@ -13,6 +13,7 @@ import {
   parseCommonParams,
   type RouteContext,
   refuseMethod,
+  refuseWithoutLeader,
   requestToken,
   streamTooLargeText,
 } from './consul-http.js';
@@ -58,7 +59,7 @@ export async function handleTxn(
   // Datacenter and token come from the URL and headers, so they are checked before the body is read: a
   // denied client cannot make the server buffer a body.
   const admission = { datacenter: query.get('dc'), token: requestToken(req, query) };
-  if (!admitRequest(ctx, res, admission)) return;
+  if (!admitRequest(ctx, res, admission, 'later')) return;
   const read = await readBodyBounded(req, maxBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') return sendText(res, 413, streamTooLargeText(maxBytes, TXN_SIZE_DOCS));
@@ -79,11 +80,21 @@ export async function handleTxn(
   const readOnly = !ops.some((op) => TXN_WRITE_VERBS.has(op.verb));
   const params = readOnly ? parseCommonParams(req, res, query) : { pretty: query.has('pretty') };
   if (params === undefined) return;
+  // consul-semantics §S9.5: a read-only transaction is a read (served stale without a leader), any other a write.
+  if (refuseWithoutLeader(ctx, res, readOnly && 'stale' in params && params.stale)) return;
 
+  const knownLeader = ctx.leader.hasLeader;
   const outcome = ctx.store.runTxn(ops, ctx.sessions.rules);
-  const body = { ...txnResponseBody(outcome), ...(readOnly ? READ_QUERY_META : {}) };
+  const body = {
+    ...txnResponseBody(outcome),
+    ...(readOnly ? { ...READ_QUERY_META, KnownLeader: knownLeader } : {}),
+  };
   const headers = readOnly
-    ? { 'Content-Type': 'application/json', 'X-Consul-KnownLeader': 'true', 'X-Consul-LastContact': '0' }
+    ? {
+        'Content-Type': 'application/json',
+        'X-Consul-KnownLeader': String(knownLeader),
+        'X-Consul-LastContact': '0',
+      }
     : { 'Content-Type': 'application/json' };
   sendBody(res, outcome.ok ? 200 : 409, renderJson(body, params.pretty), headers);
 }

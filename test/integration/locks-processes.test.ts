@@ -4,8 +4,6 @@
  * TIME_SCALE times faster for the children and the server alike, so a 10 s TTL takes 2 real seconds.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 
@@ -32,7 +30,6 @@ interface Holder {
 }
 
 let dev: DevServer | undefined;
-let proxy: NoLeaderProxy | undefined;
 const holders: Holder[] = [];
 
 afterEach(async () => {
@@ -41,8 +38,6 @@ afterEach(async () => {
     holder.child.kill('SIGKILL');
     await holder.exited;
   }
-  await proxy?.close();
-  proxy = undefined;
   await dev?.close();
   dev = undefined;
 });
@@ -153,32 +148,38 @@ describe('two processes contend for one lock (consul-semantics §L8)', () => {
 
   it('keeps the lock with its holder through a leader-election window of 500 No cluster leader answers', async () => {
     dev = await scaledDevServer();
-    proxy = await noLeaderProxy(dev.address);
-    const a = startHolder(proxy.address, 'a');
+    const a = startHolder(dev.address, 'a');
     const acquiredA = await a.next((e) => e.event === 'acquired');
-    const b = startHolder(proxy.address, 'b');
+    const b = startHolder(dev.address, 'b');
     await vi.waitFor(() => expect(dev?.stats().blockingHeld).toBe(2), { timeout: 20_000 });
-
-    // No leader until a renewal of each session has failed (renewals come every TTL/2 = 5 s): each is
-    // retried every second, and the TTL since the last success (10 s) is never reached.
+    const names = await sessionsNamed(dev.address);
+    expect([...names.values()].sort()).toEqual(['a', 'b']);
     const sessionA = acquiredA.session as string;
-    dev.agent.setLeader(false);
-    proxy.noLeader(true);
-    const failedAt = a.events.length;
-    await a.next((e) => e.event === 'error' && e.code === 'CONSUL_NO_LEADER', failedAt);
-    await vi.waitFor(() => expect(proxy?.refusedRenewals()).toBe(2), { timeout: 20_000 });
-    proxy.noLeader(false);
-    dev.agent.setLeader(true);
-    expect(proxy.refusedRenewalOf(sessionA)).toBe(true);
+    const renewalsA = renewalCounter(dev, sessionA);
+    const sessionB = [...names.keys()].find((id) => id !== sessionA) as string;
+    const renewalsB = renewalCounter(dev, sessionB);
 
-    // After the window: a renews again and still holds; b still waits.
-    const renewedAfter = proxy.renewals();
-    await vi.waitFor(() => expect(proxy?.renewals()).toBeGreaterThan(renewedAfter + 1), { timeout: 20_000 });
+    // No leader until a renewal of each session has been refused (renewals come every TTL/2 = 5 s): each is
+    // retried every second, and the TTL since the last success (10 s) is never reached.
+    dev.agent.setLeader(false);
+    const failedAt = { a: a.events.length, b: b.events.length };
+    const noLeader = (e: LockEvent) => e.event === 'error' && e.code === 'CONSUL_NO_LEADER';
+    await Promise.all([a.next(noLeader, failedAt.a), b.next(noLeader, failedAt.b)]);
+    // consul-semantics §S9.5: the window refuses new requests; a's monitor and b's wait stay held.
+    expect(dev.stats().blockingHeld).toBe(2);
+    const stale = (await (await fetch(`${dev.address}/v1/kv/${KEY}?stale`)).json()) as Array<{
+      Session?: string;
+    }>;
+    expect(stale[0]?.Session).toBe(sessionA);
+    dev.agent.setLeader(true);
+
+    // After the window: both renew again, a still holds and b still waits.
+    const renewedAfter = { a: renewalsA(), b: renewalsB() };
+    await vi.waitFor(() => expect(renewalsA()).toBeGreaterThan(renewedAfter.a + 1), { timeout: 20_000 });
+    await vi.waitFor(() => expect(renewalsB()).toBeGreaterThan(renewedAfter.b), { timeout: 20_000 });
     expect(a.events.filter((e) => e.event === 'lost')).toEqual([]);
     expect(b.events.filter((e) => e.event === 'acquired')).toEqual([]);
-    const names = await sessionsNamed(dev.address);
-    expect((await serverView(dev.address)).holder).toBe(acquiredA.session);
-    expect([...names.values()].sort()).toEqual(['a', 'b']);
+    expect(await serverView(dev.address)).toEqual({ holder: sessionA, sessions: ['a', 'b'] });
 
     // The lock still changes hands cleanly: a releases, b acquires.
     a.send('release');
@@ -191,80 +192,17 @@ describe('two processes contend for one lock (consul-semantics §L8)', () => {
   }, 60_000);
 });
 
-interface NoLeaderProxy {
-  address: string;
-  /**
-   * While on, every KV and session request is answered `500 No cluster leader`, as Consul does without a
-   * leader; turning it on also ends the held blocking reads with that answer.
-   */
-  noLeader(on: boolean): void;
-  /** How many sessions had a renewal answered 500. */
-  refusedRenewals(): number;
-  /** Whether this session had a renewal answered 500. */
-  refusedRenewalOf(session: string): boolean;
-  /** Session renewals passed through so far. */
-  renewals(): number;
-  close(): Promise<void>;
-}
+const COUNTED = 1_000_000;
 
 /**
- * A loopback proxy in front of the dev server. The dev server's `no-leader` window fails catalog and health
- * reads only; real Consul also fails KV and session requests without a leader (consul-semantics §7.4), so
- * the proxy adds that.
+ * Counts a session's served renewals: an `index` fault on a write changes nothing in its answer (writes
+ * carry no index headers) but is used up by each renewal the server serves; a refused one takes none.
  */
-async function noLeaderProxy(target: string): Promise<NoLeaderProxy> {
-  let noLeader = false;
-  const refused = new Set<string>();
-  let renewals = 0;
-  /** KV requests waiting for the dev server's answer (held blocking reads), each with a way to refuse it. */
-  const inFlight = new Set<() => void>();
-  const server: Server = createServer((req, res) => {
-    if (noLeader && /^\/v1\/(kv|session)\//.test(req.url ?? '')) {
-      const renewed = /^\/v1\/session\/renew\/([^?]+)/.exec(req.url ?? '');
-      if (renewed !== null) refused.add(renewed[1] as string);
-      req.resume();
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('No cluster leader');
-      return;
-    }
-    if (req.url?.startsWith('/v1/session/renew/')) renewals++;
-    const upstream = request(
-      `${target}${req.url}`,
-      { method: req.method, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    const refuse = (): void => {
-      upstream.destroy();
-      res.writeHead(500, { 'content-type': 'text/plain' }).end('No cluster leader');
-    };
-    if (req.url?.startsWith('/v1/kv/')) inFlight.add(refuse);
-    upstream.on('response', () => inFlight.delete(refuse));
-    upstream.on('error', () => {
-      if (!res.headersSent) res.destroy();
-    });
-    res.on('close', () => {
-      inFlight.delete(refuse);
-      upstream.destroy();
-    });
-    req.pipe(upstream);
+function renewalCounter(server: DevServer, session: string): () => number {
+  const rule = server.faults.inject({
+    fault: { kind: 'index', index: 'missing' },
+    times: COUNTED,
+    match: { method: 'PUT', path: `/v1/session/renew/${session}` },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    address: `http://127.0.0.1:${port}`,
-    noLeader: (on) => {
-      noLeader = on;
-      // Blocking reads held when the leader goes fail too, so the monitor's retries are exercised.
-      if (on) for (const refuse of [...inFlight]) refuse();
-    },
-    refusedRenewals: () => refused.size,
-    refusedRenewalOf: (session) => refused.has(session),
-    renewals: () => renewals,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return () => COUNTED - rule.remaining;
 }

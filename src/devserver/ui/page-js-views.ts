@@ -125,7 +125,7 @@ async function load() {
     report('Could not read services: ' + error.message);
     return;
   }
-  $('svc-leader').textContent = state.leader ? 'The cluster has a leader.' : 'No cluster leader: catalog and health reads answer 500 No cluster leader.';
+  $('svc-leader').textContent = state.leader ? 'The cluster has a leader.' : 'No cluster leader: KV, session, catalog and health requests answer 500 No cluster leader (stale reads are served).';
   $('svc-leader').className = state.leader ? 'ok' : 'error';
   renderServices(services, checks);
   lockedKeys = new Set(state.locks.map((lock) => lock.key));
@@ -240,7 +240,7 @@ const SWITCHES = [
   { id: 'index-missing', title: 'Index missing', what: 'The answer has no X-Consul-Index.', rule: { kind: 'index', index: 'missing' }, kv: true },
   { id: 'spurious', title: 'Spurious wake-up', what: 'A blocking query returns at once, unchanged.', rule: { kind: 'spurious' }, kv: true },
   { id: 'agent-restart', title: 'Agent restart', what: 'The next request of any kind finds every service, check and session forgotten.', rule: { kind: 'agent-restart' }, once: true },
-  { id: 'no-leader', title: 'Leader election', what: 'From the next request, catalog and health reads answer 500 No cluster leader for the chosen time.', rule: { kind: 'no-leader' }, leader: true },
+  { id: 'no-leader', title: 'Leader election', what: 'From the next request, KV, session, catalog and health requests answer 500 No cluster leader for the chosen time (stale reads are served).', rule: { kind: 'no-leader' }, leader: true },
   { id: 'check-hang', title: 'Check target hangs', what: 'The next HTTP/TCP check run meets a target that never answers.', rule: { kind: 'check-hang' } },
 ];
 const LEADER_WINDOWS = [['5000', '5 seconds'], ['30000', '30 seconds'], ['120000', '2 minutes']];

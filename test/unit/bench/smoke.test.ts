@@ -84,6 +84,15 @@ describe('bench sections (smoke scale)', () => {
     });
     // The services case: 4 services × 2 instances, 2 held health queries each, 4 check flips.
     expect(result.values).toMatchObject({ serviceInstances: 8, serviceChecks: 8, healthQueries: 8 });
+    // The page-open case: the live feed was read throughout and heard the seed write and the one round's.
+    expect(result.tables[1]!.rows.map((row) => row[0])).toContain(
+      'event-loop block per write, with the page open (p50)',
+    );
+    expect(result.values.pageOpenKvEvents).toBe(2);
+    expect(result.checks.find((check) => check.name.endsWith('with the web page open'))).toMatchObject({
+      target: '<= 1.5x the block without it, every write on the page',
+    });
+    expect(result.notes.some((note) => note.startsWith('with the page open and 20 held queries'))).toBe(true);
     expect(result.checks.find((check) => check.name.startsWith('a check flip wakes'))).toMatchObject({
       measured: 'server 2–2, client 2–2, other services 0–0',
       pass: true,
