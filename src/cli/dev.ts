@@ -35,7 +35,7 @@ Options:
                      spurious            a blocking query returns at once, unchanged
                    Taken by the next request of any kind:
                      agent-restart       forget every service, check and session
-                     no-leader=<dur>     catalog and health reads answer 500 No cluster leader
+                     no-leader=<dur>     writes and non-stale reads answer 500 No cluster leader
                                          for that long (500ms, 5s, 2m), then recover
                    Taken by the next HTTP/TCP check run:
                      check-hang          the target never answers; the check fails at its Timeout
