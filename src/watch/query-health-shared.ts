@@ -66,9 +66,14 @@ class SharedTarget implements ServiceSource {
     return this.fanOut.size;
   }
 
-  /** The nodes this service's instances ran on at the last read: a node check change concerns them. */
+  /**
+   * Whether a change of `node`'s node check concerns this service: the node had an instance of it at a
+   * read since the node joined, or the last checks answer has a check of this service on it. A `?passing`
+   * read drops the instances of a node whose check is critical, so the last read alone would never see the
+   * node pass again.
+   */
   runsOn(node: string): boolean {
-    return this.#shared.nodesOf(this).has(node);
+    return this.#shared.nodesOf(this).has(node) || this.#shared.hasServiceCheck(node, this.target.service);
   }
 
   add(list: ServiceList): void {
@@ -154,6 +159,29 @@ export class SharedHealthWatch {
 
   nodesOf(target: SharedTarget): ReadonlySet<string> {
     return this.#nodes.get(target) ?? new Set();
+  }
+
+  /** Whether the last checks answer has a check of `service` on `node`. */
+  hasServiceCheck(node: string, service: string): boolean {
+    const name = service.toLowerCase();
+    for (const owner of this.#checkOwners.values()) {
+      if (owner.node === node && owner.service === name) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The nodes a read saw the target on, plus those it saw before that are still in the checks answer: an
+   * instance a critical node check hides (with no check of its own) is back when that check passes.
+   */
+  #nodesAfterRead(source: SharedTarget, seen: Iterable<string>): Set<string> {
+    const nodes = new Set(seen);
+    const before = this.#nodes.get(source);
+    if (before === undefined) return nodes;
+    const present = new Set<string>();
+    for (const owner of this.#checkOwners.values()) present.add(owner.node);
+    for (const node of before) if (present.has(node)) nodes.add(node);
+    return nodes;
   }
 
   /** Tells a list that joins late what the shared loops know (staleness, a failure before any answer). */
@@ -346,7 +374,13 @@ export class SharedHealthWatch {
       );
       source.backoff.reset();
       source.lastSuccessAt = Date.now();
-      this.#nodes.set(source, new Set(answer.entries.map((entry) => entry.node.node)));
+      this.#nodes.set(
+        source,
+        this.#nodesAfterRead(
+          source,
+          answer.entries.map((entry) => entry.node.node),
+        ),
+      );
       source.fanOut.answer(answer.entries, answer.index, answer.bytes, false);
     } catch (error) {
       if (this.#closing !== undefined) return;
