@@ -363,20 +363,29 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
         key: this.id,
       }),
     );
+    const { closeTimeoutMs, drainMs } = this.#options;
+    // Maintenance and drain end halfway between the drain and closeTimeout: the deregister keeps the rest.
+    const leaving = new AbortController();
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.#options.closeTimeoutMs);
-    const signal = deadline.signal;
+    const timers = [
+      setTimeout(() => leaving.abort(), Math.floor((closeTimeoutMs + drainMs) / 2)),
+      setTimeout(() => deadline.abort(), closeTimeoutMs),
+    ];
     try {
-      if (previous !== 'failed') await this.#leave(signal);
+      if (previous !== 'failed') await this.#leave(leaving.signal, deadline.signal);
     } finally {
-      clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
       await this.#client.close();
       this.#state = 'closed';
     }
   }
 
-  /** consul-semantics §S7: maintenance on, drain, deregister, each failure reported and the next step still tried. */
-  async #leave(signal: AbortSignal): Promise<void> {
+  /**
+   * consul-semantics §S7: maintenance on, drain, deregister, each failure reported and the next step still
+   * tried. `leaving` bounds maintenance and drain, `deadline` the deregister.
+   */
+  async #leave(leaving: AbortSignal, deadline: AbortSignal): Promise<void> {
+    const signal = leaving;
     const { drainMs } = this.#options;
     let inMaintenance = false;
     if (this.#everRegistered) {
@@ -389,10 +398,12 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     }
     if (inMaintenance) {
       this.emit('draining', { id: this.id, drainMs });
-      if (drainMs > 0) await wait(drainMs, signal);
+      if (drainMs > 0 && !(await wait(drainMs, signal))) {
+        this.#log.warn({ service: this.id, drainMs }, 'close: drain cut short to leave time to deregister');
+      }
     }
     try {
-      const removed = await this.#client.agent.deregister(this.id, { signal });
+      const removed = await this.#client.agent.deregister(this.id, { signal: deadline });
       this.#log.info({ service: this.id, removed }, 'service deregistered');
       this.emit('deregistered', { id: this.id, removed });
     } catch (error) {

@@ -343,4 +343,57 @@ describe('close()', () => {
     ]);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('cuts a drain a slow maintenance request delayed, so the deregister still runs inside closeTimeout', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    // Maintenance answers after 700 ms; a drain of 500 from then would end past closeTimeout (1000).
+    pool()
+      .intercept({ path: MAINTENANCE, method: 'PUT' })
+      .reply(200, () => new Promise<string>((resolve) => setTimeout(() => resolve(''), 700)));
+    ok(DEREGISTER);
+    const { events } = start({ drain: 500, closeTimeout: 1000 });
+    await registration?.ready;
+    await settle();
+    let closed = false;
+    const closing = registration?.close().then(() => (closed = true));
+    await advance(749);
+    expect([requests().at(-1), closed]).toEqual([`PUT ${MAINTENANCE}`, false]);
+    // Maintenance and drain end by (closeTimeout + drain) / 2: the deregister keeps the rest.
+    await advance(1);
+    await closing;
+    expect(requests().at(-1)).toBe(`PUT ${DEREGISTER}`);
+    expect(events.slice(2)).toEqual([
+      ['draining', { id: 'web-1', drainMs: 500 }],
+      ['deregistered', { id: 'web-1', removed: true }],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('resolves by closeTimeout against a hung agent, having tried the deregister, and leaves no timer', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    const hung = () => new Promise<string>(() => {});
+    pool().intercept({ path: MAINTENANCE, method: 'PUT' }).reply(200, hung);
+    pool().intercept({ path: DEREGISTER, method: 'PUT' }).reply(200, hung);
+    const { events } = start({ drain: 200, closeTimeout: 1000 });
+    await registration?.ready;
+    await settle();
+    let closed = false;
+    const closing = registration?.close().then(() => (closed = true));
+    await advance(999);
+    expect(closed).toBe(false);
+    // The maintenance request was given up at 600 ms; the deregister was sent then and hangs too.
+    expect(requests().slice(3)).toEqual([`PUT ${MAINTENANCE}`, `PUT ${DEREGISTER}`]);
+    await advance(1);
+    await closing;
+    expect([closed, registration?.state]).toEqual([true, 'closed']);
+    expect(events.slice(2)).toEqual([
+      ['error', 'CONSUL_ABORTED'],
+      ['error', 'CONSUL_ABORTED'],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
 });
