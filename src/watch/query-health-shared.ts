@@ -52,6 +52,8 @@ class SharedTarget implements ServiceSource {
   dirty = false;
   reading = false;
   retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborts this target's read in flight when its last list leaves (or the watch closes). */
+  readonly controller = new AbortController();
   reads = 0;
   errors = 0;
   lastSuccessAt: number | undefined;
@@ -117,7 +119,6 @@ export class SharedHealthWatch {
   readonly #client: ConsulClient;
   readonly #options: ResolvedWatcherOptions;
   readonly #targets = new Map<string, SharedTarget>();
-  readonly #controller = new AbortController();
   #checks: BlockingQuery<ChecksAnswer> | undefined;
   #services: BlockingQuery<ServicesAnswer> | undefined;
   /** The last answer's checks: `node\0checkId` → signature, and whom each concerns. */
@@ -202,7 +203,9 @@ export class SharedHealthWatch {
   /** The last list of a target left: forget it; the last target stops the shared loops. */
   drop(source: SharedTarget): Promise<void> {
     if (this.#targets.get(source.target.id) === source) this.#targets.delete(source.target.id);
+    source.controller.abort();
     if (source.retryTimer !== undefined) clearTimeout(source.retryTimer);
+    source.retryTimer = undefined;
     if (this.#targets.size > 0) return Promise.resolve();
     return this.#stopLoops();
   }
@@ -210,8 +213,8 @@ export class SharedHealthWatch {
   /** Stops both loops and every read, and clears every retry timer. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#controller.abort();
       for (const source of this.#targets.values()) {
+        source.controller.abort();
         if (source.retryTimer !== undefined) clearTimeout(source.retryTimer);
       }
       await this.#stopLoops();
@@ -369,7 +372,12 @@ export class SharedHealthWatch {
       const answer = await readTarget(
         this.#client,
         source.target,
-        { index: 0, waitMs, maxStaleMs, signal: this.#controller.signal },
+        {
+          index: 0,
+          waitMs,
+          maxStaleMs,
+          signal: source.controller.signal,
+        },
         () => source.reads++,
       );
       source.backoff.reset();
@@ -383,7 +391,8 @@ export class SharedHealthWatch {
       );
       source.fanOut.answer(answer.entries, answer.index, answer.bytes, false);
     } catch (error) {
-      if (this.#closing !== undefined) return;
+      // Closed, or its last list left: nobody waits for a retry.
+      if (this.#closing !== undefined || source.controller.signal.aborted) return;
       source.errors++;
       const consulError = isConsulError(error)
         ? error

@@ -287,3 +287,35 @@ describe('shared service watch: a node check that passes again', () => {
     ]);
   });
 });
+
+describe('shared service watch: the last list leaving', () => {
+  it('aborts the targeted read in flight and arms no retry when the last list closes', async () => {
+    const { w, warnings, web } = await sharedWatcher();
+    consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(baseline) });
+    consul.hang(blocking(STATE, 10));
+    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
+    consul.hang(blocking(SERVICES, 20));
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'web-1' }]),
+    });
+    // db's first targeted read is slow, and fails once it answers.
+    const slow = consul.answer(
+      '/v1/health/service/db?passing=',
+      { status: 503, body: 'busy' },
+      { hold: true },
+    );
+    const db = w.service('db');
+    const errors: string[] = [];
+    db.on('error', (e) => errors.push(e.code));
+    await slow.arrived;
+    await Promise.all([db.close(), web.close()]);
+    expect(w.stats().services).toEqual([]);
+    slow.release();
+    // Let a read that was not aborted answer, fail and schedule its retry.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual([]);
+    expect(warnings().filter((m) => m.includes('retrying'))).toEqual([]);
+  });
+});
