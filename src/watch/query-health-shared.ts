@@ -79,8 +79,7 @@ class SharedTarget implements ServiceSource {
   }
 
   add(list: ServiceList): void {
-    this.#shared.welcome(list);
-    this.fanOut.add(list);
+    this.fanOut.add(list, () => this.#shared.welcome(list));
   }
 
   remove(list: ServiceList): Promise<void> {
