@@ -1,7 +1,8 @@
 /**
  * registerService() in a child process against the dev server: a SIGKILLed registrant is reaped after
  * DeregisterCriticalServiceAfter on the dev server's clock, and a SIGTERMed one leaves `?passing` (while
- * still alive), deregisters, and dies of SIGTERM (consul-semantics §S2.6, §S7).
+ * still alive), deregisters, and dies of SIGTERM; a second SIGTERM during the drain ends it at once
+ * (consul-semantics §S2.6, §S7).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
