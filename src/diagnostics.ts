@@ -26,6 +26,17 @@ export interface WatchChangeMessage {
   changes: ReadonlyArray<{ key: string; type: 'added' | 'updated' | 'deleted' }>;
 }
 
+/**
+ * Payload of `consul-hotreload:watch:change` for a service list (`Watcher.service()`): `key` is
+ * `service:<name>`, each change's `key` is `<node>/<service ID>` (`updated` for a changed instance).
+ */
+export interface ServiceChangeMessage extends WatchChangeMessage {
+  /** The watched service's name; only service lists set it. */
+  service: string;
+  /** How many instances the list holds after the change. */
+  instances: number;
+}
+
 /** Payload of `consul-hotreload:watch:error`. */
 export interface WatchErrorMessage {
   /** The watched key or prefix (or the query's key). */

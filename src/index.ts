@@ -68,9 +68,11 @@ export { KVEntry } from './consul/kv-entry.js';
 // Sessions, locks and leader election.
 export type { SessionApi, SessionBehavior, SessionCreateOptions, SessionInfo } from './consul/session.js';
 export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
+// Service lists on the watch:change channel (issue-14 fixes).
 export type {
   RequestFinishMessage,
   RequestStartMessage,
+  ServiceChangeMessage,
   WatchChangeMessage,
   WatchErrorMessage,
   WatchStateMessage,

@@ -349,8 +349,17 @@ export class Lock extends SafeEmitter<LockEvents> {
           flags: LOCK_FLAG_VALUE,
           signal,
         });
-        // consul-semantics §L5: a free key's LockIndex grows by one; a new key starts at 1.
-        if (acquired) return this.#held(session, (entry?.lockIndex ?? 0) + 1);
+        if (acquired) {
+          // consul-semantics §L5: the key's LockIndex is the fencing token. The read above may predate a
+          // lock-delay wait and other holders, so the monitor's first (consistent) read is done now.
+          const confirm = await kv.get(this.key, { consistency: 'consistent', signal });
+          if (confirm.entry?.session === session) {
+            return this.#held(session, confirm.entry.lockIndex, confirm.index);
+          }
+          // Ours was lost between the acquire and the read (the session ended): try again.
+          index = 0;
+          continue;
+        }
         refused = true;
         index = 0;
       } catch (error) {
@@ -425,13 +434,14 @@ export class Lock extends SafeEmitter<LockEvents> {
     else this.#abandonSessionInBackground();
   }
 
-  #held(session: string, lockIndex: number): void {
+  /** `answeredIndex`: the index of a consistent read that showed the key ours, where the monitor goes on. */
+  #held(session: string, lockIndex: number, answeredIndex?: number): void {
     this.#state = 'held';
     this.#lockIndex = lockIndex;
     this.#holder = undefined;
     if (this.#hold === undefined || this.#hold.signal.aborted) this.#hold = new AbortController();
     const run = this.#run as AbortController;
-    void this.#monitor(session, run.signal);
+    void this.#monitor(session, run.signal, answeredIndex);
     this.emit('acquired', { key: this.key, session, lockIndex });
   }
 
@@ -440,8 +450,16 @@ export class Lock extends SafeEmitter<LockEvents> {
    * its `Session` is no longer ours or it is deleted. Failed reads are retried: a leader election answers
    * 500 for a while and must not lose the lock (consul-semantics §L8).
    */
-  async #monitor(session: string, signal: AbortSignal): Promise<void> {
+  async #monitor(session: string, signal: AbortSignal, answeredIndex: number | undefined): Promise<void> {
     let index = 0;
+    if (answeredIndex !== undefined) {
+      index = nextIndex(0, answeredIndex);
+      try {
+        await this.#paceRead(answeredIndex, signal);
+      } catch {
+        return;
+      }
+    }
     for (;;) {
       try {
         const read = await this.#client.kv.get(this.key, { index, consistency: 'consistent', signal });

@@ -68,7 +68,9 @@ function weightOf(instance: ServiceInstance): number {
 
 /**
  * Picks instances of a {@link ServiceList}. It reads the list's `instances` at every pick, and the list
- * replaces that array in one step per Consul answer, so a pick never sees half an update.
+ * replaces that array in one step per Consul answer, so a pick never sees half an update. It listens to the
+ * list's `change` events (to forget ejections of instances that left) for as long as the list lives: make one
+ * balancer per list, not one per request.
  *
  * @example
  * ```ts
@@ -110,6 +112,14 @@ export class Balancer {
     this.#panic = options.panic ?? BALANCER_DEFAULTS.panic;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
+    list.on('change', () => this.#forgetUnlisted());
+  }
+
+  /** An instance that left is forgotten: it comes back as a new registration, and the map never grows with churn. */
+  #forgetUnlisted(): void {
+    if (this.#ejected.size === 0) return;
+    const listed = new Set(this.#list.instances.map(identity));
+    for (const key of this.#ejected.keys()) if (!listed.has(key)) this.#ejected.delete(key);
   }
 
   /** The healthy instances a pick chooses from now: listed, passing or warning, not ejected. */

@@ -109,7 +109,12 @@ export interface RegisterServiceOptions {
    * @default 0
    */
   drain?: number | string;
-  /** Bound of the whole close sequence (maintenance, drain, deregister), in ms or a Go duration. @default 10_000 */
+  /**
+   * Bound of the whole close sequence (maintenance, drain, deregister), in ms or a Go duration. `drain` must
+   * be shorter: maintenance and drain end by `(closeTimeout + drain) / 2`, so a slow maintenance request
+   * shortens the drain, never the deregister's time (at least `(closeTimeout - drain) / 2`).
+   * @default 10_000
+   */
   closeTimeout?: number | string;
   /**
    * Without a TTL check, how often to ask the agent whether it still knows the service (and re-register if
@@ -317,6 +322,11 @@ export function resolveRegistration(
     'closeTimeout',
     problems,
   );
+  if (drainMs >= closeTimeoutMs && closeTimeoutMs > 0) {
+    problems.push(
+      `drain (${drainMs} ms) must be shorter than closeTimeout (${closeTimeoutMs} ms): the deregister runs after it, inside the same bound; raise closeTimeout`,
+    );
+  }
   const resyncIntervalMs = positive(
     duration(options.resyncInterval, 'resyncInterval', DEFAULTS.resyncIntervalMs),
     'resyncInterval',

@@ -138,6 +138,8 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
   readonly #loop: Promise<void>;
   #state: RegistrationState = 'registering';
   #everRegistered = false;
+  /** The last registration attempt found the ID held by another instance (and none succeeded since). */
+  #conflicted = false;
   #status: CheckStatus | undefined;
   #readyPending = true;
   #resolveReady!: () => void;
@@ -233,6 +235,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
         if (signal.aborted) return;
         const reason = reregisterReason(error);
         const failure = asConsulError(error);
+        if (failure instanceof ServiceConflictError) this.#conflicted = true;
         if (reason !== undefined) {
           registered = false;
           this.#state = 'registering';
@@ -258,7 +261,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     const { id, address, port, definition, replace } = this.#options;
     if (!replace) {
       const existing = await this.#client.agent.service(id, { signal });
-      if (existing !== null && (existing.address !== address || existing.port !== port)) {
+      if (existing !== null && !this.#isOurs(existing)) {
         throw new ServiceConflictError(
           `registerService ${id}: the agent already holds this ID for another instance (${existing.address || '(node address)'}:${existing.port}, not ${address || '(node address)'}:${port}); give each instance its own id, or pass replace: true to take it over`,
           { operation: 'agent.service.register', key: id },
@@ -269,8 +272,14 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     await this.#client.agent.register(definition, { signal });
   }
 
+  /** Whether the agent's registration of our ID is this instance's (same address and port). */
+  #isOurs(service: { address: string; port: number }): boolean {
+    return service.address === this.#options.address && service.port === this.#options.port;
+  }
+
   #onRegistered(again: boolean): void {
     this.#everRegistered = true;
+    this.#conflicted = false;
     this.#delays.reset();
     if (this.#state === 'registering') this.#state = 'registered';
     if (again) {
@@ -363,21 +372,44 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
         key: this.id,
       }),
     );
+    const { closeTimeoutMs, drainMs } = this.#options;
+    // Maintenance and drain end halfway between the drain and closeTimeout: the deregister keeps the rest.
+    const leaving = new AbortController();
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), this.#options.closeTimeoutMs);
-    const signal = deadline.signal;
+    const timers = [
+      setTimeout(() => leaving.abort(), Math.floor((closeTimeoutMs + drainMs) / 2)),
+      setTimeout(() => deadline.abort(), closeTimeoutMs),
+    ];
     try {
-      if (previous !== 'failed') await this.#leave(signal);
+      if (previous !== 'failed') await this.#leave(leaving.signal, deadline.signal);
     } finally {
-      clearTimeout(timer);
+      for (const timer of timers) clearTimeout(timer);
       await this.#client.close();
       this.#state = 'closed';
     }
   }
 
-  /** consul-semantics §S7: maintenance on, drain, deregister, each failure reported and the next step still tried. */
-  async #leave(signal: AbortSignal): Promise<void> {
+  /**
+   * consul-semantics §S7: maintenance on, drain, deregister, each failure reported and the next step still
+   * tried. `leaving` bounds maintenance and drain, `deadline` the deregister.
+   */
+  async #leave(leaving: AbortSignal, deadline: AbortSignal): Promise<void> {
+    const signal = leaving;
     const { drainMs } = this.#options;
+    // The ID may be another instance's by now (it registered over ours): leave that one alone.
+    const holder = await this.#holder(signal);
+    if (holder === 'other' || (holder === 'unknown' && this.#conflicted)) {
+      this.#log.warn(
+        { service: this.id },
+        'close: the agent holds this ID for another instance; not deregistering it',
+      );
+      return;
+    }
+    if (holder === 'gone') {
+      this.#log.info({ service: this.id, removed: false }, 'service deregistered');
+      this.emit('deregistered', { id: this.id, removed: false });
+      return;
+    }
     let inMaintenance = false;
     if (this.#everRegistered) {
       try {
@@ -389,14 +421,28 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     }
     if (inMaintenance) {
       this.emit('draining', { id: this.id, drainMs });
-      if (drainMs > 0) await wait(drainMs, signal);
+      if (drainMs > 0 && !(await wait(drainMs, signal))) {
+        this.#log.warn({ service: this.id, drainMs }, 'close: drain cut short to leave time to deregister');
+      }
     }
     try {
-      const removed = await this.#client.agent.deregister(this.id, { signal });
+      const removed = await this.#client.agent.deregister(this.id, { signal: deadline });
       this.#log.info({ service: this.id, removed }, 'service deregistered');
       this.emit('deregistered', { id: this.id, removed });
     } catch (error) {
       this.#reportClose(error, 'deregister');
+    }
+  }
+
+  /** Who holds our ID on the agent now; `unknown` when the read failed (reported). */
+  async #holder(signal: AbortSignal): Promise<'ours' | 'other' | 'gone' | 'unknown'> {
+    try {
+      const service = await this.#client.agent.service(this.id, { signal });
+      if (service === null) return 'gone';
+      return this.#isOurs(service) ? 'ours' : 'other';
+    } catch (error) {
+      this.#reportClose(error, 'read');
+      return 'unknown';
     }
   }
 

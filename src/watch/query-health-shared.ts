@@ -52,6 +52,8 @@ class SharedTarget implements ServiceSource {
   dirty = false;
   reading = false;
   retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborts this target's read in flight when its last list leaves (or the watch closes). */
+  readonly controller = new AbortController();
   reads = 0;
   errors = 0;
   lastSuccessAt: number | undefined;
@@ -66,14 +68,18 @@ class SharedTarget implements ServiceSource {
     return this.fanOut.size;
   }
 
-  /** The nodes this service's instances ran on at the last read: a node check change concerns them. */
+  /**
+   * Whether a change of `node`'s node check concerns this service: the node had an instance of it at a
+   * read since the node joined, or the last checks answer has a check of this service on it. A `?passing`
+   * read drops the instances of a node whose check is critical, so the last read alone would never see the
+   * node pass again.
+   */
   runsOn(node: string): boolean {
-    return this.#shared.nodesOf(this).has(node);
+    return this.#shared.nodesOf(this).has(node) || this.#shared.hasServiceCheck(node, this.target.service);
   }
 
   add(list: ServiceList): void {
-    this.#shared.welcome(list);
-    this.fanOut.add(list);
+    this.fanOut.add(list, () => this.#shared.welcome(list));
   }
 
   remove(list: ServiceList): Promise<void> {
@@ -112,7 +118,6 @@ export class SharedHealthWatch {
   readonly #client: ConsulClient;
   readonly #options: ResolvedWatcherOptions;
   readonly #targets = new Map<string, SharedTarget>();
-  readonly #controller = new AbortController();
   #checks: BlockingQuery<ChecksAnswer> | undefined;
   #services: BlockingQuery<ServicesAnswer> | undefined;
   /** The last answer's checks: `node\0checkId` → signature, and whom each concerns. */
@@ -156,6 +161,29 @@ export class SharedHealthWatch {
     return this.#nodes.get(target) ?? new Set();
   }
 
+  /** Whether the last checks answer has a check of `service` on `node`. */
+  hasServiceCheck(node: string, service: string): boolean {
+    const name = service.toLowerCase();
+    for (const owner of this.#checkOwners.values()) {
+      if (owner.node === node && owner.service === name) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The nodes a read saw the target on, plus those it saw before that are still in the checks answer: an
+   * instance a critical node check hides (with no check of its own) is back when that check passes.
+   */
+  #nodesAfterRead(source: SharedTarget, seen: Iterable<string>): Set<string> {
+    const nodes = new Set(seen);
+    const before = this.#nodes.get(source);
+    if (before === undefined) return nodes;
+    const present = new Set<string>();
+    for (const owner of this.#checkOwners.values()) present.add(owner.node);
+    for (const node of before) if (present.has(node)) nodes.add(node);
+    return nodes;
+  }
+
   /** Tells a list that joins late what the shared loops know (staleness, a failure before any answer). */
   welcome(list: ServiceList): void {
     this.#checks?.welcome(list);
@@ -174,7 +202,9 @@ export class SharedHealthWatch {
   /** The last list of a target left: forget it; the last target stops the shared loops. */
   drop(source: SharedTarget): Promise<void> {
     if (this.#targets.get(source.target.id) === source) this.#targets.delete(source.target.id);
+    source.controller.abort();
     if (source.retryTimer !== undefined) clearTimeout(source.retryTimer);
+    source.retryTimer = undefined;
     if (this.#targets.size > 0) return Promise.resolve();
     return this.#stopLoops();
   }
@@ -182,8 +212,8 @@ export class SharedHealthWatch {
   /** Stops both loops and every read, and clears every retry timer. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#controller.abort();
       for (const source of this.#targets.values()) {
+        source.controller.abort();
         if (source.retryTimer !== undefined) clearTimeout(source.retryTimer);
       }
       await this.#stopLoops();
@@ -341,15 +371,27 @@ export class SharedHealthWatch {
       const answer = await readTarget(
         this.#client,
         source.target,
-        { index: 0, waitMs, maxStaleMs, signal: this.#controller.signal },
+        {
+          index: 0,
+          waitMs,
+          maxStaleMs,
+          signal: source.controller.signal,
+        },
         () => source.reads++,
       );
       source.backoff.reset();
       source.lastSuccessAt = Date.now();
-      this.#nodes.set(source, new Set(answer.entries.map((entry) => entry.node.node)));
+      this.#nodes.set(
+        source,
+        this.#nodesAfterRead(
+          source,
+          answer.entries.map((entry) => entry.node.node),
+        ),
+      );
       source.fanOut.answer(answer.entries, answer.index, answer.bytes, false);
     } catch (error) {
-      if (this.#closing !== undefined) return;
+      // Closed, or its last list left: nobody waits for a retry.
+      if (this.#closing !== undefined || source.controller.signal.aborted) return;
       source.errors++;
       const consulError = isConsulError(error)
         ? error

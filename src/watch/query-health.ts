@@ -83,6 +83,8 @@ export interface FanOutCounters {
  */
 export class HealthFanOut implements FanOutCounters {
   readonly #lists = new Set<ServiceList>();
+  /** Lists added since the last answer that have not been told what the query knows yet. */
+  readonly #joining = new Set<ServiceList>();
   #entries: readonly HealthServiceEntry[] = [];
   #signature: string | undefined;
   #answered = false;
@@ -99,14 +101,23 @@ export class HealthFanOut implements FanOutCounters {
     return this.#answered;
   }
 
-  /** Registers a list; once answered, hands it the last entries at once. */
-  add(list: ServiceList): void {
+  /**
+   * Registers a list. What the query already knows (`welcome`, then the last entries once answered) reaches it
+   * in a microtask, not inside `Watcher.service()`: a listener added right after that call gets it.
+   */
+  add(list: ServiceList, welcome: () => void): void {
     this.#lists.add(list);
-    if (this.#answered) list[kApply](this.#entries, this.lastIndex);
+    this.#joining.add(list);
+    queueMicrotask(() => {
+      if (!this.#joining.delete(list)) return;
+      welcome();
+      if (this.#answered) list[kApply](this.#entries, this.lastIndex);
+    });
   }
 
   /** Whether the list was registered. */
   delete(list: ServiceList): boolean {
+    this.#joining.delete(list);
     return this.#lists.delete(list);
   }
 
@@ -128,6 +139,8 @@ export class HealthFanOut implements FanOutCounters {
     this.changes++;
     this.#signature = next;
     this.#entries = entries;
+    // A list still joining gets this answer now; its welcome would only repeat it.
+    this.#joining.clear();
     for (const list of this.all()) list[kApply](this.#entries, this.lastIndex);
   }
 }
@@ -231,10 +244,9 @@ export class HealthQuery implements ServiceSource {
     return this.#fanOut.size;
   }
 
-  /** Registers a list; a query that has answered hands it the entries at once. */
+  /** Registers a list; a query that has answered hands it the entries in a microtask (see {@link HealthFanOut.add}). */
   add(list: ServiceList): void {
-    this.#query.welcome(list);
-    this.#fanOut.add(list);
+    this.#fanOut.add(list, () => this.#query.welcome(list));
   }
 
   /** Unregisters a list; the last one out stops the loop, aborting its request. */

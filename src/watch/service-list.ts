@@ -14,7 +14,7 @@ import {
   type ServiceInstance,
   toInstance,
 } from '../consul/health.js';
-import { watchErrorChannel } from '../diagnostics.js';
+import { type ServiceChangeMessage, watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
 import { ClosedError, type ConsulError, TimeoutError } from '../errors.js';
 import { SafeEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -235,10 +235,28 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
       removed,
       changed,
     };
+    if (watchChangeChannel.hasSubscribers) this.#publishChange(event);
     this.emit('change', event);
     if (instances.length === 0 && (!wasEmpty || first)) {
       this.emit('empty', { index: this.#index, removed });
     }
+  }
+
+  /** The change on `consul-hotreload:watch:change`, as a KV subscription publishes one (docs/diagnostics.md). */
+  #publishChange(event: ServiceChangeEvent): void {
+    const key = (instance: ServiceInstance) => `${instance.node}/${instance.id}`;
+    const message: ServiceChangeMessage = {
+      key: `service:${this.service}`,
+      service: this.service,
+      index: event.index,
+      instances: event.instances.length,
+      changes: [
+        ...event.added.map((instance) => ({ key: key(instance), type: 'added' as const })),
+        ...event.changed.map(({ instance }) => ({ key: key(instance), type: 'updated' as const })),
+        ...event.removed.map((instance) => ({ key: key(instance), type: 'deleted' as const })),
+      ],
+    };
+    watchChangeChannel.publish(message);
   }
 
   /** Queues the answer for the last-known-good cache, in Consul's own shape (fire-and-forget). */

@@ -244,4 +244,39 @@ describe('Watcher.service on the dev server: a connection budget for many servic
     await w.close();
     await held(dev, 0);
   }, 60_000);
+
+  it('brings lists on the shared watch back when node maintenance ends (maxBlockingQueries: 1)', async () => {
+    const dev = await start({ clock: new ManualClock() });
+    // `a` has a check of its own, `b` none: only the node check hides and shows it.
+    dev.agent.registerService({ Name: 'a', ID: 'a-1', Port: 1, Check: { TTL: '30s', Status: 'passing' } });
+    dev.agent.registerService({ Name: 'b', ID: 'b-1', Port: 2 });
+    const w = makeWatcher(dev, { maxBlockingQueries: 1, logger: recordingLogger().logger });
+    const a = w.service('a');
+    const b = w.service('b');
+    expect((await Promise.all([a.ready, b.ready])).map((list) => list.length)).toEqual([1, 1]);
+    await held(dev, 2);
+    const logA = record(a);
+    const logB = record(b);
+    await put(dev, '/v1/agent/maintenance?enable=true&reason=patch');
+    await logA.until(2);
+    await logB.until(2);
+    await put(dev, '/v1/agent/maintenance?enable=false');
+    await logA.until(3);
+    await logB.until(3);
+    expect([logA.items, logB.items]).toEqual([
+      [
+        ['change', [], ['a-1'], []],
+        ['empty', ['a-1']],
+        ['change', ['a-1'], [], []],
+      ],
+      [
+        ['change', [], ['b-1'], []],
+        ['empty', ['b-1']],
+        ['change', ['b-1'], [], []],
+      ],
+    ]);
+    expect([a.instances.length, b.instances.length]).toEqual([1, 1]);
+    await w.close();
+    await held(dev, 0);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * registerService() in a child process against the dev server: a SIGKILLed registrant is reaped after
  * DeregisterCriticalServiceAfter on the dev server's clock, and a SIGTERMed one leaves `?passing` (while
- * still alive), deregisters, and dies of SIGTERM (consul-semantics §S2.6, §S7).
+ * still alive), deregisters, and dies of SIGTERM; a second SIGTERM during the drain ends it at once
+ * (consul-semantics §S2.6, §S7).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,5 +126,27 @@ describe('a registrant process', () => {
     });
     expect(registrant.output().stdout).toBe('registered\ndraining\nderegistered\nown handler done\n');
     expect(dev.agent.catalog.service('web-own')).toBeUndefined();
+  });
+
+  it('dies of a second SIGTERM during the drain at once, leaving the instance in maintenance', async () => {
+    dev = await startDevServer({ port: 0, jitter: false, clock: new ManualClock() });
+    // A drain far longer than the test: only the second signal can end the process soon.
+    const registrant = spawnRegistrant(dev.address, 'web-twice', ['--signals', '--drain', '9000']);
+    await registrant.line('registered');
+    registrant.child.kill('SIGTERM');
+    await registrant.line('draining');
+    const sentAt = Date.now();
+    registrant.child.kill('SIGTERM');
+    const [code, signal] = await registrant.exited;
+    expect({ code, signal, stderr: registrant.output().stderr }).toEqual({
+      code: null,
+      signal: 'SIGTERM',
+      stderr: '',
+    });
+    expect(Date.now() - sentAt).toBeLessThan(5_000);
+    // The drain never finished: no deregister; the maintenance check keeps it out of ?passing until reaped.
+    expect(registrant.output().stdout).toBe('registered\ndraining\n');
+    expect(dev.agent.catalog.service('web-twice')).toBeDefined();
+    expect(dev.agent.checkStatus('_service_maintenance:web-twice')).toBe('critical');
   });
 });

@@ -147,6 +147,68 @@ describe('acquire (consul-semantics §L8)', () => {
     await held.close();
   });
 
+  it("reports the key's LockIndex read after the acquire, not one more than a read from before it", async () => {
+    mock = mockConsul();
+    replyCreate(mock, 's1');
+    // Free at LockIndex 1 when read; others took and freed it before our acquire (during a lock-delay wait).
+    mock.pool
+      .intercept({ path: '/v1/kv/locks/a', method: 'GET' })
+      .reply(200, entryJson('locks/a', { lockIndex: 1, modifyIndex: 6 }), { headers: meta(6) });
+    mock.pool
+      .intercept({ path: `/v1/kv/locks/a?flags=${FLAG}&acquire=s1`, method: 'PUT' })
+      .reply(200, 'true');
+    replyMonitor(mock, 'locks/a', 's1', { lockIndex: 3 });
+    const acquired: number[] = [];
+    const pending = new Lock(mock.client, 'locks/a', { clock: new ManualClock() });
+    pending.on('acquired', (event) => acquired.push(event.lockIndex));
+    await pending.acquire();
+    expect([pending.lockIndex, acquired]).toEqual([3, [3]]);
+    await requestsReach(mock, 5);
+    expect(mock.requests()).toEqual([
+      'PUT /v1/session/create',
+      'GET /v1/kv/locks/a',
+      ACQUIRE,
+      'GET /v1/kv/locks/a?consistent=',
+      'GET /v1/kv/locks/a?consistent=&index=7',
+    ]);
+    replyReleaseDestroy(mock);
+    await pending.close();
+  });
+
+  it('acquires again when the read after an acquire shows another session (ours was lost in between)', async () => {
+    mock = mockConsul();
+    replyCreate(mock, 's1');
+    mock.pool.intercept({ path: '/v1/kv/locks/a', method: 'GET' }).reply(404, '', { headers: meta(5) });
+    mock.pool
+      .intercept({ path: `/v1/kv/locks/a?flags=${FLAG}&acquire=s1`, method: 'PUT' })
+      .reply(200, 'true');
+    mock.pool
+      .intercept({ path: '/v1/kv/locks/a?consistent=', method: 'GET' })
+      .reply(200, entryJson('locks/a', { lockIndex: 2, modifyIndex: 8 }), { headers: meta(8) });
+    mock.pool
+      .intercept({ path: '/v1/kv/locks/a', method: 'GET' })
+      .reply(200, entryJson('locks/a', { lockIndex: 2, modifyIndex: 8 }), { headers: meta(8) });
+    mock.pool
+      .intercept({ path: `/v1/kv/locks/a?flags=${FLAG}&acquire=s1`, method: 'PUT' })
+      .reply(200, 'true');
+    replyMonitor(mock, 'locks/a', 's1', { lockIndex: 3 });
+    const held = await lock(mock.client, 'locks/a', { clock: new ManualClock() });
+    expect(held.lockIndex).toBe(3);
+    await requestsReach(mock, 8);
+    expect(mock.requests()).toEqual([
+      'PUT /v1/session/create',
+      'GET /v1/kv/locks/a',
+      ACQUIRE,
+      'GET /v1/kv/locks/a?consistent=',
+      'GET /v1/kv/locks/a',
+      ACQUIRE,
+      'GET /v1/kv/locks/a?consistent=',
+      'GET /v1/kv/locks/a?consistent=&index=7',
+    ]);
+    replyReleaseDestroy(mock);
+    await held.close();
+  });
+
   it('rejects with AbortedError when the signal aborts, leaving no session behind', async () => {
     mock = mockConsul();
     replyCreate(mock, 's1');

@@ -169,4 +169,35 @@ describe('Balancer: ejection (passive outlier detection)', () => {
     balancer.reportFailure(list.instances[0]!);
     expect(ids(balancer, 2)).toEqual(['a', 'a']);
   });
+
+  it('takes an ejected instance back at once when it left and Consul lists it again (a new registration)', async () => {
+    const { list, next } = await liveList([
+      [{ id: 'a' }, { id: 'b' }],
+      [{ id: 'b' }],
+      [{ id: 'a', port: 9090 }, { id: 'b' }],
+    ]);
+    const balancer = new Balancer(list, { ejectFor: '10s', now: () => 0 });
+    balancer.reportFailure(list.instances[0]!);
+    expect(balancer.ejected.map((i) => i.id)).toEqual(['a']);
+    await next();
+    await next();
+    expect([balancer.ejected, balancer.healthy.map((i) => i.id)]).toEqual([[], ['a', 'b']]);
+  });
+
+  it('forgets a report of an instance that is not listed at the next change (no growth with churn)', async () => {
+    const { list, next } = await liveList([
+      [{ id: 'a' }, { id: 'b' }],
+      [{ id: 'a' }, { id: 'b' }, { id: 'c' }],
+      [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'gone' }],
+    ]);
+    const balancer = new Balancer(list, { ejectFor: '10s', now: () => 0 });
+    // A stale instance from an earlier answer, reported after it left.
+    const stale = { ...list.instances[0]!, id: 'gone' };
+    balancer.reportFailure(stale);
+    balancer.reportFailure(list.instances[1]!);
+    await next();
+    await next();
+    expect(balancer.ejected.map((i) => i.id)).toEqual(['b']);
+    expect(balancer.healthy.map((i) => i.id)).toEqual(['a', 'c', 'gone']);
+  });
 });

@@ -1,4 +1,5 @@
 /** Watcher.service(): typed instances, one event per answer, the empty signal, ready, and the cache. */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,6 +222,59 @@ describe('Watcher.service: events', () => {
     expect(events).toEqual([
       [[['passing', 'warning']], []],
       [[], ['a']],
+    ]);
+  });
+});
+
+describe('Watcher.service: diagnostics', () => {
+  it('publishes each change on watch:change with the service, the instance keys and the count', async () => {
+    const { done } = script([
+      [{ id: 'a' }, { id: 'b' }],
+      [
+        { id: 'a', port: 9 },
+        { id: 'c', node: 'node-2' },
+      ],
+      [],
+    ]);
+    const published: unknown[] = [];
+    const onChange = (message: unknown) => published.push(message);
+    diagnosticsChannel.subscribe('consul-hotreload:watch:change', onChange);
+    try {
+      const list = makeWatcher().service('web');
+      let changes = 0;
+      const twoChanges = new Promise<void>((resolve) =>
+        list.on('change', () => {
+          if (++changes === 2) resolve();
+        }),
+      );
+      await twoChanges;
+      await done;
+    } finally {
+      diagnosticsChannel.unsubscribe('consul-hotreload:watch:change', onChange);
+    }
+    // The first list resolves `ready` and is not a change, as for KV subscriptions.
+    expect(published).toEqual([
+      {
+        key: 'service:web',
+        service: 'web',
+        index: 11,
+        instances: 2,
+        changes: [
+          { key: 'node-2/c', type: 'added' },
+          { key: 'node-1/a', type: 'updated' },
+          { key: 'node-1/b', type: 'deleted' },
+        ],
+      },
+      {
+        key: 'service:web',
+        service: 'web',
+        index: 12,
+        instances: 0,
+        changes: [
+          { key: 'node-1/a', type: 'deleted' },
+          { key: 'node-2/c', type: 'deleted' },
+        ],
+      },
     ]);
   });
 });

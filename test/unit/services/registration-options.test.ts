@@ -131,6 +131,12 @@ describe('resolveRegistration', () => {
     expect(problems({ id: 'a/b' })).toEqual([
       "id must not contain '/' (the agent's URLs carry it as one path segment)",
     ]);
+    // The deregister needs time after the drain, inside the same bound.
+    expect(problems({ drain: '10s' })).toEqual([
+      'drain (10000 ms) must be shorter than closeTimeout (10000 ms): the deregister runs after it, inside the same bound; raise closeTimeout',
+    ]);
+    expect(problems({ drain: '5s', closeTimeout: '5s' })).toHaveLength(1);
+    expect(problems({ drain: '4999ms', closeTimeout: '5s' })).toEqual([]);
   });
 });
 

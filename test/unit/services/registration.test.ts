@@ -90,6 +90,11 @@ function start(options: Partial<RegisterServiceOptions> = {}): { events: Recorde
 const notFound = () =>
   pool().intercept({ path: SERVICE, method: 'GET' }).reply(404, 'unknown service ID: web-1');
 const ok = (path: string) => pool().intercept({ path, method: 'PUT' }).reply(200, '');
+/** The agent's answer for our ID holding this instance's registration (close reads it first). */
+const mine = () =>
+  pool()
+    .intercept({ path: SERVICE, method: 'GET' })
+    .reply(200, { ID: 'web-1', Service: 'web', Address: '10.0.0.1', Port: 8080 });
 
 describe('registration retries (consul-semantics §S7)', () => {
   it('retries an unreachable agent, 500 and 429 with full-jitter backoff, then registers and heartbeats', async () => {
@@ -294,6 +299,7 @@ describe('close()', () => {
     notFound();
     ok(REGISTER);
     ok(UPDATE);
+    mine();
     ok(MAINTENANCE);
     ok(DEREGISTER);
     const { events } = start({ drain: 500 });
@@ -315,6 +321,7 @@ describe('close()', () => {
       `GET ${SERVICE}`,
       `PUT ${REGISTER}`,
       `PUT ${UPDATE}`,
+      `GET ${SERVICE}`,
       `PUT ${MAINTENANCE}`,
       `PUT ${DEREGISTER}`,
     ]);
@@ -324,23 +331,125 @@ describe('close()', () => {
     ]);
     expect(vi.getTimerCount()).toBe(0);
     await advance(60_000);
-    expect(requests()).toHaveLength(5);
+    expect(requests()).toHaveLength(6);
   });
 
-  it('rejects a pending ready with ClosedError and still deregisters in case a registration landed', async () => {
+  it('rejects a pending ready with ClosedError and still deregisters a registration that landed', async () => {
     pool().intercept({ path: SERVICE, method: 'GET' }).reply(500, '');
-    pool()
-      .intercept({ path: DEREGISTER, method: 'PUT' })
-      .reply(404, 'Unknown service ID "web-1". Ensure that the service ID is passed, not the service name.');
+    mine();
+    ok(DEREGISTER);
     const { events } = start();
     await settle();
     await registration?.close();
     await expect(registration?.ready).rejects.toMatchObject({ code: 'CONSUL_CLOSED' });
-    expect(requests()).toEqual([`GET ${SERVICE}`, `PUT ${DEREGISTER}`]);
+    expect(requests()).toEqual([`GET ${SERVICE}`, `GET ${SERVICE}`, `PUT ${DEREGISTER}`]);
     expect(events).toEqual([
       ['error', 'CONSUL_SERVER_ERROR'],
-      ['deregistered', { id: 'web-1', removed: false }],
+      ['deregistered', { id: 'web-1', removed: true }],
     ]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('cuts a drain a slow maintenance request delayed, so the deregister still runs inside closeTimeout', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    mine();
+    // Maintenance answers after 700 ms; a drain of 500 from then would end past closeTimeout (1000).
+    pool()
+      .intercept({ path: MAINTENANCE, method: 'PUT' })
+      .reply(200, () => new Promise<string>((resolve) => setTimeout(() => resolve(''), 700)));
+    ok(DEREGISTER);
+    const { events } = start({ drain: 500, closeTimeout: 1000 });
+    await registration?.ready;
+    await settle();
+    let closed = false;
+    const closing = registration?.close().then(() => (closed = true));
+    await settle();
+    await advance(749);
+    expect([requests().at(-1), closed]).toEqual([`PUT ${MAINTENANCE}`, false]);
+    // Maintenance and drain end by (closeTimeout + drain) / 2: the deregister keeps the rest.
+    await advance(1);
+    await closing;
+    expect(requests().at(-1)).toBe(`PUT ${DEREGISTER}`);
+    expect(events.slice(2)).toEqual([
+      ['draining', { id: 'web-1', drainMs: 500 }],
+      ['deregistered', { id: 'web-1', removed: true }],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('resolves by closeTimeout against a hung agent, having tried the deregister, and leaves no timer', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    const hung = () => new Promise<string>(() => {});
+    mine();
+    pool().intercept({ path: MAINTENANCE, method: 'PUT' }).reply(200, hung);
+    pool().intercept({ path: DEREGISTER, method: 'PUT' }).reply(200, hung);
+    const { events } = start({ drain: 200, closeTimeout: 1000 });
+    await registration?.ready;
+    await settle();
+    let closed = false;
+    const closing = registration?.close().then(() => (closed = true));
+    await advance(999);
+    expect(closed).toBe(false);
+    // The maintenance request was given up at 600 ms; the deregister was sent then and hangs too.
+    expect(requests().slice(3)).toEqual([`GET ${SERVICE}`, `PUT ${MAINTENANCE}`, `PUT ${DEREGISTER}`]);
+    await advance(1);
+    await closing;
+    expect([closed, registration?.state]).toEqual([true, 'closed']);
+    expect(events.slice(2)).toEqual([
+      ['error', 'CONSUL_ABORTED'],
+      ['error', 'CONSUL_ABORTED'],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves the ID alone when another instance registered over ours: no maintenance, no deregister', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    // Another instance took the ID (replace: true on its side): our next beat meets its check without TTL.
+    pool()
+      .intercept({ path: UPDATE, method: 'PUT' })
+      .reply(500, 'CheckID "service:web-1:ttl" does not have associated TTL');
+    const other = { ID: 'web-1', Service: 'web', Address: '10.0.0.2', Port: 8080 };
+    pool().intercept({ path: SERVICE, method: 'GET' }).reply(200, other).times(2);
+    const { events } = start();
+    await registration?.ready;
+    await advance(900);
+    expect(events.slice(2)).toEqual([['error', 'CONSUL_SERVICE_CONFLICT']]);
+    await registration?.close();
+    expect(requests()).toEqual([
+      `GET ${SERVICE}`,
+      `PUT ${REGISTER}`,
+      `PUT ${UPDATE}`,
+      `PUT ${UPDATE}`,
+      `GET ${SERVICE}`,
+      `GET ${SERVICE}`,
+    ]);
+    expect(events.slice(3)).toEqual([]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('leaves the ID alone when the read on close fails after a conflict', async () => {
+    notFound();
+    ok(REGISTER);
+    ok(UPDATE);
+    pool().intercept({ path: UPDATE, method: 'PUT' }).reply(404, 'Unknown check ID "service:web-1:ttl".');
+    pool()
+      .intercept({ path: SERVICE, method: 'GET' })
+      .reply(200, { ID: 'web-1', Service: 'web', Address: '10.0.0.2', Port: 8080 });
+    pool().intercept({ path: SERVICE, method: 'GET' }).reply(500, '');
+    const { events } = start();
+    await registration?.ready;
+    await advance(900);
+    await registration?.close();
+    expect(requests().slice(3)).toEqual([`PUT ${UPDATE}`, `GET ${SERVICE}`, `GET ${SERVICE}`]);
+    expect(events.slice(2)).toEqual([
+      ['error', 'CONSUL_SERVICE_CONFLICT'],
+      ['error', 'CONSUL_SERVER_ERROR'],
+    ]);
   });
 });

@@ -227,3 +227,95 @@ describe('shared service watch', () => {
     await expect(added).resolves.toEqual(['web-2']);
   });
 });
+
+describe('shared service watch: a node check that passes again', () => {
+  // With a service check, the checks answer says web runs on node-1; without one, only an earlier read does.
+  it.each([
+    ['with a service check', baseline],
+    ['with no service check', baseline.filter((c) => c.CheckID !== 'service:web-1')],
+  ])('reads a service again when its node check recovers (%s)', async (_name, checks) => {
+    const { w, web } = await sharedWatcher();
+    const critical = checks.map((c) =>
+      c.Node === 'node-1' && c.CheckID === 'serfHealth' ? { ...c, Status: 'critical' } : c,
+    );
+    consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(checks) });
+    const down = consul.answer(
+      blocking(STATE, 10),
+      { status: 200, index: 11, body: JSON.stringify(critical) },
+      { hold: true },
+    );
+    const up = consul.answer(
+      blocking(STATE, 11),
+      { status: 200, index: 12, body: JSON.stringify(checks) },
+      { hold: true },
+    );
+    const last = consul.hang(blocking(STATE, 12));
+    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
+    consul.hang(blocking(SERVICES, 20));
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'web-1' }]),
+    });
+    consul.answer('/v1/health/service/db?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'db-1', service: 'db', node: 'node-2' }]),
+    });
+    consul.answer('/v1/health/service/web?passing=', { status: 200, index: 11, body: '[]' });
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 12,
+      body: healthBody([{ id: 'web-1' }]),
+    });
+    await w.service('db').ready;
+    const log = changes(web);
+    const emptied = new Promise<void>((resolve) => web.once('empty', () => resolve()));
+    down.release();
+    await emptied;
+    const back = new Promise<void>((resolve) => web.once('change', () => resolve()));
+    up.release();
+    await back;
+    await last;
+    expect(log).toEqual([
+      [[], ['web-1']],
+      [['web-1'], []],
+    ]);
+    expect(w.stats().services?.map((s) => [s.service, s.requests])).toEqual([
+      ['web', 3],
+      ['db', 1],
+    ]);
+  });
+});
+
+describe('shared service watch: the last list leaving', () => {
+  it('aborts the targeted read in flight and arms no retry when the last list closes', async () => {
+    const { w, warnings, web } = await sharedWatcher();
+    consul.answer(STATE, { status: 200, index: 10, body: JSON.stringify(baseline) });
+    consul.hang(blocking(STATE, 10));
+    consul.answer(SERVICES, { status: 200, index: 20, body: JSON.stringify({ web: [], db: [] }) });
+    consul.hang(blocking(SERVICES, 20));
+    consul.answer('/v1/health/service/web?passing=', {
+      status: 200,
+      index: 10,
+      body: healthBody([{ id: 'web-1' }]),
+    });
+    // db's first targeted read is slow, and fails once it answers.
+    const slow = consul.answer(
+      '/v1/health/service/db?passing=',
+      { status: 503, body: 'busy' },
+      { hold: true },
+    );
+    const db = w.service('db');
+    const errors: string[] = [];
+    db.on('error', (e) => errors.push(e.code));
+    await slow.arrived;
+    await Promise.all([db.close(), web.close()]);
+    expect(w.stats().services).toEqual([]);
+    slow.release();
+    // Let a read that was not aborted answer, fail and schedule its retry.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual([]);
+    expect(warnings().filter((m) => m.includes('retrying'))).toEqual([]);
+  });
+});

@@ -187,3 +187,25 @@ describe('service-health query: coalescing', () => {
     expect(w.stats().services?.map((s) => s.passing)).toEqual([false]);
   });
 });
+
+describe('service-health query: a list joining an answered query', () => {
+  it('emits empty (and state) to a listener added right after watcher.service(), not inside it', async () => {
+    consul.answer(BASE, { status: 200, index: 10, body: '[]' });
+    const held = consul.hang(blocking(10));
+    const w = makeWatcher();
+    await expect(w.service('web').ready).resolves.toEqual([]);
+    await held;
+    const late = w.service('web');
+    const events: unknown[] = [];
+    expect(late.state).toBe('connecting');
+    late.on('empty', (e) => events.push(['empty', e.index, e.removed]));
+    late.on('state', (e) => events.push(['state', e.state]));
+    await expect(late.ready).resolves.toEqual([]);
+    expect(events).toEqual([
+      ['state', 'ready'],
+      ['empty', 10, []],
+    ]);
+    // Still one query for both lists.
+    expect(consul.requests()).toEqual([BASE, blocking(10)]);
+  });
+});
