@@ -91,7 +91,8 @@ interface ActiveRule extends ActiveFault {
   remaining: number;
 }
 
-const FAULT_KINDS = new Set([
+/** Every fault kind, for validating a fault that came from outside (the API, the web page). */
+export const FAULT_KINDS: ReadonlySet<Fault['kind']> = new Set<Fault['kind']>([
   'status',
   'reset',
   'hang',

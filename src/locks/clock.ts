@@ -3,6 +3,7 @@
  * drives them without waiting, and the one abortable sleep on it.
  * @module
  */
+import { wait } from '../abort.js';
 
 /**
  * A clock with timers, in ms. Same shape as the dev server's clock, so one manual clock can drive both.
@@ -24,20 +25,9 @@ export const SYSTEM_CLOCK: LockClock = {
 };
 
 /**
- * Resolves after `ms` on `clock`, or rejects with `signal.reason` as soon as `signal` aborts. Clears its
- * timer and removes its listener on both paths.
+ * Resolves after `ms` on `clock`, or rejects with `signal.reason` as soon as `signal` aborts (the shared
+ * {@link wait}, which clears its timer and removes its listener on both paths).
  */
-export function sleep(clock: LockClock, ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clock.clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = clock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+export async function sleep(clock: LockClock, ms: number, signal: AbortSignal): Promise<void> {
+  if (!(await wait(ms, signal, clock))) throw signal.reason;
 }

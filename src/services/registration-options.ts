@@ -245,6 +245,22 @@ export function resolveRegistration(
   const checks: AgentCheckDefinition[] = [];
   const serviceName = String(name);
   const crashNet = { deregisterCriticalServiceAfter: deregisterAfterMs };
+  // An HTTP or TCP probe's interval and timeout, each given or defaulted, and > 0.
+  const probeTiming = (
+    probe: { interval?: number | string; timeout?: number | string },
+    kind: 'http' | 'tcp',
+  ): { interval: number; timeout: number } => ({
+    interval: positive(
+      duration(probe.interval, `${kind}.interval`, DEFAULTS.probeIntervalMs),
+      `${kind}.interval`,
+      problems,
+    ),
+    timeout: positive(
+      duration(probe.timeout, `${kind}.timeout`, DEFAULTS.probeTimeoutMs),
+      `${kind}.timeout`,
+      problems,
+    ),
+  });
   const ttlCheckId = ttlMs === undefined ? undefined : `service:${id}:ttl`;
   if (ttlMs !== undefined) {
     // consul-semantics §S1.3: TTL and Interval are exclusive; a TTL check gets no Interval.
@@ -267,16 +283,7 @@ export function resolveRegistration(
         ...(http.method === undefined ? {} : { method: http.method }),
         ...(http.header === undefined ? {} : { header: http.header }),
         ...(http.tlsSkipVerify === undefined ? {} : { tlsSkipVerify: http.tlsSkipVerify }),
-        interval: positive(
-          duration(http.interval, 'http.interval', DEFAULTS.probeIntervalMs),
-          'http.interval',
-          problems,
-        ),
-        timeout: positive(
-          duration(http.timeout, 'http.timeout', DEFAULTS.probeTimeoutMs),
-          'http.timeout',
-          problems,
-        ),
+        ...probeTiming(http, 'http'),
         ...crashNet,
       });
     }
@@ -295,16 +302,7 @@ export function resolveRegistration(
         checkId: `service:${id}:tcp`,
         name: `Service '${serviceName}' TCP check`,
         tcp: tcp.address,
-        interval: positive(
-          duration(tcp.interval, 'tcp.interval', DEFAULTS.probeIntervalMs),
-          'tcp.interval',
-          problems,
-        ),
-        timeout: positive(
-          duration(tcp.timeout, 'tcp.timeout', DEFAULTS.probeTimeoutMs),
-          'tcp.timeout',
-          problems,
-        ),
+        ...probeTiming(tcp, 'tcp'),
         ...crashNet,
       });
     }

@@ -5,7 +5,8 @@
  * `close()` drains and deregisters on the same agent (consul-semantics §S7).
  * @module
  */
-import { raceAbort } from '../abort.js';
+import { raceAbort, wait } from '../abort.js';
+import { Backoff } from '../backoff.js';
 import type { CheckStatus } from '../consul/agent.js';
 import { ConsulClient } from '../consul/client.js';
 import {
@@ -31,7 +32,7 @@ import {
   type ResolvedRegistration,
   resolveRegistration,
 } from './registration-options.js';
-import { isTransient, RetryDelays, wait } from './retry.js';
+import { isTransient } from './retry.js';
 
 /** Where a registration is in its life. */
 export type RegistrationState =
@@ -134,7 +135,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
   readonly #client: ConsulClient;
   readonly #log: Required<Logger>;
   readonly #stop = new AbortController();
-  readonly #delays: RetryDelays;
+  readonly #delays: Backoff;
   readonly #loop: Promise<void>;
   #state: RegistrationState = 'registering';
   #everRegistered = false;
@@ -159,7 +160,11 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     this.#client = new ConsulClient(options.consul);
     this.id = this.#options.id;
     this.name = this.#options.name;
-    this.#delays = new RetryDelays(this.#options.retryMinMs, this.#options.retryMaxMs, this.#options.random);
+    this.#delays = new Backoff({
+      minMs: this.#options.retryMinMs,
+      maxMs: this.#options.retryMaxMs,
+      random: this.#options.random,
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -249,7 +254,8 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
           return;
         }
         // While registered, a retry never waits longer than the next heartbeat would, so the TTL holds.
-        delayMs = this.#delays.next(failure, registered ? this.#nextBeatMs() : Number.POSITIVE_INFINITY);
+        const capMs = registered ? this.#nextBeatMs() : Number.POSITIVE_INFINITY;
+        delayMs = isTransient(failure) ? this.#delays.next(capMs) : this.#delays.slow(capMs);
         this.#report(failure, delayMs);
       }
       await wait(delayMs, signal);

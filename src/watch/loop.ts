@@ -6,7 +6,7 @@
  * @module
  */
 import { raceAbort } from '../abort.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../backoff.js';
 import { type IndexStep, nextIndex } from './index-rules.js';
 import { RequestPacer } from './rate-limit.js';
 import type { LoopState } from './types.js';

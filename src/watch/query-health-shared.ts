@@ -4,10 +4,11 @@
  * registration), whose changes trigger targeted non-blocking reads of only the services concerned.
  * @module
  */
+
+import { Backoff } from '../backoff.js';
 import type { ConsulClient } from '../consul/client.js';
 import type { HealthStateCheck } from '../consul/health.js';
 import { errorText, isConsulError, TransportError } from '../errors.js';
-import { Backoff } from './backoff.js';
 import type { LoopAnswer } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
 import { BlockingQuery } from './query.js';

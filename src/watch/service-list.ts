@@ -18,13 +18,13 @@ import { type ServiceChangeMessage, watchChangeChannel, watchErrorChannel } from
 import { ClosedError, type ConsulError, TimeoutError } from '../errors.js';
 import { SafeEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
+import { Readiness } from './readiness.js';
 import { kError, kHealth } from './subscription.js';
 import type {
   InstanceChange,
   LoopState,
   ServiceChangeEvent,
   ServiceListEvents,
-  StateEvent,
   SubscriptionState,
   WarningPolicy,
 } from './types.js';
@@ -46,8 +46,6 @@ export interface ServiceListInit {
   /** Called once by `close()`: stops feeding the list (and the query, if it was the last). */
   detach: (list: ServiceList) => Promise<void>;
 }
-
-type ReadyState = 'pending' | 'resolved' | 'rejected';
 
 const OPERATION = 'watch.service';
 
@@ -72,10 +70,7 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
    */
   readonly ready: Promise<readonly ServiceInstance[]>;
   readonly #init: ServiceListInit;
-  #state: SubscriptionState = 'connecting';
-  #readyState: ReadyState = 'pending';
-  #resolveReady!: (value: readonly ServiceInstance[]) => void;
-  #rejectReady!: (error: Error) => void;
+  readonly #readiness: Readiness<readonly ServiceInstance[]>;
   #lastError: ConsulError | undefined;
   #instances: readonly ServiceInstance[] = [];
   /** Signatures of the listed instances by identity, to tell a changed instance from an unchanged one. */
@@ -86,7 +81,6 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   /** The list came from the last-known-good cache and no live answer has been applied since. */
   #fromCache = false;
   #cacheAttempt: Promise<boolean> | undefined;
-  #startTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
 
   /** @internal Use `Watcher.service()`. */
@@ -100,14 +94,12 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
     });
     this.service = init.service;
     this.#init = init;
-    this.ready = new Promise((resolve, reject) => {
-      this.#resolveReady = resolve;
-      this.#rejectReady = reject;
+    this.#readiness = new Readiness({
+      startTimeoutMs: init.startTimeoutMs,
+      onStartTimeout: () => this.#startTimedOut(),
+      onState: (event) => this.emit('state', event),
     });
-    this.ready.catch(() => {});
-    if (init.startTimeoutMs > 0) {
-      this.#startTimer = setTimeout(() => this.#startTimedOut(), init.startTimeoutMs);
-    }
+    this.ready = this.#readiness.ready;
   }
 
   /** The instances now, in Consul's order (a new array per change; do not modify it). */
@@ -117,7 +109,7 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
 
   /** See {@link SubscriptionState}. */
   get state(): SubscriptionState {
-    return this.#state;
+    return this.#readiness.state;
   }
 
   /** `X-Consul-Index` of the last answer applied; 0 before the first. */
@@ -132,15 +124,15 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    this.#clearStartTimer();
-    this.#settleReadyWithError(
+    this.#readiness.clearStartTimer();
+    this.#readiness.reject(
       new ClosedError(`watch service ${this.service}: closed before Consul answered`, {
         operation: OPERATION,
         key: this.service,
         cause: this.#lastError,
       }),
     );
-    this.#setState('closed');
+    this.#readiness.setState('closed');
     this.removeAllListeners();
     this.#closing = this.#init.detach(this);
     return this.#closing;
@@ -153,7 +145,7 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
 
   /** @internal One answer of the query (the first, or one that differs from the one before). */
   [kApply](entries: readonly HealthServiceEntry[], index: number): void {
-    if (this.#state === 'closed') return;
+    if (this.#readiness.state === 'closed') return;
     const leftCache = this.#fromCache;
     this.#fromCache = false;
     this.#index = index;
@@ -165,17 +157,16 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   [kHealth](state: LoopState): void {
     this.#queryStale = state === 'stale';
     if (this.#fromCache) return;
-    if (state === 'stale' && this.#state === 'ready') this.#setState('stale');
-    else if (state === 'ready' && this.#state === 'stale') this.#setState('ready');
+    this.#readiness.followHealth(state);
   }
 
   /** @internal A request of the query failed (already logged and published by the query). */
   [kError](error: ConsulError): void {
-    if (this.#state === 'closed') return;
+    if (this.#readiness.state === 'closed') return;
     this.#lastError = error;
     // As for KV subscriptions: what retrying will not fix fails `ready` now; an outage starts from the cache.
-    if (!error.retryable) this.#settleReadyWithError(error);
-    else if (this.#init.store !== undefined && this.#readyState === 'pending') void this.#useCache();
+    if (!error.retryable) this.#readiness.reject(error);
+    else if (this.#init.store !== undefined && this.#readiness.pending) void this.#useCache();
     this.emit('error', error);
   }
 
@@ -217,13 +208,12 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
       this.#signatures = signatures;
     }
     this.#hasList = true;
-    this.#clearStartTimer();
-    if (this.#state === 'connecting' || leftCache) {
-      this.#setState(this.#fromCache || this.#queryStale ? 'stale' : 'ready');
+    this.#readiness.clearStartTimer();
+    if (this.#readiness.state === 'connecting' || leftCache) {
+      this.#readiness.setState(this.#fromCache || this.#queryStale ? 'stale' : 'ready');
     }
-    if (first && this.#readyState === 'pending') {
-      this.#readyState = 'resolved';
-      this.#resolveReady(this.#instances);
+    if (first && this.#readiness.pending) {
+      this.#readiness.resolve(this.#instances);
       if (instances.length === 0) this.emit('empty', { index: this.#index, removed: [] });
       return;
     }
@@ -288,7 +278,7 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   async #restoreFromCache(): Promise<boolean> {
     const store = this.#init.store!;
     const snapshot = await store.load(this.#init.cacheKey);
-    if (snapshot === undefined || this.#hasList || this.#state === 'closed') return false;
+    if (snapshot === undefined || this.#hasList || this.#readiness.state === 'closed') return false;
     let entries: HealthServiceEntry[];
     try {
       const raw = snapshot.entries[0]?.rawValue ?? null;
@@ -313,11 +303,10 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   }
 
   #startTimedOut(): void {
-    this.#startTimer = undefined;
     const reject = (): void => {
       const last =
         this.#lastError === undefined ? '' : `; last error: ${this.#lastError.message.split('\n')[0]}`;
-      this.#settleReadyWithError(
+      this.#readiness.reject(
         new TimeoutError(
           `watch service ${this.service}: no answer within ${this.#init.startTimeoutMs} ms${last}`,
           { operation: OPERATION, key: this.service, cause: this.#lastError },
@@ -331,26 +320,6 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
     void this.#useCache().then((restored) => {
       if (!restored) reject();
     });
-  }
-
-  #settleReadyWithError(error: Error): void {
-    if (this.#readyState !== 'pending') return;
-    this.#readyState = 'rejected';
-    this.#clearStartTimer();
-    this.#rejectReady(error);
-  }
-
-  #setState(state: SubscriptionState): void {
-    const previous = this.#state;
-    if (previous === state) return;
-    this.#state = state;
-    const event: StateEvent = { state, previous };
-    this.emit('state', event);
-  }
-
-  #clearStartTimer(): void {
-    if (this.#startTimer !== undefined) clearTimeout(this.#startTimer);
-    this.#startTimer = undefined;
   }
 }
 

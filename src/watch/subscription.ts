@@ -29,11 +29,11 @@ import type { Logger } from '../logger.js';
 import { CandidateStore, sourcesOf, type WatchEntry } from './candidate.js';
 import type { DecodeCache } from './decode.js';
 import type { RawChange } from './diff.js';
+import { Readiness } from './readiness.js';
 import { type Folder, rewind } from './tree.js';
 import type {
   ChangeEvent,
   LoopState,
-  StateEvent,
   SubscriptionEvents,
   SubscriptionState,
   UnknownKeysMode,
@@ -70,8 +70,6 @@ export interface SubscriptionInit {
   store?: LkgStore | undefined;
 }
 
-type ReadyState = 'pending' | 'resolved' | 'rejected';
-
 /**
  * A watched key or prefix. Created by `Watcher.watch()`; `T` is the schema's output type.
  *
@@ -93,11 +91,8 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   readonly ready: Promise<T>;
 
   readonly #init: SubscriptionInit;
-  #state: SubscriptionState = 'connecting';
-  #readyState: ReadyState = 'pending';
   // Typed without T so that Subscription<T> stays assignable to Subscription<unknown>.
-  #resolveReady!: (value: unknown) => void;
-  #rejectReady!: (error: Error) => void;
+  readonly #readiness: Readiness<unknown>;
   #lastError: ConsulError | undefined;
 
   // The last good value.
@@ -117,7 +112,6 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   #evaluationScheduled = false;
   #debounceTimer: ReturnType<typeof setTimeout> | undefined;
   #debounceMaxTimer: ReturnType<typeof setTimeout> | undefined;
-  #startTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
   /** `current` came from the last-known-good cache and no live answer has been applied since. */
   #fromCache = false;
@@ -137,15 +131,12 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
       findUnknownKeys: init.unknownKeys !== 'ignore',
       cache: init.cache,
     });
-    this.ready = new Promise<T>((resolve, reject) => {
-      this.#resolveReady = resolve as (value: unknown) => void;
-      this.#rejectReady = reject;
+    this.#readiness = new Readiness({
+      startTimeoutMs: init.startTimeoutMs,
+      onStartTimeout: () => this.#startTimedOut(),
+      onState: (event) => this.emit('state', event),
     });
-    // A rejection nobody awaits must not crash the process.
-    this.ready.catch(() => {});
-    if (init.startTimeoutMs > 0) {
-      this.#startTimer = setTimeout(() => this.#startTimedOut(), init.startTimeoutMs);
-    }
+    this.ready = this.#readiness.ready as Promise<T>;
   }
 
   /** The last valid value (the schema's output); undefined before the first. */
@@ -166,7 +157,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
 
   /** See {@link SubscriptionState}. */
   get state(): SubscriptionState {
-    return this.#state;
+    return this.#readiness.state;
   }
 
   /** `X-Consul-Index` of the last answer that reached this subscription; 0 before the first. */
@@ -183,14 +174,14 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     if (this.#closing !== undefined) return this.#closing;
     this.#clearTimers();
     this.#pending.clear();
-    this.#settleReadyWithError(
+    this.#readiness.reject(
       new ClosedError(`watch ${this.key}: closed before a valid value arrived`, {
         operation: 'watch',
         key: this.key,
         cause: this.#lastError,
       }),
     );
-    this.#setState('closed');
+    this.#readiness.setState('closed');
     this.removeAllListeners();
     this.#closing = this.#init.detach(this as Subscription<unknown>);
     return this.#closing;
@@ -216,7 +207,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
    *   whole view): a key held now and not listed is gone, and only real differences are reported.
    */
   [kApply](changes: readonly RawChange<WatchEntry>[], index: number, replace = false): void {
-    if (this.#state === 'closed') return;
+    if (this.#readiness.state === 'closed') return;
     this.#index = index;
     // The first live answer after a restore from the cache holds every key (the query had never answered,
     // so its diff lists all as added): it replaces the cached snapshot, and a cached key it lacks is gone.
@@ -259,25 +250,24 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     // A value from the cache stays `stale` until the first live answer is applied (see kApply), which comes
     // right after the query turns `ready`.
     if (this.#fromCache) return;
-    if (state === 'stale' && this.#state === 'ready') this.#setState('stale');
-    else if (state === 'ready' && this.#state === 'stale') this.#setState('ready');
+    this.#readiness.followHealth(state);
   }
 
   /** @internal A request of the query failed (already logged and published by the query). */
   [kError](error: ConsulError): void {
-    if (this.#state === 'closed') return;
+    if (this.#readiness.state === 'closed') return;
     this.#lastError = error;
     // Retrying will not fix a 403, an unknown datacenter or a 400 soon: fail `ready` now, keep trying. Such
     // an answer is Consul's word, so the cache does not hide it. A retryable failure (Consul unreachable,
     // 5xx, 429, timeout) starts from the cache at once rather than after `startTimeout`.
-    if (!error.retryable) this.#settleReadyWithError(error);
-    else if (this.#init.store !== undefined && this.#readyState === 'pending') void this.#useCache();
+    if (!error.retryable) this.#readiness.reject(error);
+    else if (this.#init.store !== undefined && this.#readiness.pending) void this.#useCache();
     this.emit('error', error);
   }
 
   #evaluate(): void {
     this.#evaluationScheduled = false;
-    if (this.#state === 'closed') return;
+    if (this.#readiness.state === 'closed') return;
     this.#clearDebounce();
     const batch = this.#pending;
     const leftCache = this.#fromCache;
@@ -305,8 +295,8 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   /** No live value, answer or rejection yet: only then may the cache serve `ready`. */
   #canRestore(): boolean {
     return (
-      this.#state === 'connecting' &&
-      this.#readyState === 'pending' &&
+      this.#readiness.state === 'connecting' &&
+      this.#readiness.pending &&
       !this.#evaluated &&
       !this.#evaluationScheduled
     );
@@ -371,18 +361,17 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     if (changed) {
       this.#hasGood = true;
       this.#current = value as T;
-      this.#clearStartTimer();
+      this.#readiness.clearStartTimer();
       // Only values that decoded and validated get here; a restored value is already in the cache.
       if (!this.#fromCache) this.#persist();
     }
-    if (this.#state === 'connecting' || leftCache) {
-      this.#setState(this.#fromCache || this.#queryStale ? 'stale' : 'ready');
+    if (this.#readiness.state === 'connecting' || leftCache) {
+      this.#readiness.setState(this.#fromCache || this.#queryStale ? 'stale' : 'ready');
     }
     if (!changed) return;
-    if (first && this.#readyState === 'pending') {
-      this.#readyState = 'resolved';
+    if (first && this.#readiness.pending) {
       this.#values.exposeTree();
-      this.#resolveReady(value);
+      this.#readiness.resolve(value);
       return;
     }
     // Not the first value, or `ready` already rejected: the value is announced as a change. `current` is
@@ -422,17 +411,16 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     const error = new ConfigValidationError('watch', this.key, issues);
     this.#lastError = error;
     // A first value that is refused reaches the caller through `ready`; later ones only through the log.
-    if (this.#readyState !== 'pending')
+    if (!this.#readiness.pending)
       this.#init.logger.warn({ key: this.key, issues: issues.length }, error.message);
     if (watchErrorChannel.hasSubscribers) watchErrorChannel.publish({ key: this.key, error });
-    this.#settleReadyWithError(error);
+    this.#readiness.reject(error);
     // Consul answered: the watch is healthy again, and the cached value is the last good one.
-    if (leftCache) this.#setState(this.#queryStale ? 'stale' : 'ready');
+    if (leftCache) this.#readiness.setState(this.#queryStale ? 'stale' : 'ready');
     this.emit('invalid', error);
   }
 
   #startTimedOut(): void {
-    this.#startTimer = undefined;
     if (this.#init.store === undefined) {
       this.#rejectTimedOut();
       return;
@@ -447,33 +435,13 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     const ms = this.#init.startTimeoutMs;
     const last =
       this.#lastError === undefined ? '' : `; last error: ${this.#lastError.message.split('\n')[0]}`;
-    this.#settleReadyWithError(
+    this.#readiness.reject(
       new TimeoutError(`watch ${this.key}: no valid value within ${ms} ms${last}`, {
         operation: 'watch',
         key: this.key,
         cause: this.#lastError,
       }),
     );
-  }
-
-  #settleReadyWithError(error: Error): void {
-    if (this.#readyState !== 'pending') return;
-    this.#readyState = 'rejected';
-    this.#clearStartTimer();
-    this.#rejectReady(error);
-  }
-
-  #setState(state: SubscriptionState): void {
-    const previous = this.#state;
-    if (previous === state) return;
-    this.#state = state;
-    const event: StateEvent = { state, previous };
-    this.emit('state', event);
-  }
-
-  #clearStartTimer(): void {
-    if (this.#startTimer !== undefined) clearTimeout(this.#startTimer);
-    this.#startTimer = undefined;
   }
 
   #clearDebounce(): void {
@@ -484,7 +452,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
   }
 
   #clearTimers(): void {
-    this.#clearStartTimer();
+    this.#readiness.clearStartTimer();
     this.#clearDebounce();
   }
 }

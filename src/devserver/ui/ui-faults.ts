@@ -5,7 +5,13 @@
  * @module
  */
 import type { DevServerClock } from '../checks-runner.js';
-import type { ActiveFault, DevServerFaults, Fault, FaultRule } from '../faults.js';
+import {
+  type ActiveFault,
+  type DevServerFaults,
+  FAULT_KINDS,
+  type Fault,
+  type FaultRule,
+} from '../faults.js';
 
 /** A rule as the page shows it. */
 export interface FaultView {
@@ -37,17 +43,6 @@ export interface FaultRequestBody {
   checkId?: string;
 }
 
-const KINDS = new Set<Fault['kind']>([
-  'status',
-  'reset',
-  'hang',
-  'malformed',
-  'index',
-  'spurious',
-  'agent-restart',
-  'no-leader',
-  'check-hang',
-]);
 const KV_KINDS = new Set<Fault['kind']>(['status', 'reset', 'hang', 'malformed', 'index', 'spurious']);
 const MAX_FOR_MS = 24 * 3_600_000;
 
@@ -179,8 +174,8 @@ interface ParsedBody {
 function parseBody(body: unknown): ParsedBody | string {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'expected a JSON object';
   const b = body as Partial<Record<keyof FaultRequestBody, unknown>>;
-  if (typeof b.kind !== 'string' || !KINDS.has(b.kind as Fault['kind'])) {
-    return `kind must be one of ${[...KINDS].join(', ')}`;
+  if (typeof b.kind !== 'string' || !FAULT_KINDS.has(b.kind as Fault['kind'])) {
+    return `kind must be one of ${[...FAULT_KINDS].join(', ')}`;
   }
   const kind = b.kind as Fault['kind'];
   let fault: Fault;

@@ -1,7 +1,8 @@
 /**
- * Retry delays for a blocking loop: exponential with full jitter, capped, reset on success (consul-semantics §8.1, §7.3: "back off
- * with jitter on errors, 429 and 503"). Consul's own api/watch waits 5 s × failures² with no jitter, so many
- * watchers that failed together retry together; full jitter spreads them out.
+ * The one retry timing of the library (the engine's blocking loops, the service registration): exponential
+ * with full jitter, capped, reset on success (consul-semantics §8.1, §7.3: "back off with jitter on errors,
+ * 429 and 503"). Consul's own api/watch waits 5 s × failures² with no jitter, so many watchers that failed
+ * together retry together; full jitter spreads them out.
  * @module
  */
 
@@ -52,20 +53,24 @@ export class Backoff {
     return this.#attempt;
   }
 
-  /** Delay in ms before retrying after a retryable failure (network, timeout, 429, 5xx, malformed body). */
-  next(): number {
-    const ceiling = Math.min(this.#maxMs, this.#minMs * 2 ** Math.min(this.#attempt, MAX_DOUBLINGS));
+  /**
+   * Delay in ms before retrying after a retryable failure (network, timeout, 429, 5xx, malformed body).
+   * `capMs` lowers `maxMs` for this delay only (a registration must beat again before its TTL runs out).
+   */
+  next(capMs = Number.POSITIVE_INFINITY): number {
+    const maxMs = Math.min(this.#maxMs, capMs);
+    const ceiling = Math.min(maxMs, this.#minMs * 2 ** Math.min(this.#attempt, MAX_DOUBLINGS));
     this.#attempt++;
     return Math.floor(this.#random() * ceiling);
   }
 
   /**
    * Delay in ms after a failure that retrying will not fix soon (403, unknown datacenter, 400): always
-   * `maxMs`, so a misconfigured watch polls slowly and never tightly.
+   * `maxMs` (or `capMs` when lower), so a misconfigured watch polls slowly and never tightly.
    */
-  slow(): number {
+  slow(capMs = Number.POSITIVE_INFINITY): number {
     this.#attempt++;
-    return this.#maxMs;
+    return Math.min(this.#maxMs, capMs);
   }
 
   /** Forgets the failures: call on every successful answer. */

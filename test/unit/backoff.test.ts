@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../../src/watch/backoff.js';
+import { Backoff } from '../../src/backoff.js';
 
 describe('Backoff', () => {
   it('doubles the ceiling per consecutive failure and applies full jitter to it', () => {
