@@ -227,4 +227,40 @@ describe('Subscription: an event read late, after later changes copied or rebuil
       { b: 2, c: 5 },
     ]);
   });
+
+  it('rewinds over a key that turned from a value into a folder', async () => {
+    const { sub, put, events } = prefixSubscription();
+    put({ 'p/db': '"x"', 'p/other': '1' });
+    await sub.ready;
+    put({ 'p/other': '2' }); // event 0: {db:'x', other:2}
+    await settle();
+    put({ 'p/db': undefined, 'p/db/host': '"h"' }); // one answer: db becomes a folder
+    await settle();
+    put({ 'p/other': '3' }); // copies the rebuilt tree
+    await settle();
+    put({ 'p/other': '4' }); // in place
+    await settle();
+    expect(events.map((event) => event.current)).toEqual([
+      { db: 'x', other: 2 },
+      { db: { host: 'h' }, other: 2 },
+      { db: { host: 'h' }, other: 3 },
+      { db: { host: 'h' }, other: 4 },
+    ]);
+  });
+
+  it('rewinds over a folder that turned back into a value', async () => {
+    const { sub, put, events } = prefixSubscription();
+    put({ 'p/db/host': '"h"', 'p/other': '1' });
+    await sub.ready;
+    put({ 'p/other': '2' }); // event 0
+    put({ 'p/db/host': undefined, 'p/db': '"x"' });
+    put({ 'p/other': '3' });
+    put({ 'p/other': '4' });
+    expect(events.map((event) => event.current)).toEqual([
+      { db: { host: 'h' }, other: 2 },
+      { other: 2, db: 'x' },
+      { other: 3, db: 'x' },
+      { other: 4, db: 'x' },
+    ]);
+  });
 });
