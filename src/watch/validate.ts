@@ -422,7 +422,13 @@ export function validateRecordChange(
   for (const name of changed) {
     if (!Object.hasOwn(tree, name)) continue;
     if (moved.has(name)) return undefined;
-    const result = safeParse(def.valueType, tree[name]);
+    let result: ReturnType<typeof safeParse>;
+    try {
+      result = safeParse(def.valueType, tree[name]);
+    } catch {
+      // A refinement that throws or turns async: whole validation reports it (`the schema threw`).
+      return undefined;
+    }
     if (!result.success) return undefined;
     fresh.set(name, result.data);
     if (!Object.hasOwn(previous, name)) added++;
