@@ -201,6 +201,44 @@ const throwsAt13 = z.number().refine((n) => {
 });
 
 describe('Subscription with a record schema whose parts validation skips or that throws', () => {
+  it('checks a new key against the key schema (z.email(), z.uuid(), z.ipv4())', async () => {
+    for (const [keySchema, good, bad] of [
+      [z.email(), 'a@b.co', 'not-an-email'],
+      [z.uuid(), '9b2f6c1e-2a4d-4c3b-8f1e-0d6a7b5c4e3f', 'not-a-uuid'],
+      [z.ipv4(), '10.0.0.1', 'not-an-ip'],
+    ] as const) {
+      const schema = z.record(keySchema, z.number());
+      const { sub, put, changes, invalid } = fedSubscription(schema);
+      put({ [good]: '1' });
+      await expect(sub.ready).resolves.toEqual({ [good]: 1 });
+      put({ [bad]: '2' });
+      expect(z.safeParse(schema, { [good]: 1, [bad]: 2 }).success).toBe(false);
+      expect(changes).toEqual([]);
+      expect(invalid).toHaveLength(1);
+      expect(sub.current).toEqual({ [good]: 1 });
+    }
+  });
+
+  it('still validates change by change with a plain z.string() key', () => {
+    const schema = z.record(z.string(), z.number());
+    expect(validateRecordChange(schema, { a: 1, b: 2 }, { a: 1 }, new Set(['b']))?.value).toEqual({
+      a: 1,
+      b: 2,
+    });
+    for (const key of [
+      z.string().min(1),
+      z.email(),
+      z.url(),
+      z.string().trim(),
+      z.coerce.string(),
+      z.literal('a'),
+    ]) {
+      expect(validateRecordChange(z.record(key, z.number()), { a: 1, b: 2 }, { a: 1 }, new Set(['b']))).toBe(
+        undefined,
+      );
+    }
+  });
+
   it('reports a value schema that throws as invalid, as whole validation does', async () => {
     const { sub, put, changes, invalid } = fedSubscription(z.record(z.string(), throwsAt13));
     put({ a: '1' });
