@@ -187,4 +187,39 @@ describe('Watcher on the dev server: connection budget (maxBlockingQueries)', ()
     expect(w.stats().queries.map((q) => [q.key, q.kind, q.subscriptions])).toEqual([['', 'prefix', 2]]);
     expect(w.stats().services).toHaveLength(1);
   });
+  it('moves a subscription onto a query that has not seen its last change without reporting a step back', async () => {
+    const dev = await start({ seed: { 'a/x': 'v1', 'a/other': 'o1', b: 'b1' } });
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      minInterval: 800,
+      churnInterval: 0,
+      logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
+    const folder = w.watch('a/', { format: 'text' });
+    const key = w.watch('a/x', { format: 'text' });
+    const folderEvents = recordAll([folder]);
+    const keyEvents = recordAll([key]);
+    await Promise.all([folder.ready, key.ready]);
+    await held(dev, 2);
+    dev.kv.put('a/other', 'o2'); // the a/ query answers, then waits out its minInterval
+    await folderEvents.when((items) => changes(items).length >= 1);
+    dev.kv.put('a/x', 'v2'); // a/x's own query answers at once: the a/ query has not seen it
+    await keyEvents.when((items) => changes(items).length >= 1);
+    // A third watch does not fit: a/x moves under the a/ query, whose view still holds v1.
+    await expect(w.watch('b', { format: 'text' }).ready).resolves.toBe('b1');
+    expect(
+      w
+        .stats()
+        .queries.map((q) => [q.key, q.subscriptions])
+        .sort(),
+    ).toEqual([
+      ['a/', 2],
+      ['b', 1],
+    ]);
+    dev.kv.put('a/x', 'v3');
+    await keyEvents.when((items) => changes(items).length >= 2);
+    await folderEvents.when((items) => changes(items).some((line) => line.includes('a/x=v3')));
+    expect(changes(keyEvents.items)).toEqual(['a/x: updated a/x=v2', 'a/x: updated a/x=v3']);
+    expect(key.current).toBe('v3');
+  });
 });
