@@ -182,6 +182,31 @@ export class KvPlanner {
     return stopped;
   }
 
+  /**
+   * The blocking queries held besides KV changed (a service watch opened or closed one): re-plans when the
+   * KV queries no longer fit what is left of the budget, or when coalesced watches fit again.
+   */
+  rebalance(): void {
+    if (this.#closed) return;
+    const budget = this.#kvBudget();
+    if (this.#queries.size > budget || (this.#units.size <= budget && this.#coalescing())) {
+      this.#scheduleReplan();
+    }
+  }
+
+  /** `min(maxBlockingQueries, the client's connections)`: what every kind of blocking query shares. */
+  get budget(): number {
+    return this.#budget;
+  }
+
+  /**
+   * Blocking queries KV must keep whatever the others hold: one while anything is watched (every watch
+   * then shares it), none otherwise.
+   */
+  get floor(): number {
+    return this.#units.size > 0 ? 1 : 0;
+  }
+
   /** Every query, for stats. */
   stats(): QueryStats[] {
     return [...this.#queries.values()].map((query) => query.stats());

@@ -222,4 +222,32 @@ describe('Watcher on the dev server: connection budget (maxBlockingQueries)', ()
     expect(changes(keyEvents.items)).toEqual(['a/x: updated a/x=v2', 'a/x: updated a/x=v3']);
     expect(key.current).toBe('v3');
   });
+  it('makes room for a service watched after the KV watches filled the budget, and gives it back', async () => {
+    const dev = await start({ seed: { a: '1', b: '2' } });
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
+    const subs = [w.watch('a', { format: 'text' }), w.watch('b', { format: 'text' })];
+    const events = recordAll(subs);
+    await expect(Promise.all(subs.map((sub) => sub.ready))).resolves.toEqual(['1', '2']);
+    await held(dev, 2);
+    const web = w.service('web');
+    await web.ready.catch(() => {});
+    // The service query takes one of the two; both keys share the other, on the whole KV.
+    await held(dev, 2);
+    expect(w.stats().queries.map((q) => [q.key, q.kind, q.subscriptions])).toEqual([['', 'prefix', 2]]);
+    expect(w.stats().services).toHaveLength(1);
+    expect(dev.stats().blockingHeldByKind).toMatchObject({ kv: 1, health: 1 });
+    dev.kv.put('b', 'B');
+    await events.when((items) => changes(items).length >= 1);
+    expect(changes(events.items)).toEqual(['b: updated b=B']);
+    // The service gone, each key has a query of its own again, with no event.
+    await web.close();
+    await held(dev, 2);
+    expect(w.stats().queries.map((q) => q.key)).toEqual(['a', 'b']);
+    dev.kv.put('a', 'A');
+    await events.when((items) => changes(items).length >= 2);
+    expect(changes(events.items)).toEqual(['b: updated b=B', 'a: updated a=A']);
+  });
 });
