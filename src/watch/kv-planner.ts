@@ -282,7 +282,9 @@ export class KvPlanner {
         best = query;
     }
     if (best !== undefined) {
+      // Past the budget all the same: said once, as a re-plan that coalesces says it.
       unit.query = best;
+      this.#warnOnce(this.#queries.size);
       return;
     }
     this.#unplaced.add(unit);

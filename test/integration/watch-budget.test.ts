@@ -250,4 +250,32 @@ describe('Watcher on the dev server: connection budget (maxBlockingQueries)', ()
     await events.when((items) => changes(items).length >= 2);
     expect(changes(events.items)).toEqual(['b: updated b=B', 'a: updated a=A']);
   });
+  it('warns once when a new key joins a folder query already watched, the budget full', async () => {
+    const dev = await start({ seed: { 'a/x': 'x1', 'a/y': 'y1', b: 'b1' } });
+    const log = warnings();
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      logger: { debug: quiet, info: quiet, warn: log.warn, error: quiet },
+    });
+    const subs = [w.watch('a/', { format: 'text' }), w.watch('b', { format: 'text' })];
+    await Promise.all(subs.map((sub) => sub.ready));
+    await held(dev, 2);
+    expect(log.lines).toEqual([]);
+    // No re-plan: the a/ query covers it.
+    await expect(w.watch('a/x', { format: 'text' }).ready).resolves.toBe('x1');
+    await expect(w.watch('a/y', { format: 'text' }).ready).resolves.toBe('y1');
+    expect(
+      w
+        .stats()
+        .queries.map((q) => [q.key, q.subscriptions])
+        .sort(),
+    ).toEqual([
+      ['a/', 3],
+      ['b', 1],
+    ]);
+    expect(w.stats().budget).toMatchObject({ blockingQueries: 2, watchedKeys: 4, coalesced: 2, replans: 0 });
+    expect(log.lines).toEqual([
+      'watch: 3 distinct KV watches exceed maxBlockingQueries (2); they share 2 blocking queries under common folders ("a/"), each reading every key below its folder. Set `roots` to choose the folders, or raise maxBlockingQueries (Consul caps a client at 200 connections)',
+    ]);
+  });
 });
