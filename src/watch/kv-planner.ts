@@ -7,8 +7,9 @@
  * it, the watches are coalesced under common folders chosen here ({@link planRoots}): one recursive query
  * per folder, each subscription filtering the folder's entries by its own key, exactly as under `roots`, so
  * a key that did not change gets no event. The plan is made again as watches come and go; a subscription
- * that moves to another query is handed that query's whole view of its keys, so it reports only what really
- * differs (nothing missed, nothing invented). Reaching the budget is logged once and counted in
+ * that moves to another query is handed that query's whole view of its keys (once that view is at least as
+ * new as the subscription's index), so it reports only what really differs (nothing missed, nothing
+ * invented). Reaching the budget is logged once and counted in
  * {@link KvBudgetStats}.
  * @module
  */
