@@ -7,8 +7,9 @@
  * it, the watches are coalesced under common folders chosen here ({@link planRoots}): one recursive query
  * per folder, each subscription filtering the folder's entries by its own key, exactly as under `roots`, so
  * a key that did not change gets no event. The plan is made again as watches come and go; a subscription
- * that moves to another query is handed that query's whole view of its keys, so it reports only what really
- * differs (nothing missed, nothing invented). Reaching the budget is logged once and counted in
+ * that moves to another query is handed that query's whole view of its keys (once that view is at least as
+ * new as the subscription's index), so it reports only what really differs (nothing missed, nothing
+ * invented). Reaching the budget is logged once and counted in
  * {@link KvBudgetStats}.
  * @module
  */
@@ -182,6 +183,31 @@ export class KvPlanner {
     return stopped;
   }
 
+  /**
+   * The blocking queries held besides KV changed (a service watch opened or closed one): re-plans when the
+   * KV queries no longer fit what is left of the budget, or when coalesced watches fit again.
+   */
+  rebalance(): void {
+    if (this.#closed) return;
+    const budget = this.#kvBudget();
+    if (this.#queries.size > budget || (this.#units.size <= budget && this.#coalescing())) {
+      this.#scheduleReplan();
+    }
+  }
+
+  /** `min(maxBlockingQueries, the client's connections)`: what every kind of blocking query shares. */
+  get budget(): number {
+    return this.#budget;
+  }
+
+  /**
+   * Blocking queries KV must keep whatever the others hold: one while anything is watched (every watch
+   * then shares it), none otherwise.
+   */
+  get floor(): number {
+    return this.#units.size > 0 ? 1 : 0;
+  }
+
   /** Every query, for stats. */
   stats(): QueryStats[] {
     return [...this.#queries.values()].map((query) => query.stats());
@@ -257,7 +283,9 @@ export class KvPlanner {
         best = query;
     }
     if (best !== undefined) {
+      // Past the budget all the same: said once, as a re-plan that coalesces says it.
       unit.query = best;
+      this.#warnOnce(this.#queries.size);
       return;
     }
     this.#unplaced.add(unit);

@@ -63,7 +63,10 @@ export class KvQuery {
   readonly #byKey = new Map<string, Set<Subscription<unknown>>>();
   /** Subscriptions added before the first answer: they need it even when none of their keys exist. */
   readonly #awaitingFirst = new Set<Subscription<unknown>>();
-  /** Subscriptions that moved here with values of their own: the first answer replaces their whole view. */
+  /**
+   * Subscriptions that moved here with values of their own, before this query had seen what they had: the
+   * next answer replaces their whole view.
+   */
   readonly #replacing = new Set<Subscription<unknown>>();
   /** Holds the first request back until {@link KvQuery.start}: a plan made in the same tick may drop the query. */
   #gate: Promise<void> | undefined;
@@ -132,6 +135,7 @@ export class KvQuery {
    * Registers a subscription; if the query already has data, hands it the keys it covers as additions.
    * @param moved - it comes from another query of the watcher (a re-plan of the connection budget): if it
    *   has values already, this query's view of its keys replaces them, so it sees only real differences.
+   *   A view older than the subscription's index waits for the next answer: it would report going back.
    */
   add(subscription: Subscription<unknown>, moved = false): void {
     const replace = moved && subscription[kEvaluated];
@@ -143,23 +147,29 @@ export class KvQuery {
     set.add(subscription);
     this.#subscriptions++;
     this.#query.welcome(subscription);
-    if (!this.#query.answered) {
-      this.#awaitingFirst.add(subscription);
+    const answered = this.#query.answered;
+    if (!answered || (replace && this.#lastIndex < subscription.index)) {
+      if (!answered) this.#awaitingFirst.add(subscription);
       if (replace) this.#replacing.add(subscription);
       return;
     }
-    const initial: RawChange<KVEntry>[] = [];
+    subscription[kApply](this.#viewOf(subscription), this.#lastIndex, replace);
+  }
+
+  /** Every entry of the snapshot that `subscription` covers, as additions. */
+  #viewOf(subscription: Subscription<unknown>): RawChange<KVEntry>[] {
+    const view: RawChange<KVEntry>[] = [];
     if (subscription.key.endsWith('/')) {
       for (const entry of this.#snapshot.entries()) {
         if (entry.key.startsWith(subscription.key)) {
-          initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
+          view.push({ key: entry.key, type: 'added', entry, previous: undefined });
         }
       }
     } else {
       const entry = this.#snapshot.get(subscription.key);
-      if (entry !== undefined) initial.push({ key: entry.key, type: 'added', entry, previous: undefined });
+      if (entry !== undefined) view.push({ key: entry.key, type: 'added', entry, previous: undefined });
     }
-    subscription[kApply](initial, this.#lastIndex, replace);
+    return view;
   }
 
   /**
@@ -235,20 +245,25 @@ export class KvQuery {
         }
       }
     }
+    // A subscription that moved here gets its whole view (the first answer's changes are all of it).
     const replacing = this.#replacing;
     for (const [subscription, list] of bySubscription) {
-      subscription[kApply](list, index, first && replacing.has(subscription));
+      if (!replacing.has(subscription)) subscription[kApply](list, index);
+      else subscription[kApply](first ? list : this.#viewOf(subscription), index, true);
     }
     // A subscription waiting for its first value needs the answer even when none of its keys exist; one
     // that moved here learns that its keys are gone.
-    if (first) {
-      for (const subscription of this.#awaitingFirst) {
-        if (bySubscription.has(subscription)) continue;
-        if (replacing.has(subscription)) subscription[kApply]([], index, true);
-        else if (!subscription[kEvaluated]) subscription[kApply]([], index);
-      }
-      this.#awaitingFirst.clear();
-      replacing.clear();
+    const awaitingFirst = first ? this.#awaitingFirst : new Set<Subscription<unknown>>();
+    for (const subscription of awaitingFirst) {
+      if (bySubscription.has(subscription)) continue;
+      if (replacing.has(subscription)) subscription[kApply]([], index, true);
+      else if (!subscription[kEvaluated]) subscription[kApply]([], index);
     }
+    for (const subscription of replacing) {
+      if (bySubscription.has(subscription) || awaitingFirst.has(subscription)) continue;
+      subscription[kApply](this.#viewOf(subscription), index, true);
+    }
+    this.#awaitingFirst.clear();
+    replacing.clear();
   }
 }

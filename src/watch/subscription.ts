@@ -386,7 +386,7 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
       // A prefix serves its tree (no schema) or a schema's output: a later batch may have written either in
       // place (a single key's value is never written).
       if (this.#init.schema !== undefined) {
-        return (version.outputFrom(this.#current as Record<string, unknown>) ?? value) as T;
+        return (version.outputFrom(value as Record<string, unknown>) ?? value) as T;
       }
       const later = version.later();
       return later === undefined ? (value as T) : (rewind(this.#current as Folder, this.key, later) as T);

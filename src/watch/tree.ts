@@ -274,18 +274,23 @@ export interface TreeChange {
 
 /**
  * The tree as it was before `changes` (in the order they were made, oldest first) were applied to reach
- * `root`: a copy along the changed paths, sharing every other folder with `root`.
+ * `root`: a copy along the changed paths, sharing every other folder with `root`. A key put back after a
+ * later delete goes last in its folder, so the rewound tree has the old values but not always the old key
+ * order (keeping each key's position would cost a copy of the folder per put-back).
  */
 export function rewind(root: Folder, prefix: string, changes: readonly (readonly TreeChange[])[]): Folder {
   const writer = new TreeWriter(root);
   for (let i = changes.length - 1; i >= 0; i--) {
     const list = changes[i]!;
-    for (let j = list.length - 1; j >= 0; j--) {
-      const change = list[j]!;
-      const path = treePath(prefix, change.key);
-      if (path === undefined) continue;
-      if (change.type === 'added') writer.delete(path);
-      else writer.set(path, change.previous);
+    // One batch may turn a value into a folder (`db` deleted, `db/host` added) or back: remove what it
+    // added before putting back what it replaced or deleted, so no put-back meets a folder in its way.
+    for (const change of list) {
+      const path = change.type === 'added' ? treePath(prefix, change.key) : undefined;
+      if (path !== undefined) writer.delete(path);
+    }
+    for (const change of list) {
+      const path = change.type === 'added' ? undefined : treePath(prefix, change.key);
+      if (path !== undefined) writer.set(path, change.previous);
     }
   }
   return writer.root;

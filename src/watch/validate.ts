@@ -387,6 +387,20 @@ export function mayKeepFolders(schema: zc.$ZodType, depth = 0): boolean {
   }
 }
 
+/**
+ * A bare `z.string()` (an error message allowed): it accepts every key as it is. Anything else, a check, a
+ * format (`z.email()`, `z.uuid()`: a string type with no `checks`), coercion, a literal or an enum, may refuse
+ * or change a key, which only whole validation sees.
+ */
+function isPlainString(schema: zc.$ZodType): boolean {
+  const def = (schema as zc.$ZodTypes)._zod.def as unknown as Record<string, unknown>;
+  if (def.type !== 'string' || schema._zod.values !== undefined) return false;
+  if (schema._zod.traits.has('$ZodStringFormat')) return false;
+  return Object.keys(def).every(
+    (name) => name === 'type' || name === 'error' || (name === 'checks' && hasChecks(schema) === false),
+  );
+}
+
 function hasChecks(schema: zc.$ZodType): boolean {
   return ((schema as zc.$ZodTypes)._zod.def.checks?.length ?? 0) > 0;
 }
@@ -412,9 +426,7 @@ export function validateRecordChange(
 ): { value: Record<string, unknown>; undo: OutputUndo | undefined } | undefined {
   const def = (schema as zc.$ZodTypes)._zod.def;
   if (def.type !== 'record' || hasChecks(schema) || !isPlainObject(previous)) return undefined;
-  const keyDef = (def.keyType as zc.$ZodTypes)._zod.def;
-  if (keyDef.type !== 'string' || hasChecks(def.keyType) || def.keyType._zod.values !== undefined)
-    return undefined;
+  if (!isPlainString(def.keyType)) return undefined;
   // zod leaves `__proto__` out of a record; rare enough to leave to it.
   if (changed.has('__proto__') || Object.hasOwn(tree, '__proto__')) return undefined;
   const fresh = new Map<string, unknown>();
@@ -422,7 +434,13 @@ export function validateRecordChange(
   for (const name of changed) {
     if (!Object.hasOwn(tree, name)) continue;
     if (moved.has(name)) return undefined;
-    const result = safeParse(def.valueType, tree[name]);
+    let result: ReturnType<typeof safeParse>;
+    try {
+      result = safeParse(def.valueType, tree[name]);
+    } catch {
+      // A refinement that throws or turns async: whole validation reports it (`the schema threw`).
+      return undefined;
+    }
     if (!result.success) return undefined;
     fresh.set(name, result.data);
     if (!Object.hasOwn(previous, name)) added++;

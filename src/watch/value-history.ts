@@ -26,17 +26,19 @@ export class ValueVersion {
   }
 
   /**
-   * This value's schema output, from the live one (`now`): a copy with every later in-place write undone;
-   * undefined when no later change wrote the output in place (it is still this value's).
+   * This value's schema output, from its own output object (`own`, what the event announced): a copy with
+   * the in-place writes of the run of later changes that wrote into that object undone; undefined when the
+   * next change did not write it in place (it still holds this value). The run ends at the first change
+   * that copied or validated the whole tree: it and every change after it wrote another object.
    */
-  outputFrom(now: Record<string, unknown>): Record<string, unknown> | undefined {
+  outputFrom(own: Record<string, unknown>): Record<string, unknown> | undefined {
     const undos: OutputUndo[] = [];
-    for (let version = this.next; version !== undefined; version = version.next) {
-      if (version.outputUndo !== undefined) undos.push(version.outputUndo);
+    for (let version = this.next; version?.outputUndo !== undefined; version = version.next) {
+      undos.push(version.outputUndo);
     }
     if (undos.length === 0) return undefined;
     const copy: Record<string, unknown> = {};
-    for (const name of Object.keys(now)) copy[name] = now[name];
+    for (const name of Object.keys(own)) copy[name] = own[name];
     for (let i = undos.length - 1; i >= 0; i--) undoOutput(copy, undos[i]!);
     return copy;
   }

@@ -120,7 +120,7 @@ export class Watcher {
     this.#kv = new KvPlanner(
       this.#client,
       this.#options,
-      () => this.#healthQueries.size + (this.#sharedHealth === undefined ? 0 : 2),
+      () => this.#healthQueries.size + (this.#sharedHealth?.sources().length ? 2 : 0),
     );
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.close();
@@ -225,7 +225,10 @@ export class Watcher {
       store: this.#store,
       detach: (closed) => {
         signal?.removeEventListener('abort', onAbort);
-        return this.#sourceOf.get(closed)?.remove(closed) ?? Promise.resolve();
+        const removed = this.#sourceOf.get(closed)?.remove(closed) ?? Promise.resolve();
+        // A query it was the last list of is gone: KV may get that part of the budget back.
+        this.#kv.rebalance();
+        return removed;
       },
     });
     if (query === undefined) {
@@ -240,20 +243,30 @@ export class Watcher {
 
   /**
    * The source serving `target`: a query already asking the same, else a new blocking query of its own
-   * while the watcher holds fewer than `maxBlockingQueries`, else the shared watch. The first time the
-   * budget is reached every service list moves to the shared watch, with one warning.
+   * while the service queries and the one KV query all KV watches can share fit the budget (the KV planner
+   * re-plans to make room), else the shared watch. The first time the budget is reached every service list
+   * moves to the shared watch, with one warning.
    */
   #serviceSourceFor(target: HealthTarget): ServiceSource {
-    if (this.#sharedHealth !== undefined) return this.#sharedHealth.source(target);
+    if (this.#sharedHealth !== undefined) {
+      const source = this.#sharedHealth.source(target);
+      // The shared watch may have stopped with its last list and started again with this one.
+      this.#kv.rebalance();
+      return source;
+    }
     const own = this.#healthQueries.get(target.id);
     if (own !== undefined) return own;
-    const { maxBlockingQueries, logger } = this.#options;
+    const { logger } = this.#options;
+    // KV watches give way down to one query (kv-planner.ts), so a service counts only that one against the
+    // budget, which is the planner's: min(maxBlockingQueries, the client's connections).
+    const maxBlockingQueries = this.#kv.budget;
     const held = this.#kv.budgetStats().blockingQueries + this.#healthQueries.size;
-    if (held < maxBlockingQueries) {
+    if (this.#kv.floor + this.#healthQueries.size < maxBlockingQueries) {
       const query = new HealthQuery(target, this.#client, this.#options, (empty) => {
         if (this.#healthQueries.get(target.id) === empty) this.#healthQueries.delete(target.id);
       });
       this.#healthQueries.set(target.id, query);
+      this.#kv.rebalance();
       return query;
     }
     const moved = this.#healthQueries.size;
@@ -273,7 +286,9 @@ export class Watcher {
       void query.close();
     }
     this.#healthQueries.clear();
-    return shared.source(target);
+    const source = shared.source(target);
+    this.#kv.rebalance();
+    return source;
   }
 
   /** Counters per blocking query, plus totals. */

@@ -187,4 +187,117 @@ describe('Watcher on the dev server: connection budget (maxBlockingQueries)', ()
     expect(w.stats().queries.map((q) => [q.key, q.kind, q.subscriptions])).toEqual([['', 'prefix', 2]]);
     expect(w.stats().services).toHaveLength(1);
   });
+  it('moves a subscription onto a query that has not seen its last change without reporting a step back', async () => {
+    const dev = await start({ seed: { 'a/x': 'v1', 'a/other': 'o1', b: 'b1' } });
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      minInterval: 800,
+      churnInterval: 0,
+      logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
+    const folder = w.watch('a/', { format: 'text' });
+    const key = w.watch('a/x', { format: 'text' });
+    const folderEvents = recordAll([folder]);
+    const keyEvents = recordAll([key]);
+    await Promise.all([folder.ready, key.ready]);
+    await held(dev, 2);
+    dev.kv.put('a/other', 'o2'); // the a/ query answers, then waits out its minInterval
+    await folderEvents.when((items) => changes(items).length >= 1);
+    dev.kv.put('a/x', 'v2'); // a/x's own query answers at once: the a/ query has not seen it
+    await keyEvents.when((items) => changes(items).length >= 1);
+    // A third watch does not fit: a/x moves under the a/ query, whose view still holds v1.
+    await expect(w.watch('b', { format: 'text' }).ready).resolves.toBe('b1');
+    expect(
+      w
+        .stats()
+        .queries.map((q) => [q.key, q.subscriptions])
+        .sort(),
+    ).toEqual([
+      ['a/', 2],
+      ['b', 1],
+    ]);
+    dev.kv.put('a/x', 'v3');
+    await keyEvents.when((items) => changes(items).length >= 2);
+    await folderEvents.when((items) => changes(items).some((line) => line.includes('a/x=v3')));
+    expect(changes(keyEvents.items)).toEqual(['a/x: updated a/x=v2', 'a/x: updated a/x=v3']);
+    expect(key.current).toBe('v3');
+  });
+  it.each([
+    ['maxBlockingQueries: 2', { maxBlockingQueries: 2 }],
+    ['connections: 2', { connections: 2 }],
+  ])(
+    'makes room for a service watched after the KV watches filled the budget (%s), and gives it back',
+    async (_name, budget) => {
+      const dev = await start({ seed: { a: '1', b: '2' } });
+      const w = makeWatcher(dev, {
+        ...budget,
+        logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+      });
+      const subs = [w.watch('a', { format: 'text' }), w.watch('b', { format: 'text' })];
+      const events = recordAll(subs);
+      await expect(Promise.all(subs.map((sub) => sub.ready))).resolves.toEqual(['1', '2']);
+      await held(dev, 2);
+      const web = w.service('web');
+      await web.ready.catch(() => {});
+      // The service query takes one of the two; both keys share the other, on the whole KV.
+      await held(dev, 2);
+      expect(w.stats().queries.map((q) => [q.key, q.kind, q.subscriptions])).toEqual([['', 'prefix', 2]]);
+      expect(w.stats().services).toHaveLength(1);
+      expect(dev.stats().blockingHeldByKind).toMatchObject({ kv: 1, health: 1 });
+      dev.kv.put('b', 'B');
+      await events.when((items) => changes(items).length >= 1);
+      expect(changes(events.items)).toEqual(['b: updated b=B']);
+      // The service gone, each key has a query of its own again, with no event.
+      await web.close();
+      await held(dev, 2);
+      expect(w.stats().queries.map((q) => q.key)).toEqual(['a', 'b']);
+      dev.kv.put('a', 'A');
+      await events.when((items) => changes(items).length >= 2);
+      expect(changes(events.items)).toEqual(['b: updated b=B', 'a: updated a=A']);
+    },
+  );
+  it('warns once when a new key joins a folder query already watched, the budget full', async () => {
+    const dev = await start({ seed: { 'a/x': 'x1', 'a/y': 'y1', b: 'b1' } });
+    const log = warnings();
+    const w = makeWatcher(dev, {
+      maxBlockingQueries: 2,
+      logger: { debug: quiet, info: quiet, warn: log.warn, error: quiet },
+    });
+    const subs = [w.watch('a/', { format: 'text' }), w.watch('b', { format: 'text' })];
+    await Promise.all(subs.map((sub) => sub.ready));
+    await held(dev, 2);
+    expect(log.lines).toEqual([]);
+    // No re-plan: the a/ query covers it.
+    await expect(w.watch('a/x', { format: 'text' }).ready).resolves.toBe('x1');
+    await expect(w.watch('a/y', { format: 'text' }).ready).resolves.toBe('y1');
+    expect(
+      w
+        .stats()
+        .queries.map((q) => [q.key, q.subscriptions])
+        .sort(),
+    ).toEqual([
+      ['a/', 3],
+      ['b', 1],
+    ]);
+    expect(w.stats().budget).toMatchObject({ blockingQueries: 2, watchedKeys: 4, coalesced: 2, replans: 0 });
+    expect(log.lines).toEqual([
+      'watch: 3 distinct KV watches exceed maxBlockingQueries (2); they share 2 blocking queries under common folders ("a/"), each reading every key below its folder. Set `roots` to choose the folders, or raise maxBlockingQueries (Consul caps a client at 200 connections)',
+    ]);
+  });
+  it('keeps service watches within the client’s connections when those are fewer than maxBlockingQueries', async () => {
+    const dev = await start();
+    const w = makeWatcher(dev, {
+      connections: 2,
+      logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
+    const lists = ['api', 'db', 'web'].map((name) => w.service(name));
+    await Promise.all(lists.map((list) => list.ready.catch(() => {})));
+    // Two own queries would fit; a third moves all three to the shared watch (two blocking queries).
+    await held(dev, 2);
+    expect((w.stats().services ?? []).map((q) => [q.service, q.shared])).toEqual([
+      ['api', true],
+      ['db', true],
+      ['web', true],
+    ]);
+  });
 });

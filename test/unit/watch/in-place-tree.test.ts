@@ -192,3 +192,75 @@ describe('Subscription with a record schema: an output written in place', () => 
     ]);
   });
 });
+
+describe('Subscription: an event read late, after later changes copied or rebuilt', () => {
+  it('keeps a record output its own after a later change copied the output', async () => {
+    const { sub, put, events } = prefixSubscription(z.record(z.string(), z.number()));
+    put({ 'p/a': '1', 'p/b': '1' });
+    await sub.ready;
+    put({ 'p/a': '2' }); // event 0, not read
+    await settle();
+    put({ 'p/b': '2' }); // written in place over event 0's output
+    await settle();
+    expect(sub.current).toEqual({ a: 2, b: 2 }); // read: the next change copies
+    put({ 'p/a': '3' }); // a copy, no undo
+    await settle();
+    expect(events.map((event) => event.current)).toEqual([
+      { a: 2, b: 1 },
+      { a: 2, b: 2 },
+      { a: 3, b: 2 },
+    ]);
+  });
+
+  it('keeps a record output its own after a later change validated the whole tree', async () => {
+    const { sub, put, events } = prefixSubscription(z.record(z.string(), z.number()));
+    put({ 'p/a': '1', 'p/b': '1' });
+    await sub.ready;
+    put({ 'p/a': '2' }); // event 0, not read
+    put({ 'p/b': '2' }); // in place
+    put({ 'p/a': undefined, 'p/c': '1' }); // a delete: whole validation, a new output
+    put({ 'p/c': '5' }); // in place over the new output
+    expect(events.map((event) => event.current)).toEqual([
+      { a: 2, b: 1 },
+      { a: 2, b: 2 },
+      { b: 2, c: 1 },
+      { b: 2, c: 5 },
+    ]);
+  });
+
+  it('rewinds over a key that turned from a value into a folder', async () => {
+    const { sub, put, events } = prefixSubscription();
+    put({ 'p/db': '"x"', 'p/other': '1' });
+    await sub.ready;
+    put({ 'p/other': '2' }); // event 0: {db:'x', other:2}
+    await settle();
+    put({ 'p/db': undefined, 'p/db/host': '"h"' }); // one answer: db becomes a folder
+    await settle();
+    put({ 'p/other': '3' }); // copies the rebuilt tree
+    await settle();
+    put({ 'p/other': '4' }); // in place
+    await settle();
+    expect(events.map((event) => event.current)).toEqual([
+      { db: 'x', other: 2 },
+      { db: { host: 'h' }, other: 2 },
+      { db: { host: 'h' }, other: 3 },
+      { db: { host: 'h' }, other: 4 },
+    ]);
+  });
+
+  it('rewinds over a folder that turned back into a value', async () => {
+    const { sub, put, events } = prefixSubscription();
+    put({ 'p/db/host': '"h"', 'p/other': '1' });
+    await sub.ready;
+    put({ 'p/other': '2' }); // event 0
+    put({ 'p/db/host': undefined, 'p/db': '"x"' });
+    put({ 'p/other': '3' });
+    put({ 'p/other': '4' });
+    expect(events.map((event) => event.current)).toEqual([
+      { db: { host: 'h' }, other: 2 },
+      { other: 2, db: 'x' },
+      { other: 3, db: 'x' },
+      { other: 4, db: 'x' },
+    ]);
+  });
+});

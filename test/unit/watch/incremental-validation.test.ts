@@ -162,3 +162,124 @@ describe('Subscription with a schema, validated change by change', () => {
     expect(seen.length).toBeGreaterThan(0);
   });
 });
+
+/** A subscription on `p/` fed whole answers of `p/<name>` → JSON text. */
+function fedSubscription(schema: zc.$ZodType, debounce?: { minMs: number; maxMs: number }) {
+  const quiet = () => {};
+  const sub = new Subscription<unknown>({
+    key: 'p/',
+    format: 'json',
+    schema,
+    unknownKeys: 'ignore',
+    debounce,
+    startTimeoutMs: 0,
+    cache: new DecodeCache(0),
+    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    detach: vi.fn(async () => {}),
+  });
+  const snapshot = new Snapshot<KVEntry>();
+  const store = new Map<string, string>();
+  let index = 1;
+  const put = (values: Record<string, string>): void => {
+    index++;
+    for (const [name, text] of Object.entries(values)) store.set(`p/${name}`, text);
+    const entries = [...store].map(([key, text]) =>
+      KVEntry.from({ key, value: text, flags: 0, createIndex: 1, modifyIndex: index }),
+    );
+    sub[kApply](snapshot.apply(entries, true), index);
+  };
+  const changes: string[] = [];
+  const invalid: string[] = [];
+  sub.on('change', (event) => changes.push(event.changes.map((c) => c.key).join(' ')));
+  sub.on('invalid', (error) => invalid.push(error.issues.map((i) => `${i.key}: ${i.message}`).join('; ')));
+  return { sub, put, changes, invalid };
+}
+
+const throwsAt13 = z.number().refine((n) => {
+  if (n === 13) throw new Error('boom');
+  return true;
+});
+
+describe('Subscription with a record schema whose parts validation skips or that throws', () => {
+  it('checks a new key against the key schema (z.email(), z.uuid(), z.ipv4())', async () => {
+    for (const [keySchema, good, bad] of [
+      [z.email(), 'a@b.co', 'not-an-email'],
+      [z.uuid(), '9b2f6c1e-2a4d-4c3b-8f1e-0d6a7b5c4e3f', 'not-a-uuid'],
+      [z.ipv4(), '10.0.0.1', 'not-an-ip'],
+    ] as const) {
+      const schema = z.record(keySchema, z.number());
+      const { sub, put, changes, invalid } = fedSubscription(schema);
+      put({ [good]: '1' });
+      await expect(sub.ready).resolves.toEqual({ [good]: 1 });
+      put({ [bad]: '2' });
+      expect(z.safeParse(schema, { [good]: 1, [bad]: 2 }).success).toBe(false);
+      expect(changes).toEqual([]);
+      expect(invalid).toHaveLength(1);
+      expect(sub.current).toEqual({ [good]: 1 });
+    }
+  });
+
+  it('still validates change by change with a plain z.string() key', () => {
+    const schema = z.record(z.string(), z.number());
+    expect(validateRecordChange(schema, { a: 1, b: 2 }, { a: 1 }, new Set(['b']))?.value).toEqual({
+      a: 1,
+      b: 2,
+    });
+    for (const key of [
+      z.string().min(1),
+      z.email(),
+      z.url(),
+      z.string().trim(),
+      z.coerce.string(),
+      z.literal('a'),
+    ]) {
+      expect(validateRecordChange(z.record(key, z.number()), { a: 1, b: 2 }, { a: 1 }, new Set(['b']))).toBe(
+        undefined,
+      );
+    }
+  });
+
+  it('reports a value schema that throws as invalid, as whole validation does', async () => {
+    const { sub, put, changes, invalid } = fedSubscription(z.record(z.string(), throwsAt13));
+    put({ a: '1' });
+    await sub.ready;
+    expect(() => put({ b: '13' })).not.toThrow();
+    expect(invalid).toEqual(['p/: the schema threw: boom']);
+    expect(changes).toEqual([]);
+    expect(sub.current).toEqual({ a: 1 });
+    put({ b: '14' });
+    expect(changes).toEqual(['p/b']);
+  });
+
+  it('reports a value schema that turns async as invalid, not as an exception', async () => {
+    // A refinement that answers with a promise for 7 only: zod's synchronous parse throws on it.
+    const schema = z.record(
+      z.string(),
+      z.number().refine((n) => (n === 7 ? Promise.resolve(true) : true)),
+    );
+    const { sub, put, changes, invalid } = fedSubscription(schema);
+    put({ a: '1' });
+    await expect(sub.ready).resolves.toEqual({ a: 1 });
+    expect(() => put({ b: '7' })).not.toThrow();
+    expect(invalid).toHaveLength(1);
+    expect(invalid[0]).toMatch(/^p\/: the schema threw: /);
+    expect(changes).toEqual([]);
+  });
+
+  it('reports a throwing value schema under debounce without an uncaught exception', async () => {
+    const { sub, put, invalid } = fedSubscription(z.record(z.string(), throwsAt13), { minMs: 5, maxMs: 20 });
+    put({ a: '1' });
+    await sub.ready;
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.prependListener('uncaughtException', onUncaught);
+    try {
+      put({ b: '13' });
+      await vi.waitFor(() => expect(invalid).toHaveLength(1), { timeout: 2000, interval: 5 });
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+    expect(invalid).toEqual(['p/: the schema threw: boom']);
+  });
+});
