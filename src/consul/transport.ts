@@ -71,6 +71,12 @@ export interface TransportResponse {
   body: Buffer;
 }
 
+/** Status and headers of an answer, once they arrived. */
+interface ResponseHead {
+  status: number | undefined;
+  headers: TransportResponse['headers'] | undefined;
+}
+
 /** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
 class InternalAbort extends Error {
   constructor(readonly kind: 'timeout' | 'closed') {
@@ -171,8 +177,8 @@ export class Transport {
     };
     if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
     const started = performance.now();
-    let status: number | undefined;
-    let headers: Record<string, string | string[] | undefined> | undefined;
+    // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
+    const seen: ResponseHead = { status: undefined, headers: undefined };
     let bytes = 0;
     let failure: Error | undefined;
     try {
@@ -183,19 +189,21 @@ export class Transport {
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
       if (this.#socketReturn !== undefined) await this.#socketReturn;
-      const response = await this.#dispatcher.request({
-        origin: this.#config.origin,
-        path,
-        method: request.method,
-        headers: headerValues,
-        body: request.body,
+      const response = await this.#exchange(
+        {
+          origin: this.#config.origin,
+          path,
+          method: request.method,
+          headers: headerValues,
+          body: request.body,
+          headersTimeout: backstopMs,
+          bodyTimeout: backstopMs,
+        },
+        request,
         signal,
-        headersTimeout: backstopMs,
-        bodyTimeout: backstopMs,
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      const body = await this.#readBody(response, request, status);
+        seen,
+      );
+      const { status, headers, body } = response;
       bytes = body.length;
       this.#awaitSocketReturn();
       if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
@@ -203,7 +211,7 @@ export class Transport {
       }
       throw this.#statusError(request, status, body);
     } catch (error) {
-      failure = this.#mapError(error, request, signal, status);
+      failure = this.#mapError(error, request, signal, seen.status);
       throw failure;
     } finally {
       clearTimeout(timer);
@@ -212,8 +220,8 @@ export class Transport {
       if (requestFinishChannel.hasSubscribers) {
         const finish: RequestFinishMessage = {
           ...startMessage,
-          status,
-          resultIndex: headerIndex(headers),
+          status: seen.status,
+          resultIndex: headerIndex(seen.headers),
           bytes,
           durationMs: performance.now() - started,
           error: failure,
@@ -236,34 +244,88 @@ export class Transport {
     this.#socketReturn = returned;
   }
 
-  async #readBody(
-    response: Dispatcher.ResponseData,
+  /**
+   * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
+   * Buffer: no stream and no async iteration between the socket and the answer, so an answer is handed on
+   * in the same turn as its last chunk. Settles with the status, headers and whole body, or rejects with
+   * undici's error, the abort reason of `signal`, or ResponseTooLargeError past `maxResponseBytes`.
+   */
+  #exchange(
+    options: Dispatcher.DispatchOptions,
     request: TransportRequest,
-    status: number,
-  ): Promise<Buffer> {
+    signal: AbortSignal,
+    seen: ResponseHead,
+  ): Promise<TransportResponse> {
     const limit = this.#config.maxResponseBytes;
-    const tooLarge = (): ResponseTooLargeError =>
-      new ResponseTooLargeError(
-        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
-        { operation: request.operation, key: request.key, status },
-      );
-    const declared = Number(response.headers['content-length']);
-    if (declared > limit) {
-      response.body.destroy();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > limit) {
-        // Leaving the loop destroys the stream, so undici drops the socket rather than reading on.
-        response.body.destroy();
-        throw tooLarge();
+    return new Promise<TransportResponse>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let settled = false;
+      let status = 0;
+      let headers: TransportResponse['headers'] = {};
+      let chunks: Buffer[] = [];
+      let total = 0;
+      const fail = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        chunks = [];
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      };
+      // Aborting ends the exchange at once; undici drops the socket rather than reading on.
+      const stop = (error: unknown): void => {
+        fail(error);
+        controller?.abort(error instanceof Error ? error : new Error(String(error)));
+      };
+      const tooLarge = (): ResponseTooLargeError =>
+        new ResponseTooLargeError(
+          `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+          { operation: request.operation, key: request.key, status },
+        );
+      const onAbort = (): void => stop(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(started) {
+          controller = started;
+          if (settled) started.abort(new Error('request ended before it started'));
+        },
+        onResponseStart(_controller, statusCode, responseHeaders) {
+          // 1xx informational answers come before the real one.
+          if (statusCode < 200 || settled) return;
+          status = statusCode;
+          headers = responseHeaders;
+          seen.status = statusCode;
+          seen.headers = responseHeaders;
+          if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
+        },
+        onResponseData(_controller, chunk) {
+          if (settled) return;
+          total += chunk.length;
+          if (total > limit) stop(tooLarge());
+          else chunks.push(chunk);
+        },
+        onResponseEnd() {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener('abort', onAbort);
+          const body =
+            chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
+          chunks = [];
+          resolve({ status, headers, body });
+        },
+        onResponseError(_controller, error) {
+          fail(error);
+        },
+      };
+      if (signal.aborted) {
+        fail(signal.reason);
+        return;
       }
-      chunks.push(chunk);
-    }
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+      try {
+        this.#dispatcher.dispatch(options, handler);
+      } catch (error) {
+        fail(error);
+      }
+    });
   }
 
   #statusError(request: TransportRequest, status: number, body: Buffer): ConsulError {
