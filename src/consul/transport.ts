@@ -77,6 +77,21 @@ interface ResponseHead {
   headers: TransportResponse['headers'] | undefined;
 }
 
+/** One request's abort: who ended it (timeout, close, the caller's signal) and the exchange it stops. */
+class RequestAbort {
+  aborted = false;
+  reason: unknown;
+  /** Ends the exchange in flight; set while one is. */
+  onAbort: ((reason: unknown) => void) | undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.onAbort?.(reason);
+  }
+}
+
 /** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
 class InternalAbort extends Error {
   constructor(readonly kind: 'timeout' | 'closed') {
@@ -98,7 +113,7 @@ export class Transport {
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
   /** Controllers of requests in flight, aborted by `close()`. */
-  readonly #controllers = new Set<AbortController>();
+  readonly #controllers = new Set<RequestAbort>();
   /** Promises of requests in flight, awaited by `close()`. */
   readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -158,7 +173,9 @@ export class Transport {
   }
 
   async #send(request: TransportRequest): Promise<TransportResponse> {
-    const controller = new AbortController();
+    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
+    // listeners cost an EventTarget add and remove on every request.
+    const controller = new RequestAbort();
     this.#controllers.add(controller);
     const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
     // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
@@ -167,7 +184,6 @@ export class Transport {
     const callerSignal = request.signal;
     const forwardAbort = (): void => controller.abort(callerSignal?.reason);
     callerSignal?.addEventListener('abort', forwardAbort, { once: true });
-    const { signal } = controller;
     const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
     const startMessage: RequestStartMessage = {
       operation: request.operation,
@@ -200,7 +216,7 @@ export class Transport {
           bodyTimeout: backstopMs,
         },
         request,
-        signal,
+        controller,
         seen,
       );
       const { status, headers, body } = response;
@@ -211,7 +227,7 @@ export class Transport {
       }
       throw this.#statusError(request, status, body);
     } catch (error) {
-      failure = this.#mapError(error, request, signal, seen.status);
+      failure = this.#mapError(error, request, controller, seen.status);
       throw failure;
     } finally {
       clearTimeout(timer);
@@ -248,12 +264,12 @@ export class Transport {
    * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
    * Buffer: no stream and no async iteration between the socket and the answer, so an answer is handed on
    * in the same turn as its last chunk. Settles with the status, headers and whole body, or rejects with
-   * undici's error, the abort reason of `signal`, or ResponseTooLargeError past `maxResponseBytes`.
+   * undici's error, the reason given to `abort`, or ResponseTooLargeError past `maxResponseBytes`.
    */
   #exchange(
     options: Dispatcher.DispatchOptions,
     request: TransportRequest,
-    signal: AbortSignal,
+    abort: RequestAbort,
     seen: ResponseHead,
   ): Promise<TransportResponse> {
     const limit = this.#config.maxResponseBytes;
@@ -268,7 +284,7 @@ export class Transport {
         if (settled) return;
         settled = true;
         chunks = [];
-        signal.removeEventListener('abort', onAbort);
+        abort.onAbort = undefined;
         reject(error);
       };
       // Aborting ends the exchange at once; undici drops the socket rather than reading on.
@@ -281,8 +297,7 @@ export class Transport {
           `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
           { operation: request.operation, key: request.key, status },
         );
-      const onAbort = (): void => stop(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
+      abort.onAbort = stop;
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(started) {
           controller = started;
@@ -306,7 +321,7 @@ export class Transport {
         onResponseEnd() {
           if (settled) return;
           settled = true;
-          signal.removeEventListener('abort', onAbort);
+          abort.onAbort = undefined;
           const body =
             chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
           chunks = [];
@@ -316,8 +331,8 @@ export class Transport {
           fail(error);
         },
       };
-      if (signal.aborted) {
-        fail(signal.reason);
+      if (abort.aborted) {
+        fail(abort.reason);
         return;
       }
       try {
@@ -403,15 +418,15 @@ export class Transport {
   #mapError(
     error: unknown,
     request: TransportRequest,
-    signal: AbortSignal,
+    abort: RequestAbort,
     status: number | undefined,
   ): Error {
     const details: ErrorDetails = { operation: request.operation, key: request.key, status };
-    // Our own errors (status, size) stand even if a signal fired meanwhile; a caller's abort reason may itself
+    // Our own errors (status, size) stand even if an abort came meanwhile; a caller's abort reason may itself
     // be a ConsulError, so compare with the reason rather than trusting the class.
-    if (error instanceof ConsulError && error !== signal.reason) return error;
-    if (signal.aborted) {
-      const reason: unknown = signal.reason;
+    if (error instanceof ConsulError && error !== abort.reason) return error;
+    if (abort.aborted) {
+      const reason: unknown = abort.reason;
       if (reason instanceof InternalAbort && reason.kind === 'closed') {
         return new ClosedError(`${describe(request)}: the client was closed`, details);
       }
