@@ -331,10 +331,9 @@ export class Transport {
           fail(error);
         },
       };
-      if (abort.aborted) {
-        fail(abort.reason);
-        return;
-      }
+      // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
+      // request() does, and ended by the handler before anything is written.
+      if (abort.aborted) fail(abort.reason);
       try {
         this.#dispatcher.dispatch(options, handler);
       } catch (error) {
