@@ -114,6 +114,7 @@ export function parseEntries(
   response: TransportResponse,
   operation: string,
   key: string | undefined,
+  known?: KnownValue,
 ): KVEntry[] {
   let parsed = parseJson(response, operation, key);
   for (let pass = 0; ; pass++) {
@@ -122,7 +123,7 @@ export function parseEntries(
     const entries = new Array<KVEntry>(parsed.length);
     let rounded = false;
     for (let i = 0; i < parsed.length; i++) {
-      const entry = toEntry(parsed[i], i, operation, key, response.status);
+      const entry = toEntry(parsed[i], i, operation, key, response.status, pass === 0 ? known : undefined);
       if (entry.flags > Number.MAX_SAFE_INTEGER) rounded = true;
       entries[i] = entry;
     }
@@ -133,13 +134,23 @@ export function parseEntries(
   }
 }
 
-/** One entry object of an answer (a list element, or a txn result's `KV`) checked and turned into a KVEntry. */
+/**
+ * Tells the parser that a value is one already checked (the same text as in an answer accepted before), so
+ * its base64 need not be checked again. Only ever answers true for text that was checked.
+ */
+export type KnownValue = (key: string, rawValue: string) => boolean;
+
+/**
+ * One entry object of an answer (a list element, or a txn result's `KV`) checked and turned into a KVEntry.
+ * @param known - skips the base64 check of values it knows (see {@link KnownValue})
+ */
 export function toEntry(
   raw: unknown,
   position: number,
   operation: string,
   key: string | undefined,
   status: number,
+  known?: KnownValue,
 ): KVEntry {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw malformed(operation, key, `entry ${position} is not an object`, status);
@@ -161,7 +172,8 @@ export function toEntry(
     !isUint(createIndex) ||
     !isUint(flags) ||
     !isUint(lockIndex) ||
-    (value !== null && (typeof value !== 'string' || !isBase64(value))) ||
+    (value !== null &&
+      (typeof value !== 'string' || (known?.(entryKey, value) !== true && !isBase64(value)))) ||
     (session !== undefined && typeof session !== 'string')
   ) {
     throw malformed(operation, key, describeEntryProblem(r, position), status);

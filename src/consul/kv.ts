@@ -16,7 +16,14 @@ import {
   MAX_VALUE_BYTES,
   validateKey,
 } from './kv-args.js';
-import { type KVEntry, malformed, parseBoolean, parseEntries, parseJson } from './kv-entry.js';
+import {
+  type KnownValue,
+  type KVEntry,
+  malformed,
+  parseBoolean,
+  parseEntries,
+  parseJson,
+} from './kv-entry.js';
 import {
   describeTarget,
   type Transport,
@@ -130,6 +137,18 @@ export interface KVKeysResult extends QueryMeta {
   keys: string[];
 }
 
+/**
+ * Internal option of {@link KV.list} (not exported from the package): values it knows skip the base64 check.
+ * A watch passes its snapshot's values, which were checked when first seen, so an answer after one change
+ * checks one value rather than every value, and a malformed answer is still refused whole.
+ */
+export const kKnownValues: unique symbol = Symbol('consul-hotreload.knownValues');
+
+/** {@link ReadOptions} with the internal option of {@link KV.list}. */
+export interface ListInternalOptions extends ReadOptions {
+  [kKnownValues]?: KnownValue;
+}
+
 const READ_KEY_HINT = 'the token needs key:read on this key';
 const READ_PREFIX_HINT =
   'the token needs key:read on this prefix, and key:list when acl_enable_key_list_policy is on';
@@ -176,7 +195,8 @@ export class KV {
     );
     const meta = parseMeta(response);
     if (response.status === 404) return { entries: [], ...meta };
-    return { entries: parseEntries(response, operation, prefix), ...meta };
+    const known = (options as ListInternalOptions | undefined)?.[kKnownValues];
+    return { entries: parseEntries(response, operation, prefix, known), ...meta };
   }
 
   /** Lists the keys under `prefix`, folded at `separator` when given (consul-semantics §2). Operation `'kv.keys'`. */

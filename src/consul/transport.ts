@@ -71,6 +71,27 @@ export interface TransportResponse {
   body: Buffer;
 }
 
+/** Status and headers of an answer, once they arrived. */
+interface ResponseHead {
+  status: number | undefined;
+  headers: TransportResponse['headers'] | undefined;
+}
+
+/** One request's abort: who ended it (timeout, close, the caller's signal) and the exchange it stops. */
+class RequestAbort {
+  aborted = false;
+  reason: unknown;
+  /** Ends the exchange in flight; set while one is. */
+  onAbort: ((reason: unknown) => void) | undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.onAbort?.(reason);
+  }
+}
+
 /** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
 class InternalAbort extends Error {
   constructor(readonly kind: 'timeout' | 'closed') {
@@ -92,7 +113,7 @@ export class Transport {
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
   /** Controllers of requests in flight, aborted by `close()`. */
-  readonly #controllers = new Set<AbortController>();
+  readonly #controllers = new Set<RequestAbort>();
   /** Promises of requests in flight, awaited by `close()`. */
   readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -152,7 +173,9 @@ export class Transport {
   }
 
   async #send(request: TransportRequest): Promise<TransportResponse> {
-    const controller = new AbortController();
+    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
+    // listeners cost an EventTarget add and remove on every request.
+    const controller = new RequestAbort();
     this.#controllers.add(controller);
     const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
     // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
@@ -161,7 +184,6 @@ export class Transport {
     const callerSignal = request.signal;
     const forwardAbort = (): void => controller.abort(callerSignal?.reason);
     callerSignal?.addEventListener('abort', forwardAbort, { once: true });
-    const { signal } = controller;
     const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
     const startMessage: RequestStartMessage = {
       operation: request.operation,
@@ -171,8 +193,8 @@ export class Transport {
     };
     if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
     const started = performance.now();
-    let status: number | undefined;
-    let headers: Record<string, string | string[] | undefined> | undefined;
+    // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
+    const seen: ResponseHead = { status: undefined, headers: undefined };
     let bytes = 0;
     let failure: Error | undefined;
     try {
@@ -183,19 +205,21 @@ export class Transport {
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
       if (this.#socketReturn !== undefined) await this.#socketReturn;
-      const response = await this.#dispatcher.request({
-        origin: this.#config.origin,
-        path,
-        method: request.method,
-        headers: headerValues,
-        body: request.body,
-        signal,
-        headersTimeout: backstopMs,
-        bodyTimeout: backstopMs,
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      const body = await this.#readBody(response, request, status);
+      const response = await this.#exchange(
+        {
+          origin: this.#config.origin,
+          path,
+          method: request.method,
+          headers: headerValues,
+          body: request.body,
+          headersTimeout: backstopMs,
+          bodyTimeout: backstopMs,
+        },
+        request,
+        controller,
+        seen,
+      );
+      const { status, headers, body } = response;
       bytes = body.length;
       this.#awaitSocketReturn();
       if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
@@ -203,7 +227,7 @@ export class Transport {
       }
       throw this.#statusError(request, status, body);
     } catch (error) {
-      failure = this.#mapError(error, request, signal, status);
+      failure = this.#mapError(error, request, controller, seen.status);
       throw failure;
     } finally {
       clearTimeout(timer);
@@ -212,8 +236,8 @@ export class Transport {
       if (requestFinishChannel.hasSubscribers) {
         const finish: RequestFinishMessage = {
           ...startMessage,
-          status,
-          resultIndex: headerIndex(headers),
+          status: seen.status,
+          resultIndex: headerIndex(seen.headers),
           bytes,
           durationMs: performance.now() - started,
           error: failure,
@@ -236,34 +260,86 @@ export class Transport {
     this.#socketReturn = returned;
   }
 
-  async #readBody(
-    response: Dispatcher.ResponseData,
+  /**
+   * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
+   * Buffer: no stream and no async iteration between the socket and the answer, so an answer is handed on
+   * in the same turn as its last chunk. Settles with the status, headers and whole body, or rejects with
+   * undici's error, the reason given to `abort`, or ResponseTooLargeError past `maxResponseBytes`.
+   */
+  #exchange(
+    options: Dispatcher.DispatchOptions,
     request: TransportRequest,
-    status: number,
-  ): Promise<Buffer> {
+    abort: RequestAbort,
+    seen: ResponseHead,
+  ): Promise<TransportResponse> {
     const limit = this.#config.maxResponseBytes;
-    const tooLarge = (): ResponseTooLargeError =>
-      new ResponseTooLargeError(
-        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
-        { operation: request.operation, key: request.key, status },
-      );
-    const declared = Number(response.headers['content-length']);
-    if (declared > limit) {
-      response.body.destroy();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > limit) {
-        // Leaving the loop destroys the stream, so undici drops the socket rather than reading on.
-        response.body.destroy();
-        throw tooLarge();
+    return new Promise<TransportResponse>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let settled = false;
+      let status = 0;
+      let headers: TransportResponse['headers'] = {};
+      let chunks: Buffer[] = [];
+      let total = 0;
+      const fail = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        chunks = [];
+        abort.onAbort = undefined;
+        reject(error);
+      };
+      // Aborting ends the exchange at once; undici drops the socket rather than reading on.
+      const stop = (error: unknown): void => {
+        fail(error);
+        controller?.abort(error instanceof Error ? error : new Error(String(error)));
+      };
+      const tooLarge = (): ResponseTooLargeError =>
+        new ResponseTooLargeError(
+          `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+          { operation: request.operation, key: request.key, status },
+        );
+      abort.onAbort = stop;
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(started) {
+          controller = started;
+          if (settled) started.abort(new Error('request ended before it started'));
+        },
+        onResponseStart(_controller, statusCode, responseHeaders) {
+          // 1xx informational answers come before the real one.
+          if (statusCode < 200 || settled) return;
+          status = statusCode;
+          headers = responseHeaders;
+          seen.status = statusCode;
+          seen.headers = responseHeaders;
+          if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
+        },
+        onResponseData(_controller, chunk) {
+          if (settled) return;
+          total += chunk.length;
+          if (total > limit) stop(tooLarge());
+          else chunks.push(chunk);
+        },
+        onResponseEnd() {
+          if (settled) return;
+          settled = true;
+          abort.onAbort = undefined;
+          const body =
+            chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
+          chunks = [];
+          resolve({ status, headers, body });
+        },
+        onResponseError(_controller, error) {
+          fail(error);
+        },
+      };
+      // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
+      // request() does, and ended by the handler before anything is written.
+      if (abort.aborted) fail(abort.reason);
+      try {
+        this.#dispatcher.dispatch(options, handler);
+      } catch (error) {
+        fail(error);
       }
-      chunks.push(chunk);
-    }
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    });
   }
 
   #statusError(request: TransportRequest, status: number, body: Buffer): ConsulError {
@@ -341,15 +417,15 @@ export class Transport {
   #mapError(
     error: unknown,
     request: TransportRequest,
-    signal: AbortSignal,
+    abort: RequestAbort,
     status: number | undefined,
   ): Error {
     const details: ErrorDetails = { operation: request.operation, key: request.key, status };
-    // Our own errors (status, size) stand even if a signal fired meanwhile; a caller's abort reason may itself
+    // Our own errors (status, size) stand even if an abort came meanwhile; a caller's abort reason may itself
     // be a ConsulError, so compare with the reason rather than trusting the class.
-    if (error instanceof ConsulError && error !== signal.reason) return error;
-    if (signal.aborted) {
-      const reason: unknown = signal.reason;
+    if (error instanceof ConsulError && error !== abort.reason) return error;
+    if (abort.aborted) {
+      const reason: unknown = abort.reason;
       if (reason instanceof InternalAbort && reason.kind === 'closed') {
         return new ClosedError(`${describe(request)}: the client was closed`, details);
       }

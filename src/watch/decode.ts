@@ -1,5 +1,5 @@
 /**
- * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached by key + ModifyIndex + format.
+ * Values: bytes → decoded value (text, JSON, YAML or a custom decoder), cached per key + format (latest version).
  * @module
  */
 
@@ -87,12 +87,15 @@ export function decodeFailure(format: WatchFormat, key: string, error: unknown):
 }
 
 interface CachedDecode {
+  readonly modifyIndex: number;
   readonly rawValue: string | null;
   readonly outcome: DecodeOutcome;
 }
 
 /**
- * Decoded values by key + ModifyIndex + format, shared by every subscription of a Watcher.
+ * The latest decoded value of each key + format, shared by every subscription of a Watcher. One slot per key,
+ * not per version: a key's new version replaces the old one in place, which costs no eviction on each change
+ * and keeps the cache for keys rather than for dead versions.
  *
  * Within one Consul cluster the ModifyIndex identifies a key's bytes. A hit is still checked against the
  * base64 text it was decoded from (a string comparison, far cheaper than decoding), so a rebuilt cluster
@@ -127,12 +130,19 @@ export class DecodeCache {
 
   /** Decodes `entry` with `format`, from the cache when possible. Never throws. */
   decode(entry: DecodableEntry, format: WatchFormat): DecodeOutcome {
-    // Format id and index contain no ':', so the key (which may) goes last and the id is unambiguous.
-    const cacheKey = `${this.#formatId(format)}:${entry.modifyIndex}:${entry.key}`;
-    const cached = this.#cache?.get(cacheKey);
-    if (cached !== undefined && cached.rawValue === entry.rawValue) return cached.outcome;
+    const cache = this.#cache;
+    if (cache === undefined) return this.#run(entry, format);
+    // The format id contains no ':', so the key (which may) goes last and the id is unambiguous.
+    const cacheKey = `${this.#formatId(format)}:${entry.key}`;
+    const cached = cache.get(cacheKey);
+    if (
+      cached !== undefined &&
+      cached.modifyIndex === entry.modifyIndex &&
+      cached.rawValue === entry.rawValue
+    )
+      return cached.outcome;
     const outcome = this.#run(entry, format);
-    this.#cache?.set(cacheKey, { rawValue: entry.rawValue, outcome });
+    cache.set(cacheKey, { modifyIndex: entry.modifyIndex, rawValue: entry.rawValue, outcome });
     return outcome;
   }
 

@@ -5,7 +5,6 @@
  * a watch function, and knows nothing of KV, decoding or events: tests drive it with no HTTP at all.
  * @module
  */
-import { raceAbort } from '../abort.js';
 import { Backoff } from '../backoff.js';
 import { type IndexStep, nextIndex } from './index-rules.js';
 import { RequestPacer } from './rate-limit.js';
@@ -133,6 +132,8 @@ export class BlockingLoop<R extends LoopAnswer> {
   #wakeSleeper: (() => void) | undefined;
   #staleTimer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
+  /** Rejects the fetch in flight; see {@link BlockingLoop.#raceClose}. */
+  #abortFetch: ((reason: unknown) => void) | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: BlockingLoopOptions<R>) {
@@ -175,6 +176,7 @@ export class BlockingLoop<R extends LoopAnswer> {
     if (this.#closing !== undefined) return this.#closing;
     this.#setState('closed');
     this.#controller.abort();
+    this.#abortFetch?.(this.#controller.signal.reason);
     this.#clearStaleTimer();
     this.#wake();
     this.#closing = this.#running ?? Promise.resolve();
@@ -195,7 +197,7 @@ export class BlockingLoop<R extends LoopAnswer> {
       try {
         // Racing the abort means a fetch that ignores its signal still cannot hold close() up.
         const signal = this.#controller.signal;
-        result = await raceAbort(this.#options.fetch(sentIndex, signal), signal);
+        result = await this.#raceClose(this.#options.fetch(sentIndex, signal));
       } catch (error) {
         if (this.#closed) break;
         await this.#failed(error);
@@ -232,6 +234,20 @@ export class BlockingLoop<R extends LoopAnswer> {
     }
     this.#guard(() => this.#options.onError(error, { delayMs, attempt: this.#backoff.attempt, retryable }));
     await this.#sleep(delayMs);
+  }
+
+  /**
+   * The fetch, or its rejection as soon as the loop closes: a fetch that ignores its signal still cannot
+   * hold close() up. A stored reject rather than an abort listener, which would cost an EventTarget add
+   * and remove on every request.
+   */
+  #raceClose(fetch: Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#abortFetch = reject;
+      fetch.then(resolve, reject).finally(() => {
+        if (this.#abortFetch === reject) this.#abortFetch = undefined;
+      });
+    });
   }
 
   get #closed(): boolean {

@@ -5,6 +5,7 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
+import { kKnownValues, type ListInternalOptions } from '../consul/kv.js';
 import type { KVEntry } from '../consul/kv-entry.js';
 import { type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
@@ -122,7 +123,12 @@ export class KvQuery {
     const options =
       index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
     const { kv } = this.#client;
-    if (this.target.kind === 'prefix') return kv.list(this.target.key, options);
+    if (this.target.kind === 'prefix') {
+      // Values this query already holds were checked when first seen: only new ones are checked again
+      // (the answer is still refused whole when one is not base64, consul-semantics §2.1).
+      const listOptions: ListInternalOptions = { ...options, [kKnownValues]: this.#snapshot.holdsValue() };
+      return kv.list(this.target.key, listOptions);
+    }
     const result = await kv.get(this.target.key, options);
     return { ...result, entries: result.entry === null ? [] : [result.entry] };
   }

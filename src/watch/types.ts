@@ -151,7 +151,7 @@ export interface WatcherOptions extends ConsulClientOptions {
    */
   startTimeout?: number;
   /**
-   * Decoded values kept for reuse, by key + ModifyIndex + format. Unchanged keys are never decoded again
+   * Decoded values kept for reuse: the latest version of each key + format. Unchanged keys are never decoded again
    * whatever its size (their decoded values live in each subscription's snapshot); the cache saves work when
    * several subscriptions with the same format see one key, and when a key comes back after a full re-read.
    * Each entry costs memory beside the snapshot, so it is kept small. `0` disables it.

@@ -67,6 +67,18 @@ describe('DecodeCache', () => {
     expect(decoder).toHaveBeenCalledTimes(3);
   });
 
+  it("keeps one slot per key: a key's new versions replace its old one rather than evicting other keys", () => {
+    const cache = new DecodeCache(2);
+    const decoder = vi.fn((value: Buffer | null) => value?.toString());
+    cache.decode(entry('a', '1', 5), decoder);
+    cache.decode(entry('b', 'x', 5), decoder);
+    cache.decode(entry('a', '2', 6), decoder);
+    cache.decode(entry('a', '3', 7), decoder);
+    expect(cache.decode(entry('b', 'x', 5), decoder)).toEqual({ ok: true, value: 'x' });
+    expect(cache.decode(entry('a', '2', 6), decoder)).toEqual({ ok: true, value: '2' });
+    expect(decoder.mock.calls.map(([value]) => value?.toString())).toEqual(['1', 'x', '2', '3', '2']);
+  });
+
   it('works with the cache disabled (size 0)', () => {
     const cache = new DecodeCache(0);
     cache.decode(entry('a', '1'), 'json');

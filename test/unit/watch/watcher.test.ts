@@ -281,6 +281,38 @@ describe('Watcher: errors', () => {
     ]);
   });
 
+  it('refuses an answer whose one changed value is not base64 while its other values are the ones held', async () => {
+    const held = [entry('config/app/a', '1', 5), entry('config/app/b', '2', 6)];
+    consul.answer('/v1/kv/config/app/?recurse=', { entries: held, index: 6 });
+    const a = { Key: 'config/app/a', Value: 'MQ==', Flags: 0, CreateIndex: 1, ModifyIndex: 5, LockIndex: 0 };
+    // b's ModifyIndex did not move, so the diff would not even look at it: the answer is refused all the same.
+    const corrupt = [a, { ...a, Key: 'config/app/b', Value: 'bm90!YmFzZTY0', ModifyIndex: 6 }];
+    consul.answer('/v1/kv/config/app/?recurse=&index=6&wait=300000ms', {
+      status: 200,
+      index: 9,
+      body: JSON.stringify(corrupt),
+    });
+    consul.answer('/v1/kv/config/app/?recurse=', {
+      entries: [held[0]!, entry('config/app/b', '3', 9)],
+      index: 9,
+    });
+    const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=9&wait=300000ms');
+    const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/', { format: 'text' });
+    const events: unknown[] = [];
+    sub.on('error', (e) => events.push(['error', e.code, e.message]));
+    sub.on('change', (e) => events.push(['change', e.current]));
+    await expect(sub.ready).resolves.toEqual({ a: '1', b: '2' });
+    await blocking;
+    expect(events).toEqual([
+      [
+        'error',
+        'CONSUL_MALFORMED_RESPONSE',
+        expect.stringContaining('entry 1 ("config/app/b"): Value is not valid base64'),
+      ],
+      ['change', { a: '1', b: '3' }],
+    ]);
+  });
+
   it('turns stale after staleAfter ms of failures and ready again on recovery', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
     consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', { status: 503, body: 'busy' });
