@@ -166,7 +166,6 @@ export type {
 } from './services/shutdown.js';
 export { closeInOrder, handleShutdownSignals } from './services/shutdown.js';
 export { Subscription } from './watch/subscription.js';
-// Scale (issue 11): the connection budget's stats.
 export type {
   ChangeEvent,
   DebounceOptions,

@@ -333,7 +333,7 @@ describe('Watcher on the dev server: failed requests', () => {
   });
 });
 
-/** A 200 answer of a KV list whose body is not usable, each a different way (issue 11, item 5). */
+/** A 200 answer of a KV list whose body is not usable, each a different way (consul-semantics §2.1, §4.7). */
 const MALFORMED_BODIES = [
   { what: 'JSON that does not parse', body: '[{"Key":' },
   {
