@@ -45,7 +45,7 @@ const SIZES = {
 const PREFIX = 'cpu/';
 const HARNESS = 'harness only (IPC put, no watch)';
 
-/** Targets (issue 11). */
+/** Targets: CPU per change against the floor and the consul npm watch, on both shapes. */
 const TARGET_VS_NPM = 0.5;
 const TARGET_VS_FLOOR = 1.1;
 const TARGET_SCHEMA_VS_FLOOR = 1.3;

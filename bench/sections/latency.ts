@@ -31,7 +31,7 @@ const SIZES = {
 } as const;
 
 /** Target: write-to-event p99 at most this multiple of the consul npm watch's. */
-/** Issue 11: p50 and p99 no slower than the consul npm watch. */
+/** Targets: p50 and p99 no slower than the consul npm watch. */
 const TARGET_VS_NPM = 1.0;
 
 const SINGLE_KEY = 'lat/single';
