@@ -54,6 +54,8 @@ With --json: without --watch, a JSON object (services: name -> tags) or array (i
 Options:
   --passing                only instances whose every check passes (node and maintenance
                            checks included; Consul's ?passing)
+  --tag <tag>              only instances carrying this tag (repeat for several: all must match;
+                           Consul's ?tag, case-insensitive)
   --watch                  follow the instances with blocking queries
   --json                   print JSON instead of text
 
@@ -63,6 +65,7 @@ ${EXIT_CODES_HELP}`;
 const OPTIONS = {
   ...CONNECTION_OPTIONS,
   passing: { type: 'boolean' },
+  tag: { type: 'string', multiple: true },
   watch: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
@@ -73,9 +76,11 @@ export function runServices(argv: string[], io: CommandIo): Promise<number> {
     const [name] = requirePositionals(positionals, ['[<name>]']);
     const json = values.json === true;
     const passing = values.passing === true;
+    const tags = values.tag ?? [];
     if (name === undefined) {
       if (values.watch === true) throw new UsageError('--watch needs a service name');
       if (passing) throw new UsageError('--passing needs a service name');
+      if (tags.length > 0) throw new UsageError('--tag needs a service name');
       const { services } = await withConsulClient(values, io, (client) =>
         client.catalog.services(io.signal === undefined ? {} : { signal: io.signal }),
       );
@@ -83,9 +88,13 @@ export function runServices(argv: string[], io: CommandIo): Promise<number> {
       else io.stdout(serviceLines(services));
       return EXIT.ok;
     }
-    if (values.watch === true) return watchService(name, passing, json, values, io);
+    if (values.watch === true) return watchService(name, { passing, tags }, json, values, io);
     const { entries } = await withConsulClient(values, io, (client) =>
-      client.health.service(name, { passing, ...(io.signal === undefined ? {} : { signal: io.signal }) }),
+      client.health.service(name, {
+        passing,
+        tags,
+        ...(io.signal === undefined ? {} : { signal: io.signal }),
+      }),
     );
     const instances = entries.map(toInstance);
     if (json) io.stdout(`${JSON.stringify(instances)}\n`);
@@ -193,7 +202,7 @@ const STOPPED = Symbol('stopped');
 /** Follows one service until the stop signal; fails at once on a refused connection before the first list. */
 async function watchService(
   name: string,
-  passing: boolean,
+  filter: { passing: boolean; tags: string[] },
   json: boolean,
   values: ConnectionValues,
   io: CommandIo,
@@ -207,7 +216,7 @@ async function watchService(
   const aborted = whenAborted(stop.signal);
   try {
     const printer = json ? jsonPrinter(io, name) : textPrinter(io);
-    const list = watcher.service(name, { passing });
+    const list = watcher.service(name, filter);
     let started = false;
     let refused: (error: ConsulError) => void = () => {};
     const failure = new Promise<ConsulError>((resolve) => {

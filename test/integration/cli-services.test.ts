@@ -44,13 +44,15 @@ describe('consul-hotreload services', () => {
     expect(JSON.parse(json.stdout)).toEqual({ db: ['primary'], web: ['v1'] });
   });
 
-  it('lists the instances of one service with their health, or only passing ones with --passing', async () => {
+  it('lists the instances of one service with their health, only passing ones with --passing, only tagged ones with --tag', async () => {
     const dev = await startWithServices();
-    const [all, passing, json, none] = await Promise.all([
+    const [all, passing, json, none, tagged, untagged] = await Promise.all([
       runCli(['services', '--address', dev.address, 'web']),
       runCli(['services', '--passing', '--address', dev.address, 'web']),
       runCli(['services', '--json', '--passing', '--address', dev.address, 'web']),
       runCli(['services', '--address', dev.address, 'nothing']),
+      runCli(['services', '--tag', 'V1', '--address', dev.address, 'web']),
+      runCli(['services', '--tag', 'v1', '--tag', 'v2', '--address', dev.address, 'web']),
     ]);
     expect(all).toEqual({
       code: 0,
@@ -63,6 +65,9 @@ describe('consul-hotreload services', () => {
       { id: 'web-1', address: '10.0.0.5', port: 8081, status: 'passing', tags: ['v1'] },
     ]);
     expect(none).toEqual({ code: 0, stdout: '', stderr: '' });
+    // ?tag matches case-insensitively, and repeated tags must all match.
+    expect(tagged.stdout).toBe('web-1  10.0.0.5:8081  passing  node node-1  tags v1\n');
+    expect(untagged).toEqual({ code: 0, stdout: '', stderr: '' });
   });
 
   it('refuses --watch without a name (exit 1)', async () => {
