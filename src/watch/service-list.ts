@@ -124,7 +124,6 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
-    this.#readiness.clearStartTimer();
     this.#readiness.reject(
       new ClosedError(`watch service ${this.service}: closed before Consul answered`, {
         operation: OPERATION,
