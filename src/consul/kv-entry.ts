@@ -109,14 +109,15 @@ export class KVEntry {
 /**
  * Parses a list of entries in one pass: one `JSON.parse`, then one loop checking each element's shape.
  * Values stay base64 until read. Unknown fields are ignored; `Value`/`Session` may be absent or null (consul-semantics §2).
+ * @param parsed - the body already parsed, for a caller that looked at it first
  */
 export function parseEntries(
   response: TransportResponse,
   operation: string,
   key: string | undefined,
   known?: KnownValue,
+  parsed: unknown = parseJson(response, operation, key),
 ): KVEntry[] {
-  let parsed = parseJson(response, operation, key);
   for (let pass = 0; ; pass++) {
     if (!Array.isArray(parsed))
       throw malformed(operation, key, 'expected a JSON array of entries', response.status);

@@ -16,14 +16,8 @@ import {
   MAX_VALUE_BYTES,
   validateKey,
 } from './kv-args.js';
-import {
-  type KnownValue,
-  type KVEntry,
-  malformed,
-  parseBoolean,
-  parseEntries,
-  parseJson,
-} from './kv-entry.js';
+import { type KVEntry, malformed, parseBoolean, parseEntries, parseJson } from './kv-entry.js';
+import type { ListParser } from './kv-list-parser.js';
 import {
   describeTarget,
   type Transport,
@@ -138,15 +132,14 @@ export interface KVKeysResult extends QueryMeta {
 }
 
 /**
- * Internal option of {@link KV.list} (not exported from the package): values it knows skip the base64 check.
- * A watch passes its snapshot's values, which were checked when first seen, so an answer after one change
- * checks one value rather than every value, and a malformed answer is still refused whole.
+ * Internal option of {@link KV.list} (not exported from the package): the {@link ListParser} of the query
+ * the answers belong to, so an answer after one change parses only the entries around it.
  */
-export const kKnownValues: unique symbol = Symbol('consul-hotreload.knownValues');
+export const kListParser: unique symbol = Symbol('consul-hotreload.listParser');
 
 /** {@link ReadOptions} with the internal option of {@link KV.list}. */
 export interface ListInternalOptions extends ReadOptions {
-  [kKnownValues]?: KnownValue;
+  [kListParser]?: ListParser;
 }
 
 const READ_KEY_HINT = 'the token needs key:read on this key';
@@ -194,9 +187,16 @@ export class KV {
       this.#read(operation, prefix, [['recurse', '']], options, READ_PREFIX_HINT),
     );
     const meta = parseMeta(response);
-    if (response.status === 404) return { entries: [], ...meta };
-    const known = (options as ListInternalOptions | undefined)?.[kKnownValues];
-    return { entries: parseEntries(response, operation, prefix, known), ...meta };
+    const parser = (options as ListInternalOptions | undefined)?.[kListParser];
+    if (response.status === 404) {
+      parser?.reset();
+      return { entries: [], ...meta };
+    }
+    const entries =
+      parser === undefined
+        ? parseEntries(response, operation, prefix)
+        : parser.parse(response, operation, prefix);
+    return { entries, ...meta };
   }
 
   /** Lists the keys under `prefix`, folded at `separator` when given (consul-semantics §2). Operation `'kv.keys'`. */

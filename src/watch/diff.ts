@@ -78,29 +78,6 @@ export class Snapshot<E extends DiffableEntry> {
   }
 
   /**
-   * A test for the next answer's values, called entry by entry in answer order: true when the snapshot holds
-   * the key with exactly this value text. Matched like {@link Snapshot.apply} (the slot at the same place,
-   * else one Map lookup), so a mostly unchanged answer costs one key and one value comparison per entry.
-   * Used to check only values not seen before (every value held was checked when its answer was accepted).
-   */
-  holdsValue(): (key: string, rawValue: string) => boolean {
-    const order = this.#order;
-    const slots = this.#slots;
-    let expected = 0;
-    return (key, rawValue) => {
-      let slot = order[expected];
-      if (slot !== undefined && slot.key === key) {
-        expected++;
-      } else {
-        slot = slots.get(key);
-        if (slot === undefined) return false;
-        expected = slot.position + 1;
-      }
-      return slot.entry.rawValue === rawValue;
-    };
-  }
-
-  /**
    * Makes the snapshot equal to `entries` (the whole answer: every key of the query) and returns what
    * changed, in answer order, deletions last.
    *

@@ -5,8 +5,9 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import { kKnownValues, type ListInternalOptions } from '../consul/kv.js';
+import { kListParser, type ListInternalOptions } from '../consul/kv.js';
 import type { KVEntry } from '../consul/kv-entry.js';
+import { ListParser } from '../consul/kv-list-parser.js';
 import { type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
 import type { LoopAnswer } from './loop.js';
@@ -59,6 +60,7 @@ export class KvQuery {
   readonly #client: ConsulClient;
   readonly #options: ResolvedWatcherOptions;
   readonly #snapshot = new Snapshot<KVEntry>();
+  readonly #listParser = new ListParser();
   readonly #query: BlockingQuery<KvAnswer>;
   /** Subscriptions by their own key, so an answer's changes reach them with a few Map lookups per key. */
   readonly #byKey = new Map<string, Set<Subscription<unknown>>>();
@@ -124,9 +126,8 @@ export class KvQuery {
       index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
     const { kv } = this.#client;
     if (this.target.kind === 'prefix') {
-      // Values this query already holds were checked when first seen: only new ones are checked again
-      // (the answer is still refused whole when one is not base64, consul-semantics §2.1).
-      const listOptions: ListInternalOptions = { ...options, [kKnownValues]: this.#snapshot.holdsValue() };
+      // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.4).
+      const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
       return kv.list(this.target.key, listOptions);
     }
     const result = await kv.get(this.target.key, options);

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { kKnownValues, type ListInternalOptions } from '../../../src/consul/kv.js';
 import { MAX_VALUE_BYTES } from '../../../src/consul/kv-args.js';
 import { KVEntry } from '../../../src/consul/kv-entry.js';
 import { MAX_TXN_OPERATIONS, type TxnOp } from '../../../src/consul/txn.js';
@@ -405,37 +404,6 @@ describe('reading entries (consul-semantics §2, §3)', () => {
         'kv.list config/: malformed response from Consul: entry 1 ("config/bad"): Value is not valid base64',
       );
     }
-  });
-
-  it('skips the base64 check only for values the kKnownValues option knows, and still refuses the others', async () => {
-    mock = mockConsul();
-    const body = [
-      { Key: 'config/a', Value: 'b2s*', CreateIndex: 3, ModifyIndex: 3 },
-      { Key: 'config/b', Value: 'b2s*', CreateIndex: 3, ModifyIndex: 3 },
-    ];
-    for (let i = 0; i < 2; i++) {
-      mock.pool
-        .intercept({ path: '/v1/kv/config/?recurse=', method: 'GET' })
-        .reply(200, body, { headers: meta(3) });
-    }
-    const asked: string[] = [];
-    const knowsA: ListInternalOptions = {
-      [kKnownValues]: (key, raw) => {
-        asked.push(`${key}=${raw}`);
-        return key === 'config/a';
-      },
-    };
-    const error = await rejection(mock.client.kv.list('config/', knowsA));
-    expect(error.message).toBe(
-      'kv.list config/: malformed response from Consul: entry 1 ("config/b"): Value is not valid base64',
-    );
-    expect(asked).toEqual(['config/a=b2s*', 'config/b=b2s*']);
-    const knowsAll: ListInternalOptions = { [kKnownValues]: () => true };
-    const { entries } = await mock.client.kv.list('config/', knowsAll);
-    expect(entries.map((e) => [e.key, e.rawValue])).toEqual([
-      ['config/a', 'b2s*'],
-      ['config/b', 'b2s*'],
-    ]);
   });
 
   it('reports bad base64 of an entry built by hand when its value is read, naming the key', () => {

@@ -247,27 +247,3 @@ describe('Snapshot.apply with verifyValues (consul-semantics §3: a rebuilt clus
     expect(snapshot.get('a')).toBe(after);
   });
 });
-
-describe('Snapshot.holdsValue', () => {
-  it('knows exactly the value text held for a key, in answer order or not', () => {
-    const snapshot = new Snapshot<KVEntry>();
-    const [a, b, c] = [entry('a', 'one', 2), entry('b', 'two', 3), entry('c', 'three', 4)];
-    snapshot.apply([a, b, c]);
-    const inOrder = snapshot.holdsValue();
-    expect([inOrder('a', a.rawValue!), inOrder('b', 'dHdv'), inOrder('c', 'other')]).toEqual([
-      true,
-      true,
-      false,
-    ]);
-    // A key added first, one missing, the rest out of order: found by key.
-    const shuffled = snapshot.holdsValue();
-    expect([
-      shuffled('0', 'MA=='),
-      shuffled('c', c.rawValue!),
-      shuffled('a', a.rawValue!),
-      shuffled('a', 'b25l'),
-      shuffled('b', 'dHdvIQ=='),
-    ]).toEqual([false, true, true, true, false]);
-    expect(new Snapshot<KVEntry>().holdsValue()('a', 'b25l')).toBe(false);
-  });
-});
