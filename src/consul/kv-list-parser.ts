@@ -9,6 +9,17 @@
 import { type KnownValue, type KVEntry, parseEntries, parseJson, toEntry } from './kv-entry.js';
 import type { TransportResponse } from './transport.js';
 
+/**
+ * What the last {@link ListParser.parse} reused: the entries `[from, from + removed)` of `base` (the
+ * previous result) were replaced by `[from, from + added)` of the new one; all others are the same objects.
+ */
+export interface ListRun {
+  readonly base: readonly KVEntry[];
+  readonly from: number;
+  readonly removed: number;
+  readonly added: number;
+}
+
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
@@ -32,7 +43,7 @@ interface Layout {
   readonly starts: Int32Array;
   /** Offset of the closing `]`. */
   readonly end: number;
-  readonly entries: KVEntry[];
+  readonly entries: readonly KVEntry[];
   /** `{"<first field>":`, as bytes. */
   readonly opener: Buffer;
   readonly firstField: string;
@@ -42,25 +53,35 @@ interface Layout {
 export class ListParser {
   #layout: Layout | undefined;
   /** The last full parse's entries, when no layout could be built: only to skip base64 checks. */
-  #previous: KVEntry[] = [];
+  #previous: readonly KVEntry[] = [];
+  #run: ListRun | undefined;
+
+  /** How the last result differs from the one before it; undefined after a full parse or a failure. */
+  get lastRun(): ListRun | undefined {
+    return this.#run;
+  }
 
   /** Forgets the last answer (a 404, or the query's target moved). */
   reset(): void {
     this.#layout = undefined;
+    this.#run = undefined;
     this.#previous = [];
   }
 
   /**
    * The entries of `response`, equal to `parseEntries(response, …)`; throws as it does for a malformed
-   * answer, and then keeps the state of the last good one.
+   * answer, and then keeps the state of the last good one. The array is shared with the next call's
+   * {@link ListParser.lastRun}: do not modify it.
    */
-  parse(response: TransportResponse, operation: string, key: string | undefined): KVEntry[] {
+  parse(response: TransportResponse, operation: string, key: string | undefined): readonly KVEntry[] {
     const layout = this.#layout;
+    this.#run = undefined;
     if (layout !== undefined) {
       const reused = reuse(layout, response.body);
       if (reused !== undefined) {
-        this.#layout = reused;
-        return reused.entries.slice();
+        this.#layout = reused.layout;
+        this.#run = reused.run;
+        return reused.layout.entries;
       }
     }
     const previous = layout?.entries ?? this.#previous;
@@ -91,7 +112,11 @@ function knownFrom(previous: readonly KVEntry[]): KnownValue | undefined {
 }
 
 /** The layout of a fully parsed answer, or undefined when the body is not in the compact form. */
-function buildLayout(body: Buffer, parsed: readonly object[], entries: KVEntry[]): Layout | undefined {
+function buildLayout(
+  body: Buffer,
+  parsed: readonly object[],
+  entries: readonly KVEntry[],
+): Layout | undefined {
   if (entries.length === 0 || body[0] !== OPEN_BRACKET || body[1] !== OPEN_BRACE || body[2] !== QUOTE)
     return undefined;
   const fieldEnd = body.indexOf(QUOTE, 3);
@@ -145,10 +170,12 @@ function locate(
  * parses as a non-empty array, the whole body is a valid array whose elements are `A`'s, then `middle`'s,
  * then `B`'s; UTF-8 decoding cannot differ either, since every cut is at an ASCII byte.
  */
-function reuse(last: Layout, body: Buffer): Layout | undefined {
+function reuse(last: Layout, body: Buffer): { layout: Layout; run: ListRun } | undefined {
   const old = last.body;
   const n = last.entries.length;
-  if (body.length === old.length && body.equals(old)) return { ...last, body };
+  if (body.length === old.length && body.equals(old)) {
+    return { layout: { ...last, body }, run: { base: last.entries, from: 0, removed: 0, added: 0 } };
+  }
   const limit = Math.min(old.length, body.length);
   const same = commonPrefix(old, body, limit);
   const sameEnd = commonSuffix(old, body, limit - same);
@@ -181,7 +208,18 @@ function reuse(last: Layout, body: Buffer): Layout | undefined {
     entries[first + middle.length + i] = last.entries[final + 1 + i]!;
     starts[first + middle.length + i] = last.starts[final + 1 + i]! + shift;
   }
-  return { body, starts, end: last.end + shift, entries, opener: last.opener, firstField: last.firstField };
+  const layout = {
+    body,
+    starts,
+    end: last.end + shift,
+    entries,
+    opener: last.opener,
+    firstField: last.firstField,
+  };
+  return {
+    layout,
+    run: { base: last.entries, from: first, removed: final + 1 - first, added: middle.length },
+  };
 }
 
 /**

@@ -195,7 +195,8 @@ export class KV {
     const entries =
       parser === undefined
         ? parseEntries(response, operation, prefix)
-        : parser.parse(response, operation, prefix);
+        : // The watch only reads the shared array (see ListParser.parse).
+          (parser.parse(response, operation, prefix) as KVEntry[]);
     return { entries, ...meta };
   }
 

@@ -2,13 +2,12 @@
  * Snapshot of one query's entries and the per-key diff of each answer against it (consul-semantics §4: "treat every return
  * as maybe changed and diff by ModifyIndex/Value/Flags before emitting events").
  *
- * Cost per answer: one string comparison and one number comparison per entry. Consul lists keys sorted (consul-semantics §2),
- * so each entry is first matched against the slot at the same place in the previous answer, which compares
- * the key text without hashing it (the keys of a fresh JSON.parse have no hash yet). Only an entry that is not
- * where the previous answer had it (a key added or deleted before it, or an answer out of order) costs a Map
- * lookup, which also resynchronises the walk. Values are compared (as base64 text, never decoded) only for
- * keys whose ModifyIndex moved. No Set of all keys is built: deletions are found only when fewer known keys
- * came back than the snapshot holds.
+ * Cost per answer: when the list parser tells which run of entries its bytes replaced (consul-semantics
+ * §2.4), only that run is diffed: every other entry is the same object as before. Otherwise each entry is
+ * matched against the one at the same place in the last answer (Consul lists keys sorted, consul-semantics
+ * §2), which compares the key text without hashing it; the first entry found elsewhere builds a key → place
+ * Map once. Values are compared (as base64 text, never decoded) only for keys whose ModifyIndex moved, or
+ * whose entry is a new object. The snapshot is the answer's own array, so it costs no memory per key.
  * @module
  */
 
@@ -37,111 +36,184 @@ export function sameContent(a: DiffableEntry, b: DiffableEntry): boolean {
   return a.flags === b.flags && a.rawValue === b.rawValue;
 }
 
-interface Slot<E> {
-  /** The key as first stored (its hash is already computed by the Map). */
-  readonly key: string;
-  entry: E;
-  /** The {@link Snapshot.apply} generation that last saw this key. */
-  seen: number;
-  /** Where this slot is in the order of the answer of generation `seen`. */
-  position: number;
+/**
+ * How an answer differs from the one before it, as the list parser found it from the bytes: the entries
+ * `[from, from + removed)` of `base` were replaced by `[from, from + added)` of the new answer, and every
+ * other entry is the same object at the same place (consul-semantics §2.4).
+ */
+export interface AnswerRun<E> {
+  readonly base: readonly E[];
+  readonly from: number;
+  readonly removed: number;
+  readonly added: number;
 }
 
 /**
- * The last answer of one query, by key. {@link Snapshot.apply} diffs an answer against it and updates it
- * in place.
+ * The last answer of one query, as the array of its entries (shared with the list parser, never copied for
+ * an answer that lists every key once). {@link Snapshot.apply} diffs an answer against it.
  */
 export class Snapshot<E extends DiffableEntry> {
-  readonly #slots = new Map<string, Slot<E>>();
-  /**
-   * Every slot of `#slots`, in the order of the last answer (each once). Only a hint for matching the next
-   * answer: a slot is used only when its key is the entry's key, so an answer in any order stays correct.
-   */
-  #order: Slot<E>[] = [];
-  /** The array the next answer's order is built in; swapped with `#order` to allocate nothing per answer. */
-  #spareOrder: Slot<E>[] = [];
-  #generation = 0;
+  #entries: readonly E[] = [];
+  /** Keys strictly increasing (JavaScript order): lookups bisect, and a run can be checked for duplicates. */
+  #sorted = true;
 
   /** Number of keys held. */
   get size(): number {
-    return this.#slots.size;
+    return this.#entries.length;
   }
 
   /** The entry held for `key`, if any. */
   get(key: string): E | undefined {
-    return this.#slots.get(key)?.entry;
+    const entries = this.#entries;
+    if (!this.#sorted) return entries.find((entry) => entry.key === key);
+    const at = lowerBound(entries, key);
+    return entries[at]?.key === key ? entries[at] : undefined;
   }
 
-  /** Every entry held, in insertion order. */
-  *entries(): IterableIterator<E> {
-    for (const slot of this.#slots.values()) yield slot.entry;
+  /** Every entry held, in answer order. */
+  entries(): IterableIterator<E> {
+    return this.#entries.values();
   }
 
   /**
    * Makes the snapshot equal to `entries` (the whole answer: every key of the query) and returns what
    * changed, in answer order, deletions last.
    *
-   * - same ModifyIndex → unchanged, and the value is not looked at, unless `verifyValues` (the watcher sets
-   *   it for full reads, index resets and wait timeouts): a restarted or rebuilt cluster can hand out the
-   *   same ModifyIndex again for other bytes (consul-semantics §3). Those answers are rare, so the hot path after a real
-   *   change stays one number comparison per key;
+   * - same ModifyIndex → unchanged; the value is compared only when the entry is another object (a full
+   *   parse), and a different value with the same ModifyIndex is not announced and not taken, unless
+   *   `verifyValues` (the watcher sets it for full reads, index resets and wait timeouts): a restarted or
+   *   rebuilt cluster can hand out the same ModifyIndex again for other bytes (consul-semantics §3);
    * - new ModifyIndex but identical Value and Flags (a delete + re-create of the same value, a session
    *   change, consul-semantics §4) → not a change; the snapshot takes the new ModifyIndex silently;
-   * - a key no longer present → `deleted`, including the whole prefix becoming empty (404 → `[]`).
+   * - a key no longer present → `deleted`, including the whole prefix becoming empty (404 → `[]`);
+   * - a key listed twice → the first is kept.
+   * @param run - what the list parser saw change; used only when it is relative to the answer held
    */
-  apply(entries: Iterable<E>, verifyValues = false): RawChange<E>[] {
-    const generation = ++this.#generation;
-    const slots = this.#slots;
-    const knownBefore = slots.size;
-    const previousOrder = this.#order;
-    const order = this.#spareOrder;
-    // Filled by index and cut to length at the end, so a same-sized answer reuses the array's storage.
-    let count = 0;
+  apply(entries: readonly E[], verifyValues = false, run?: AnswerRun<E>): RawChange<E>[] {
+    if (run !== undefined && run.base === this.#entries && this.#sorted && !verifyValues) {
+      const changes = this.#applyRun(entries, run);
+      if (changes !== undefined) return changes;
+    }
+    return this.#applyAll(entries, verifyValues);
+  }
+
+  /** Diffs only the replaced run; undefined when the answer needs the full walk. */
+  #applyRun(entries: readonly E[], run: AnswerRun<E>): RawChange<E>[] | undefined {
+    const old = this.#entries;
+    const { from, removed, added } = run;
+    if (entries.length !== old.length - removed + added) return undefined;
+    // Still strictly sorted with the run in place: then no key of the run appears outside it.
+    const before = from > 0 ? entries[from - 1]!.key : undefined;
+    const after = from + added < entries.length ? entries[from + added]!.key : undefined;
+    let last = before;
+    for (let i = from; i < from + added; i++) {
+      const key = entries[i]!.key;
+      if (last !== undefined && !(last < key)) return undefined;
+      last = key;
+    }
+    if (last !== undefined && after !== undefined && !(last < after)) return undefined;
+    const gone = new Map<string, E>();
+    for (let i = from; i < from + removed; i++) gone.set(old[i]!.key, old[i]!);
     const changes: RawChange<E>[] = [];
-    let matched = 0;
-    // Where in the previous answer the next entry is expected.
+    for (let i = from; i < from + added; i++) {
+      const entry = entries[i]!;
+      const previous = gone.get(entry.key);
+      if (previous === undefined) {
+        changes.push({ key: entry.key, type: 'added', entry, previous: undefined });
+        continue;
+      }
+      gone.delete(entry.key);
+      if (previous === entry || sameContent(previous, entry)) continue;
+      // Other bytes under the same ModifyIndex: the full walk keeps the old entry (see apply).
+      if (previous.modifyIndex === entry.modifyIndex) return undefined;
+      changes.push({ key: entry.key, type: 'updated', entry, previous });
+    }
+    for (const [key, previous] of gone) changes.push({ key, type: 'deleted', entry: undefined, previous });
+    this.#entries = entries;
+    return changes;
+  }
+
+  #applyAll(entries: readonly E[], verifyValues: boolean): RawChange<E>[] {
+    const old = this.#entries;
+    const matched = new Uint8Array(old.length);
+    let matchedCount = 0;
+    /** Built on the first entry not where the last answer had it (consul-semantics §2 order is a hint). */
+    let positions: Map<string, number> | undefined;
+    let addedKeys: Set<string> | undefined;
+    const kept: E[] = [];
+    // True while `kept` equals `entries` element by element: then `entries` itself is held.
+    let same = true;
+    const changes: RawChange<E>[] = [];
     let expected = 0;
     for (const entry of entries) {
       const key = entry.key;
-      let slot = previousOrder[expected];
-      if (slot !== undefined && slot.key === key) {
-        expected++;
-      } else {
-        // Not where the previous answer had it: find it by key (consul-semantics §2 order is a hint, never trusted).
-        slot = slots.get(key);
-        if (slot === undefined) {
-          const added: Slot<E> = { key, entry, seen: generation, position: count };
-          slots.set(key, added);
-          order[count++] = added;
-          changes.push({ key, type: 'added', entry, previous: undefined });
+      let at = expected < old.length && old[expected]!.key === key ? expected : -1;
+      if (at < 0 && old.length > 0) {
+        positions ??= new Map(old.map((e, i) => [e.key, i]));
+        at = positions.get(key) ?? -1;
+      }
+      if (at < 0) {
+        addedKeys ??= new Set();
+        if (addedKeys.has(key)) {
+          same = false;
           continue;
         }
-        // Resume the walk after it; a slot already seen holds this answer's position, not the last one's.
-        if (slot.seen !== generation) expected = slot.position + 1;
-      }
-      if (slot.seen === generation) continue; // a key listed twice: keep the first
-      slot.seen = generation;
-      slot.position = count;
-      order[count++] = slot;
-      matched++;
-      const previous = slot.entry;
-      if (previous.modifyIndex === entry.modifyIndex && (!verifyValues || sameContent(previous, entry)))
+        addedKeys.add(key);
+        kept.push(entry);
+        changes.push({ key, type: 'added', entry, previous: undefined });
         continue;
-      slot.entry = entry;
-      if (!sameContent(previous, entry)) {
-        changes.push({ key, type: 'updated', entry, previous });
+      }
+      if (matched[at] === 1) {
+        same = false; // a key listed twice: keep the first
+        continue;
+      }
+      matched[at] = 1;
+      matchedCount++;
+      expected = at + 1;
+      const previous = old[at]!;
+      if (previous === entry) {
+        kept.push(entry);
+        continue;
+      }
+      if (previous.modifyIndex === entry.modifyIndex && !verifyValues) {
+        // Unchanged; the new object is held, so the next answer's reused entries are this array's own.
+        if (sameContent(previous, entry)) kept.push(entry);
+        else {
+          kept.push(previous);
+          same = false;
+        }
+        continue;
+      }
+      kept.push(entry);
+      if (!sameContent(previous, entry)) changes.push({ key, type: 'updated', entry, previous });
+    }
+    if (matchedCount < old.length) {
+      for (let i = 0; i < old.length; i++) {
+        const previous = old[i]!;
+        if (matched[i] === 0)
+          changes.push({ key: previous.key, type: 'deleted', entry: undefined, previous });
       }
     }
-    order.length = count;
-    this.#order = order;
-    this.#spareOrder = previousOrder;
-    if (matched < knownBefore) {
-      for (const [key, slot] of slots) {
-        if (slot.seen === generation) continue;
-        slots.delete(key);
-        changes.push({ key, type: 'deleted', entry: undefined, previous: slot.entry });
-      }
-    }
+    const held = same ? entries : kept;
+    this.#entries = held;
+    this.#sorted = isStrictlySorted(held);
     return changes;
   }
+}
+
+function isStrictlySorted(entries: readonly DiffableEntry[]): boolean {
+  for (let i = 1; i < entries.length; i++) if (!(entries[i - 1]!.key < entries[i]!.key)) return false;
+  return true;
+}
+
+/** First position whose key is not below `key`, in entries sorted by key. */
+function lowerBound(entries: readonly DiffableEntry[], key: string): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (entries[mid]!.key < key) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

@@ -8,7 +8,7 @@ import type { Consistency } from '../consul/config.js';
 import { kListParser, type ListInternalOptions } from '../consul/kv.js';
 import type { KVEntry } from '../consul/kv-entry.js';
 import { ListParser } from '../consul/kv-list-parser.js';
-import { type RawChange, Snapshot } from './diff.js';
+import { type AnswerRun, type RawChange, Snapshot } from './diff.js';
 import { sanitizeIndex } from './index-rules.js';
 import type { LoopAnswer } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
@@ -19,6 +19,8 @@ import type { QueryStats } from './types.js';
 /** One answer of a KV read: the entries under its key and Consul's metadata. */
 interface KvAnswer extends LoopAnswer {
   entries: readonly KVEntry[];
+  /** What the list parser reused of the last answer it read (consul-semantics §2.4). */
+  run?: AnswerRun<KVEntry> | undefined;
   lastContact: number;
   bytes: number;
 }
@@ -128,7 +130,8 @@ export class KvQuery {
     if (this.target.kind === 'prefix') {
       // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.4).
       const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
-      return kv.list(this.target.key, listOptions);
+      const result = await kv.list(this.target.key, listOptions);
+      return { ...result, run: this.#listParser.lastRun };
     }
     const result = await kv.get(this.target.key, options);
     return { ...result, entries: result.entry === null ? [] : [result.entry] };
@@ -236,7 +239,7 @@ export class KvQuery {
     this.#lastIndex = index;
     this.#lastContact = answer.lastContact;
     this.#bytes += answer.bytes;
-    const changes = this.#snapshot.apply(answer.entries, verifyValues);
+    const changes = this.#snapshot.apply(answer.entries, verifyValues, answer.run);
     if (changes.length > 0) this.#changes++;
     else if (!first) this.#spurious++;
     // Group by subscription; each gets only its own keys, and nothing when none of them changed.

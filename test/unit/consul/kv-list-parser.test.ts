@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { type KVEntry, parseEntries } from '../../../src/consul/kv-entry.js';
 import { ListParser } from '../../../src/consul/kv-list-parser.js';
 import type { TransportResponse } from '../../../src/consul/transport.js';
+import { type RawChange, Snapshot } from '../../../src/watch/diff.js';
 
 /** mulberry32: a small seeded generator, so a failure replays. */
 function random(seed: number): () => number {
@@ -163,6 +164,29 @@ describe('ListParser', () => {
     }
     // Most good answers were an edit or two away from the last one: most entries came from the last parse.
     expect(reusedAtEight / total).toBeGreaterThan(0.5);
+  });
+
+  it('feeds Snapshot.apply a run that gives the same changes as the full diff', () => {
+    const summary = (changes: RawChange<KVEntry>[]) =>
+      changes.map((c) => [c.key, c.type, c.entry?.modifyIndex, c.previous?.modifyIndex]);
+    let runs = 0;
+    for (let seed = 21; seed <= 26; seed++) {
+      const next = random(seed);
+      const rows = makeRows(next, 300 + Math.floor(next() * 300));
+      const parser = new ListParser();
+      const withRun = new Snapshot<KVEntry>();
+      const without = new Snapshot<KVEntry>();
+      for (let step = 0; step < 80; step++) {
+        const entries = parser.parse(answer(consulBody(rows)), 'kv.list', 'app/');
+        const run = parser.lastRun;
+        if (run !== undefined) runs++;
+        const expected = summary(without.apply([...entries]));
+        expect(summary(withRun.apply(entries, false, run)), `seed ${seed} step ${step}`).toEqual(expected);
+        expect([...withRun.entries()]).toEqual([...without.entries()]);
+        edit(rows, next, 1000 + step, false);
+      }
+    }
+    expect(runs).toBeGreaterThan(300);
   });
 
   it('reuses the entries whose bytes did not change, and parses the changed one anew', () => {

@@ -1,0 +1,13 @@
+import v8 from 'node:v8';
+import { Watcher } from '../src/watch/watcher.js';
+const w0 = new Watcher({ address: 'http://127.0.0.1:18555', env: {}, wait: '60s' });
+const s0 = w0.watch('heap/k0000/', { format: 'text' }); await s0.ready; await w0.close();
+globalThis.gc?.(); globalThis.gc?.();
+v8.writeHeapSnapshot('/tmp/heap/h0.heapsnapshot');
+const watcher = new Watcher({ address: 'http://127.0.0.1:18555', env: {}, wait: '60s' });
+const sub = watcher.watch('heap/', { format: 'text' });
+await sub.ready;
+globalThis.gc?.(); globalThis.gc?.();
+v8.writeHeapSnapshot('/tmp/heap/h.heapsnapshot');
+console.log('written');
+await watcher.close();
