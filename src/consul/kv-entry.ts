@@ -20,6 +20,12 @@ export interface KVEntryInit {
 }
 
 /**
+ * Flags above 2^53-1, exactly, for the entries that have them: kept aside, so the common entry costs no field
+ * (a watch holds one entry per key).
+ */
+const exactFlags = new WeakMap<KVEntry, bigint>();
+
+/**
  * One KV entry. The value is decoded from base64 on first access, so a 10,000-key list costs no decoding
  * for keys nobody reads; bad base64 throws MalformedResponseError naming the key on that access.
  */
@@ -41,14 +47,12 @@ export class KVEntry {
   readonly session: string | undefined;
   /** The value as Consul sent it (base64, or null); compare it to detect changes without decoding. */
   readonly rawValue: string | null;
-  /** Flags above 2^53-1, exactly; undefined when `flags` is exact (the common case costs no bigint). */
-  readonly #exactFlags: bigint | undefined;
 
   constructor(init: KVEntryInit) {
     this.key = init.key;
     if (typeof init.flags === 'bigint') {
       this.flags = Number(init.flags);
-      this.#exactFlags = Number.isSafeInteger(this.flags) ? undefined : init.flags;
+      if (!Number.isSafeInteger(this.flags)) exactFlags.set(this, init.flags);
     } else {
       this.flags = init.flags;
     }
@@ -61,7 +65,7 @@ export class KVEntry {
 
   /** The flags exactly, as a bigint (0 to 2^64-1); pass it to `put`'s `flags` to write them back unchanged. */
   get flagsBigInt(): bigint {
-    return this.#exactFlags ?? BigInt(this.flags);
+    return exactFlags.get(this) ?? BigInt(this.flags);
   }
 
   /**

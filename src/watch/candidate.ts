@@ -54,13 +54,34 @@ export type CandidateCheck = ValidationOutcome<unknown>;
 type TreeOp = readonly [readonly string[], unknown];
 const DELETED: unique symbol = Symbol('deleted');
 
-/** The decoded bytes each record came from, to tell a real change from a rewrite of the same value. */
-const sourceOf = new WeakMap<WatchedEntry, WatchEntry>();
+/**
+ * A record of `entries`, holding the KV entry it was decoded from, to tell a real change from a rewrite of
+ * the same value (a field rather than a WeakMap: a 10,000-key prefix then costs no table of 10,000).
+ */
+class DecodedRecord implements WatchedEntry {
+  readonly value: unknown;
+  readonly modifyIndex: number;
+  readonly flags: number;
+  readonly #source: WatchEntry;
+
+  constructor(value: unknown, source: WatchEntry) {
+    this.value = value;
+    this.modifyIndex = source.modifyIndex;
+    this.flags = source.flags;
+    this.#source = source;
+  }
+
+  static sourceOf(record: WatchedEntry): WatchEntry | undefined {
+    return record instanceof DecodedRecord ? record.#source : undefined;
+  }
+}
+
+const sourceOf = DecodedRecord.sourceOf;
 
 function differs(before: WatchedEntry, after: WatchedEntry): boolean {
   if (before === after) return false;
-  const a = sourceOf.get(before);
-  const b = sourceOf.get(after);
+  const a = sourceOf(before);
+  const b = sourceOf(after);
   // Compare the bytes even when the ModifyIndex is equal: a value restored from the cache, or read from a
   // restarted cluster, can carry the same ModifyIndex as other bytes (consul-semantics §3).
   if (a === undefined || b === undefined) return before.modifyIndex !== after.modifyIndex;
@@ -70,7 +91,7 @@ function differs(before: WatchedEntry, after: WatchedEntry): boolean {
 /** The KV entries behind the records, for the last-known-good cache. */
 export function* sourcesOf(entries: ReadonlyMap<string, WatchedEntry>): Generator<WatchEntry> {
   for (const record of entries.values()) {
-    const source = sourceOf.get(record);
+    const source = sourceOf(record);
     if (source !== undefined) yield source;
   }
 }
@@ -277,13 +298,7 @@ export class CandidateStore {
         }
         continue;
       }
-      const record: WatchedEntry = {
-        value: outcome.value,
-        modifyIndex: entry.modifyIndex,
-        flags: entry.flags,
-      };
-      sourceOf.set(record, entry);
-      candidate.set(key, record);
+      candidate.set(key, new DecodedRecord(outcome.value, entry));
       if (path !== undefined && writer !== undefined) {
         if (writer.set(path, outcome.value) !== undefined) conflicted = true;
         ops.push([path, outcome.value]);
