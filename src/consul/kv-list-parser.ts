@@ -3,7 +3,7 @@
  * a 10,000-key answer differs from the last one in a few hundred bytes: those bytes are found with two
  * native compares (common start, common end), only the entries around them are parsed, and the others are
  * the same `KVEntry` objects as before. The result always equals a full parse of the answer; whenever that
- * cannot be shown from the bytes, the answer is parsed whole (consul-semantics §2.4).
+ * cannot be shown from the bytes, the answer is parsed whole (consul-semantics §2.3).
  * @module
  */
 import { type KnownValue, type KVEntry, parseEntries, parseJson, toEntry } from './kv-entry.js';

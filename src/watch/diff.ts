@@ -3,7 +3,7 @@
  * as maybe changed and diff by ModifyIndex/Value/Flags before emitting events").
  *
  * Cost per answer: when the list parser tells which run of entries its bytes replaced (consul-semantics
- * §2.4), only that run is diffed: every other entry is the same object as before. Otherwise each entry is
+ * §2.3), only that run is diffed: every other entry is the same object as before. Otherwise each entry is
  * matched against the one at the same place in the last answer (Consul lists keys sorted, consul-semantics
  * §2), which compares the key text without hashing it; the first entry found elsewhere builds a key → place
  * Map once. Values are compared (as base64 text, never decoded) only for keys whose ModifyIndex moved, or
@@ -39,7 +39,7 @@ export function sameContent(a: DiffableEntry, b: DiffableEntry): boolean {
 /**
  * How an answer differs from the one before it, as the list parser found it from the bytes: the entries
  * `[from, from + removed)` of `base` were replaced by `[from, from + added)` of the new answer, and every
- * other entry is the same object at the same place (consul-semantics §2.4).
+ * other entry is the same object at the same place (consul-semantics §2.3).
  */
 export interface AnswerRun<E> {
   readonly base: readonly E[];

@@ -19,7 +19,7 @@ import type { QueryStats } from './types.js';
 /** One answer of a KV read: the entries under its key and Consul's metadata. */
 interface KvAnswer extends LoopAnswer {
   entries: readonly KVEntry[];
-  /** What the list parser reused of the last answer it read (consul-semantics §2.4). */
+  /** What the list parser reused of the last answer it read (consul-semantics §2.3). */
   run?: AnswerRun<KVEntry> | undefined;
   lastContact: number;
   bytes: number;
@@ -128,7 +128,7 @@ export class KvQuery {
       index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
     const { kv } = this.#client;
     if (this.target.kind === 'prefix') {
-      // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.4).
+      // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.3).
       const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
       const result = await kv.list(this.target.key, listOptions);
       return { ...result, run: this.#listParser.lastRun };
