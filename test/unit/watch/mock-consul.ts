@@ -24,7 +24,8 @@ export interface AnswerSpec {
   lastContact?: number;
 }
 
-function body(entries: EntrySpec[]): string {
+/** The body Consul sends for `entries` (compact, in the given order). */
+export function consulBody(entries: EntrySpec[]): string {
   return JSON.stringify(
     entries.map((e) => ({
       LockIndex: 0,
@@ -69,7 +70,7 @@ export class MockConsul {
       if (spec.entries === null) status = 404;
       else {
         headers['content-type'] = 'application/json';
-        text = body(spec.entries ?? []);
+        text = consulBody(spec.entries ?? []);
       }
     }
     this.#pool
@@ -98,7 +99,7 @@ export class MockConsul {
         healed
           ? {
               statusCode: 200,
-              data: body(spec.entries),
+              data: consulBody(spec.entries),
               responseOptions: {
                 headers: { 'content-type': 'application/json', 'x-consul-index': String(spec.index) },
               },

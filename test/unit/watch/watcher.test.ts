@@ -13,7 +13,7 @@ import type { Subscription } from '../../../src/watch/subscription.js';
 import type { ChangeEvent, StateEvent, WatcherOptions } from '../../../src/watch/types.js';
 import { Watcher } from '../../../src/watch/watcher.js';
 import { recordingLogger } from '../../helpers/logger.js';
-import { ADDRESS, MockConsul } from './mock-consul.js';
+import { ADDRESS, consulBody, MockConsul } from './mock-consul.js';
 
 const TOKEN = 's3cr3t-token-value';
 
@@ -312,6 +312,49 @@ describe('Watcher: errors', () => {
       ['change', { a: '1', b: '3' }],
     ]);
   });
+
+  it.each([
+    {
+      what: 'one changed value that is not base64',
+      cut: (text: string) => text.replace('"Value":"OTk5OQ=="', '"Value":"OTk5!Q=="'),
+    },
+    {
+      what: 'a changed entry cut short',
+      cut: (text: string) => text.replace(',"ModifyIndex":900}', ',"ModifyIndex":900'),
+    },
+  ])(
+    'refuses a large answer with $what among unchanged entries it reuses, and re-reads',
+    async ({ cut: damage }) => {
+      const cut = (text: string) => {
+        const damaged = damage(text);
+        expect(damaged).not.toBe(text);
+        return damaged;
+      };
+      // 500 keys: large enough for the list parser to reuse the unchanged entries of the last answer.
+      const keys = Array.from({ length: 500 }, (_, i) => `config/app/k${String(i).padStart(3, '0')}`);
+      const first = keys.map((key, i) => entry(key, String(i), 5));
+      const second = first.map((e, i) => (i === 250 ? entry(keys[250]!, '9999', 900) : e));
+      consul.answer('/v1/kv/config/app/?recurse=', { entries: first, index: 5 });
+      consul.answer('/v1/kv/config/app/?recurse=&index=5&wait=300000ms', {
+        status: 200,
+        index: 900,
+        body: cut(consulBody(second)),
+      });
+      // A full read (no index) follows: the broken answer's index 900 was not taken.
+      consul.answer('/v1/kv/config/app/?recurse=', { entries: second, index: 900 });
+      const blocking = consul.hang('/v1/kv/config/app/?recurse=&index=900&wait=300000ms');
+      const sub = makeWatcher({ backoff: { min: 1, max: 1 } }).watch('config/app/', { format: 'text' });
+      const events: unknown[] = [];
+      sub.on('error', (e) => events.push(['error', e.code]));
+      sub.on('change', (e) => events.push(['change', e.changes]));
+      await sub.ready;
+      await blocking;
+      expect(events).toEqual([
+        ['error', 'CONSUL_MALFORMED_RESPONSE'],
+        ['change', [{ key: keys[250], type: 'updated', value: '9999', previous: '250' }]],
+      ]);
+    },
+  );
 
   it('turns stale after staleAfter ms of failures and ready again on recovery', async () => {
     consul.answer('/v1/kv/config/app/?recurse=', { entries: [entry('config/app/a', '1', 5)], index: 5 });
