@@ -78,3 +78,42 @@ export interface RequestFinishMessage extends RequestStartMessage {
   durationMs: number;
   error: Error | undefined;
 }
+
+/** A service registration changed state. Payload: {@link ServiceStateMessage}. */
+export const serviceStateChannel = diagnosticsChannel.channel('consul-hotreload:service:state');
+/** A lock was acquired, lost or released. Payload: {@link LockStateMessage}. */
+export const lockStateChannel = diagnosticsChannel.channel('consul-hotreload:lock:state');
+
+/**
+ * Payload of `consul-hotreload:service:state`: one per `registered`, `reregistered`, `health`, `draining` and
+ * `deregistered` event of a `ServiceRegistration`, with that event's fields.
+ */
+export interface ServiceStateMessage {
+  /** The service instance's ID. */
+  id: string;
+  /** The service's name. */
+  name: string;
+  event: 'registered' | 'reregistered' | 'health' | 'draining' | 'deregistered';
+  /** `reregistered`: why. */
+  reason?: string;
+  /** `health`: the status now and before (undefined for the first report). */
+  status?: string;
+  previous?: string | undefined;
+  /** `draining`: how long the instance stays in maintenance before it is deregistered. */
+  drainMs?: number;
+  /** `deregistered`: false when the agent no longer knew the service. */
+  removed?: boolean;
+}
+
+/** Payload of `consul-hotreload:lock:state`: one per `acquired` and `lost` event of a `Lock`, and per release. */
+export interface LockStateMessage {
+  /** The lock's key. */
+  key: string;
+  event: 'acquired' | 'lost' | 'released';
+  /** The session that held (or now holds) the key. */
+  session: string;
+  /** `acquired`: the key's LockIndex. */
+  lockIndex?: number;
+  /** `lost`: why (see `LockLostReason`). */
+  reason?: string;
+}

@@ -68,11 +68,13 @@ export { KVEntry } from './consul/kv-entry.js';
 // Sessions, locks and leader election.
 export type { SessionApi, SessionBehavior, SessionCreateOptions, SessionInfo } from './consul/session.js';
 export type { TxnOp, TxnResult, TxnVerb } from './consul/txn.js';
-// Service lists on the watch:change channel (issue-14 fixes).
+// Payloads of the diagnostics channels (docs/diagnostics.md).
 export type {
+  LockStateMessage,
   RequestFinishMessage,
   RequestStartMessage,
   ServiceChangeMessage,
+  ServiceStateMessage,
   WatchChangeMessage,
   WatchErrorMessage,
   WatchStateMessage,

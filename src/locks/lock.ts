@@ -7,6 +7,7 @@ import type { ConsulClient } from '../consul/client.js';
 import { parseDuration } from '../consul/duration.js';
 import { checkSignal, validateKey } from '../consul/kv-args.js';
 import { MAX_LOCK_DELAY_MS, SESSION_TTL_MIN_MS, type SessionBehavior } from '../consul/session.js';
+import { type LockStateMessage, lockStateChannel } from '../diagnostics.js';
 import {
   AbortedError,
   ClosedError,
@@ -124,6 +125,11 @@ interface ResolvedLockOptions {
 const OPERATION = 'lock';
 /** Consul's default lock-delay, used when none is configured (consul-semantics §L1). */
 const DEFAULT_LOCK_DELAY_MS = 15_000;
+
+/** Mirrors a lock's state on the `consul-hotreload:lock:state` channel (docs/diagnostics.md). */
+function publish(message: LockStateMessage): void {
+  if (lockStateChannel.hasSubscribers) lockStateChannel.publish(message);
+}
 
 /**
  * One lock on one key. Acquire it with {@link Lock.acquire} (or {@link lock}); while held, its session is
@@ -275,6 +281,7 @@ export class Lock extends SafeEmitter<LockEvents> {
   async #release(): Promise<void> {
     const session = this.#session as string;
     this.#state = 'released';
+    publish({ key: this.key, event: 'released', session });
     this.#stopHold(new ClosedError(`lock ${this.key}: released`, { operation: OPERATION, key: this.key }));
     let releaseError: unknown;
     try {
@@ -443,6 +450,7 @@ export class Lock extends SafeEmitter<LockEvents> {
     const run = this.#run as AbortController;
     void this.#monitor(session, run.signal, answeredIndex);
     this.emit('acquired', { key: this.key, session, lockIndex });
+    publish({ key: this.key, event: 'acquired', session, lockIndex });
   }
 
   /**
@@ -499,6 +507,7 @@ export class Lock extends SafeEmitter<LockEvents> {
     // nothing and nobody waits for its TTL.
     this.#destroyInBackground(session);
     this.emit('lost', { key: this.key, session, reason, error });
+    publish({ key: this.key, event: 'lost', session, reason });
   }
 
   /** Ends a hold: stops renewals and the monitor, forgets the session, aborts {@link Lock.signal}. */

@@ -9,6 +9,7 @@ import { raceAbort, wait } from '../abort.js';
 import { Backoff } from '../backoff.js';
 import type { CheckStatus } from '../consul/agent.js';
 import { ConsulClient } from '../consul/client.js';
+import { type ServiceStateMessage, serviceStateChannel } from '../diagnostics.js';
 import {
   AbortedError,
   BadRequestError,
@@ -293,6 +294,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       this.#pendingReason = undefined;
       this.#log.info({ service: this.id, reason }, 'service registered again');
       this.emit('reregistered', { id: this.id, reason });
+      this.#publish({ event: 'reregistered', reason });
       return;
     }
     this.#log.info({ service: this.id, name: this.name }, 'service registered');
@@ -301,6 +303,14 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       this.#resolveReady();
     }
     this.emit('registered', { id: this.id, name: this.name });
+    this.#publish({ event: 'registered' });
+  }
+
+  /** Mirrors a state event on the `consul-hotreload:service:state` channel (docs/diagnostics.md). */
+  #publish(message: Omit<ServiceStateMessage, 'id' | 'name'>): void {
+    if (serviceStateChannel.hasSubscribers) {
+      serviceStateChannel.publish({ id: this.id, name: this.name, ...message } satisfies ServiceStateMessage);
+    }
   }
 
   /** One heartbeat (the app's health sent as the TTL check's status), or without a TTL check a read of the service. */
@@ -329,6 +339,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       const previous = this.#status;
       this.#status = report.status;
       this.emit('health', { status: report.status, output: report.output, previous });
+      this.#publish({ event: 'health', status: report.status, previous });
     }
   }
 
@@ -414,6 +425,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     if (holder === 'gone') {
       this.#log.info({ service: this.id, removed: false }, 'service deregistered');
       this.emit('deregistered', { id: this.id, removed: false });
+      this.#publish({ event: 'deregistered', removed: false });
       return;
     }
     let inMaintenance = false;
@@ -427,6 +439,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
     }
     if (inMaintenance) {
       this.emit('draining', { id: this.id, drainMs });
+      this.#publish({ event: 'draining', drainMs });
       if (drainMs > 0 && !(await wait(drainMs, signal))) {
         this.#log.warn({ service: this.id, drainMs }, 'close: drain cut short to leave time to deregister');
       }
@@ -435,6 +448,7 @@ export class ServiceRegistration extends SafeEmitter<RegistrationEvents> {
       const removed = await this.#client.agent.deregister(this.id, { signal: deadline });
       this.#log.info({ service: this.id, removed }, 'service deregistered');
       this.emit('deregistered', { id: this.id, removed });
+      this.#publish({ event: 'deregistered', removed });
     } catch (error) {
       this.#reportClose(error, 'deregister');
     }
