@@ -129,14 +129,15 @@ export { createFlag, Flag } from './flags/flag.js';
 export type { LockClock } from './locks/clock.js';
 export type { DemotedEvent, LeaderElectionEvents, LeaderElectionOptions } from './locks/leader-election.js';
 export { LeaderElection, leaderElection } from './locks/leader-election.js';
+export { Lock, lock } from './locks/lock.js';
 export type {
   LockAcquiredEvent,
   LockEvents,
   LockLostEvent,
   LockOptions,
   LockState,
-} from './locks/lock.js';
-export { DEFAULT_LOCK_SESSION_NAME, LOCK_FLAG_VALUE, Lock, lock } from './locks/lock.js';
+} from './locks/lock-options.js';
+export { DEFAULT_LOCK_SESSION_NAME, LOCK_FLAG_VALUE } from './locks/lock-options.js';
 export type { LogFn, Logger } from './logger.js';
 export { Balancer, type BalancerOptions, type BalancerStrategy } from './services/balancer.js';
 export type { HealthBody, HealthResponse } from './services/health-endpoint.js';

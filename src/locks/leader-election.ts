@@ -9,7 +9,8 @@ import { ClosedError, ConsulError, type LockLostCause, type LockLostError } from
 import { SafeEmitter } from '../events.js';
 import { resolveLogger } from '../logger.js';
 import { type LockClock, SYSTEM_CLOCK, sleep } from './clock.js';
-import { Lock, type LockAcquiredEvent, type LockOptions } from './lock.js';
+import { Lock } from './lock.js';
+import type { LockAcquiredEvent, LockOptions } from './lock-options.js';
 
 /** Options of {@link leaderElection}: those of the lock it campaigns with. */
 export interface LeaderElectionOptions extends LockOptions {}

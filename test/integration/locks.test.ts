@@ -8,7 +8,8 @@ import { ConsulClient } from '../../src/consul/client.js';
 import { type DevServer, startDevServer } from '../../src/devserver/server.js';
 import { ClosedError, LockConflictError } from '../../src/errors.js';
 import { type LeaderElection, leaderElection } from '../../src/locks/leader-election.js';
-import { LOCK_FLAG_VALUE, Lock, type LockAcquiredEvent, lock } from '../../src/locks/lock.js';
+import { Lock, lock } from '../../src/locks/lock.js';
+import { LOCK_FLAG_VALUE, type LockAcquiredEvent } from '../../src/locks/lock-options.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const FLAG_DIGITS = '3304740253564472344';

@@ -6,7 +6,8 @@ import {
   LockConflictError,
   LockLostError,
 } from '../../../src/errors.js';
-import { LOCK_FLAG_VALUE, Lock, lock } from '../../../src/locks/lock.js';
+import { Lock, lock } from '../../../src/locks/lock.js';
+import { LOCK_FLAG_VALUE } from '../../../src/locks/lock-options.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { type MockConsul, meta, mockConsul, rejection } from '../consul/mock-consul.js';
 import {

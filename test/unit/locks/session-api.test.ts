@@ -1,7 +1,7 @@
 /** client.session and the lock options of kv.put (the client side the locks are built on). */
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.js';
-import { LOCK_FLAG_VALUE } from '../../../src/locks/lock.js';
+import { LOCK_FLAG_VALUE } from '../../../src/locks/lock-options.js';
 import { type MockConsul, meta, mockConsul, rejection } from '../consul/mock-consul.js';
 import { entryJson, FLAG, sessionJson } from './mock-lock.js';
 
