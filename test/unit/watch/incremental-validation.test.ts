@@ -283,6 +283,23 @@ describe('Subscription with a nested object schema, validated change by change',
   });
 });
 
+describe('Subscription validated change by change after a key conflict', () => {
+  it('serves the keys in the order of the tree rebuilt to resolve it, as whole validation does', async () => {
+    const { sub, store, put } = rawSubscription(z.record(z.string(), z.record(z.string(), z.number())));
+    put({ 'f/z': '1', 'f/y': '2', 'f/w': '0' });
+    put({ c: '{"v":3}' });
+    await sub.ready;
+    const order: string[] = [];
+    sub.on('change', (event) => order.push(JSON.stringify(event.current)));
+    // `f/z` holds a value and is a folder of `f/z/q`: refused until one goes, the tree rebuilt sorted.
+    put({ 'f/z/q': '4' });
+    store.delete('p/f/z/q');
+    put({ 'f/y': '5' });
+    await vi.waitFor(() => expect(order).toHaveLength(1), { interval: 1 });
+    expect(order).toEqual(['{"c":{"v":3},"f":{"w":0,"y":5,"z":1}}']);
+  });
+});
+
 /** A subscription on `p/` with `unknownKeys: 'ignore'`, fed whole answers of a store of `p/<key>` → JSON. */
 function rawSubscription(schema: zc.$ZodType) {
   const quiet = () => {};
