@@ -212,7 +212,7 @@ describe('validateChange on random nested schemas', () => {
         if (whole.success && good !== undefined) valid++;
         if (!whole.success) continue;
         if (fast !== undefined && next() < 0.1) {
-          // Refused after all (as `unknownKeys: 'error'` may): the good output is put back exactly.
+          // Valid, and still refused (CandidateStore.reject): the good output is put back exactly.
           if (fast.undo !== undefined) undoOutput(good!.output as Record<string, unknown>, fast.undo, true);
           expect(serialize(good!.output)).toBe(before);
           continue;

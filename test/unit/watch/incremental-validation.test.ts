@@ -283,6 +283,31 @@ describe('Subscription with a nested object schema, validated change by change',
   });
 });
 
+describe('Subscription with an object schema and unknownKeys', () => {
+  const schema = z.object({ db: z.object({ host: z.string() }), port: z.number().default(1) });
+
+  it("'error' refuses a change that adds a key the schema does not describe", async () => {
+    const { sub, put } = rawSubscription(schema, 'error');
+    const invalid: string[] = [];
+    sub.on('invalid', (error) => invalid.push(error.issues.map((i) => `${i.key}: ${i.message}`).join('; ')));
+    put({ 'db/host': '"h"' });
+    await expect(sub.ready).resolves.toEqual({ db: { host: 'h' }, port: 1 });
+    put({ 'db/hots': '"typo"' });
+    expect(invalid).toEqual(['p/db/hots: not described by the schema']);
+    expect(sub.current).toEqual({ db: { host: 'h' }, port: 1 });
+  });
+
+  it("'warn' warns of it once and serves the value", async () => {
+    const { sub, put, warned } = rawSubscription(schema, 'warn');
+    put({ 'db/host': '"h"' });
+    await sub.ready;
+    put({ 'db/hots': '"typo"' });
+    put({ 'db/host': '"h2"' });
+    await vi.waitFor(() => expect(sub.current).toEqual({ db: { host: 'h2' }, port: 1 }), { interval: 1 });
+    expect(warned).toEqual(['unknown config key p/db/hots: not described by the schema of p/']);
+  });
+});
+
 describe('Subscription validated change by change after a key conflict', () => {
   it('serves the keys in the order of the tree rebuilt to resolve it, as whole validation does', async () => {
     const { sub, store, put } = rawSubscription(z.record(z.string(), z.record(z.string(), z.number())));
@@ -300,18 +325,24 @@ describe('Subscription validated change by change after a key conflict', () => {
   });
 });
 
-/** A subscription on `p/` with `unknownKeys: 'ignore'`, fed whole answers of a store of `p/<key>` → JSON. */
-function rawSubscription(schema: zc.$ZodType) {
+/** A subscription on `p/`, fed whole answers of a store of `p/<key>` → JSON; `warned`: its warnings. */
+function rawSubscription(schema: zc.$ZodType, unknownKeys: 'ignore' | 'warn' | 'error' = 'ignore') {
   const quiet = () => {};
+  const warned: string[] = [];
   const sub = new Subscription<unknown>({
     key: 'p/',
     format: 'json',
     schema,
-    unknownKeys: 'ignore',
+    unknownKeys,
     debounce: undefined,
     startTimeoutMs: 0,
     cache: new DecodeCache(0),
-    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    logger: {
+      debug: quiet,
+      info: quiet,
+      warn: (_fields, message) => warned.push(String(message)),
+      error: quiet,
+    },
     detach: vi.fn(async () => {}),
   });
   const snapshot = new Snapshot<KVEntry>();
@@ -331,7 +362,7 @@ function rawSubscription(schema: zc.$ZodType) {
   const remove = (names: readonly string[]): void => {
     for (const name of names) store.delete(`p/${name}`);
   };
-  return { sub, store, put, remove };
+  return { sub, store, put, remove, warned };
 }
 
 /** A subscription on `p/` fed whole answers of `p/<name>` → JSON text. */
