@@ -435,3 +435,23 @@ describe('validateChange cost', () => {
     expect(fast?.value).toEqual({ ...good, k500: -1, r: { ...good.r, n7: -7 } });
   });
 });
+
+describe('undoOutput', () => {
+  it('copies the objects below the output it writes back into, unless told they are not shared', () => {
+    const inner = { x: 2, y: 3 };
+    const output: Record<string, unknown> = { a: inner, b: 4 };
+    const undo = [
+      ['x', true, 1, ['a']],
+      ['b', false, undefined, []],
+    ] as const;
+    undoOutput(output, undo);
+    expect(output).toEqual({ a: { x: 1, y: 3 } });
+    // The object below was copied: an earlier value that shares it is untouched.
+    expect(output.a).not.toBe(inner);
+    expect(inner).toEqual({ x: 2, y: 3 });
+    const owned = { a: inner, b: 4 };
+    undoOutput(owned, undo, true);
+    expect(owned.a).toBe(inner);
+    expect(serialize(owned)).toBe('{"a":{"x":1,"y":3}}');
+  });
+});
