@@ -6,9 +6,13 @@
  * Outputs written in place are checked too: a refused change is undone exactly, and every earlier value
  * can still be read back through the undo logs, as a late `change` listener reads it (value-history.ts).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import type * as zc from 'zod/v4/core';
+import { KVEntry } from '../../../src/consul/kv-entry.js';
+import { DecodeCache } from '../../../src/watch/decode.js';
+import { Snapshot } from '../../../src/watch/diff.js';
+import { kApply, Subscription } from '../../../src/watch/subscription.js';
 import { emptyTree, type Folder, TreeWriter } from '../../../src/watch/tree.js';
 import { undoOutput } from '../../../src/watch/validate.js';
 import { type ChangedKey, validateChange } from '../../../src/watch/validate-incremental.js';
@@ -258,6 +262,84 @@ describe('validateChange on random nested schemas', () => {
     expect(nestedWrites).toBeGreaterThan(100);
   });
 });
+
+describe('Subscription on random nested schemas', () => {
+  it('serves what whole validation gives, key order included, read at once or late', async () => {
+    let events = 0;
+    for (let round = 0; round < 30; round++) {
+      const next = random(0xabc + round);
+      const root = spec(next, 3, true);
+      const schema = root.schema as z.ZodType;
+      const store = new Map<string, unknown>();
+      fill(next, root, [], store);
+      const sub = fedSubscription(schema);
+      // The same answers without a schema: the tree itself, in the key order the subscription builds.
+      const plain = fedSubscription(undefined);
+      const seen: Array<{ event: { current: unknown }; expected: string }> = [];
+      let expected: string | undefined;
+      sub.sub.on('change', (event) => seen.push({ event, expected: expected! }));
+      const snapshot = new Snapshot<KVEntry>();
+      for (let answer = 0; answer < 60; answer++) {
+        if (answer > 0) {
+          for (let i = 0; i < 1 + Math.floor(next() * 2); i++) {
+            const { path, value } = randomKey(next, root);
+            const key = path.join('/');
+            if (next() < 0.15) {
+              for (const victim of [...store.keys()]) {
+                if (victim === key || victim.startsWith(`${key}/`)) store.delete(victim);
+              }
+            } else store.set(key, value);
+          }
+        }
+        const index = answer + 2;
+        const entries = [...store].map(([key, value]) =>
+          KVEntry.from({
+            key: `p/${key}`,
+            value: JSON.stringify(value),
+            flags: 0,
+            createIndex: 1,
+            modifyIndex: index,
+          }),
+        );
+        const changes = snapshot.apply(entries, true);
+        const accepted = plain.changes.length;
+        plain.sub[kApply](changes, index);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // Whole validation of the tree (refused when two keys conflict).
+        const whole = plain.changes.length > accepted ? z.safeParse(schema, plain.sub.current) : undefined;
+        if (whole?.success === true) expected = serialize(whole.data);
+        sub.sub[kApply](changes, index);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (expected !== undefined && next() < 0.3) expect(serialize(sub.sub.current)).toBe(expected);
+      }
+      for (const { event, expected: value } of seen) expect(serialize(event.current)).toBe(value);
+      events += seen.length;
+      await sub.sub.close();
+      await plain.sub.close();
+    }
+    expect(events).toBeGreaterThan(150);
+  });
+});
+
+/** A subscription on `p/` fed by `kApply`; `changes`: the change events' key lists. */
+function fedSubscription(schema: zc.$ZodType | undefined) {
+  const quiet = () => {};
+  const sub = new Subscription<unknown>({
+    key: 'p/',
+    format: 'json',
+    schema,
+    unknownKeys: 'ignore',
+    debounce: undefined,
+    startTimeoutMs: 0,
+    cache: new DecodeCache(0),
+    logger: { debug: quiet, info: quiet, warn: quiet, error: quiet },
+    detach: vi.fn(async () => {}),
+  });
+  sub.ready.catch(() => {});
+  const changes: string[][] = [];
+  sub.on('change', (event) => changes.push(event.changes.map((c) => c.key)));
+  return { sub, changes };
+}
 
 /** Keys (path → value, undefined: delete) applied to a tree, as candidate.ts applies a batch. */
 type Keys = Record<string, unknown>;

@@ -308,6 +308,35 @@ describe('Subscription with an object schema and unknownKeys', () => {
   });
 });
 
+describe('Subscription validated change by change: what the candidate tells of the changes', () => {
+  it('puts a key deleted and written again while the value was invalid where the tree now has it', async () => {
+    const { sub, store, put } = rawSubscription(z.record(z.string(), z.number()));
+    put({ b: '1', a: '2' });
+    await sub.ready;
+    const served: string[] = [];
+    sub.on('change', (event) => served.push(JSON.stringify(event.current)));
+    store.delete('p/b');
+    put({ x: '"bad"' });
+    store.delete('p/x');
+    put({ b: '5' });
+    await vi.waitFor(() => expect(served).toHaveLength(1), { interval: 1 });
+    // `b` went to the end of the tree when it came back, as whole validation orders it.
+    expect(served).toEqual(['{"a":2,"b":5}']);
+  });
+
+  it('validates a folder that appears where a default served as new, not from the default', async () => {
+    const db = z.object({ host: z.string(), port: z.number().default(5432) });
+    const { sub, put } = rawSubscription(z.object({ db: db.default({ host: 'h', port: 1 }), n: z.number() }));
+    put({ n: '1' });
+    await expect(sub.ready).resolves.toEqual({ db: { host: 'h', port: 1 }, n: 1 });
+    const served: unknown[] = [];
+    sub.on('change', (event) => served.push(event.current));
+    put({ 'db/host': '"x"' });
+    await vi.waitFor(() => expect(served).toHaveLength(1), { interval: 1 });
+    expect(served).toEqual([{ db: { host: 'x', port: 5432 }, n: 1 }]);
+  });
+});
+
 describe('Subscription validated change by change after a key conflict', () => {
   it('serves the keys in the order of the tree rebuilt to resolve it, as whole validation does', async () => {
     const { sub, store, put } = rawSubscription(z.record(z.string(), z.record(z.string(), z.number())));
