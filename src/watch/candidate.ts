@@ -30,8 +30,8 @@ import {
   type ValidationOutcome,
   type ValuePath,
   validate,
-  validateRecordChange,
 } from './validate.js';
+import { type ChangedKey, validateChange } from './validate-incremental.js';
 
 /** What a subscription reads of a KV entry; `KVEntry` has it all. */
 export type WatchEntry = DiffableEntry & DecodableEntry;
@@ -132,14 +132,21 @@ export class CandidateStore {
   #goodOutput: { value: unknown } | undefined;
   /** The good output has never left this object: the next change may write it in place. */
   #outputOwned = false;
+  /**
+   * The parent each nested output object was made for (see validate-incremental.ts). Never reset: a handed-out
+   * output's top is copied by the next change, which no object registered before is made for.
+   */
+  readonly #outputOwners = new WeakMap<object, object>();
   /** The last check's in-place writes to the good output, until commit() or reject(). */
   #outputUndo: OutputUndo | undefined;
   #committedOutputUndo: OutputUndo | undefined;
   #decodeIssues = new Map<string, ValidationIssue>();
   /** Keys changed since the last good value: commit() compares exactly these. */
   readonly #changedSinceGood = new Set<string>();
-  /** Top-level names of the tree a key was deleted below since the last good value: their place may move. */
-  readonly #movedSinceGood = new Set<string>();
+  /** Keys deleted since the last good value: written again, a key goes to the end of its folder. */
+  readonly #deletedSinceGood = new Set<string>();
+  /** The tree was rebuilt (in sorted key order) since the last good value. */
+  #rebuiltSinceGood = false;
 
   constructor(init: CandidateInit) {
     this.#init = init;
@@ -223,7 +230,8 @@ export class CandidateStore {
     }
     changes.push(...deletions);
     this.#changedSinceGood.clear();
-    this.#movedSinceGood.clear();
+    this.#deletedSinceGood.clear();
+    this.#rebuiltSinceGood = false;
     if (candidate !== good) {
       this.#entries = candidate;
       this.#entriesExposed = false;
@@ -234,7 +242,7 @@ export class CandidateStore {
   /** The candidate was refused: the good value keeps serving, untouched. */
   reject(): void {
     if (this.#outputUndo !== undefined && this.#goodOutput !== undefined) {
-      undoOutput(this.#goodOutput.value as Record<string, unknown>, this.#outputUndo);
+      undoOutput(this.#goodOutput.value as Record<string, unknown>, this.#outputUndo, true);
     }
     this.#outputUndo = undefined;
     this.#restoreGood();
@@ -252,7 +260,8 @@ export class CandidateStore {
     this.#tree = this.#prefix ? emptyTree() : undefined;
     this.#decodeIssues.clear();
     this.#changedSinceGood.clear();
-    this.#movedSinceGood.clear();
+    this.#deletedSinceGood.clear();
+    this.#rebuiltSinceGood = false;
   }
 
   #applyBatch(batch: ReadonlyMap<string, WatchEntry | undefined>): TreeConflict[] {
@@ -288,10 +297,10 @@ export class CandidateStore {
           goodBefore = undefined;
         }
         candidate.delete(key);
+        this.#deletedSinceGood.add(key);
         if (path !== undefined && writer !== undefined) {
           writer.delete(path);
           ops.push([path, DELETED]);
-          this.#movedSinceGood.add(path[0]!);
         }
         if (outcome !== undefined && !outcome.ok) {
           this.#decodeIssues.set(key, { key, path: path ?? [], message: outcome.message });
@@ -315,6 +324,7 @@ export class CandidateStore {
     }
     // A conflict: rebuild from scratch to list every one, and keep rebuilding until none is left.
     const { root: rebuilt, conflicts } = buildTree(this.#treeValues());
+    this.#rebuiltSinceGood = true;
     this.#tree = conflicts.length === 0 ? rebuilt : undefined;
     return conflicts;
   }
@@ -363,24 +373,23 @@ export class CandidateStore {
 
   /**
    * The schema's output for the candidate from the good output and the keys changed since, when the schema
-   * allows it (see validateRecordChange); undefined: validate the whole tree.
+   * allows it (see validate-incremental.ts); undefined: validate the whole tree.
    */
   #validateChange(schema: zc.$ZodType, input: unknown): unknown {
     if (!this.#prefix || this.#init.findUnknownKeys || this.#goodOutput === undefined) return undefined;
-    if (input === undefined) return undefined;
-    const names = new Set<string>();
+    // A rebuilt tree has its keys in sorted order, not the order the good output follows.
+    if (input === undefined || this.#rebuiltSinceGood) return undefined;
+    const changes: ChangedKey[] = [];
     for (const key of this.#changedSinceGood) {
       const path = treePath(this.#init.key, key);
-      if (path !== undefined) names.add(path[0]!);
+      if (path === undefined) continue;
+      const before = this.#goodBefore?.has(key) === true ? this.#goodBefore.get(key) : this.#entries.get(key);
+      changes.push({ path, existed: before !== undefined, deleted: this.#deletedSinceGood.has(key) });
     }
-    const result = validateRecordChange(
-      schema,
-      input as Folder,
-      this.#goodOutput.value,
-      names,
-      this.#movedSinceGood,
-      this.#outputOwned,
-    );
+    const result = validateChange(schema, input as Folder, this.#goodOutput.value, changes, {
+      inPlace: this.#outputOwned,
+      owners: this.#outputOwners,
+    });
     this.#outputUndo = result?.undo;
     return result?.value;
   }

@@ -14,6 +14,8 @@ import { looksSecret } from '../logger.js';
 import { describeReceived as renderReceived } from './decode.js';
 import { isFolder as isTreeFolder } from './tree.js';
 
+export { type OutputUndo, undoOutput } from './validate-plan.js';
+
 /** A path inside a validated value, e.g. `['db', 'port']` or `['hosts', 0]`. */
 export type ValuePath = ReadonlyArray<string | number>;
 
@@ -385,118 +387,4 @@ export function mayKeepFolders(schema: zc.$ZodType, depth = 0): boolean {
     default:
       return !OWN_OUTPUT.has(def.type);
   }
-}
-
-/**
- * A bare `z.string()` (an error message allowed): it accepts every key as it is. Anything else, a check, a
- * format (`z.email()`, `z.uuid()`: a string type with no `checks`), coercion, a literal or an enum, may refuse
- * or change a key, which only whole validation sees.
- */
-function isPlainString(schema: zc.$ZodType): boolean {
-  const def = (schema as zc.$ZodTypes)._zod.def as unknown as Record<string, unknown>;
-  if (def.type !== 'string' || schema._zod.values !== undefined) return false;
-  if (schema._zod.traits.has('$ZodStringFormat')) return false;
-  return Object.keys(def).every(
-    (name) => name === 'type' || name === 'error' || (name === 'checks' && hasChecks(schema) === false),
-  );
-}
-
-function hasChecks(schema: zc.$ZodType): boolean {
-  return ((schema as zc.$ZodTypes)._zod.def.checks?.length ?? 0) > 0;
-}
-
-/**
- * Validates a tree whose schema is a record of string keys by re-validating only the values of `changed`
- * (names of the tree's top level that changed since `previous`, the output of the last successful
- * validation), with the output's keys in the tree's order, as zod builds it. Returns undefined whenever
- * the result might differ from a whole validation (another schema, a refinement on the record or its keys,
- * a changed value that fails: whole validation then words every issue; a name in `moved`, deleted and
- * written again since, which moved to the end of the tree), so the caller validates all.
- *
- * The tree keeps its keys' order between changes (tree.ts: a value is replaced where it is, a new key goes
- * last), so the output is `previous` in its order, then the new names in the tree's order.
- */
-export function validateRecordChange(
-  schema: zc.$ZodType,
-  tree: Record<string, unknown>,
-  previous: unknown,
-  changed: ReadonlySet<string>,
-  moved: ReadonlySet<string> = new Set(),
-  inPlace = false,
-): { value: Record<string, unknown>; undo: OutputUndo | undefined } | undefined {
-  const def = (schema as zc.$ZodTypes)._zod.def;
-  if (def.type !== 'record' || hasChecks(schema) || !isPlainObject(previous)) return undefined;
-  if (!isPlainString(def.keyType)) return undefined;
-  // zod leaves `__proto__` out of a record; rare enough to leave to it.
-  if (changed.has('__proto__') || Object.hasOwn(tree, '__proto__')) return undefined;
-  const fresh = new Map<string, unknown>();
-  let added = 0;
-  for (const name of changed) {
-    if (!Object.hasOwn(tree, name)) continue;
-    if (moved.has(name)) return undefined;
-    let result: ReturnType<typeof safeParse>;
-    try {
-      result = safeParse(def.valueType, tree[name]);
-    } catch {
-      // A refinement that throws or turns async: whole validation reports it (`the schema threw`).
-      return undefined;
-    }
-    if (!result.success) return undefined;
-    fresh.set(name, result.data);
-    if (!Object.hasOwn(previous, name)) added++;
-  }
-  // The new names are the last ones of the tree, in its order.
-  const tail: string[] = [];
-  if (added > 0) {
-    const treeKeys = Object.keys(tree);
-    for (let i = treeKeys.length - added; i < treeKeys.length; i++) {
-      const name = treeKeys[i]!;
-      if (!fresh.has(name) || Object.hasOwn(previous, name)) return undefined;
-      tail.push(name);
-    }
-  }
-  if (inPlace) return { value: previous, undo: writeInPlace(previous, changed, fresh, tail) };
-  const value: Record<string, unknown> = {};
-  const keys = Object.keys(previous);
-  for (let i = 0; i < keys.length; i++) {
-    const name = keys[i]!;
-    if (!changed.has(name)) value[name] = previous[name];
-    else if (fresh.has(name)) value[name] = fresh.get(name);
-  }
-  for (const name of tail) value[name] = fresh.get(name);
-  return { value, undo: undefined };
-}
-
-/** What an output written in place held before, name by name, in the order written. */
-export type OutputUndo = ReadonlyArray<readonly [name: string, had: boolean, value: unknown]>;
-
-/** Puts an output written in place back as it was (a name put back after a delete goes last). */
-export function undoOutput(output: Record<string, unknown>, undo: OutputUndo): void {
-  for (let i = undo.length - 1; i >= 0; i--) {
-    const [name, had, value] = undo[i]!;
-    if (had) output[name] = value;
-    else delete output[name];
-  }
-}
-
-/** {@link validateRecordChange} on an output nobody holds: replaced values keep their place, new ones go last. */
-function writeInPlace(
-  output: Record<string, unknown>,
-  changed: ReadonlySet<string>,
-  fresh: ReadonlyMap<string, unknown>,
-  tail: readonly string[],
-): OutputUndo {
-  const undo: Array<readonly [string, boolean, unknown]> = [];
-  for (const name of changed) {
-    // Names new to the output are added below, in the tree's order.
-    if (!Object.hasOwn(output, name)) continue;
-    undo.push([name, true, output[name]]);
-    if (fresh.has(name)) output[name] = fresh.get(name);
-    else delete output[name];
-  }
-  for (const name of tail) {
-    undo.push([name, false, undefined]);
-    output[name] = fresh.get(name);
-  }
-  return undo;
 }

@@ -1,7 +1,8 @@
 /**
- * Incremental schema validation (validate.ts `validateRecordChange`, used by candidate.ts) gives exactly
- * what validating the whole tree gives: a seeded random walk of trees and changes, checked against zod on
- * the whole tree after every batch.
+ * Incremental schema validation (validate-incremental.ts `validateChange`, used by candidate.ts) gives
+ * exactly what validating the whole tree gives: a seeded random walk of flat trees and changes, checked
+ * against zod on the whole tree after every batch, directly and through a Subscription. Nested schemas are
+ * walked in incremental-objects.test.ts.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
@@ -11,7 +12,25 @@ import type { Logger } from '../../../src/logger.js';
 import { DecodeCache } from '../../../src/watch/decode.js';
 import { Snapshot } from '../../../src/watch/diff.js';
 import { kApply, Subscription } from '../../../src/watch/subscription.js';
-import { mayKeepFolders, validateRecordChange } from '../../../src/watch/validate.js';
+import { emptyTree, TreeWriter } from '../../../src/watch/tree.js';
+import { mayKeepFolders } from '../../../src/watch/validate.js';
+import { validateChange } from '../../../src/watch/validate-incremental.js';
+
+/** validateChange for a flat tree: `changed` names, of which `moved` were deleted since. */
+function validateRecordChange(
+  schema: zc.$ZodType,
+  tree: Record<string, unknown>,
+  previous: unknown,
+  changed: ReadonlySet<string>,
+  moved: ReadonlySet<string> = new Set(),
+) {
+  const changes = [...changed].map((name) => ({
+    path: [name],
+    existed: previous !== undefined && Object.hasOwn(previous as object, name),
+    deleted: moved.has(name),
+  }));
+  return validateChange(schema, tree, previous, changes, { inPlace: false, owners: new WeakMap() });
+}
 
 /** mulberry32: a small seeded generator, so a failure replays. */
 function random(seed: number): () => number {
@@ -64,7 +83,7 @@ function value(next: () => number, good: Gen): unknown {
 
 const NAMES = Array.from({ length: 14 }, (_, i) => `k${i}`);
 
-describe('validateRecordChange', () => {
+describe('validateChange on a flat tree', () => {
   it.each(SCHEMAS)('matches whole validation of %s over 400 random batches', (_name, schema, good) => {
     const next = random(0x5eed + _name.length);
     const tree: Record<string, unknown> = {};
@@ -101,9 +120,9 @@ describe('validateRecordChange', () => {
       }
     }
     const def = (schema as zc.$ZodTypes)._zod.def;
-    const plainRecord = def.type === 'record' && (def.checks?.length ?? 0) === 0;
-    // Plain records take the incremental path often; every other schema never does.
-    if (plainRecord) expect(incremental).toBeGreaterThan(20);
+    const walked = (def.type === 'record' || def.type === 'object') && (def.checks?.length ?? 0) === 0;
+    // Plain records and objects take the incremental path often; a refined record or a union never does.
+    if (walked) expect(incremental).toBeGreaterThan(20);
     else expect(incremental).toBe(0);
   });
 });
@@ -162,6 +181,218 @@ describe('Subscription with a schema, validated change by change', () => {
     expect(seen.length).toBeGreaterThan(0);
   });
 });
+
+/** A config-like nested schema: sections with defaults, a record of flags, a catchall object, an array. */
+const NESTED = z.object({
+  db: z.object({
+    host: z.string(),
+    port: z.number().default(5432),
+    pool: z.object({ max: z.number() }).optional(),
+  }),
+  features: z.record(z.string(), z.boolean()),
+  limits: z.object({ max: z.number().optional() }).catchall(z.number()).default({}),
+  tags: z.array(z.string()).optional(),
+  checked: z
+    .object({ a: z.number(), b: z.number().default(50) })
+    .refine((o) => o.a < 90)
+    .optional(),
+});
+const NESTED_KEYS: Array<[string, (next: () => number) => unknown]> = [
+  ['db/host', (next) => `h${num(next)}`],
+  ['db/port', num],
+  ['db/pool/max', num],
+  ...['a', 'b', 'c', 'd'].map((f): [string, (next: () => number) => unknown] => [
+    `features/${f}`,
+    (next) => next() < 0.5,
+  ]),
+  ['limits/max', num],
+  ['limits/x', num],
+  ['limits/y', num],
+  ['tags', (next) => [`t${num(next)}`]],
+  ['checked/a', num],
+  ['checked/b', num],
+];
+
+describe('Subscription with a nested object schema, validated change by change', () => {
+  it('serves what whole validation gives, also to listeners that read `current` late', async () => {
+    const next = random(0xfeed);
+    const { sub, store, put, remove } = rawSubscription(NESTED);
+    const events: Array<{ event: { current: unknown }; expected: unknown }> = [];
+    let expected: unknown;
+    sub.on('change', (event) => events.push({ event, expected }));
+    put({ 'db/host': '"h"', 'features/a': 'true' });
+    expected = await sub.ready;
+    for (let batch = 0; batch < 300; batch++) {
+      const size = 1 + Math.floor(next() * 3);
+      const puts: Record<string, string> = {};
+      const deletes: string[] = [];
+      for (let i = 0; i < size; i++) {
+        const [key, value] = NESTED_KEYS[Math.floor(next() * NESTED_KEYS.length)]!;
+        if (next() < 0.2) deletes.push(key);
+        else puts[key] = JSON.stringify(next() < 0.05 ? 'bad' : value(next));
+      }
+      remove(deletes);
+      for (const [key, text] of Object.entries(puts)) store.set(`p/${key}`, text);
+      const writer = new TreeWriter(emptyTree());
+      for (const [key, text] of store) writer.set(key.slice(2).split('/'), JSON.parse(text));
+      const whole = z.safeParse(NESTED, writer.root);
+      if (whole.success) expected = whole.data;
+      put({});
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      // Listeners read some values at once, others later (or never).
+      if (next() < 0.3) expect(sub.current).toEqual(expected);
+      const late = events[Math.floor(next() * events.length)];
+      if (late !== undefined && next() < 0.1) expect(late.event.current).toEqual(late.expected);
+    }
+    expect(events.length).toBeGreaterThan(80);
+    for (const { event, expected: value } of events) expect(event.current).toEqual(value);
+  });
+
+  it('runs the schema of the changed property only, once per change, in a 1,000-property object', async () => {
+    let runs = 0;
+    const counted = z.number().refine(() => {
+      runs++;
+      return true;
+    });
+    const shape: Record<string, z.ZodType> = {};
+    const start: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) {
+      shape[`k${i}`] = counted;
+      start[`k${i}`] = String(i);
+    }
+    const schema = z.object({ ...shape, nested: z.object({ flags: z.record(z.string(), counted) }) });
+    const { sub, put } = rawSubscription(schema);
+    put({ ...start, 'nested/flags/a': '1' });
+    await sub.ready;
+    expect(runs).toBe(1001);
+    const seen: unknown[] = [];
+    sub.on('change', (event) => seen.push(event.changes.map((c) => c.key)));
+    for (const [key, value] of [
+      ['k500', '-1'],
+      ['nested/flags/b', '2'],
+      ['k0', '-2'],
+    ] as const) {
+      runs = 0;
+      const before = seen.length;
+      put({ [key]: value });
+      await vi.waitFor(() => expect(seen.length).toBe(before + 1), { interval: 1 });
+      expect(runs).toBe(1);
+    }
+    expect(seen).toEqual([['p/k500'], ['p/nested/flags/b'], ['p/k0']]);
+    expect(sub.current).toMatchObject({ k0: -2, k1: 1, k500: -1, nested: { flags: { a: 1, b: 2 } } });
+  });
+});
+
+describe('Subscription with an object schema and unknownKeys', () => {
+  const schema = z.object({ db: z.object({ host: z.string() }), port: z.number().default(1) });
+
+  it("'error' refuses a change that adds a key the schema does not describe", async () => {
+    const { sub, put } = rawSubscription(schema, 'error');
+    const invalid: string[] = [];
+    sub.on('invalid', (error) => invalid.push(error.issues.map((i) => `${i.key}: ${i.message}`).join('; ')));
+    put({ 'db/host': '"h"' });
+    await expect(sub.ready).resolves.toEqual({ db: { host: 'h' }, port: 1 });
+    put({ 'db/hots': '"typo"' });
+    expect(invalid).toEqual(['p/db/hots: not described by the schema']);
+    expect(sub.current).toEqual({ db: { host: 'h' }, port: 1 });
+  });
+
+  it("'warn' warns of it once and serves the value", async () => {
+    const { sub, put, warned } = rawSubscription(schema, 'warn');
+    put({ 'db/host': '"h"' });
+    await sub.ready;
+    put({ 'db/hots': '"typo"' });
+    put({ 'db/host': '"h2"' });
+    await vi.waitFor(() => expect(sub.current).toEqual({ db: { host: 'h2' }, port: 1 }), { interval: 1 });
+    expect(warned).toEqual(['unknown config key p/db/hots: not described by the schema of p/']);
+  });
+});
+
+describe('Subscription validated change by change: what the candidate tells of the changes', () => {
+  it('puts a key deleted and written again while the value was invalid where the tree now has it', async () => {
+    const { sub, store, put } = rawSubscription(z.record(z.string(), z.number()));
+    put({ b: '1', a: '2' });
+    await sub.ready;
+    const served: string[] = [];
+    sub.on('change', (event) => served.push(JSON.stringify(event.current)));
+    store.delete('p/b');
+    put({ x: '"bad"' });
+    store.delete('p/x');
+    put({ b: '5' });
+    await vi.waitFor(() => expect(served).toHaveLength(1), { interval: 1 });
+    // `b` went to the end of the tree when it came back, as whole validation orders it.
+    expect(served).toEqual(['{"a":2,"b":5}']);
+  });
+
+  it('validates a folder that appears where a default served as new, not from the default', async () => {
+    const db = z.object({ host: z.string(), port: z.number().default(5432) });
+    const { sub, put } = rawSubscription(z.object({ db: db.default({ host: 'h', port: 1 }), n: z.number() }));
+    put({ n: '1' });
+    await expect(sub.ready).resolves.toEqual({ db: { host: 'h', port: 1 }, n: 1 });
+    const served: unknown[] = [];
+    sub.on('change', (event) => served.push(event.current));
+    put({ 'db/host': '"x"' });
+    await vi.waitFor(() => expect(served).toHaveLength(1), { interval: 1 });
+    expect(served).toEqual([{ db: { host: 'x', port: 5432 }, n: 1 }]);
+  });
+});
+
+describe('Subscription validated change by change after a key conflict', () => {
+  it('serves the keys in the order of the tree rebuilt to resolve it, as whole validation does', async () => {
+    const { sub, store, put } = rawSubscription(z.record(z.string(), z.record(z.string(), z.number())));
+    put({ 'f/z': '1', 'f/y': '2', 'f/w': '0' });
+    put({ c: '{"v":3}' });
+    await sub.ready;
+    const order: string[] = [];
+    sub.on('change', (event) => order.push(JSON.stringify(event.current)));
+    // `f/z` holds a value and is a folder of `f/z/q`: refused until one goes, the tree rebuilt sorted.
+    put({ 'f/z/q': '4' });
+    store.delete('p/f/z/q');
+    put({ 'f/y': '5' });
+    await vi.waitFor(() => expect(order).toHaveLength(1), { interval: 1 });
+    expect(order).toEqual(['{"c":{"v":3},"f":{"w":0,"y":5,"z":1}}']);
+  });
+});
+
+/** A subscription on `p/`, fed whole answers of a store of `p/<key>` → JSON; `warned`: its warnings. */
+function rawSubscription(schema: zc.$ZodType, unknownKeys: 'ignore' | 'warn' | 'error' = 'ignore') {
+  const quiet = () => {};
+  const warned: string[] = [];
+  const sub = new Subscription<unknown>({
+    key: 'p/',
+    format: 'json',
+    schema,
+    unknownKeys,
+    debounce: undefined,
+    startTimeoutMs: 0,
+    cache: new DecodeCache(0),
+    logger: {
+      debug: quiet,
+      info: quiet,
+      warn: (_fields, message) => warned.push(String(message)),
+      error: quiet,
+    },
+    detach: vi.fn(async () => {}),
+  });
+  const snapshot = new Snapshot<KVEntry>();
+  const store = new Map<string, string>();
+  let index = 1;
+  const answer = (): void => {
+    index++;
+    const entries = [...store].map(([key, text]) =>
+      KVEntry.from({ key, value: text, flags: 0, createIndex: 1, modifyIndex: index }),
+    );
+    sub[kApply](snapshot.apply(entries, true), index);
+  };
+  const put = (values: Record<string, string>): void => {
+    for (const [name, text] of Object.entries(values)) store.set(`p/${name}`, text);
+    answer();
+  };
+  const remove = (names: readonly string[]): void => {
+    for (const name of names) store.delete(`p/${name}`);
+  };
+  return { sub, store, put, remove, warned };
+}
 
 /** A subscription on `p/` fed whole answers of `p/<name>` → JSON text. */
 function fedSubscription(schema: zc.$ZodType, debounce?: { minMs: number; maxMs: number }) {
