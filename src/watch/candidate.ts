@@ -24,6 +24,7 @@ import {
 } from './tree.js';
 import type { KeyChange, WatchedEntry, WatchFormat } from './types.js';
 import {
+  findUnknownKeysAt,
   mayKeepFolders,
   type OutputUndo,
   undoOutput,
@@ -129,6 +130,9 @@ export class CandidateStore {
   readonly #keepsFolders: boolean;
   /** The schema's output for the last candidate that validated, and for the good value. */
   #checkedOutput: unknown;
+  /** How many unknown keys the last candidate that validated had, and the good value (see #validateChange). */
+  #checkedUnknown = 0;
+  #goodUnknown = 0;
   #goodOutput: { value: unknown } | undefined;
   /** The good output has never left this object: the next change may write it in place. */
   #outputOwned = false;
@@ -209,6 +213,7 @@ export class CandidateStore {
     this.#committedInPlace = this.#treeBatch !== undefined;
     if (this.#init.schema !== undefined) {
       this.#goodOutput = { value: this.#checkedOutput };
+      this.#goodUnknown = this.#checkedUnknown;
       this.#outputOwned = true;
     }
     this.#committedOutputUndo = this.#outputUndo;
@@ -355,6 +360,7 @@ export class CandidateStore {
     const changed = issues.length === 0 ? this.#validateChange(schema, input) : undefined;
     if (changed !== undefined) {
       this.#checkedOutput = changed;
+      this.#checkedUnknown = 0;
       return { ok: true, value: changed, unknownKeys: [] };
     }
     const result = validate(schema, input, {
@@ -363,7 +369,10 @@ export class CandidateStore {
       secret: !this.#prefix && looksSecret(key),
       findUnknownKeys: this.#init.findUnknownKeys && this.#prefix,
     });
-    if (result.ok && issues.length === 0) this.#checkedOutput = result.value;
+    if (result.ok && issues.length === 0) {
+      this.#checkedOutput = result.value;
+      this.#checkedUnknown = result.unknownKeys.length;
+    }
     if (result.ok)
       return issues.length === 0 ? result : { ok: false, issues, unknownKeys: result.unknownKeys };
     // Keys that failed to decode are missing from the tree: drop the schema's complaints about them.
@@ -376,7 +385,10 @@ export class CandidateStore {
    * allows it (see validate-incremental.ts); undefined: validate the whole tree.
    */
   #validateChange(schema: zc.$ZodType, input: unknown): unknown {
-    if (!this.#prefix || this.#init.findUnknownKeys || this.#goodOutput === undefined) return undefined;
+    if (!this.#prefix || this.#goodOutput === undefined) return undefined;
+    // Unknown keys are looked for along the changed keys only, when the good value had none: any found
+    // (or a key that is also a folder) means the whole tree is walked, which lists them in its order.
+    if (this.#init.findUnknownKeys && this.#goodUnknown > 0) return undefined;
     // A rebuilt tree has its keys in sorted order, not the order the good output follows.
     if (input === undefined || this.#rebuiltSinceGood) return undefined;
     const changes: ChangedKey[] = [];
@@ -385,6 +397,12 @@ export class CandidateStore {
       if (path === undefined) continue;
       const before = this.#goodBefore?.has(key) === true ? this.#goodBefore.get(key) : this.#entries.get(key);
       changes.push({ path, existed: before !== undefined, deleted: this.#deletedSinceGood.has(key) });
+    }
+    if (this.#init.findUnknownKeys) {
+      // Every changed path, deleted ones too: a key deleted and written again is in the tree (absent ones are skipped).
+      const paths = changes.map((change) => change.path);
+      const unknown = findUnknownKeysAt(schema, input as Folder, paths);
+      if (unknown === undefined || unknown.length > 0) return undefined;
     }
     const result = validateChange(schema, input as Folder, this.#goodOutput.value, changes, {
       inPlace: this.#outputOwned,

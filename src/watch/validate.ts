@@ -204,6 +204,58 @@ export function findUnknownKeys(
   return found;
 }
 
+/**
+ * The unknown keys at or below `paths` of `tree`, as {@link findUnknownKeys} would list them for the whole
+ * tree: whether a key is unknown depends only on the nodes along its own path (a union asks each member
+ * about that path), so a tree holding just those paths gives exactly them. Undefined when a path ends at a
+ * folder (a key that is also a folder: the whole tree must be walked).
+ */
+export function findUnknownKeysAt(
+  schema: zc.$ZodType,
+  tree: Record<string, unknown>,
+  paths: ReadonlyArray<readonly string[]>,
+): ValuePath[] | undefined {
+  const made = new WeakSet<object>();
+  const folder = (): Record<string, unknown> => {
+    const created = {};
+    made.add(created);
+    return created;
+  };
+  const root = folder();
+  for (const path of paths) {
+    let node: unknown = tree;
+    let into = root;
+    for (let i = 0; i < path.length && node !== undefined; i++) {
+      const segment = path[i]!;
+      node =
+        isTreeFolder(node) && Object.hasOwn(node, segment)
+          ? (node as Record<string, unknown>)[segment]
+          : undefined;
+      if (node === undefined) break;
+      if (i === path.length - 1) {
+        if (isTreeFolder(node)) return undefined;
+        // defineProperty: a segment named `__proto__` must be a property, as in the tree.
+        Object.defineProperty(into, segment, {
+          value: node,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        if (!Object.hasOwn(into, segment))
+          Object.defineProperty(into, segment, {
+            value: folder(),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        into = into[segment] as Record<string, unknown>;
+      }
+    }
+  }
+  return findUnknownKeys(schema, root, (node) => typeof node === 'object' && node !== null && made.has(node));
+}
+
 function walk(
   schema: zc.$ZodType,
   node: unknown,

@@ -13,7 +13,7 @@ import { DecodeCache } from '../../../src/watch/decode.js';
 import { Snapshot } from '../../../src/watch/diff.js';
 import { kApply, Subscription } from '../../../src/watch/subscription.js';
 import { emptyTree, TreeWriter } from '../../../src/watch/tree.js';
-import { mayKeepFolders } from '../../../src/watch/validate.js';
+import { findUnknownKeys, mayKeepFolders } from '../../../src/watch/validate.js';
 import { validateChange } from '../../../src/watch/validate-incremental.js';
 
 /** validateChange for a flat tree: `changed` names, of which `moved` were deleted since. */
@@ -355,6 +355,107 @@ describe('Subscription validated change by change after a key conflict', () => {
 });
 
 /** A subscription on `p/`, fed whole answers of a store of `p/<key>` → JSON; `warned`: its warnings. */
+describe('Subscription with unknownKeys, validated change by change', () => {
+  /** Keys of NESTED plus keys it does not describe (`checked` strips; `limits` has a catchall, `features` is a record). */
+  const KEYS: Array<[string, (next: () => number) => unknown]> = [
+    ...NESTED_KEYS,
+    ['db/hots', (next) => `typo${num(next)}`],
+    ['checked/c', num],
+    ['extra', num],
+    ['limits/z', num],
+  ];
+
+  it.each(['warn', 'error'] as const)(
+    "'%s': serves and reports what whole validation and the unknown-key walk give",
+    async (mode) => {
+      const next = random(mode === 'warn' ? 0xa11 : 0xb22);
+      const { sub, store, put, remove, warned } = rawSubscription(NESTED, mode);
+      const refused: string[][] = [];
+      sub.on('invalid', (error) => refused.push(error.issues.map((i) => i.key)));
+      put({ 'db/host': '"h"', 'features/a': 'true' });
+      let expected: unknown = await sub.ready;
+      const expectedWarnings: string[] = [];
+      let present = new Set<string>();
+      let refusedForUnknown = 0;
+      for (let batch = 0; batch < 300; batch++) {
+        const puts: Record<string, string> = {};
+        const deletes: string[] = [];
+        for (let i = 0, size = 1 + Math.floor(next() * 3); i < size; i++) {
+          const [key, value] = KEYS[Math.floor(next() * KEYS.length)]!;
+          // Unknown keys are rare and go again soon, as typos are fixed.
+          if (next() < (key === 'extra' || key.includes('hots') || key === 'checked/c' ? 0.6 : 0.2))
+            deletes.push(key);
+          else puts[key] = JSON.stringify(value(next));
+        }
+        remove(deletes);
+        for (const [key, text] of Object.entries(puts)) store.set(`p/${key}`, text);
+        const writer = new TreeWriter(emptyTree());
+        for (const [key, text] of store) writer.set(key.slice(2).split('/'), JSON.parse(text));
+        const whole = z.safeParse(NESTED, writer.root);
+        const unknown = findUnknownKeys(NESTED, writer.root).map((path) => `p/${path.join('/')}`);
+        const refusedBefore = refused.length;
+        put({});
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (whole.success && (mode === 'warn' || unknown.length === 0)) {
+          expected = whole.data;
+          if (mode === 'warn') {
+            for (const key of unknown)
+              if (!present.has(key))
+                expectedWarnings.push(`unknown config key ${key}: not described by the schema of p/`);
+            present = new Set(unknown);
+          }
+        } else if (whole.success && refused.length > refusedBefore) {
+          // Refused for its unknown keys alone (a batch that changed nothing is not an answer to refuse).
+          // As sets: the order is the tree's, which this model does not keep.
+          expect([...refused.at(-1)!].sort()).toEqual([...unknown].sort());
+          refusedForUnknown++;
+        }
+        expect(sub.current, `batch ${batch}`).toEqual(expected);
+      }
+      const warnings = warned.filter((line) => line.startsWith('unknown config key'));
+      expect(warnings.sort()).toEqual(expectedWarnings.sort());
+      if (mode === 'error') expect(refusedForUnknown).toBeGreaterThan(10);
+      else expect(expectedWarnings.length).toBeGreaterThan(10);
+    },
+  );
+
+  it("runs the changed property's schema only, with unknownKeys 'warn', while no key is unknown", async () => {
+    let runs = 0;
+    const counted = z.number().refine(() => {
+      runs++;
+      return true;
+    });
+    const shape: Record<string, z.ZodType> = {};
+    const start: Record<string, string> = {};
+    for (let i = 0; i < 1000; i++) {
+      shape[`k${i}`] = counted;
+      start[`k${i}`] = String(i);
+    }
+    const { sub, put, remove, warned } = rawSubscription(z.object(shape), 'warn');
+    put(start);
+    await sub.ready;
+    const changes: string[][] = [];
+    sub.on('change', (event) => changes.push(event.changes.map((c) => c.key)));
+    runs = 0;
+    put({ k7: '70' });
+    await vi.waitFor(() => expect(changes).toHaveLength(1), { interval: 1 });
+    expect(runs).toBe(1);
+    // An unknown key: the whole tree is walked while it is there (1,000 runs), then change by change again.
+    runs = 0;
+    put({ typo: '1' });
+    await vi.waitFor(() => expect(warned).toHaveLength(1), { interval: 1 });
+    expect(runs).toBe(1000);
+    remove(['typo']);
+    put({});
+    await vi.waitFor(() => expect(changes).toHaveLength(3), { interval: 1 });
+    runs = 0;
+    put({ k8: '80' });
+    await vi.waitFor(() => expect(changes).toHaveLength(4), { interval: 1 });
+    expect(runs).toBe(1);
+    expect(warned).toEqual(['unknown config key p/typo: not described by the schema of p/']);
+  });
+});
+
 function rawSubscription(schema: zc.$ZodType, unknownKeys: 'ignore' | 'warn' | 'error' = 'ignore') {
   const quiet = () => {};
   const warned: string[] = [];
