@@ -491,3 +491,100 @@ export function toInstance(entry: HealthServiceEntry): ServiceInstance {
     checks,
   };
 }
+
+/**
+ * Whether two string records hold the same pairs in the same order: what comparing their JSON would say,
+ * without building the JSON (a watch compares every answer with the last, consul-semantics §S8.3).
+ */
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keysA = Object.keys(a);
+  const keysB = Object.keys(b);
+  if (keysA.length !== keysB.length) return false;
+  for (let i = 0; i < keysA.length; i++) {
+    const key = keysA[i] as string;
+    if (key !== keysB[i] || a[key] !== b[key]) return false;
+  }
+  return true;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether two checks are alike in every field. */
+export function sameCheck(a: HealthCheckInfo, b: HealthCheckInfo): boolean {
+  return (
+    a.checkId === b.checkId &&
+    a.status === b.status &&
+    a.output === b.output &&
+    a.name === b.name &&
+    a.notes === b.notes &&
+    a.type === b.type &&
+    a.serviceId === b.serviceId
+  );
+}
+
+function sameChecks(a: readonly HealthCheckInfo[], b: readonly HealthCheckInfo[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++)
+    if (!sameCheck(a[i] as HealthCheckInfo, b[i] as HealthCheckInfo)) return false;
+  return true;
+}
+
+function sameEntry(a: HealthServiceEntry, b: HealthServiceEntry): boolean {
+  const { node: na, service: sa } = a;
+  const { node: nb, service: sb } = b;
+  return (
+    sa.id === sb.id &&
+    sa.modifyIndex === sb.modifyIndex &&
+    sa.createIndex === sb.createIndex &&
+    sa.service === sb.service &&
+    sa.address === sb.address &&
+    sa.port === sb.port &&
+    sa.weights.passing === sb.weights.passing &&
+    sa.weights.warning === sb.weights.warning &&
+    sameStrings(sa.tags, sb.tags) &&
+    sameRecord(sa.meta, sb.meta) &&
+    na.node === nb.node &&
+    na.id === nb.id &&
+    na.address === nb.address &&
+    na.datacenter === nb.datacenter &&
+    sameRecord(na.meta, nb.meta) &&
+    sameChecks(a.checks, b.checks)
+  );
+}
+
+/**
+ * Whether two answers hold the same entries, field for field and in the same order (what comparing their
+ * JSON says), so a wake-up that changed nothing is told apart without serializing either (consul-semantics §4.5).
+ */
+export function sameEntries(a: readonly HealthServiceEntry[], b: readonly HealthServiceEntry[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (!sameEntry(a[i] as HealthServiceEntry, b[i] as HealthServiceEntry)) return false;
+  }
+  return true;
+}
+
+/** Whether two instances are alike in every field a caller sees, checks included. */
+export function sameInstance(a: ServiceInstance, b: ServiceInstance): boolean {
+  return (
+    a.id === b.id &&
+    a.node === b.node &&
+    a.status === b.status &&
+    a.service === b.service &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.weights.passing === b.weights.passing &&
+    a.weights.warning === b.weights.warning &&
+    sameStrings(a.tags, b.tags) &&
+    sameRecord(a.meta, b.meta) &&
+    sameChecks(a.checks, b.checks)
+  );
+}

@@ -38,9 +38,16 @@ interface ServicesAnswer extends LoopAnswer {
   services: Record<string, string[]>;
 }
 
-/** What a check is, for telling a changed one from an unchanged one. */
-function checkSignature(check: HealthStateCheck): string {
-  return JSON.stringify([check.status, check.output, check.notes, check.name, check.type, check.serviceId]);
+/** Whether a check is unchanged: compared field by field, not as JSON built for every check of every answer. */
+function sameCheckState(a: HealthStateCheck, b: HealthStateCheck): boolean {
+  return (
+    a.status === b.status &&
+    a.output === b.output &&
+    a.notes === b.notes &&
+    a.name === b.name &&
+    a.type === b.type &&
+    a.serviceId === b.serviceId
+  );
 }
 
 /** One service target served by the shared watch. */
@@ -121,8 +128,8 @@ export class SharedHealthWatch {
   readonly #targets = new Map<string, SharedTarget>();
   #checks: BlockingQuery<ChecksAnswer> | undefined;
   #services: BlockingQuery<ServicesAnswer> | undefined;
-  /** The last answer's checks: `node\0checkId` → signature, and whom each concerns. */
-  #checkSignatures = new Map<string, string>();
+  /** The last answer's checks by `node\0checkId`, and whom each concerns. */
+  #lastChecks = new Map<string, HealthStateCheck>();
   #checkOwners = new Map<string, { node: string; service: string }>();
   /** Whether the checks watch has answered since it started: its first answer is the baseline. */
   #checksSeen = false;
@@ -259,7 +266,7 @@ export class SharedHealthWatch {
     const loops = [this.#checks, this.#services];
     this.#checks = undefined;
     this.#services = undefined;
-    this.#checkSignatures = new Map();
+    this.#lastChecks = new Map();
     this.#checkOwners = new Map();
     this.#checksSeen = false;
     this.#serviceTags = new Map();
@@ -272,22 +279,22 @@ export class SharedHealthWatch {
     this.#checksIndex = index;
     // The registration the services watch saw touched checks too: the reads below cover it.
     if (this.#sweep !== undefined && this.#sweep.index === index) this.#cancelSweep();
-    const signatures = new Map<string, string>();
+    const byKey = new Map<string, HealthStateCheck>();
     const owners = new Map<string, { node: string; service: string }>();
     const changed: Array<{ node: string; service: string }> = [];
     for (const check of checks) {
       const key = `${check.node}\u0000${check.checkId}`;
-      const signature = checkSignature(check);
       const owner = { node: check.node, service: check.serviceName.toLowerCase() };
-      signatures.set(key, signature);
+      byKey.set(key, check);
       owners.set(key, owner);
-      if (this.#checkSignatures.get(key) !== signature) changed.push(owner);
+      const before = this.#lastChecks.get(key);
+      if (before === undefined || !sameCheckState(before, check)) changed.push(owner);
     }
-    for (const [key, owner] of this.#checkOwners) if (!signatures.has(key)) changed.push(owner);
+    for (const [key, owner] of this.#checkOwners) if (!byKey.has(key)) changed.push(owner);
     // The first answer only sets the baseline: every target was read when it joined.
     const baseline = !this.#checksSeen;
     this.#checksSeen = true;
-    this.#checkSignatures = signatures;
+    this.#lastChecks = byKey;
     this.#checkOwners = owners;
     if (baseline) {
       this.#pump();

@@ -5,7 +5,7 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import type { HealthServiceEntry } from '../consul/health.js';
+import { type HealthServiceEntry, sameEntries } from '../consul/health.js';
 import { sanitizeIndex } from './index-rules.js';
 import type { LoopAnswer } from './loop.js';
 import type { ResolvedWatcherOptions } from './options.js';
@@ -51,11 +51,6 @@ export function healthTarget(fields: Omit<HealthTarget, 'id'>): HealthTarget {
   return { ...fields, tags, id };
 }
 
-/** A changed answer: the entries as JSON, to tell a real change from a wake-up that changed nothing. */
-function signature(entries: readonly HealthServiceEntry[]): string {
-  return JSON.stringify(entries);
-}
-
 /** What serves a service list: its own blocking query, or the watcher's shared watch (query-health-shared.ts). */
 export interface ServiceSource {
   readonly target: HealthTarget;
@@ -86,7 +81,6 @@ export class HealthFanOut implements FanOutCounters {
   /** Lists added since the last answer that have not been told what the query knows yet. */
   readonly #joining = new Set<ServiceList>();
   #entries: readonly HealthServiceEntry[] = [];
-  #signature: string | undefined;
   #answered = false;
   lastIndex = 0;
   changes = 0;
@@ -130,14 +124,13 @@ export class HealthFanOut implements FanOutCounters {
   answer(entries: readonly HealthServiceEntry[], index: number, bytes: number, first: boolean): void {
     this.lastIndex = sanitizeIndex(index);
     this.bytes += bytes;
-    const next = signature(entries);
-    if (this.#answered && !first && next === this.#signature) {
+    // Compared field by field rather than as JSON: no 10 KB string per answer to build and collect.
+    if (this.#answered && !first && sameEntries(entries, this.#entries)) {
       this.spurious++;
       return;
     }
     this.#answered = true;
     this.changes++;
-    this.#signature = next;
     this.#entries = entries;
     // A list still joining gets this answer now; its welcome would only repeat it.
     this.#joining.clear();

@@ -12,6 +12,7 @@ import {
   type HealthServiceEntry,
   parseHealthBody,
   type ServiceInstance,
+  sameInstance,
   toInstance,
 } from '../consul/health.js';
 import { type ServiceChangeMessage, watchChangeChannel, watchErrorChannel } from '../diagnostics.js';
@@ -73,8 +74,11 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   readonly #readiness: Readiness<readonly ServiceInstance[]>;
   #lastError: ConsulError | undefined;
   #instances: readonly ServiceInstance[] = [];
-  /** Signatures of the listed instances by identity, to tell a changed instance from an unchanged one. */
-  #signatures = new Map<string, string>();
+  /**
+   * The listed instances by identity, in list order, to tell a changed instance from an unchanged one by
+   * comparing fields (no JSON per instance and answer).
+   */
+  #byIdentity = new Map<string, ServiceInstance>();
   #hasList = false;
   #index = 0;
   #queryStale = false;
@@ -179,32 +183,31 @@ export class ServiceList extends SafeEmitter<ServiceListEvents> {
   /** Applies a whole answer: one `change` with every difference, then `empty` if nothing is left. */
   #commit(entries: readonly HealthServiceEntry[], leftCache: boolean): void {
     const instances: ServiceInstance[] = [];
-    const signatures = new Map<string, string>();
+    const byIdentity = new Map<string, ServiceInstance>();
     const added: ServiceInstance[] = [];
     const changed: InstanceChange[] = [];
-    const previousById = new Map(this.#instances.map((instance) => [identity(instance), instance]));
+    const previousById = this.#byIdentity;
     for (const entry of entries) {
       const instance = toInstance(entry);
       if (!this.#keeps(instance)) continue;
       const id = identity(instance);
       // Two entries for one identity mean a malformed answer in practice; the first one wins.
-      if (signatures.has(id)) continue;
-      const text = JSON.stringify(instance);
-      signatures.set(id, text);
+      if (byIdentity.has(id)) continue;
+      byIdentity.set(id, instance);
       instances.push(instance);
-      const before = this.#signatures.get(id);
       const previous = previousById.get(id);
       if (previous === undefined) added.push(instance);
-      else if (before !== text) changed.push({ instance, previous });
+      else if (!sameInstance(instance, previous)) changed.push({ instance, previous });
     }
-    const removed = this.#instances.filter((instance) => !signatures.has(identity(instance)));
+    const removed: ServiceInstance[] = [];
+    for (const [id, instance] of previousById) if (!byIdentity.has(id)) removed.push(instance);
     const first = !this.#hasList;
     const wasEmpty = this.#instances.length === 0;
     const differs = added.length > 0 || removed.length > 0 || changed.length > 0;
     // An answer that changes nothing this list keeps (another list's filter, a reordering) keeps its identity.
     if (differs || first) {
       this.#instances = instances;
-      this.#signatures = signatures;
+      this.#byIdentity = byIdentity;
     }
     this.#hasList = true;
     this.#readiness.clearStartTimer();
