@@ -44,9 +44,12 @@ describe('bench sections (smoke scale)', () => {
     expect(result.checks.map((check) => check.name)).toEqual([
       'nested: CPU per change vs consul npm watch + diff',
       'nested: CPU per change vs bare GET + JSON.parse',
+      'nested: CPU per change with a zod schema vs bare GET + JSON.parse',
+      "nested: CPU per change with a zod schema and unknownKeys 'warn' vs bare GET + JSON.parse",
       'flat: CPU per change vs consul npm watch + diff',
       'flat: CPU per change vs bare GET + JSON.parse',
       'flat: CPU per change with a zod schema vs bare GET + JSON.parse',
+      "flat: CPU per change with a zod schema and unknownKeys 'warn' vs bare GET + JSON.parse",
     ]);
   });
 
