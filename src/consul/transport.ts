@@ -6,7 +6,6 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { setImmediate as nextEventLoopTurn } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import {
   type RequestFinishMessage,
@@ -83,6 +82,8 @@ class RequestAbort {
   reason: unknown;
   /** Ends the exchange in flight; set while one is. */
   onAbort: ((reason: unknown) => void) | undefined;
+  /** The request's promise, which `close()` waits for. */
+  done: Promise<unknown> | undefined;
 
   abort(reason: unknown): void {
     if (this.aborted) return;
@@ -112,13 +113,15 @@ export class Transport {
   readonly #ownsDispatcher: boolean;
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
-  /** Controllers of requests in flight, aborted by `close()`. */
+  /** Requests in flight (until their promise is about to settle): aborted and awaited by `close()`. */
   readonly #controllers = new Set<RequestAbort>();
-  /** Promises of requests in flight, awaited by `close()`. */
-  readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
-  /** Settles one event-loop turn after the last response ended; see {@link Transport.#awaitSocketReturn}. */
-  #socketReturn: Promise<void> | undefined;
+  /** Answers ended so far; numbers the socket-return turns. See {@link Transport.#awaitSocketReturn}. */
+  #answers = 0;
+  /** True from the end of an answer until one event-loop turn after the latest one. */
+  #socketReturning = false;
+  /** Requests waiting for the turn of the answer numbered `after` (the latest when they came), in order. */
+  #socketWaiters: Array<{ after: number; release: () => void }> = [];
 
   constructor(config: ResolvedClientConfig) {
     this.#config = config;
@@ -163,20 +166,17 @@ export class Transport {
         }),
       );
     }
-    const done = this.#send(request);
-    this.#pending.add(done);
-    const settle = (): void => {
-      this.#pending.delete(done);
-    };
-    done.then(settle, settle);
+    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
+    // listeners cost an EventTarget add and remove on every request. It leaves `#controllers` in the
+    // request's last synchronous step, so close() waits on exactly the requests not yet settled.
+    const controller = new RequestAbort();
+    this.#controllers.add(controller);
+    const done = this.#send(request, controller);
+    controller.done = done;
     return done;
   }
 
-  async #send(request: TransportRequest): Promise<TransportResponse> {
-    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
-    // listeners cost an EventTarget add and remove on every request.
-    const controller = new RequestAbort();
-    this.#controllers.add(controller);
+  async #send(request: TransportRequest, controller: RequestAbort): Promise<TransportResponse> {
     const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
     // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
     // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
@@ -204,7 +204,10 @@ export class Transport {
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
-      if (this.#socketReturn !== undefined) await this.#socketReturn;
+      if (this.#socketReturning) {
+        const after = this.#answers;
+        await new Promise<void>((release) => this.#socketWaiters.push({ after, release }));
+      }
       const response = await this.#exchange(
         {
           origin: this.#config.origin,
@@ -219,12 +222,10 @@ export class Transport {
         controller,
         seen,
       );
-      const { status, headers, body } = response;
+      const { status, body } = response;
       bytes = body.length;
       this.#awaitSocketReturn();
-      if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
-        return { status, headers, body };
-      }
+      if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) return response;
       throw this.#statusError(request, status, body);
     } catch (error) {
       failure = this.#mapError(error, request, controller, seen.status);
@@ -254,11 +255,20 @@ export class Transport {
    * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
    */
   #awaitSocketReturn(): void {
-    const returned: Promise<void> = nextEventLoopTurn().then(() => {
-      if (this.#socketReturn === returned) this.#socketReturn = undefined;
-    });
-    this.#socketReturn = returned;
+    // A plain callback, and a promise only for a request that has to wait: nothing is allocated for the
+    // turn on the answer's own path.
+    this.#socketReturning = true;
+    setImmediate(this.#socketReturned, ++this.#answers);
   }
+
+  /** The turn after answer number `answer` ended: releases the requests that waited for it (or an earlier one). */
+  readonly #socketReturned = (answer: number): void => {
+    if (answer === this.#answers) this.#socketReturning = false;
+    const waiters = this.#socketWaiters;
+    let released = 0;
+    while (released < waiters.length && waiters[released]!.after <= answer) waiters[released++]!.release();
+    if (released > 0) waiters.splice(0, released);
+  };
 
   /**
    * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
@@ -462,8 +472,12 @@ export class Transport {
   }
 
   async #shutdown(): Promise<void> {
-    for (const controller of this.#controllers) controller.abort(new InternalAbort('closed'));
-    await Promise.allSettled(this.#pending);
+    const pending: Array<Promise<unknown> | undefined> = [];
+    for (const controller of this.#controllers) {
+      controller.abort(new InternalAbort('closed'));
+      pending.push(controller.done);
+    }
+    await Promise.allSettled(pending);
     if (this.#ownsDispatcher) await this.#dispatcher.destroy();
   }
 }
