@@ -176,76 +176,93 @@ export class Transport {
     return done;
   }
 
-  async #send(request: TransportRequest, controller: RequestAbort): Promise<TransportResponse> {
-    const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
-    // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
-    // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
-    // kept until a garbage collection clears it (work and GC pressure on every blocking query).
-    const callerSignal = request.signal;
-    const forwardAbort = (): void => controller.abort(callerSignal?.reason);
-    callerSignal?.addEventListener('abort', forwardAbort, { once: true });
-    const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
-    const startMessage: RequestStartMessage = {
-      operation: request.operation,
-      method: request.method,
-      path,
-      index: request.index,
-    };
-    if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
-    const started = performance.now();
-    // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
-    const seen: ResponseHead = { status: undefined, headers: undefined };
-    let bytes = 0;
-    let failure: Error | undefined;
-    try {
+  /**
+   * Not an async function: the answer is checked, the request cleaned up and the promise settled in the turn
+   * the last chunk arrives, so the caller resumes one promise hop after undici's last callback.
+   */
+  #send(request: TransportRequest, controller: RequestAbort): Promise<TransportResponse> {
+    return new Promise<TransportResponse>((resolve, reject) => {
+      const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
+      // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
+      // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
+      // kept until a garbage collection clears it (work and GC pressure on every blocking query).
+      const callerSignal = request.signal;
+      const forwardAbort = (): void => controller.abort(callerSignal?.reason);
+      callerSignal?.addEventListener('abort', forwardAbort, { once: true });
+      const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
+      const startMessage: RequestStartMessage = {
+        operation: request.operation,
+        method: request.method,
+        path,
+        index: request.index,
+      };
+      if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
+      const started = performance.now();
+      // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
+      const seen: ResponseHead = { status: undefined, headers: undefined };
+      /** Runs once, just before the promise settles. */
+      const finish = (bytes: number, failure: Error | undefined): void => {
+        clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', forwardAbort);
+        this.#controllers.delete(controller);
+        if (requestFinishChannel.hasSubscribers) {
+          const message: RequestFinishMessage = {
+            ...startMessage,
+            status: seen.status,
+            resultIndex: headerIndex(seen.headers),
+            bytes,
+            durationMs: performance.now() - started,
+            error: failure,
+          };
+          requestFinishChannel.publish(message);
+        }
+      };
+      const failed = (error: unknown, bytes: number): void => {
+        const failure = this.#mapError(error, request, controller, seen.status);
+        finish(bytes, failure);
+        reject(failure);
+      };
+      const answered = (response: TransportResponse): void => {
+        const { status, body } = response;
+        try {
+          this.#awaitSocketReturn();
+          if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
+            finish(body.length, undefined);
+            resolve(response);
+            return;
+          }
+          failed(this.#statusError(request, status, body), body.length);
+        } catch (error) {
+          // Never leaves the promise pending, whatever went wrong above.
+          failed(error, body.length);
+        }
+      };
       const headerValues =
         request.contentType === undefined
           ? this.#headers
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
-      if (this.#socketReturning) {
-        const after = this.#answers;
-        await new Promise<void>((release) => this.#socketWaiters.push({ after, release }));
-      }
-      const response = await this.#exchange(
-        {
-          origin: this.#config.origin,
-          path,
-          method: request.method,
-          headers: headerValues,
-          body: request.body,
-          headersTimeout: backstopMs,
-          bodyTimeout: backstopMs,
-        },
-        request,
-        controller,
-        seen,
-      );
-      const { status, body } = response;
-      bytes = body.length;
-      this.#awaitSocketReturn();
-      if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) return response;
-      throw this.#statusError(request, status, body);
-    } catch (error) {
-      failure = this.#mapError(error, request, controller, seen.status);
-      throw failure;
-    } finally {
-      clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', forwardAbort);
-      this.#controllers.delete(controller);
-      if (requestFinishChannel.hasSubscribers) {
-        const finish: RequestFinishMessage = {
-          ...startMessage,
-          status: seen.status,
-          resultIndex: headerIndex(seen.headers),
-          bytes,
-          durationMs: performance.now() - started,
-          error: failure,
-        };
-        requestFinishChannel.publish(finish);
-      }
-    }
+      const dispatch = (): void =>
+        this.#exchange(
+          {
+            origin: this.#config.origin,
+            path,
+            method: request.method,
+            headers: headerValues,
+            body: request.body,
+            headersTimeout: backstopMs,
+            bodyTimeout: backstopMs,
+          },
+          request,
+          controller,
+          seen,
+          answered,
+          (error) => failed(error, 0),
+        );
+      if (this.#socketReturning) this.#socketWaiters.push({ after: this.#answers, release: dispatch });
+      else dispatch();
+    });
   }
 
   /**
@@ -255,10 +272,12 @@ export class Transport {
    * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
    */
   #awaitSocketReturn(): void {
-    // A plain callback, and a promise only for a request that has to wait: nothing is allocated for the
-    // turn on the answer's own path.
+    // Called from undici's last callback, which schedules the socket's return (a setImmediate) only once
+    // that callback is over: ours is scheduled from a microtask so that it comes after undici's. A plain
+    // callback, and a promise only for a request that has to wait.
     this.#socketReturning = true;
-    setImmediate(this.#socketReturned, ++this.#answers);
+    const answer = ++this.#answers;
+    queueMicrotask(() => setImmediate(this.#socketReturned, answer));
   }
 
   /** The turn after answer number `answer` ended: releases the requests that waited for it (or an earlier one). */
@@ -273,83 +292,84 @@ export class Transport {
   /**
    * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
    * Buffer: no stream and no async iteration between the socket and the answer, so an answer is handed on
-   * in the same turn as its last chunk. Settles with the status, headers and whole body, or rejects with
-   * undici's error, the reason given to `abort`, or ResponseTooLargeError past `maxResponseBytes`.
+   * in the same turn as its last chunk. Calls `onAnswer` with the status, headers and whole body, or
+   * `onFailure` with undici's error, the reason given to `abort`, or ResponseTooLargeError past
+   * `maxResponseBytes`; exactly one of them, once.
    */
   #exchange(
     options: Dispatcher.DispatchOptions,
     request: TransportRequest,
     abort: RequestAbort,
     seen: ResponseHead,
-  ): Promise<TransportResponse> {
+    onAnswer: (response: TransportResponse) => void,
+    onFailure: (error: unknown) => void,
+  ): void {
     const limit = this.#config.maxResponseBytes;
-    return new Promise<TransportResponse>((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let settled = false;
-      let status = 0;
-      let headers: TransportResponse['headers'] = {};
-      let chunks: Buffer[] = [];
-      let total = 0;
-      const fail = (error: unknown): void => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let status = 0;
+    let headers: TransportResponse['headers'] = {};
+    let chunks: Buffer[] = [];
+    let total = 0;
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      chunks = [];
+      abort.onAbort = undefined;
+      onFailure(error);
+    };
+    // Aborting ends the exchange at once; undici drops the socket rather than reading on.
+    const stop = (error: unknown): void => {
+      fail(error);
+      controller?.abort(error instanceof Error ? error : new Error(String(error)));
+    };
+    const tooLarge = (): ResponseTooLargeError =>
+      new ResponseTooLargeError(
+        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+        { operation: request.operation, key: request.key, status },
+      );
+    abort.onAbort = stop;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (settled) started.abort(new Error('request ended before it started'));
+      },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        // 1xx informational answers come before the real one.
+        if (statusCode < 200 || settled) return;
+        status = statusCode;
+        headers = responseHeaders;
+        seen.status = statusCode;
+        seen.headers = responseHeaders;
+        if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
+      },
+      onResponseData(_controller, chunk) {
+        if (settled) return;
+        total += chunk.length;
+        if (total > limit) stop(tooLarge());
+        else chunks.push(chunk);
+      },
+      onResponseEnd() {
         if (settled) return;
         settled = true;
-        chunks = [];
         abort.onAbort = undefined;
-        reject(error);
-      };
-      // Aborting ends the exchange at once; undici drops the socket rather than reading on.
-      const stop = (error: unknown): void => {
+        const body =
+          chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
+        chunks = [];
+        onAnswer({ status, headers, body });
+      },
+      onResponseError(_controller, error) {
         fail(error);
-        controller?.abort(error instanceof Error ? error : new Error(String(error)));
-      };
-      const tooLarge = (): ResponseTooLargeError =>
-        new ResponseTooLargeError(
-          `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
-          { operation: request.operation, key: request.key, status },
-        );
-      abort.onAbort = stop;
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(started) {
-          controller = started;
-          if (settled) started.abort(new Error('request ended before it started'));
-        },
-        onResponseStart(_controller, statusCode, responseHeaders) {
-          // 1xx informational answers come before the real one.
-          if (statusCode < 200 || settled) return;
-          status = statusCode;
-          headers = responseHeaders;
-          seen.status = statusCode;
-          seen.headers = responseHeaders;
-          if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
-        },
-        onResponseData(_controller, chunk) {
-          if (settled) return;
-          total += chunk.length;
-          if (total > limit) stop(tooLarge());
-          else chunks.push(chunk);
-        },
-        onResponseEnd() {
-          if (settled) return;
-          settled = true;
-          abort.onAbort = undefined;
-          const body =
-            chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
-          chunks = [];
-          resolve({ status, headers, body });
-        },
-        onResponseError(_controller, error) {
-          fail(error);
-        },
-      };
-      // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
-      // request() does, and ended by the handler before anything is written.
-      if (abort.aborted) fail(abort.reason);
-      try {
-        this.#dispatcher.dispatch(options, handler);
-      } catch (error) {
-        fail(error);
-      }
-    });
+      },
+    };
+    // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
+    // request() does, and ended by the handler before anything is written.
+    if (abort.aborted) fail(abort.reason);
+    try {
+      this.#dispatcher.dispatch(options, handler);
+    } catch (error) {
+      fail(error);
+    }
   }
 
   #statusError(request: TransportRequest, status: number, body: Buffer): ConsulError {
