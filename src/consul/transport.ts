@@ -93,6 +93,36 @@ class RequestAbort {
   }
 }
 
+/** The requests in flight under each caller's signal; see {@link followSignal}. */
+const requestsBySignal = new WeakMap<AbortSignal, Set<RequestAbort>>();
+
+/**
+ * Puts `request` under `signal`'s abort, and returns the set to leave when it ends. One listener per signal,
+ * added the first time the signal is seen, rather than one added and removed per request: a watch loop
+ * sends every request with the same signal, and an EventTarget listener costs an add and a remove each
+ * time. The listener stays until the signal aborts (it is `once`) or is collected, and keeps only the set.
+ * Forwarding by hand rather than with AbortSignal.any: each AbortSignal.any would register one more
+ * dependent signal on the loop's, kept until a garbage collection clears it.
+ */
+function followSignal(signal: AbortSignal, request: RequestAbort): Set<RequestAbort> {
+  let requests = requestsBySignal.get(signal);
+  if (requests === undefined) {
+    const followed = new Set<RequestAbort>();
+    requests = followed;
+    requestsBySignal.set(signal, followed);
+    signal.addEventListener(
+      'abort',
+      () => {
+        // Each abort ends its request, which leaves the set meanwhile: iterate a copy.
+        for (const each of [...followed]) each.abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+  requests.add(request);
+  return requests;
+}
+
 /** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
 class InternalAbort extends Error {
   constructor(readonly kind: 'timeout' | 'closed') {
@@ -183,12 +213,7 @@ export class Transport {
   #send(request: TransportRequest, controller: RequestAbort): Promise<TransportResponse> {
     return new Promise<TransportResponse>((resolve, reject) => {
       const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
-      // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
-      // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
-      // kept until a garbage collection clears it (work and GC pressure on every blocking query).
-      const callerSignal = request.signal;
-      const forwardAbort = (): void => controller.abort(callerSignal?.reason);
-      callerSignal?.addEventListener('abort', forwardAbort, { once: true });
+      const underSignal = request.signal === undefined ? undefined : followSignal(request.signal, controller);
       const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
       const startMessage: RequestStartMessage = {
         operation: request.operation,
@@ -203,7 +228,7 @@ export class Transport {
       /** Runs once, just before the promise settles. */
       const finish = (bytes: number, failure: Error | undefined): void => {
         clearTimeout(timer);
-        callerSignal?.removeEventListener('abort', forwardAbort);
+        underSignal?.delete(controller);
         this.#controllers.delete(controller);
         if (requestFinishChannel.hasSubscribers) {
           const message: RequestFinishMessage = {
@@ -276,9 +301,13 @@ export class Transport {
     // that callback is over: ours is scheduled from a microtask so that it comes after undici's. A plain
     // callback, and a promise only for a request that has to wait.
     this.#socketReturning = true;
-    const answer = ++this.#answers;
-    queueMicrotask(() => setImmediate(this.#socketReturned, answer));
+    this.#answers++;
+    queueMicrotask(this.#scheduleSocketReturn);
   }
+
+  readonly #scheduleSocketReturn = (): void => {
+    setImmediate(this.#socketReturned, this.#answers);
+  };
 
   /** The turn after answer number `answer` ended: releases the requests that waited for it (or an earlier one). */
   readonly #socketReturned = (answer: number): void => {
