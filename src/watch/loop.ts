@@ -207,19 +207,21 @@ export class BlockingLoop<R extends LoopAnswer> {
       }
       this.#fetching = false;
       if (this.#closed) break;
-      this.#pacer.answered(sentIndex, this.#now() - lastStart);
-      this.#succeeded(result, sentIndex);
+      const now = this.#now();
+      this.#pacer.answered(sentIndex, now - lastStart);
+      this.#succeeded(result, sentIndex, now);
     }
   }
 
-  #succeeded(result: R, sentIndex: number): void {
+  /** @param now - when the answer came, by the loop's clock */
+  #succeeded(result: R, sentIndex: number, now: number): void {
     this.#backoff.reset();
     this.#clearStaleTimer();
-    this.#lastSuccessAt = this.#now();
+    this.#lastSuccessAt = now;
     const step = nextIndex(sentIndex, result.index);
     if (step.reset) this.#indexResets++;
     this.#index = step.next;
-    this.#setState('ready');
+    if (this.#state !== 'ready') this.#setState('ready');
     // The guard written out: no closure per answer on the path to the event.
     try {
       this.#options.onResult(result, { sentIndex, step });
