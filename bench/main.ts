@@ -1,7 +1,9 @@
 /**
  * `npm run bench` — consul-hotreload next to the `consul` npm package's watch, on the embedded dev server.
  *
- * Usage: `npm run bench [-- --smoke] [-- --only latency,cpu]`. Results are recorded in docs/benchmarks.md.
+ * Usage: `npm run bench [-- --smoke] [-- --only latency,cpu] [-- --source]`. `--source` runs the latency
+ * section on the TypeScript source (through tsx) rather than the compiled build. Results are recorded in
+ * docs/benchmarks.md.
  * @module
  */
 import type { SectionId } from './lib/report.js';
@@ -20,4 +22,8 @@ function parseOnly(args: readonly string[]): SectionId[] | undefined {
 
 const args = process.argv.slice(2);
 const only = parseOnly(args);
-await run({ scale: args.includes('--smoke') ? 'smoke' : 'full', ...(only ? { only } : {}) });
+await run({
+  scale: args.includes('--smoke') ? 'smoke' : 'full',
+  ...(only ? { only } : {}),
+  ...(args.includes('--source') ? { library: 'source' as const } : {}),
+});

@@ -6,6 +6,7 @@
  */
 import { execSync } from 'node:child_process';
 import os from 'node:os';
+import type { LibrarySource } from './lib/library.js';
 import {
   renderSection,
   type Scale,
@@ -22,9 +23,18 @@ import { runHeap } from './sections/heap.js';
 import { runLatency } from './sections/latency.js';
 import { runRequests } from './sections/requests.js';
 
+/** What a run passes every section besides its scale. */
+export interface SectionOptions {
+  /** Where consul-hotreload comes from, for the sections that can load its build (latency). */
+  library?: LibrarySource | undefined;
+}
+
 /** Every section, in run order. */
-export const SECTIONS: ReadonlyArray<{ id: SectionId; run: (scale: Scale) => Promise<SectionResult> }> = [
-  { id: 'latency', run: runLatency },
+export const SECTIONS: ReadonlyArray<{
+  id: SectionId;
+  run: (scale: Scale, options?: SectionOptions) => Promise<SectionResult>;
+}> = [
+  { id: 'latency', run: (scale, options) => runLatency(scale, { library: options?.library }) },
   { id: 'cpu', run: runCpu },
   { id: 'connections', run: runConnections },
   { id: 'requests', run: runRequests },
@@ -41,6 +51,11 @@ export interface RunOptions {
   only?: readonly SectionId[];
   /** Where text goes. @default console.log; pass a no-op to stay quiet */
   print?: (text: string) => void;
+  /**
+   * Where consul-hotreload comes from in the sections that can choose (latency).
+   * @default each section's own: the compiled build at full scale, the source at smoke scale
+   */
+  library?: LibrarySource;
 }
 
 /** The machine the numbers come from. */
@@ -72,7 +87,7 @@ export async function run(options: RunOptions = {}): Promise<SectionResult[]> {
   const started = performance.now();
   for (const section of chosen) {
     const sectionStarted = performance.now();
-    const result = await section.run(scale);
+    const result = await section.run(scale, { library: options.library });
     results.push(result);
     const seconds = ((performance.now() - sectionStarted) / 1000).toFixed(1);
     print(`${renderSection(result, SECTIONS.indexOf(section) + 1, scale)}\n\n(${seconds} s)\n`);

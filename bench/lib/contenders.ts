@@ -36,21 +36,29 @@ export type StartContender = (
   onChange: (key: string) => void,
 ) => Promise<RunningContender>;
 
-/** consul-hotreload: `watcher.watch(key, { format: 'text' })`. */
-export const startHotreload: StartContender = async (target, onChange) => {
-  const watcher = new Watcher({
-    address: target.address,
-    env: {},
-    wait: target.wait,
-    minInterval: target.minIntervalMs ?? 0,
-  });
-  const subscription = watcher.watch(target.key, { format: 'text' });
-  subscription.on('change', (event) => {
-    for (const change of event.changes) onChange(change.key);
-  });
-  await subscription.ready;
-  return { close: () => watcher.close() };
-};
+/**
+ * consul-hotreload on a given Watcher class (the source's, or the compiled build's; see lib/library.ts):
+ * `watcher.watch(key, { format: 'text' })`.
+ */
+export function hotreloadContender(WatcherClass: typeof Watcher): StartContender {
+  return async (target, onChange) => {
+    const watcher = new WatcherClass({
+      address: target.address,
+      env: {},
+      wait: target.wait,
+      minInterval: target.minIntervalMs ?? 0,
+    });
+    const subscription = watcher.watch(target.key, { format: 'text' });
+    subscription.on('change', (event) => {
+      for (const change of event.changes) onChange(change.key);
+    });
+    await subscription.ready;
+    return { close: () => watcher.close() };
+  };
+}
+
+/** consul-hotreload from its source: {@link hotreloadContender} on src/watch/watcher.ts. */
+export const startHotreload: StartContender = hotreloadContender(Watcher);
 
 /** The `consul` package's watch + the user's diff. */
 export const startConsulNpm: StartContender = async (target, onChange) => {

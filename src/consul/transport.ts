@@ -6,7 +6,6 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { setImmediate as nextEventLoopTurn } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import {
   type RequestFinishMessage,
@@ -83,6 +82,8 @@ class RequestAbort {
   reason: unknown;
   /** Ends the exchange in flight; set while one is. */
   onAbort: ((reason: unknown) => void) | undefined;
+  /** The request's promise, which `close()` waits for. */
+  done: Promise<unknown> | undefined;
 
   abort(reason: unknown): void {
     if (this.aborted) return;
@@ -90,6 +91,36 @@ class RequestAbort {
     this.reason = reason;
     this.onAbort?.(reason);
   }
+}
+
+/** The requests in flight under each caller's signal; see {@link followSignal}. */
+const requestsBySignal = new WeakMap<AbortSignal, Set<RequestAbort>>();
+
+/**
+ * Puts `request` under `signal`'s abort, and returns the set to leave when it ends. One listener per signal,
+ * added the first time the signal is seen, rather than one added and removed per request: a watch loop
+ * sends every request with the same signal, and an EventTarget listener costs an add and a remove each
+ * time. The listener stays until the signal aborts (it is `once`) or is collected, and keeps only the set.
+ * Forwarding by hand rather than with AbortSignal.any: each AbortSignal.any would register one more
+ * dependent signal on the loop's, kept until a garbage collection clears it.
+ */
+function followSignal(signal: AbortSignal, request: RequestAbort): Set<RequestAbort> {
+  let requests = requestsBySignal.get(signal);
+  if (requests === undefined) {
+    const followed = new Set<RequestAbort>();
+    requests = followed;
+    requestsBySignal.set(signal, followed);
+    signal.addEventListener(
+      'abort',
+      () => {
+        // Each abort ends its request, which leaves the set meanwhile: iterate a copy.
+        for (const each of [...followed]) each.abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+  requests.add(request);
+  return requests;
 }
 
 /** Why the transport aborted a request itself; lets the error mapping tell timeout and close from the caller's abort. */
@@ -112,13 +143,15 @@ export class Transport {
   readonly #ownsDispatcher: boolean;
   readonly #headers: Record<string, string>;
   readonly #secrets: string[];
-  /** Controllers of requests in flight, aborted by `close()`. */
+  /** Requests in flight (until their promise is about to settle): aborted and awaited by `close()`. */
   readonly #controllers = new Set<RequestAbort>();
-  /** Promises of requests in flight, awaited by `close()`. */
-  readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
-  /** Settles one event-loop turn after the last response ended; see {@link Transport.#awaitSocketReturn}. */
-  #socketReturn: Promise<void> | undefined;
+  /** Answers ended so far; numbers the socket-return turns. See {@link Transport.#awaitSocketReturn}. */
+  #answers = 0;
+  /** True from the end of an answer until one event-loop turn after the latest one. */
+  #socketReturning = false;
+  /** Requests waiting for the turn of the answer numbered `after` (the latest when they came), in order. */
+  #socketWaiters: Array<{ after: number; release: () => void }> = [];
 
   constructor(config: ResolvedClientConfig) {
     this.#config = config;
@@ -163,88 +196,98 @@ export class Transport {
         }),
       );
     }
-    const done = this.#send(request);
-    this.#pending.add(done);
-    const settle = (): void => {
-      this.#pending.delete(done);
-    };
-    done.then(settle, settle);
+    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
+    // listeners cost an EventTarget add and remove on every request. It leaves `#controllers` in the
+    // request's last synchronous step, so close() waits on exactly the requests not yet settled.
+    const controller = new RequestAbort();
+    this.#controllers.add(controller);
+    const done = this.#send(request, controller);
+    controller.done = done;
     return done;
   }
 
-  async #send(request: TransportRequest): Promise<TransportResponse> {
-    // A plain object rather than an AbortController: nothing outside listens, and an AbortSignal's
-    // listeners cost an EventTarget add and remove on every request.
-    const controller = new RequestAbort();
-    this.#controllers.add(controller);
-    const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
-    // The caller's abort is forwarded by hand rather than through AbortSignal.any: a watch loop's signal
-    // lives as long as the loop, and each AbortSignal.any would register one more dependent signal on it,
-    // kept until a garbage collection clears it (work and GC pressure on every blocking query).
-    const callerSignal = request.signal;
-    const forwardAbort = (): void => controller.abort(callerSignal?.reason);
-    callerSignal?.addEventListener('abort', forwardAbort, { once: true });
-    const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
-    const startMessage: RequestStartMessage = {
-      operation: request.operation,
-      method: request.method,
-      path,
-      index: request.index,
-    };
-    if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
-    const started = performance.now();
-    // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
-    const seen: ResponseHead = { status: undefined, headers: undefined };
-    let bytes = 0;
-    let failure: Error | undefined;
-    try {
+  /**
+   * Not an async function: the answer is checked, the request cleaned up and the promise settled in the turn
+   * the last chunk arrives, so the caller resumes one promise hop after undici's last callback.
+   */
+  #send(request: TransportRequest, controller: RequestAbort): Promise<TransportResponse> {
+    return new Promise<TransportResponse>((resolve, reject) => {
+      const timer = setTimeout(() => controller.abort(new InternalAbort('timeout')), request.timeoutMs);
+      const underSignal = request.signal === undefined ? undefined : followSignal(request.signal, controller);
+      const path = `${this.#config.pathPrefix}${request.path}${request.query === '' ? '' : `?${request.query}`}`;
+      const startMessage: RequestStartMessage = {
+        operation: request.operation,
+        method: request.method,
+        path,
+        index: request.index,
+      };
+      if (requestStartChannel.hasSubscribers) requestStartChannel.publish(startMessage);
+      const started = performance.now();
+      // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
+      const seen: ResponseHead = { status: undefined, headers: undefined };
+      /** Runs once, just before the promise settles. */
+      const finish = (bytes: number, failure: Error | undefined): void => {
+        clearTimeout(timer);
+        underSignal?.delete(controller);
+        this.#controllers.delete(controller);
+        if (requestFinishChannel.hasSubscribers) {
+          const message: RequestFinishMessage = {
+            ...startMessage,
+            status: seen.status,
+            resultIndex: headerIndex(seen.headers),
+            bytes,
+            durationMs: performance.now() - started,
+            error: failure,
+          };
+          requestFinishChannel.publish(message);
+        }
+      };
+      const failed = (error: unknown, bytes: number): void => {
+        const failure = this.#mapError(error, request, controller, seen.status);
+        finish(bytes, failure);
+        reject(failure);
+      };
+      const answered = (response: TransportResponse): void => {
+        const { status, body } = response;
+        try {
+          this.#awaitSocketReturn();
+          if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
+            finish(body.length, undefined);
+            resolve(response);
+            return;
+          }
+          failed(this.#statusError(request, status, body), body.length);
+        } catch (error) {
+          // Never leaves the promise pending, whatever went wrong above.
+          failed(error, body.length);
+        }
+      };
       const headerValues =
         request.contentType === undefined
           ? this.#headers
           : { ...this.#headers, 'content-type': request.contentType };
       // undici's own timeouts stay as a backstop behind ours (its 300 s default would cut blocking queries).
       const backstopMs = Math.min(request.timeoutMs + 1000, MAX_TIMER_MS);
-      if (this.#socketReturn !== undefined) await this.#socketReturn;
-      const response = await this.#exchange(
-        {
-          origin: this.#config.origin,
-          path,
-          method: request.method,
-          headers: headerValues,
-          body: request.body,
-          headersTimeout: backstopMs,
-          bodyTimeout: backstopMs,
-        },
-        request,
-        controller,
-        seen,
-      );
-      const { status, headers, body } = response;
-      bytes = body.length;
-      this.#awaitSocketReturn();
-      if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
-        return { status, headers, body };
-      }
-      throw this.#statusError(request, status, body);
-    } catch (error) {
-      failure = this.#mapError(error, request, controller, seen.status);
-      throw failure;
-    } finally {
-      clearTimeout(timer);
-      callerSignal?.removeEventListener('abort', forwardAbort);
-      this.#controllers.delete(controller);
-      if (requestFinishChannel.hasSubscribers) {
-        const finish: RequestFinishMessage = {
-          ...startMessage,
-          status: seen.status,
-          resultIndex: headerIndex(seen.headers),
-          bytes,
-          durationMs: performance.now() - started,
-          error: failure,
-        };
-        requestFinishChannel.publish(finish);
-      }
-    }
+      const dispatch = (): void =>
+        this.#exchange(
+          {
+            origin: this.#config.origin,
+            path,
+            method: request.method,
+            headers: headerValues,
+            body: request.body,
+            headersTimeout: backstopMs,
+            bodyTimeout: backstopMs,
+          },
+          request,
+          controller,
+          seen,
+          answered,
+          (error) => failed(error, 0),
+        );
+      if (this.#socketReturning) this.#socketWaiters.push({ after: this.#answers, release: dispatch });
+      else dispatch();
+    });
   }
 
   /**
@@ -254,92 +297,108 @@ export class Transport {
    * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
    */
   #awaitSocketReturn(): void {
-    const returned: Promise<void> = nextEventLoopTurn().then(() => {
-      if (this.#socketReturn === returned) this.#socketReturn = undefined;
-    });
-    this.#socketReturn = returned;
+    // Called from undici's last callback, which schedules the socket's return (a setImmediate) only once
+    // that callback is over: ours is scheduled from a microtask so that it comes after undici's. A plain
+    // callback, and a promise only for a request that has to wait.
+    this.#socketReturning = true;
+    this.#answers++;
+    queueMicrotask(this.#scheduleSocketReturn);
   }
+
+  readonly #scheduleSocketReturn = (): void => {
+    setImmediate(this.#socketReturned, this.#answers);
+  };
+
+  /** The turn after answer number `answer` ended: releases the requests that waited for it (or an earlier one). */
+  readonly #socketReturned = (answer: number): void => {
+    if (answer === this.#answers) this.#socketReturning = false;
+    const waiters = this.#socketWaiters;
+    let released = 0;
+    while (released < waiters.length && waiters[released]!.after <= answer) waiters[released++]!.release();
+    if (released > 0) waiters.splice(0, released);
+  };
 
   /**
    * One exchange through the dispatcher, with a handler that gathers the body chunks straight into one
    * Buffer: no stream and no async iteration between the socket and the answer, so an answer is handed on
-   * in the same turn as its last chunk. Settles with the status, headers and whole body, or rejects with
-   * undici's error, the reason given to `abort`, or ResponseTooLargeError past `maxResponseBytes`.
+   * in the same turn as its last chunk. Calls `onAnswer` with the status, headers and whole body, or
+   * `onFailure` with undici's error, the reason given to `abort`, or ResponseTooLargeError past
+   * `maxResponseBytes`; exactly one of them, once.
    */
   #exchange(
     options: Dispatcher.DispatchOptions,
     request: TransportRequest,
     abort: RequestAbort,
     seen: ResponseHead,
-  ): Promise<TransportResponse> {
+    onAnswer: (response: TransportResponse) => void,
+    onFailure: (error: unknown) => void,
+  ): void {
     const limit = this.#config.maxResponseBytes;
-    return new Promise<TransportResponse>((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let settled = false;
-      let status = 0;
-      let headers: TransportResponse['headers'] = {};
-      let chunks: Buffer[] = [];
-      let total = 0;
-      const fail = (error: unknown): void => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let status = 0;
+    let headers: TransportResponse['headers'] = {};
+    let chunks: Buffer[] = [];
+    let total = 0;
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      chunks = [];
+      abort.onAbort = undefined;
+      onFailure(error);
+    };
+    // Aborting ends the exchange at once; undici drops the socket rather than reading on.
+    const stop = (error: unknown): void => {
+      fail(error);
+      controller?.abort(error instanceof Error ? error : new Error(String(error)));
+    };
+    const tooLarge = (): ResponseTooLargeError =>
+      new ResponseTooLargeError(
+        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+        { operation: request.operation, key: request.key, status },
+      );
+    abort.onAbort = stop;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (settled) started.abort(new Error('request ended before it started'));
+      },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        // 1xx informational answers come before the real one.
+        if (statusCode < 200 || settled) return;
+        status = statusCode;
+        headers = responseHeaders;
+        seen.status = statusCode;
+        seen.headers = responseHeaders;
+        if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
+      },
+      onResponseData(_controller, chunk) {
+        if (settled) return;
+        total += chunk.length;
+        if (total > limit) stop(tooLarge());
+        else chunks.push(chunk);
+      },
+      onResponseEnd() {
         if (settled) return;
         settled = true;
-        chunks = [];
         abort.onAbort = undefined;
-        reject(error);
-      };
-      // Aborting ends the exchange at once; undici drops the socket rather than reading on.
-      const stop = (error: unknown): void => {
+        const body =
+          chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
+        chunks = [];
+        onAnswer({ status, headers, body });
+      },
+      onResponseError(_controller, error) {
         fail(error);
-        controller?.abort(error instanceof Error ? error : new Error(String(error)));
-      };
-      const tooLarge = (): ResponseTooLargeError =>
-        new ResponseTooLargeError(
-          `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
-          { operation: request.operation, key: request.key, status },
-        );
-      abort.onAbort = stop;
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(started) {
-          controller = started;
-          if (settled) started.abort(new Error('request ended before it started'));
-        },
-        onResponseStart(_controller, statusCode, responseHeaders) {
-          // 1xx informational answers come before the real one.
-          if (statusCode < 200 || settled) return;
-          status = statusCode;
-          headers = responseHeaders;
-          seen.status = statusCode;
-          seen.headers = responseHeaders;
-          if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
-        },
-        onResponseData(_controller, chunk) {
-          if (settled) return;
-          total += chunk.length;
-          if (total > limit) stop(tooLarge());
-          else chunks.push(chunk);
-        },
-        onResponseEnd() {
-          if (settled) return;
-          settled = true;
-          abort.onAbort = undefined;
-          const body =
-            chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
-          chunks = [];
-          resolve({ status, headers, body });
-        },
-        onResponseError(_controller, error) {
-          fail(error);
-        },
-      };
-      // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
-      // request() does, and ended by the handler before anything is written.
-      if (abort.aborted) fail(abort.reason);
-      try {
-        this.#dispatcher.dispatch(options, handler);
-      } catch (error) {
-        fail(error);
-      }
-    });
+      },
+    };
+    // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
+    // request() does, and ended by the handler before anything is written.
+    if (abort.aborted) fail(abort.reason);
+    try {
+      this.#dispatcher.dispatch(options, handler);
+    } catch (error) {
+      fail(error);
+    }
   }
 
   #statusError(request: TransportRequest, status: number, body: Buffer): ConsulError {
@@ -462,8 +521,12 @@ export class Transport {
   }
 
   async #shutdown(): Promise<void> {
-    for (const controller of this.#controllers) controller.abort(new InternalAbort('closed'));
-    await Promise.allSettled(this.#pending);
+    const pending: Array<Promise<unknown> | undefined> = [];
+    for (const controller of this.#controllers) {
+      controller.abort(new InternalAbort('closed'));
+      pending.push(controller.done);
+    }
+    await Promise.allSettled(pending);
     if (this.#ownsDispatcher) await this.#dispatcher.destroy();
   }
 }

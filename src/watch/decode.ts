@@ -4,7 +4,6 @@
  */
 
 import { createRequire } from 'node:module';
-import { LRUCache } from 'lru-cache';
 import { errorText } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import type { Decoder, WatchFormat } from './types.js';
@@ -86,31 +85,46 @@ export function decodeFailure(format: WatchFormat, key: string, error: unknown):
   return `${what}: ${errorText(error, { firstLine: true })}`;
 }
 
-interface CachedDecode {
-  readonly modifyIndex: number;
-  readonly rawValue: string | null;
-  readonly outcome: DecodeOutcome;
+/** One key + format's latest decode, and its place in the cache's recency list. */
+interface Slot {
+  readonly key: string;
+  readonly format: WatchFormat;
+  /** The map of the slot's format, to leave it on eviction. */
+  readonly byKey: Map<string, Slot>;
+  modifyIndex: number;
+  rawValue: string | null;
+  outcome: DecodeOutcome;
+  /** Towards the least recently used slot. */
+  older: Slot | undefined;
+  /** Towards the most recently used slot. */
+  newer: Slot | undefined;
 }
 
 /**
  * The latest decoded value of each key + format, shared by every subscription of a Watcher. One slot per key,
  * not per version: a key's new version replaces the old one in place, which costs no eviction on each change
- * and keeps the cache for keys rather than for dead versions.
+ * and keeps the cache for keys rather than for dead versions. Past `max` slots the least recently used goes.
  *
  * Within one Consul cluster the ModifyIndex identifies a key's bytes. A hit is still checked against the
  * base64 text it was decoded from (a string comparison, far cheaper than decoding), so a rebuilt cluster
  * that reuses indexes cannot serve an old value. Only work is saved: a miss (never seen, or evicted)
  * decodes again. Failures are cached too, so a broken value is not re-parsed by every subscription.
+ *
+ * Slots are found by format, then by the entry's own key (no key string is built per lookup), and kept in
+ * a linked recency list, so a lookup, a replaced version and an eviction each cost a few pointer moves.
  */
 export class DecodeCache {
-  readonly #cache: LRUCache<string, CachedDecode> | undefined;
-  readonly #formatIds = new WeakMap<Decoder, number>();
-  #nextFormatId = 0;
+  readonly #max: number;
+  /** Slots by format (a built-in format's name, or a custom decoder), then by key. */
+  readonly #formats = new Map<WatchFormat, Map<string, Slot>>();
+  #size = 0;
+  #oldest: Slot | undefined;
+  #newest: Slot | undefined;
   #decodes = 0;
 
   /** @param max - entries kept; 0 disables the cache */
   constructor(max: number) {
-    this.#cache = max > 0 ? new LRUCache({ max }) : undefined;
+    this.#max = max;
   }
 
   /** How many times a decoder actually ran (cache misses), for tests and stats. */
@@ -118,31 +132,27 @@ export class DecodeCache {
     return this.#decodes;
   }
 
-  #formatId(format: WatchFormat): string {
-    if (typeof format !== 'function') return format;
-    let id = this.#formatIds.get(format);
-    if (id === undefined) {
-      id = this.#nextFormatId++;
-      this.#formatIds.set(format, id);
-    }
-    return `fn${id}`;
-  }
-
   /** Decodes `entry` with `format`, from the cache when possible. Never throws. */
   decode(entry: DecodableEntry, format: WatchFormat): DecodeOutcome {
-    const cache = this.#cache;
-    if (cache === undefined) return this.#run(entry, format);
-    // The format id contains no ':', so the key (which may) goes last and the id is unambiguous.
-    const cacheKey = `${this.#formatId(format)}:${entry.key}`;
-    const cached = cache.get(cacheKey);
-    if (
-      cached !== undefined &&
-      cached.modifyIndex === entry.modifyIndex &&
-      cached.rawValue === entry.rawValue
-    )
-      return cached.outcome;
+    if (this.#max === 0) return this.#run(entry, format);
+    let byKey = this.#formats.get(format);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#formats.set(format, byKey);
+    }
+    const slot = byKey.get(entry.key);
+    if (slot === undefined) {
+      const outcome = this.#run(entry, format);
+      this.#add(format, byKey, entry, outcome);
+      return outcome;
+    }
+    this.#touch(slot);
+    if (slot.modifyIndex === entry.modifyIndex && slot.rawValue === entry.rawValue) return slot.outcome;
+    // The key's new version takes its old one's slot.
     const outcome = this.#run(entry, format);
-    cache.set(cacheKey, { modifyIndex: entry.modifyIndex, rawValue: entry.rawValue, outcome });
+    slot.modifyIndex = entry.modifyIndex;
+    slot.rawValue = entry.rawValue;
+    slot.outcome = outcome;
     return outcome;
   }
 
@@ -161,9 +171,51 @@ export class DecodeCache {
     }
   }
 
+  #add(format: WatchFormat, byKey: Map<string, Slot>, entry: DecodableEntry, outcome: DecodeOutcome): void {
+    const slot: Slot = {
+      key: entry.key,
+      format,
+      byKey,
+      modifyIndex: entry.modifyIndex,
+      rawValue: entry.rawValue,
+      outcome,
+      older: this.#newest,
+      newer: undefined,
+    };
+    byKey.set(entry.key, slot);
+    if (this.#newest === undefined) this.#oldest = slot;
+    else this.#newest.newer = slot;
+    this.#newest = slot;
+    if (++this.#size <= this.#max) return;
+    const oldest = this.#oldest!;
+    this.#oldest = oldest.newer;
+    this.#oldest!.older = undefined;
+    oldest.byKey.delete(oldest.key);
+    // A format with no slot left goes too: custom decoders made per watch must not pile up.
+    if (oldest.byKey.size === 0) this.#formats.delete(oldest.format);
+    this.#size--;
+  }
+
+  /** Makes `slot` the most recently used. */
+  #touch(slot: Slot): void {
+    const newer = slot.newer;
+    if (newer === undefined) return;
+    const older = slot.older;
+    newer.older = older;
+    if (older === undefined) this.#oldest = newer;
+    else older.newer = newer;
+    slot.older = this.#newest;
+    slot.newer = undefined;
+    this.#newest!.newer = slot;
+    this.#newest = slot;
+  }
+
   /** Drops every cached value. */
   clear(): void {
-    this.#cache?.clear();
+    this.#formats.clear();
+    this.#size = 0;
+    this.#oldest = undefined;
+    this.#newest = undefined;
   }
 }
 

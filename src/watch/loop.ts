@@ -132,8 +132,8 @@ export class BlockingLoop<R extends LoopAnswer> {
   #wakeSleeper: (() => void) | undefined;
   #staleTimer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<void> | undefined;
-  /** Rejects the fetch in flight; see {@link BlockingLoop.#raceClose}. */
-  #abortFetch: ((reason: unknown) => void) | undefined;
+  /** A fetch is in flight: close() then resolves at once rather than waiting for it to settle. */
+  #fetching = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: BlockingLoopOptions<R>) {
@@ -170,16 +170,17 @@ export class BlockingLoop<R extends LoopAnswer> {
 
   /**
    * Stops the loop: aborts the request in flight, clears every timer. Idempotent: every call returns the
-   * same promise, which resolves once the loop has ended.
+   * same promise, which resolves once the loop has ended; with a request in flight, at once: the loop makes
+   * no callback after close (it checks `closed` when the fetch settles), and a fetch that ignores its
+   * signal cannot hold close() up.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#setState('closed');
     this.#controller.abort();
-    this.#abortFetch?.(this.#controller.signal.reason);
     this.#clearStaleTimer();
     this.#wake();
-    this.#closing = this.#running ?? Promise.resolve();
+    this.#closing = this.#running === undefined || this.#fetching ? Promise.resolve() : this.#running;
     return this.#closing;
   }
 
@@ -194,30 +195,39 @@ export class BlockingLoop<R extends LoopAnswer> {
       this.#requests++;
       const sentIndex = this.#index;
       let result: R;
+      // The fetch is awaited directly (one promise hop to the answer); close() does not wait for it.
+      this.#fetching = true;
       try {
-        // Racing the abort means a fetch that ignores its signal still cannot hold close() up.
-        const signal = this.#controller.signal;
-        result = await this.#raceClose(this.#options.fetch(sentIndex, signal));
+        result = await this.#options.fetch(sentIndex, this.#controller.signal);
       } catch (error) {
+        this.#fetching = false;
         if (this.#closed) break;
         await this.#failed(error);
         continue;
       }
+      this.#fetching = false;
       if (this.#closed) break;
-      this.#pacer.answered(sentIndex, this.#now() - lastStart);
-      this.#succeeded(result, sentIndex);
+      const now = this.#now();
+      this.#pacer.answered(sentIndex, now - lastStart);
+      this.#succeeded(result, sentIndex, now);
     }
   }
 
-  #succeeded(result: R, sentIndex: number): void {
+  /** @param now - when the answer came, by the loop's clock */
+  #succeeded(result: R, sentIndex: number, now: number): void {
     this.#backoff.reset();
     this.#clearStaleTimer();
-    this.#lastSuccessAt = this.#now();
+    this.#lastSuccessAt = now;
     const step = nextIndex(sentIndex, result.index);
     if (step.reset) this.#indexResets++;
     this.#index = step.next;
-    this.#setState('ready');
-    this.#guard(() => this.#options.onResult(result, { sentIndex, step }));
+    if (this.#state !== 'ready') this.#setState('ready');
+    // The guard written out: no closure per answer on the path to the event.
+    try {
+      this.#options.onResult(result, { sentIndex, step });
+    } catch (error) {
+      this.#options.onCallbackError?.(error);
+    }
   }
 
   async #failed(error: unknown): Promise<void> {
@@ -234,20 +244,6 @@ export class BlockingLoop<R extends LoopAnswer> {
     }
     this.#guard(() => this.#options.onError(error, { delayMs, attempt: this.#backoff.attempt, retryable }));
     await this.#sleep(delayMs);
-  }
-
-  /**
-   * The fetch, or its rejection as soon as the loop closes: a fetch that ignores its signal still cannot
-   * hold close() up. A stored reject rather than an abort listener, which would cost an EventTarget add
-   * and remove on every request.
-   */
-  #raceClose(fetch: Promise<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.#abortFetch = reject;
-      fetch.then(resolve, reject).finally(() => {
-        if (this.#abortFetch === reject) this.#abortFetch = undefined;
-      });
-    });
   }
 
   get #closed(): boolean {
