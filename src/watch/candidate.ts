@@ -55,29 +55,33 @@ export type CandidateCheck = ValidationOutcome<unknown>;
 type TreeOp = readonly [readonly string[], unknown];
 const DELETED: unique symbol = Symbol('deleted');
 
-/**
- * A record of `entries`, holding the KV entry it was decoded from, to tell a real change from a rewrite of
- * the same value (a field rather than a WeakMap: a 10,000-key prefix then costs no table of 10,000).
- */
-class DecodedRecord implements WatchedEntry {
-  readonly value: unknown;
-  readonly modifyIndex: number;
-  readonly flags: number;
-  readonly #source: WatchEntry;
+/** The KV entry a record was decoded from: a non-enumerable property, invisible to users' comparisons. */
+const kSource: unique symbol = Symbol('consul-hotreload.source');
 
-  constructor(value: unknown, source: WatchEntry) {
-    this.value = value;
-    this.modifyIndex = source.modifyIndex;
-    this.flags = source.flags;
-    this.#source = source;
-  }
-
-  static sourceOf(record: WatchedEntry): WatchEntry | undefined {
-    return record instanceof DecodedRecord ? record.#source : undefined;
-  }
+interface SourcedRecord extends WatchedEntry {
+  readonly [kSource]: WatchEntry;
 }
 
-const sourceOf = DecodedRecord.sourceOf;
+/**
+ * Makes a record of `entries`: a plain object (its prototype is Object.prototype, so deep-equality checks
+ * and `util.inspect` see `{ value, modifyIndex, flags }`) that also holds the KV entry it came from, to tell
+ * a real change from a rewrite of the same value. Built by a constructor so V8 keeps all four properties in
+ * the object itself: a 10,000-key prefix then costs no table on the side.
+ */
+const DecodedRecord = function (this: SourcedRecord, value: unknown, source: WatchEntry) {
+  (this as { value: unknown }).value = value;
+  (this as { modifyIndex: number }).modifyIndex = source.modifyIndex;
+  (this as { flags: number }).flags = source.flags;
+  Object.defineProperty(this, kSource, { value: source });
+} as unknown as new (
+  value: unknown,
+  source: WatchEntry,
+) => SourcedRecord;
+DecodedRecord.prototype = Object.prototype;
+
+function sourceOf(record: WatchedEntry): WatchEntry | undefined {
+  return (record as Partial<SourcedRecord>)[kSource];
+}
 
 function differs(before: WatchedEntry, after: WatchedEntry): boolean {
   if (before === after) return false;
@@ -343,7 +347,11 @@ export class CandidateStore {
 
   /** Decode issues, tree conflicts and the schema's issues, from one mapper. */
   #check(conflicts: readonly TreeConflict[]): CandidateCheck {
-    const issues = [...this.#decodeIssues.values(), ...conflicts.map((c) => this.#conflictIssue(c))];
+    // Built only when there is something to report: most batches have nothing.
+    const issues: ValidationIssue[] =
+      this.#decodeIssues.size === 0 && conflicts.length === 0
+        ? []
+        : [...this.#decodeIssues.values(), ...conflicts.map((c) => this.#conflictIssue(c))];
     if (conflicts.length > 0 || (issues.length > 0 && !this.#prefix))
       return { ok: false, issues, unknownKeys: [] };
     // An empty prefix reads as an empty folder, so the schema's defaults can fill it.

@@ -4,6 +4,7 @@
  */
 
 import { createRequire } from 'node:module';
+import { LRUCache } from 'lru-cache';
 import { errorText } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import type { Decoder, WatchFormat } from './types.js';
@@ -85,46 +86,44 @@ export function decodeFailure(format: WatchFormat, key: string, error: unknown):
   return `${what}: ${errorText(error, { firstLine: true })}`;
 }
 
-/** One key + format's latest decode, and its place in the cache's recency list. */
+/** One key + format's latest decode; a key read in other formats too chains their slots. */
 interface Slot {
-  readonly key: string;
   readonly format: WatchFormat;
-  /** The map of the slot's format, to leave it on eviction. */
-  readonly byKey: Map<string, Slot>;
   modifyIndex: number;
   rawValue: string | null;
   outcome: DecodeOutcome;
-  /** Towards the least recently used slot. */
-  older: Slot | undefined;
-  /** Towards the most recently used slot. */
-  newer: Slot | undefined;
+  /** The same key's slot for another format. */
+  readonly other: Slot | undefined;
+}
+
+/** Formats kept per key: a key is almost always read in one; custom decoders made per watch must not pile up. */
+const FORMATS_PER_KEY = 4;
+
+function chainLength(slot: Slot): number {
+  let length = 0;
+  for (let at: Slot | undefined = slot; at !== undefined; at = at.other) length++;
+  return length;
 }
 
 /**
- * The latest decoded value of each key + format, shared by every subscription of a Watcher. One slot per key,
- * not per version: a key's new version replaces the old one in place, which costs no eviction on each change
- * and keeps the cache for keys rather than for dead versions. Past `max` slots the least recently used goes.
+ * The latest decoded value of each key, per format, shared by every subscription of a Watcher: an
+ * `lru-cache` keyed by the entry's own key (no key string is built per lookup), `max` slots in all (a key
+ * read in two formats counts twice). One slot per key and format, not per version: a key's new version
+ * replaces the old one in place, which costs no eviction on each change and keeps the cache for keys
+ * rather than for dead versions.
  *
  * Within one Consul cluster the ModifyIndex identifies a key's bytes. A hit is still checked against the
  * base64 text it was decoded from (a string comparison, far cheaper than decoding), so a rebuilt cluster
  * that reuses indexes cannot serve an old value. Only work is saved: a miss (never seen, or evicted)
  * decodes again. Failures are cached too, so a broken value is not re-parsed by every subscription.
- *
- * Slots are found by format, then by the entry's own key (no key string is built per lookup), and kept in
- * a linked recency list, so a lookup, a replaced version and an eviction each cost a few pointer moves.
  */
 export class DecodeCache {
-  readonly #max: number;
-  /** Slots by format (a built-in format's name, or a custom decoder), then by key. */
-  readonly #formats = new Map<WatchFormat, Map<string, Slot>>();
-  #size = 0;
-  #oldest: Slot | undefined;
-  #newest: Slot | undefined;
+  readonly #cache: LRUCache<string, Slot> | undefined;
   #decodes = 0;
 
-  /** @param max - entries kept; 0 disables the cache */
+  /** @param max - key + format pairs kept; 0 disables the cache */
   constructor(max: number) {
-    this.#max = max;
+    this.#cache = max > 0 ? new LRUCache({ maxSize: max, sizeCalculation: chainLength }) : undefined;
   }
 
   /** How many times a decoder actually ran (cache misses), for tests and stats. */
@@ -134,25 +133,30 @@ export class DecodeCache {
 
   /** Decodes `entry` with `format`, from the cache when possible. Never throws. */
   decode(entry: DecodableEntry, format: WatchFormat): DecodeOutcome {
-    if (this.#max === 0) return this.#run(entry, format);
-    let byKey = this.#formats.get(format);
-    if (byKey === undefined) {
-      byKey = new Map();
-      this.#formats.set(format, byKey);
-    }
-    const slot = byKey.get(entry.key);
-    if (slot === undefined) {
+    const cache = this.#cache;
+    if (cache === undefined) return this.#run(entry, format);
+    const first = cache.get(entry.key);
+    let slot = first;
+    while (slot !== undefined && slot.format !== format) slot = slot.other;
+    if (slot !== undefined) {
+      if (slot.modifyIndex === entry.modifyIndex && slot.rawValue === entry.rawValue) return slot.outcome;
+      // The key's new version takes its old one's slot.
       const outcome = this.#run(entry, format);
-      this.#add(format, byKey, entry, outcome);
+      slot.modifyIndex = entry.modifyIndex;
+      slot.rawValue = entry.rawValue;
+      slot.outcome = outcome;
       return outcome;
     }
-    this.#touch(slot);
-    if (slot.modifyIndex === entry.modifyIndex && slot.rawValue === entry.rawValue) return slot.outcome;
-    // The key's new version takes its old one's slot.
     const outcome = this.#run(entry, format);
-    slot.modifyIndex = entry.modifyIndex;
-    slot.rawValue = entry.rawValue;
-    slot.outcome = outcome;
+    // A new head for the key (lru-cache sizes a value when it is set), the oldest format dropped past the cap.
+    const other = first !== undefined && chainLength(first) >= FORMATS_PER_KEY ? withoutLast(first) : first;
+    cache.set(entry.key, {
+      format,
+      modifyIndex: entry.modifyIndex,
+      rawValue: entry.rawValue,
+      outcome,
+      other,
+    });
     return outcome;
   }
 
@@ -171,52 +175,16 @@ export class DecodeCache {
     }
   }
 
-  #add(format: WatchFormat, byKey: Map<string, Slot>, entry: DecodableEntry, outcome: DecodeOutcome): void {
-    const slot: Slot = {
-      key: entry.key,
-      format,
-      byKey,
-      modifyIndex: entry.modifyIndex,
-      rawValue: entry.rawValue,
-      outcome,
-      older: this.#newest,
-      newer: undefined,
-    };
-    byKey.set(entry.key, slot);
-    if (this.#newest === undefined) this.#oldest = slot;
-    else this.#newest.newer = slot;
-    this.#newest = slot;
-    if (++this.#size <= this.#max) return;
-    const oldest = this.#oldest!;
-    this.#oldest = oldest.newer;
-    this.#oldest!.older = undefined;
-    oldest.byKey.delete(oldest.key);
-    // A format with no slot left goes too: custom decoders made per watch must not pile up.
-    if (oldest.byKey.size === 0) this.#formats.delete(oldest.format);
-    this.#size--;
-  }
-
-  /** Makes `slot` the most recently used. */
-  #touch(slot: Slot): void {
-    const newer = slot.newer;
-    if (newer === undefined) return;
-    const older = slot.older;
-    newer.older = older;
-    if (older === undefined) this.#oldest = newer;
-    else older.newer = newer;
-    slot.older = this.#newest;
-    slot.newer = undefined;
-    this.#newest!.newer = slot;
-    this.#newest = slot;
-  }
-
   /** Drops every cached value. */
   clear(): void {
-    this.#formats.clear();
-    this.#size = 0;
-    this.#oldest = undefined;
-    this.#newest = undefined;
+    this.#cache?.clear();
   }
+}
+
+/** A copy of the chain without its last slot. */
+function withoutLast(slot: Slot): Slot | undefined {
+  if (slot.other === undefined) return undefined;
+  return { ...slot, other: withoutLast(slot.other) };
 }
 
 const RECEIVED_MAX = 80;

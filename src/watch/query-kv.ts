@@ -5,7 +5,7 @@
  */
 import type { ConsulClient } from '../consul/client.js';
 import type { Consistency } from '../consul/config.js';
-import { kListParser, type ListInternalOptions } from '../consul/kv.js';
+import { type KVGetResult, kListParser, type ListInternalOptions, type ReadOptions } from '../consul/kv.js';
 import type { KVEntry } from '../consul/kv-entry.js';
 import { ListParser } from '../consul/kv-list-parser.js';
 import { type AnswerRun, type RawChange, Snapshot } from './diff.js';
@@ -48,13 +48,20 @@ export function kvTarget(key: string, consistency: Consistency, options: Resolve
   return { id: `${kind}\u0000${consistency}\u0000${queryKey}`, key: queryKey, kind, consistency };
 }
 
-/** The '/'-prefixes of a key, and the key itself: every subscription key that can contain it. */
-function* containingKeys(key: string): Generator<string> {
-  for (let slash = key.indexOf('/'); slash !== -1; slash = key.indexOf('/', slash + 1)) {
-    yield key.slice(0, slash + 1);
-  }
-  if (!key.endsWith('/')) yield key;
+/** A key's read as a query answer: its entry, or none. */
+function keyAnswer(result: KVGetResult): KvAnswer {
+  // Fields written out rather than spread: an object spread is slow in code not yet optimized (most of a
+  // watcher's life: it answers a few times a day).
+  return {
+    index: result.index,
+    lastContact: result.lastContact,
+    bytes: result.bytes,
+    entries: result.entry === null ? [] : [result.entry],
+  };
 }
+
+/** The subscriptions awaiting a first answer after the first one: none (never written). */
+const NONE_AWAITING: ReadonlySet<Subscription<unknown>> = new Set();
 
 /** One blocking KV query and the subscriptions it serves. */
 export class KvQuery {
@@ -105,7 +112,15 @@ export class KvQuery {
     this.#gate = undefined;
   }
 
-  async #fetch(index: number, signal: AbortSignal): Promise<KvAnswer> {
+  #fetch(index: number, signal: AbortSignal): Promise<KvAnswer> {
+    // The common case hands the read's own promise to the loop: no async frame, no promise hop of its own.
+    const { consistency } = this.target;
+    if (this.#gate === undefined && (consistency !== 'stale' || this.#options.maxStaleMs === undefined))
+      return this.#read(index, consistency, signal);
+    return this.#fetchGated(index, signal);
+  }
+
+  async #fetchGated(index: number, signal: AbortSignal): Promise<KvAnswer> {
     if (this.#gate !== undefined) {
       await this.#gate;
       signal.throwIfAborted();
@@ -122,19 +137,20 @@ export class KvQuery {
     return answer;
   }
 
-  async #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<KvAnswer> {
+  /** Not an async function: a key's read is handed on with one promise hop (its `then`). */
+  #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<KvAnswer> {
     // `wait` means nothing without an index (consul-semantics §4), so a full read sends neither.
     const options =
       index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
-    const { kv } = this.#client;
-    if (this.target.kind === 'prefix') {
-      // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.3).
-      const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
-      const result = await kv.list(this.target.key, listOptions);
-      return { ...result, run: this.#listParser.lastRun };
-    }
-    const result = await kv.get(this.target.key, options);
-    return { ...result, entries: result.entry === null ? [] : [result.entry] };
+    if (this.target.kind === 'key') return this.#client.kv.get(this.target.key, options).then(keyAnswer);
+    return this.#readPrefix(options);
+  }
+
+  async #readPrefix(options: ReadOptions): Promise<KvAnswer> {
+    // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.3).
+    const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
+    const result = await this.#client.kv.list(this.target.key, listOptions);
+    return { ...result, run: this.#listParser.lastRun };
   }
 
   get subscriptions(): number {
@@ -244,16 +260,23 @@ export class KvQuery {
     else if (!first) this.#spurious++;
     // Group by subscription; each gets only its own keys, and nothing when none of them changed.
     const bySubscription = new Map<Subscription<unknown>, RawChange<KVEntry>[]>();
-    for (const change of changes) {
-      for (const candidate of containingKeys(change.key)) {
-        const subscriptions = this.#byKey.get(candidate);
-        if (subscriptions === undefined) continue;
-        for (const subscription of subscriptions) {
-          const list = bySubscription.get(subscription);
-          if (list === undefined) bySubscription.set(subscription, [change]);
-          else list.push(change);
-        }
+    const byKey = this.#byKey;
+    const route = (candidate: string, change: RawChange<KVEntry>): void => {
+      const subscriptions = byKey.get(candidate);
+      if (subscriptions === undefined) return;
+      for (const subscription of subscriptions) {
+        const list = bySubscription.get(subscription);
+        if (list === undefined) bySubscription.set(subscription, [change]);
+        else list.push(change);
       }
+    };
+    for (const change of changes) {
+      // Every subscription key that can contain the changed key: its '/'-prefixes, and itself.
+      const key = change.key;
+      for (let slash = key.indexOf('/'); slash !== -1; slash = key.indexOf('/', slash + 1)) {
+        route(key.slice(0, slash + 1), change);
+      }
+      if (!key.endsWith('/')) route(key, change);
     }
     // A subscription that moved here gets its whole view (the first answer's changes are all of it).
     const replacing = this.#replacing;
@@ -263,7 +286,7 @@ export class KvQuery {
     }
     // A subscription waiting for its first value needs the answer even when none of its keys exist; one
     // that moved here learns that its keys are gone.
-    const awaitingFirst = first ? this.#awaitingFirst : new Set<Subscription<unknown>>();
+    const awaitingFirst = first ? this.#awaitingFirst : NONE_AWAITING;
     for (const subscription of awaitingFirst) {
       if (bySubscription.has(subscription)) continue;
       if (replacing.has(subscription)) subscription[kApply]([], index, true);

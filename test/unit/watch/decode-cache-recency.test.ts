@@ -36,15 +36,20 @@ describe('DecodeCache recency', () => {
     expect(decodedValues(decoder)).toEqual(['1', '2', '9', '3', '2']);
   });
 
-  it('counts every key and format together against the size', () => {
-    const cache = new DecodeCache(2);
+  it('counts every key and format together against the size, and evicts the least recent key whole', () => {
+    const cache = new DecodeCache(3);
     expect(cache.decode(entry('a', '42'), 'text')).toEqual({ ok: true, value: '42' });
     expect(cache.decode(entry('a', '42'), 'json')).toEqual({ ok: true, value: 42 });
-    cache.decode(entry('b', '7'), 'text'); // evicts a/text
-    cache.decode(entry('a', '42'), 'json');
-    expect(cache.decodes).toBe(3);
+    cache.decode(entry('b', '7'), 'text'); // 3 slots: a/text, a/json, b/text
     cache.decode(entry('a', '42'), 'text');
+    cache.decode(entry('a', '42'), 'json');
+    cache.decode(entry('b', '7'), 'text');
+    expect(cache.decodes).toBe(3);
+    cache.decode(entry('c', '1'), 'text'); // a is the least recent key: both its slots go
+    cache.decode(entry('b', '7'), 'text');
     expect(cache.decodes).toBe(4);
+    cache.decode(entry('a', '42'), 'json');
+    expect(cache.decodes).toBe(5);
   });
 
   it('keeps working after slots of many short-lived custom decoders were evicted', () => {

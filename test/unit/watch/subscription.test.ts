@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { type EventEmitter as NodeEventEmitter, once } from 'node:events';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { KVEntry } from '../../../src/consul/kv-entry.js';
@@ -133,6 +135,20 @@ describe('Subscription: values and change events', () => {
       expect.objectContaining({ changes: [{ key: 'config/app/a', type: 'updated', value: 1, previous: 1 }] }),
     ]);
     expect(sub.entries.get('config/app/a')).toEqual({ value: 1, modifyIndex: expect.any(Number), flags: 9 });
+  });
+
+  it('hands out entries as plain objects: strict deep equality, inspect and JSON see value, modifyIndex, flags', async () => {
+    const { sub, answer } = harness('config/app/');
+    answer({ 'config/app/a': { value: '1', flags: 3 } });
+    await sub.ready;
+    const record = sub.entries.get('config/app/a')!;
+    const plain = { value: 1, modifyIndex: record.modifyIndex, flags: 3 };
+    expect(record).toStrictEqual(plain);
+    assert.deepStrictEqual(record, plain);
+    expect(Object.getPrototypeOf(record)).toBe(Object.prototype);
+    expect(inspect(record)).toBe(inspect(plain));
+    expect(JSON.stringify(record)).toBe(JSON.stringify(plain));
+    expect(structuredClone(record)).toStrictEqual(plain);
   });
 
   it('reports every key as deleted when the prefix becomes empty', async () => {
