@@ -223,11 +223,11 @@ function exactUint64(digits: string): bigint | undefined {
 }
 
 /**
- * `"Flags":` then 16 or more digits, outside any string (a `"` inside a JSON string is escaped as `\"`, so
+ * `"Flags":` then a whole integer of 16 or more digits (not `…5.5` or `…e3`, which stay numbers), outside any string (a `"` inside a JSON string is escaped as `\"`, so
  * the look-behind skips keys that merely contain the text). Node 20's JSON.parse gives no access to a
  * number's source, so these tokens are turned into strings before a second parse.
  */
-const LONG_FLAGS = /(?<!\\)"Flags":\s*(\d{16,})/g;
+const LONG_FLAGS = /(?<!\\)"Flags":\s*(\d{16,})(?![\d.eE])/g;
 
 /** Standard padded base64, checked strictly: alphabet, padding only at the end, length a multiple of 4. */
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

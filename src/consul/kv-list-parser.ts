@@ -33,10 +33,11 @@ const MIN_REUSE_BYTES = 16 * 1024;
 
 /**
  * Where each entry of an answer starts in its body. Only built for a compact body (`[{…},{…}]`, Consul's
- * `json.Marshal` output) whose every element starts with the same first field, `{"LockIndex":` for Consul:
- * in valid JSON those bytes can only open an object (a `"` right after a `{` inside a string would end the
- * string and be followed by a letter, which JSON refuses), so when their count equals the number of elements
- * and each element's first field is that one, they are exactly the element starts.
+ * `json.Marshal` output) whose elements hold no object or array and all start with the same first field,
+ * `{"LockIndex":` for Consul. In valid JSON those bytes can only open an object (a `"` right after a `{`
+ * inside a string would end the string and be followed by a letter, which JSON refuses); with no nested
+ * object, every object is an element, so when their count equals the number of elements they are exactly
+ * the element starts (an element written `{"LockIndex" :…` makes the count fall short).
  */
 interface Layout {
   readonly body: Buffer;
@@ -126,8 +127,7 @@ function buildLayout(
   const opener = Buffer.from(body.subarray(1, fieldEnd + 2));
   const end = closingBracket(body);
   if (end < 0 || body[end - 1] !== CLOSE_BRACE) return undefined;
-  // JSON.parse keeps an object's field order, so this tells which field each element opened with.
-  if (!parsed.every((raw) => firstKey(raw) === firstField)) return undefined;
+  if (!parsed.every((raw) => isFlatElement(raw, firstField))) return undefined;
   const starts = locate(body, 1, end, entries.length, opener);
   if (starts === undefined) return undefined;
   return { body, starts, end, entries, opener, firstField };
@@ -238,7 +238,7 @@ function parseRun(body: Buffer, from: number, to: number, firstField: string): K
   const entries = new Array<KVEntry>(parsed.length);
   for (let i = 0; i < parsed.length; i++) {
     const raw: unknown = parsed[i];
-    if (typeof raw !== 'object' || raw === null || firstKey(raw) !== firstField) return undefined;
+    if (typeof raw !== 'object' || raw === null || !isFlatElement(raw, firstField)) return undefined;
     let entry: KVEntry;
     try {
       entry = toEntry(raw, i, 'kv.list', undefined, 200);
@@ -251,9 +251,19 @@ function parseRun(body: Buffer, from: number, to: number, firstField: string): K
   return entries;
 }
 
-function firstKey(object: object): string | undefined {
-  for (const key in object) return key;
-  return undefined;
+/**
+ * An element whose first field is `firstField` (JSON.parse keeps an object's field order) and which holds
+ * no object or array: then every `{` outside a string in the body opens an element.
+ */
+function isFlatElement(element: object, firstField: string): boolean {
+  let first = true;
+  for (const key in element) {
+    if (first && key !== firstField) return false;
+    first = false;
+    const value = (element as Record<string, unknown>)[key];
+    if (typeof value === 'object' && value !== null) return false;
+  }
+  return !first;
 }
 
 /** Largest i with `starts[i] <= offset`, or -1. */

@@ -218,6 +218,40 @@ describe('ListParser', () => {
     expect(again.every((entry, i) => entry === first[i])).toBe(true);
   });
 
+  describe('bodies Consul never sends, which must still parse as a full parse does', () => {
+    const PAD = 'x'.repeat(3000);
+    const element = (key: string, modifyIndex = 1, extra = '', opener = '{"LockIndex":') =>
+      `${opener}0,"Key":${JSON.stringify(key)},"Flags":0,"Value":"dg==","CreateIndex":1,"ModifyIndex":${modifyIndex}${extra}}`;
+    const walk = (bodies: string[]) => {
+      const parser = new ListParser();
+      for (const [i, text] of bodies.entries()) {
+        const body = Buffer.from(text);
+        expect(parseWith(parser, body), `answer ${i}`).toEqual(fullParse(body));
+      }
+    };
+
+    it('elements whose opener is spelled otherwise, beside one holding entry-like objects', () => {
+      const nested = (changed: number) =>
+        `,"X":[0,${[1, 2, 3, 4, 5, 6].map((i) => element(`app/n${i}`, i === 3 ? changed : 1)).join(',')}]`;
+      // `{"LockIndex" :` opens an element without the opener's bytes; the nested ones have them.
+      const spaced = (key: string, extra = '') => element(key, 1, `,"P":"${PAD}"${extra}`, '{"LockIndex" :');
+      const body = (changed: number) =>
+        `[${[element('app/a', 1, `,"P":"${PAD}"`), spaced('app/b', nested(changed)), ...'cdefg'.split('').map((k) => spaced(`app/${k}`))].join(',')}]`;
+      walk([body(1), body(2), body(3)]);
+    });
+
+    it('a long non-integer Flags beside reused entries with uint64 flags', () => {
+      const big = element('app/a', 1, `,"P":"${PAD}"`).replace('"Flags":0', '"Flags":18446744073709551615');
+      const others = (extra: string) =>
+        [1, 2, 3, 4, 5, 6].map((i) => element(`app/k${i}`, 1, `,"P":"${PAD}"${i === 5 ? extra : ''}`));
+      walk([
+        `[${[big, ...others('')].join(',')}]`,
+        `[${[big, ...others(',"X":{"Flags":12345678901234567.5}')].join(',')}]`,
+        `[${[big, ...others(',"Flags":12345678901234567.5')].join(',')}]`,
+      ]);
+    });
+  });
+
   it('parses whole a body whose elements do not all open with the same field', () => {
     const body = Buffer.from(
       JSON.stringify([
