@@ -35,7 +35,7 @@ import { Latch, waitUntil } from '../lib/wait.js';
 
 const SIZES = {
   // `unrecorded`: interleaved writes made before any is recorded, as JIT warm-up of the shared process.
-  full: { writes: 200, unrecorded: 240, prefixKeys: 1000 },
+  full: { writes: 1000, unrecorded: 500, prefixKeys: 1000 },
   smoke: { writes: 4, unrecorded: 2, prefixKeys: 10 },
 } as const;
 
