@@ -8,18 +8,7 @@ import { type KVEntry, parseEntries } from '../../../src/consul/kv-entry.js';
 import { ListParser } from '../../../src/consul/kv-list-parser.js';
 import type { TransportResponse } from '../../../src/consul/transport.js';
 import { type RawChange, Snapshot } from '../../../src/watch/diff.js';
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from '../../helpers/random.js';
 
 interface Row {
   key: string;

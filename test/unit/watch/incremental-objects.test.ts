@@ -17,18 +17,7 @@ import { emptyTree, type Folder, TreeWriter } from '../../../src/watch/tree.js';
 import { undoOutput } from '../../../src/watch/validate.js';
 import { type ChangedKey, validateChange } from '../../../src/watch/validate-incremental.js';
 import { ValueVersion } from '../../../src/watch/value-history.js';
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from '../../helpers/random.js';
 
 /** A schema, and how to make keys and values it mostly accepts. */
 interface Spec {

@@ -15,6 +15,7 @@ import { kApply, Subscription } from '../../../src/watch/subscription.js';
 import { emptyTree, TreeWriter } from '../../../src/watch/tree.js';
 import { findUnknownKeys, mayKeepFolders } from '../../../src/watch/validate.js';
 import { validateChange } from '../../../src/watch/validate-incremental.js';
+import { seededRandom as random } from '../../helpers/random.js';
 
 /** validateChange for a flat tree: `changed` names, of which `moved` were deleted since. */
 function validateRecordChange(
@@ -30,18 +31,6 @@ function validateRecordChange(
     deleted: moved.has(name),
   }));
   return validateChange(schema, tree, previous, changes, { inPlace: false, owners: new WeakMap() });
-}
-
-/** mulberry32: a small seeded generator, so a failure replays. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Gen = (next: () => number) => unknown;
@@ -249,22 +238,12 @@ describe('Subscription with a nested object schema, validated change by change',
   });
 
   it('runs the schema of the changed property only, once per change, in a 1,000-property object', async () => {
-    let runs = 0;
-    const counted = z.number().refine(() => {
-      runs++;
-      return true;
-    });
-    const shape: Record<string, z.ZodType> = {};
-    const start: Record<string, string> = {};
-    for (let i = 0; i < 1000; i++) {
-      shape[`k${i}`] = counted;
-      start[`k${i}`] = String(i);
-    }
+    const { counted, shape, start, runs } = countedProperties(1000);
     const schema = z.object({ ...shape, nested: z.object({ flags: z.record(z.string(), counted) }) });
     const { sub, put } = rawSubscription(schema);
     put({ ...start, 'nested/flags/a': '1' });
     await sub.ready;
-    expect(runs).toBe(1001);
+    expect(runs.count).toBe(1001);
     const seen: unknown[] = [];
     sub.on('change', (event) => seen.push(event.changes.map((c) => c.key)));
     for (const [key, value] of [
@@ -272,11 +251,11 @@ describe('Subscription with a nested object schema, validated change by change',
       ['nested/flags/b', '2'],
       ['k0', '-2'],
     ] as const) {
-      runs = 0;
+      runs.count = 0;
       const before = seen.length;
       put({ [key]: value });
       await vi.waitFor(() => expect(seen.length).toBe(before + 1), { interval: 1 });
-      expect(runs).toBe(1);
+      expect(runs.count).toBe(1);
     }
     expect(seen).toEqual([['p/k500'], ['p/nested/flags/b'], ['p/k0']]);
     expect(sub.current).toMatchObject({ k0: -2, k1: 1, k500: -1, nested: { flags: { a: 1, b: 2 } } });
@@ -420,41 +399,47 @@ describe('Subscription with unknownKeys, validated change by change', () => {
   );
 
   it("runs the changed property's schema only, with unknownKeys 'warn', while no key is unknown", async () => {
-    let runs = 0;
-    const counted = z.number().refine(() => {
-      runs++;
-      return true;
-    });
-    const shape: Record<string, z.ZodType> = {};
-    const start: Record<string, string> = {};
-    for (let i = 0; i < 1000; i++) {
-      shape[`k${i}`] = counted;
-      start[`k${i}`] = String(i);
-    }
+    const { shape, start, runs } = countedProperties(1000);
     const { sub, put, remove, warned } = rawSubscription(z.object(shape), 'warn');
     put(start);
     await sub.ready;
     const changes: string[][] = [];
     sub.on('change', (event) => changes.push(event.changes.map((c) => c.key)));
-    runs = 0;
+    runs.count = 0;
     put({ k7: '70' });
     await vi.waitFor(() => expect(changes).toHaveLength(1), { interval: 1 });
-    expect(runs).toBe(1);
+    expect(runs.count).toBe(1);
     // An unknown key: the whole tree is walked while it is there (1,000 runs), then change by change again.
-    runs = 0;
+    runs.count = 0;
     put({ typo: '1' });
     await vi.waitFor(() => expect(warned).toHaveLength(1), { interval: 1 });
-    expect(runs).toBe(1000);
+    expect(runs.count).toBe(1000);
     remove(['typo']);
     put({});
     await vi.waitFor(() => expect(changes).toHaveLength(3), { interval: 1 });
-    runs = 0;
+    runs.count = 0;
     put({ k8: '80' });
     await vi.waitFor(() => expect(changes).toHaveLength(4), { interval: 1 });
-    expect(runs).toBe(1);
+    expect(runs.count).toBe(1);
     expect(warned).toEqual(['unknown config key p/typo: not described by the schema of p/']);
   });
 });
+
+/** `count` properties `k0`…, each a number schema that counts its runs, and their first values. */
+function countedProperties(count: number) {
+  const runs = { count: 0 };
+  const counted = z.number().refine(() => {
+    runs.count++;
+    return true;
+  });
+  const shape: Record<string, z.ZodType> = {};
+  const start: Record<string, string> = {};
+  for (let i = 0; i < count; i++) {
+    shape[`k${i}`] = counted;
+    start[`k${i}`] = String(i);
+  }
+  return { runs, counted, shape, start };
+}
 
 function rawSubscription(schema: zc.$ZodType, unknownKeys: 'ignore' | 'warn' | 'error' = 'ignore') {
   const quiet = () => {};
