@@ -241,6 +241,17 @@ function evaluateRead(ctx: RouteContext, read: KvRead, pretty: boolean): ReadAns
   }
 }
 
+/** What makes two KV reads answer alike: the read itself and `?pretty`. */
+function readIdentity(read: KvRead, pretty: boolean): string {
+  const detail =
+    read.kind === 'get'
+      ? `${read.key}\u0000${read.raw}`
+      : read.kind === 'keys'
+        ? `${read.prefix}\u0000${read.separator}`
+        : read.prefix;
+  return `kv\u0000${read.kind}\u0000${detail}\u0000${pretty}`;
+}
+
 function kvGet(
   ctx: RouteContext,
   res: ServerResponse,
@@ -267,10 +278,12 @@ function kvGet(
     return;
   }
   const target = watchTargetOf(read);
+  // Identical reads woken by one write share one evaluation (the answer depends on nothing else).
+  const shareKey = readIdentity(read, params.pretty);
   holdBlockingRead(ctx, res, {
     kind: 'kv',
     subscribe: (wake) => ctx.waiters.add(target, wake),
-    evaluate,
+    evaluate: () => ctx.waiters.shared(shareKey, evaluate),
     minIndex: params.minIndex,
     timeoutMs: blockingTimeoutMs(ctx.settings, params.waitMs),
     spurious: fault?.kind === 'spurious',

@@ -43,6 +43,8 @@ export class WaiterRegistry {
   #held = 0;
   #exactHeld = 0;
   #wakeups = 0;
+  /** Answers computed during the current {@link WaiterRegistry.notify} round, by read. */
+  #round: Map<string, unknown> | undefined;
 
   /**
    * Registers a waiter; `onWake` runs (synchronously, after the write committed) for every write touching
@@ -91,8 +93,29 @@ export class WaiterRegistry {
       }
     }
     this.#wakeups += woken.size;
-    for (const waiter of woken) waiter.onWake();
+    const outer = this.#round;
+    this.#round = new Map();
+    try {
+      for (const waiter of woken) waiter.onWake();
+    } finally {
+      // A write inside the round (never made by a wake, but cheap to allow) leaves the outer round's answers stale.
+      this.#round = outer === undefined ? undefined : new Map();
+    }
     return woken.size;
+  }
+
+  /**
+   * `evaluate()`, shared by every waiter woken in the same notify round that asks with the same `key`: no
+   * write can happen between their evaluations, so identical reads get one answer (10 queries on a key
+   * render its body once per write, not 10 times). Outside a round, evaluated every time.
+   */
+  shared<T>(key: string, evaluate: () => T): T {
+    const round = this.#round;
+    if (round === undefined) return evaluate();
+    if (round.has(key)) return round.get(key) as T;
+    const answer = evaluate();
+    round.set(key, answer);
+    return answer;
   }
 
   /** Current counts. */

@@ -102,4 +102,37 @@ describe('WaiterRegistry', () => {
     expect(wakes).toBe(2);
     expect(registry.counts()).toEqual({ held: 10_000, exact: 5_000, prefix: 5_000, wakeups: 2 });
   });
+
+  it('shares one evaluation per read among the waiters of one notify round, and none across rounds', () => {
+    const registry = new WaiterRegistry();
+    let evaluations = 0;
+    const answers: number[] = [];
+    const evaluate = () => ++evaluations;
+    for (let i = 0; i < 10; i++)
+      registry.add(key('k'), () => answers.push(registry.shared('read k', evaluate)));
+    registry.add(key('k'), () => answers.push(registry.shared('read other', evaluate)));
+    registry.notify(['k']);
+    expect(answers).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+    registry.notify(['k']);
+    expect(evaluations).toBe(4);
+    // Outside a round (a first read, a timeout) every call evaluates.
+    registry.shared('read k', evaluate);
+    registry.shared('read k', evaluate);
+    expect(evaluations).toBe(6);
+  });
+
+  it('never hands the rest of a round an answer from before a write made inside it', () => {
+    const registry = new WaiterRegistry();
+    let state = 0;
+    const seen: number[] = [];
+    registry.add(key('a'), () => {
+      seen.push(registry.shared('read', () => state));
+      state++;
+      registry.notify(['b']); // a write inside the round
+    });
+    registry.add(key('a'), () => seen.push(registry.shared('read', () => state)));
+    registry.add(key('b'), () => seen.push(registry.shared('read', () => state)));
+    registry.notify(['a']);
+    expect(seen).toEqual([0, 1, 1]);
+  });
 });
