@@ -30,6 +30,14 @@ export interface BalancerOptions {
    */
   ejectFor?: number | string;
   /**
+   * The largest share, in percent, of the healthy listed instances that reports may eject at once (Envoy's
+   * `max_ejection_percent`): past it a report is ignored, so a failure on the caller's side (its network, a
+   * bad deploy of the caller) cannot empty the pool. One instance can always be ejected. `100` lets reports
+   * eject every instance.
+   * @default 50
+   */
+  maxEjectionPercent?: number;
+  /**
    * When no instance is healthy (none listed as passing or warning, or all ejected), pick among every listed
    * instance but those in maintenance rather than throw, as Envoy's panic mode does. To reach `critical`
    * instances in panic, build the balancer on a list watched with `passing: false`.
@@ -49,7 +57,12 @@ export interface BalancerOptions {
 }
 
 /** Defaults of {@link BalancerOptions}. */
-export const BALANCER_DEFAULTS = { strategy: 'round-robin', ejectForMs: 30_000, panic: false } as const;
+export const BALANCER_DEFAULTS = {
+  strategy: 'round-robin',
+  ejectForMs: 30_000,
+  maxEjectionPercent: 50,
+  panic: false,
+} as const;
 
 const OPERATION = 'balancer';
 
@@ -84,6 +97,7 @@ export class Balancer {
   readonly #list: ServiceList;
   readonly #strategy: BalancerStrategy;
   readonly #ejectForMs: number;
+  readonly #maxEjectionPercent: number;
   readonly #panic: boolean;
   readonly #random: () => number;
   readonly #now: () => number;
@@ -109,6 +123,10 @@ export class Balancer {
     this.#list = list;
     this.#strategy = strategy;
     this.#ejectForMs = ejectForMs;
+    const maxEjectionPercent = options.maxEjectionPercent ?? BALANCER_DEFAULTS.maxEjectionPercent;
+    if (typeof maxEjectionPercent !== 'number' || !(maxEjectionPercent >= 0 && maxEjectionPercent <= 100))
+      throw invalid(`maxEjectionPercent must be a number from 0 to 100; got ${String(maxEjectionPercent)}`);
+    this.#maxEjectionPercent = maxEjectionPercent;
     this.#panic = options.panic ?? BALANCER_DEFAULTS.panic;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
@@ -148,11 +166,20 @@ export class Balancer {
 
   /**
    * Leaves the instance out of picks for `ejectFor` (counted from now; a second report restarts it). It
-   * comes back by itself, or at once when Consul lists it as a new registration after it left.
+   * comes back by itself, or at once when Consul lists it as a new registration after it left. Returns false
+   * when the report was ignored: ejection is off, or `maxEjectionPercent` of the healthy instances are out.
    */
-  reportFailure(instance: ServiceInstance): void {
-    if (this.#ejectForMs === 0) return;
-    this.#ejected.set(identity(instance), this.#now() + this.#ejectForMs);
+  reportFailure(instance: ServiceInstance): boolean {
+    if (this.#ejectForMs === 0) return false;
+    const now = this.#now();
+    if (!this.#isEjected(instance, now)) {
+      const serving = this.#list.instances.filter(isHealthy);
+      const out = serving.filter((candidate) => this.#isEjected(candidate, now)).length;
+      const cap = Math.max(1, Math.floor((serving.length * this.#maxEjectionPercent) / 100));
+      if (out >= cap) return false;
+    }
+    this.#ejected.set(identity(instance), now + this.#ejectForMs);
+    return true;
   }
 
   /** Instances currently ejected, among those listed. */

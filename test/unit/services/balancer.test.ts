@@ -1,5 +1,6 @@
 /** Balancer: strategies with injected randomness, ejection on an injected clock, panic mode, atomic updates. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ServiceInstance } from '../../../src/consul/health.js';
 import { InvalidArgumentError, NoHealthyInstanceError } from '../../../src/errors.js';
 import { Balancer } from '../../../src/services/balancer.js';
 import type { ServiceList, Watcher } from '../../../src/watch/watcher.js';
@@ -137,8 +138,8 @@ describe('Balancer: ejection (passive outlier detection)', () => {
 
   it('throws when every instance is ejected, naming the counts, unless panic mode uses them all', async () => {
     const { list } = await liveList([[{ id: 'a' }, { id: 'b' }]]);
-    const strict = new Balancer(list, { now: () => 0 });
-    const panic = new Balancer(list, { now: () => 0, panic: true });
+    const strict = new Balancer(list, { now: () => 0, maxEjectionPercent: 100 });
+    const panic = new Balancer(list, { now: () => 0, panic: true, maxEjectionPercent: 100 });
     for (const instance of list.instances) {
       strict.reportFailure(instance);
       panic.reportFailure(instance);
@@ -147,6 +148,32 @@ describe('Balancer: ejection (passive outlier detection)', () => {
       'balancer web: no healthy instance (2 listed, 2 of them ejected after reported failures, the others not passing)',
     );
     expect(ids(panic, 3)).toEqual(['a', 'b', 'a']);
+  });
+
+  it('ejects at most maxEjectionPercent of the healthy instances (50 by default), and always one', async () => {
+    const { list } = await liveList([[{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }, { id: 'e' }]]);
+    const [a, b, c, d] = list.instances as [
+      ServiceInstance,
+      ServiceInstance,
+      ServiceInstance,
+      ServiceInstance,
+    ];
+    let now = 0;
+    const balancer = new Balancer(list, { now: () => now });
+    // 50% of 5 healthy instances: 2 may be out at once; a third report is ignored.
+    expect([a, b, c].map((instance) => balancer.reportFailure(instance))).toEqual([true, true, false]);
+    expect(balancer.ejected.map((instance) => instance.id)).toEqual(['a', 'b']);
+    // A report on an instance already out restarts its time, at the cap too.
+    now = 20_000;
+    expect(balancer.reportFailure(a)).toBe(true);
+    now = 31_000; // b is back; a is out until 50 s
+    expect(balancer.reportFailure(d)).toBe(true);
+    expect(balancer.ejected.map((instance) => instance.id)).toEqual(['a', 'd']);
+    const one = new Balancer(list, { now: () => 0, maxEjectionPercent: 0 });
+    expect([a, b].map((instance) => one.reportFailure(instance))).toEqual([true, false]);
+    expect(() => new Balancer(list, { maxEjectionPercent: 101 })).toThrow(
+      'Balancer: maxEjectionPercent must be a number from 0 to 100; got 101',
+    );
   });
 
   it('in panic mode reaches critical instances of a passing: false list, never those in maintenance', async () => {
