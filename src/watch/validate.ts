@@ -12,7 +12,7 @@ import { safeParse } from 'zod/v4/core';
 import { errorText, type ValidationIssue } from '../errors.js';
 import { looksSecret } from '../logger.js';
 import { describeReceived as renderReceived } from './decode.js';
-import { isFolder as isTreeFolder } from './tree.js';
+import { emptyTree, isFolder as isTreeFolder, TreeWriter } from './tree.js';
 
 export { type OutputUndo, undoOutput } from './validate-plan.js';
 
@@ -215,45 +215,18 @@ export function findUnknownKeysAt(
   tree: Record<string, unknown>,
   paths: ReadonlyArray<readonly string[]>,
 ): ValuePath[] | undefined {
-  const made = new WeakSet<object>();
-  const folder = (): Record<string, unknown> => {
-    const created = {};
-    made.add(created);
-    return created;
-  };
-  const root = folder();
+  const writer = new TreeWriter(emptyTree());
   for (const path of paths) {
     let node: unknown = tree;
-    let into = root;
-    for (let i = 0; i < path.length && node !== undefined; i++) {
-      const segment = path[i]!;
-      node =
-        isTreeFolder(node) && Object.hasOwn(node, segment)
-          ? (node as Record<string, unknown>)[segment]
-          : undefined;
+    for (const segment of path) {
+      node = isTreeFolder(node) && Object.hasOwn(node, segment) ? node[segment] : undefined;
       if (node === undefined) break;
-      if (i === path.length - 1) {
-        if (isTreeFolder(node)) return undefined;
-        // defineProperty: a segment named `__proto__` must be a property, as in the tree.
-        Object.defineProperty(into, segment, {
-          value: node,
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      } else {
-        if (!Object.hasOwn(into, segment))
-          Object.defineProperty(into, segment, {
-            value: folder(),
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          });
-        into = into[segment] as Record<string, unknown>;
-      }
     }
+    if (node === undefined) continue;
+    if (isTreeFolder(node)) return undefined;
+    writer.set(path, node);
   }
-  return findUnknownKeys(schema, root, (node) => typeof node === 'object' && node !== null && made.has(node));
+  return findUnknownKeys(schema, writer.root);
 }
 
 function walk(
