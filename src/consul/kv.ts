@@ -166,14 +166,18 @@ export class KV {
    * Reads one key. A missing key is not an error: `entry` is null and `index` is Consul's (consul-semantics §3).
    * Operation `'kv.get'`.
    */
-  async get(key: string, options?: ReadOptions): Promise<KVGetResult> {
+  get(key: string, options?: ReadOptions): Promise<KVGetResult> {
+    // Not an async function: the answer is parsed in the transport promise's own `then`, one promise hop
+    // from the socket, which is what a watch of one key waits for.
     const operation = 'kv.get';
-    validateKey(key, operation, false);
-    const response = await this.#transport.request(this.#read(operation, key, [], options, READ_KEY_HINT));
-    const entry = response.status === 404 ? null : (parseEntries(response, operation, key)[0] ?? null);
-    // Fields written out rather than spread: an object spread is slow in code not yet optimized.
-    const { index, knownLeader, lastContact, bytes } = parseMeta(response);
-    return { entry, index, knownLeader, lastContact, bytes };
+    let request: TransportRequest;
+    try {
+      validateKey(key, operation, false);
+      request = this.#read(operation, key, [], options, READ_KEY_HINT);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#transport.request(request).then((response) => keyResult(response, key));
   }
 
   /**
@@ -391,6 +395,14 @@ export class KV {
     if (this.#config.partition !== undefined) search.append('partition', this.#config.partition);
     return search.toString();
   }
+}
+
+/** A `kv.get` answer: the entry (null for a 404) and Consul's metadata. */
+function keyResult(response: TransportResponse, key: string): KVGetResult {
+  const entry = response.status === 404 ? null : (parseEntries(response, 'kv.get', key)[0] ?? null);
+  // Fields written out rather than spread: an object spread is slow in code not yet optimized.
+  const { index, knownLeader, lastContact, bytes } = parseMeta(response);
+  return { entry, index, knownLeader, lastContact, bytes };
 }
 
 /** `/v1/kv/` + the key with each `/`-separated segment percent-encoded (Consul decodes the path, consul-semantics §1). */

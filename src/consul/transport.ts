@@ -93,6 +93,8 @@ class RequestAbort {
   }
 }
 
+const RESOLVED = Promise.resolve();
+
 /** The requests in flight under each caller's signal; see {@link followSignal}. */
 const requestsBySignal = new WeakMap<AbortSignal, Set<RequestAbort>>();
 
@@ -152,6 +154,8 @@ export class Transport {
   #socketReturning = false;
   /** Requests waiting for the turn of the answer numbered `after` (the latest when they came), in order. */
   #socketWaiters: Array<{ after: number; release: () => void }> = [];
+  /** Timeout timers of answered requests, cleared in the socket-return turn (or by close()). */
+  #settledTimers: Array<ReturnType<typeof setTimeout>> = [];
 
   constructor(config: ResolvedClientConfig) {
     this.#config = config;
@@ -225,9 +229,12 @@ export class Transport {
       const started = performance.now();
       // Filled by the exchange as soon as the headers arrive, so errors after them still name the status.
       const seen: ResponseHead = { status: undefined, headers: undefined };
-      /** Runs once, just before the promise settles. */
+      /**
+       * Runs once, just before the promise settles. An answer's timer is cleared in the socket-return turn
+       * instead (see #awaitSocketReturn): clearing it here would delay the answer for nothing.
+       */
       const finish = (bytes: number, failure: Error | undefined): void => {
-        clearTimeout(timer);
+        if (failure !== undefined) clearTimeout(timer);
         underSignal?.delete(controller);
         this.#controllers.delete(controller);
         if (requestFinishChannel.hasSubscribers) {
@@ -250,7 +257,7 @@ export class Transport {
       const answered = (response: TransportResponse): void => {
         const { status, body } = response;
         try {
-          this.#awaitSocketReturn();
+          this.#awaitSocketReturn(timer);
           if ((status >= 200 && status < 300) || request.acceptStatus?.includes(status)) {
             finish(body.length, undefined);
             resolve(response);
@@ -296,22 +303,33 @@ export class Transport {
    * sockets, doubling our share of Consul's 200-connections-per-IP cap (consul-semantics §7). The wait delays the next
    * request only, never the delivery of this answer: a change reaches the watcher without an extra turn.
    */
-  #awaitSocketReturn(): void {
+  #awaitSocketReturn(timer: ReturnType<typeof setTimeout>): void {
+    // The request's timeout timer goes with it: settled requests ignore their abort anyway.
+    this.#settledTimers.push(timer);
     // Called from undici's last callback, which schedules the socket's return (a setImmediate) only once
     // that callback is over: ours is scheduled from a microtask so that it comes after undici's. A plain
-    // callback, and a promise only for a request that has to wait.
+    // callback, and a promise only for a request that has to wait. A resolved promise's `then` rather than
+    // queueMicrotask, which wraps each callback in an AsyncResource of its own.
     this.#socketReturning = true;
     this.#answers++;
-    queueMicrotask(this.#scheduleSocketReturn);
+    void RESOLVED.then(this.#scheduleSocketReturn);
   }
 
   readonly #scheduleSocketReturn = (): void => {
     setImmediate(this.#socketReturned, this.#answers);
   };
 
+  #clearSettledTimers(): void {
+    const timers = this.#settledTimers;
+    if (timers.length === 0) return;
+    for (const timer of timers) clearTimeout(timer);
+    timers.length = 0;
+  }
+
   /** The turn after answer number `answer` ended: releases the requests that waited for it (or an earlier one). */
   readonly #socketReturned = (answer: number): void => {
     if (answer === this.#answers) this.#socketReturning = false;
+    this.#clearSettledTimers();
     const waiters = this.#socketWaiters;
     let released = 0;
     while (released < waiters.length && waiters[released]!.after <= answer) waiters[released++]!.release();
@@ -527,6 +545,7 @@ export class Transport {
       pending.push(controller.done);
     }
     await Promise.allSettled(pending);
+    this.#clearSettledTimers();
     if (this.#ownsDispatcher) await this.#dispatcher.destroy();
   }
 }

@@ -163,6 +163,11 @@ export class CandidateStore {
     this.#tree = this.#prefix ? emptyTree() : undefined;
   }
 
+  /** Whether the value is a prefix's tree (else one key's value). */
+  get isPrefix(): boolean {
+    return this.#prefix;
+  }
+
   /** Whether `key` belongs to the value: the key itself, or a key of the tree below the prefix. */
   owns(key: string): boolean {
     return this.#prefix ? treePath(this.#init.key, key) !== undefined : key === this.#init.key;

@@ -135,7 +135,9 @@ export class Snapshot<E extends DiffableEntry> {
 
   #applyAll(entries: readonly E[], verifyValues: boolean): RawChange<E>[] {
     const old = this.#entries;
-    const matched = new Uint8Array(old.length);
+    // Until an entry is looked up elsewhere, the entries matched are exactly old[0, expected), so the marks
+    // are made only then (most answers never need them).
+    let matched: Uint8Array | undefined;
     let matchedCount = 0;
     /** Built on the first entry not where the last answer had it (consul-semantics §2 order is a hint). */
     let positions: Map<string, number> | undefined;
@@ -150,6 +152,10 @@ export class Snapshot<E extends DiffableEntry> {
       let at = expected < old.length && old[expected]!.key === key ? expected : -1;
       if (at < 0 && old.length > 0) {
         positions ??= new Map(old.map((e, i) => [e.key, i]));
+        if (matched === undefined) {
+          matched = new Uint8Array(old.length);
+          matched.fill(1, 0, expected);
+        }
         at = positions.get(key) ?? -1;
       }
       if (at < 0) {
@@ -163,11 +169,13 @@ export class Snapshot<E extends DiffableEntry> {
         changes.push({ key, type: 'added', entry, previous: undefined });
         continue;
       }
-      if (matched[at] === 1) {
-        same = false; // a key listed twice: keep the first
-        continue;
+      if (matched !== undefined) {
+        if (matched[at] === 1) {
+          same = false; // a key listed twice: keep the first
+          continue;
+        }
+        matched[at] = 1;
       }
-      matched[at] = 1;
       matchedCount++;
       expected = at + 1;
       const previous = old[at]!;
@@ -188,9 +196,9 @@ export class Snapshot<E extends DiffableEntry> {
       if (!sameContent(previous, entry)) changes.push({ key, type: 'updated', entry, previous });
     }
     if (matchedCount < old.length) {
-      for (let i = 0; i < old.length; i++) {
+      for (let i = matched === undefined ? expected : 0; i < old.length; i++) {
         const previous = old[i]!;
-        if (matched[i] === 0)
+        if (matched === undefined || matched[i] === 0)
           changes.push({ key: previous.key, type: 'deleted', entry: undefined, previous });
       }
     }

@@ -16,13 +16,24 @@ import { BlockingQuery } from './query.js';
 import { kApply, kEvaluated, type Subscription } from './subscription.js';
 import type { QueryStats } from './types.js';
 
-/** One answer of a KV read: the entries under its key and Consul's metadata. */
-interface KvAnswer extends LoopAnswer {
+/**
+ * One answer of a KV read: a key's, as `kv.get` returns it (handed on as it is: no object and no promise hop
+ * of its own on the way to the event), or a prefix's entries, with Consul's metadata either way.
+ */
+type KvAnswer = KVGetResult | PrefixAnswer;
+
+interface PrefixAnswer extends LoopAnswer {
   entries: readonly KVEntry[];
   /** What the list parser reused of the last answer it read (consul-semantics §2.3). */
-  run?: AnswerRun<KVEntry> | undefined;
+  run: AnswerRun<KVEntry> | undefined;
   lastContact: number;
   bytes: number;
+}
+
+/** The entries of an answer: a prefix's, or a key's entry if it exists. */
+function entriesOf(answer: KvAnswer): readonly KVEntry[] {
+  if ('entries' in answer) return answer.entries;
+  return answer.entry === null ? [] : [answer.entry];
 }
 
 /** Which query serves a subscription: its root's (same consistency), else its own key or prefix. */
@@ -46,18 +57,6 @@ export function kvTarget(key: string, consistency: Consistency, options: Resolve
   const queryKey = root ?? key;
   const kind = root !== undefined || key.endsWith('/') ? 'prefix' : 'key';
   return { id: `${kind}\u0000${consistency}\u0000${queryKey}`, key: queryKey, kind, consistency };
-}
-
-/** A key's read as a query answer: its entry, or none. */
-function keyAnswer(result: KVGetResult): KvAnswer {
-  // Fields written out rather than spread: an object spread is slow in code not yet optimized (most of a
-  // watcher's life: it answers a few times a day).
-  return {
-    index: result.index,
-    lastContact: result.lastContact,
-    bytes: result.bytes,
-    entries: result.entry === null ? [] : [result.entry],
-  };
 }
 
 /** The subscriptions awaiting a first answer after the first one: none (never written). */
@@ -137,16 +136,16 @@ export class KvQuery {
     return answer;
   }
 
-  /** Not an async function: a key's read is handed on with one promise hop (its `then`). */
+  /** Not an async function: a key's read is kv.get's own promise, with no hop of its own. */
   #read(index: number, consistency: Consistency, signal: AbortSignal): Promise<KvAnswer> {
     // `wait` means nothing without an index (consul-semantics §4), so a full read sends neither.
     const options =
       index > 0 ? { index, wait: this.#options.waitMs, consistency, signal } : { consistency, signal };
-    if (this.target.kind === 'key') return this.#client.kv.get(this.target.key, options).then(keyAnswer);
+    if (this.target.kind === 'key') return this.#client.kv.get(this.target.key, options);
     return this.#readPrefix(options);
   }
 
-  async #readPrefix(options: ReadOptions): Promise<KvAnswer> {
+  async #readPrefix(options: ReadOptions): Promise<PrefixAnswer> {
     // Entries of the last answer are reused where its bytes did not change (consul-semantics §2.3).
     const listOptions: ListInternalOptions = { ...options, [kListParser]: this.#listParser };
     const result = await this.#client.kv.list(this.target.key, listOptions);
@@ -255,7 +254,11 @@ export class KvQuery {
     this.#lastIndex = index;
     this.#lastContact = answer.lastContact;
     this.#bytes += answer.bytes;
-    const changes = this.#snapshot.apply(answer.entries, verifyValues, answer.run);
+    const changes = this.#snapshot.apply(
+      entriesOf(answer),
+      verifyValues,
+      'run' in answer ? answer.run : undefined,
+    );
     if (changes.length > 0) this.#changes++;
     else if (!first) this.#spurious++;
     // Group by subscription; each gets only its own keys, and nothing when none of them changed.

@@ -434,14 +434,26 @@ describe('timeouts (consul-semantics §4)', () => {
     );
   });
 
-  it('leaves no timer behind after an answer or an error', async () => {
+  it('leaves no timer behind after an error, nor after an answer once its socket-return turn is over', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mock = mockConsul();
     mock.pool.intercept({ path: '/v1/kv/a', method: 'GET' }).reply(200, [], { headers: meta(3) });
     mock.pool.intercept({ path: '/v1/kv/b', method: 'GET' }).reply(500, 'boom');
     await mock.client.kv.get('a');
+    // Cleared in the turn after the answer, off the way to the caller.
+    expect(vi.getTimerCount()).toBe(1);
+    await new Promise<void>((resolve) => setImmediate(resolve));
     expect(vi.getTimerCount()).toBe(0);
     await rejection(mock.client.kv.get('b'));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+  it("clears an answered request's timer on close(), before the socket-return turn", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    mock = mockConsul();
+    mock.pool.intercept({ path: '/v1/kv/a', method: 'GET' }).reply(200, [], { headers: meta(3) });
+    await mock.client.kv.get('a');
+    expect(vi.getTimerCount()).toBe(1);
+    await mock.client.close();
     expect(vi.getTimerCount()).toBe(0);
   });
 });
