@@ -223,7 +223,8 @@ export class CandidateStore {
    * tree may change in place from now on.
    */
   exposeTree(): void {
-    this.#owned = new WeakSet();
+    // A key's value has no folders: nothing to forget, and no WeakSet to make per change.
+    if (this.#prefix) this.#owned = new WeakSet();
     this.#outputOwned = false;
   }
 

@@ -299,7 +299,8 @@ export class KvQuery {
       if (bySubscription.has(subscription) || awaitingFirst.has(subscription)) continue;
       subscription[kApply](this.#viewOf(subscription), index, true);
     }
-    this.#awaitingFirst.clear();
-    replacing.clear();
+    // Cleared only when not empty: each clear allocates a new table, and this runs on every answer.
+    if (this.#awaitingFirst.size > 0) this.#awaitingFirst.clear();
+    if (replacing.size > 0) replacing.clear();
   }
 }
