@@ -388,12 +388,15 @@ export class KV {
 
   /** `dc` first, then the operation's parameters, then `ns`/`partition` — only those configured (consul-semantics §1.5). */
   #query(params: Array<[string, string]>): string {
-    const search = new URLSearchParams();
-    if (this.#config.datacenter !== undefined) search.append('dc', this.#config.datacenter);
-    for (const [name, value] of params) search.append(name, value);
-    if (this.#config.namespace !== undefined) search.append('ns', this.#config.namespace);
-    if (this.#config.partition !== undefined) search.append('partition', this.#config.partition);
-    return search.toString();
+    let query = '';
+    const add = (name: string, value: string): void => {
+      query += `${query === '' ? '' : '&'}${formPair(name, value)}`;
+    };
+    if (this.#config.datacenter !== undefined) add('dc', this.#config.datacenter);
+    for (const [name, value] of params) add(name, value);
+    if (this.#config.namespace !== undefined) add('ns', this.#config.namespace);
+    if (this.#config.partition !== undefined) add('partition', this.#config.partition);
+    return query;
   }
 }
 
@@ -407,7 +410,24 @@ function keyResult(response: TransportResponse, key: string): KVGetResult {
 
 /** `/v1/kv/` + the key with each `/`-separated segment percent-encoded (Consul decodes the path, consul-semantics §1). */
 export function kvPath(key: string): string {
+  // Most keys need no encoding at all: no array of segments per request for them.
+  if (PATH_SAFE.test(key)) return `/v1/kv/${key}`;
   return `/v1/kv/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Keys that `encodeURIComponent` leaves as they are, segment by segment. */
+const PATH_SAFE = /^[A-Za-z0-9\-_.~/]*$/;
+
+/** Names and values that URLSearchParams writes as they are. */
+const FORM_SAFE = /^[A-Za-z0-9*\-._]*$/;
+
+/**
+ * `name=value` exactly as URLSearchParams writes it (WHATWG form encoding), without making one per request
+ * for the digits and durations a blocking query sends.
+ */
+function formPair(name: string, value: string): string {
+  if (FORM_SAFE.test(name) && FORM_SAFE.test(value)) return `${name}=${value}`;
+  return new URLSearchParams([[name, value]]).toString();
 }
 
 /** Reads `X-Consul-Index`, `-KnownLeader` and `-LastContact` (consul-semantics §1). A missing or garbage index is 0, not clamped. */

@@ -40,6 +40,25 @@ describe('key encoding (consul-semantics §1)', () => {
     expect(mock.requests()).toEqual(['GET /v1/kv/app/a%20b/c%25d/%C3%A9%3F%23%26%2B']);
   });
 
+  it('writes paths and query values exactly as encodeURIComponent and URLSearchParams do, safe text or not', async () => {
+    mock = mockConsul();
+    const texts = ['plain', 'a-b_c.d~e', 'sp ace', 'a+b', 'x&y=z', 'é', "!*'()", '%41', 'a/b'];
+    for (const _ of texts) {
+      mock.pool.intercept({ path: () => true, method: 'GET' }).reply(200, [], { headers: meta(3) });
+    }
+    for (const text of texts) await mock.client.kv.keys(`p/${text}/`, { separator: text });
+    expect(mock.requests()).toEqual(
+      texts.map((text) => {
+        const path = `p/${text}/`.split('/').map(encodeURIComponent).join('/');
+        const query = new URLSearchParams([
+          ['keys', ''],
+          ['separator', text],
+        ]).toString();
+        return `GET /v1/kv/${path}?${query}`;
+      }),
+    );
+  });
+
   it('keeps a trailing slash of a folder prefix and allows the empty prefix for lists', async () => {
     mock = mockConsul();
     mock.pool
