@@ -83,6 +83,7 @@ class RecordSource extends Lend {
   /** A record of `entries` for `value`, decoded from `source`. */
   static record(value: unknown, source: WatchEntry): WatchedEntry {
     const record = new DecodedRecord(value, source);
+    // The "instance" is `record` itself (see Lend): this only adds the private field to it.
     new RecordSource(record, source);
     return record;
   }
