@@ -273,7 +273,13 @@ export class KvQuery {
         else list.push(change);
       }
     };
+    const ofKey = this.target.kind === 'key';
     for (const change of changes) {
+      // A key's query serves only that key's subscriptions.
+      if (ofKey) {
+        route(change.key, change);
+        continue;
+      }
       // Every subscription key that can contain the changed key: its '/'-prefixes, and itself.
       const key = change.key;
       for (let slash = key.indexOf('/'); slash !== -1; slash = key.indexOf('/', slash + 1)) {

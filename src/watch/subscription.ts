@@ -381,21 +381,25 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
     // handed out only when a listener reads it; until then the next change may write the tree in place, and
     // a late read rewinds the live tree to this value (value-history.ts).
     const values = this.#values;
-    const version = new ValueVersion(changes, values.committedInPlace, values.committedOutputUndo);
-    if (this.#version !== undefined) this.#version.next = version;
-    this.#version = version;
-    const read = (): T => {
-      values.exposeTree();
-      // A prefix serves its tree (no schema) or a schema's output: a later batch may have written either in
-      // place (a single key's value is never written).
-      if (this.#init.schema !== undefined) {
-        return (version.outputFrom(value as Record<string, unknown>) ?? value) as T;
-      }
-      const later = version.later();
-      return later === undefined ? (value as T) : (rewind(this.#current as Folder, this.key, later) as T);
-    };
     let event: ChangeEvent<T>;
-    if (this.#values.isPrefix) {
+    if (!values.isPrefix) {
+      // A key's value is never written in place: nothing to rewind, so the event is a plain object, without
+      // the getter V8 builds through a runtime call (a key's change is on the latency path users feel).
+      values.exposeTree();
+      event = { index: this.#index, changes, current: value as T };
+    } else {
+      const version = new ValueVersion(changes, values.committedInPlace, values.committedOutputUndo);
+      if (this.#version !== undefined) this.#version.next = version;
+      this.#version = version;
+      const read = (): T => {
+        values.exposeTree();
+        // The tree (no schema) or a schema's output: a later batch may have written either in place.
+        if (this.#init.schema !== undefined) {
+          return (version.outputFrom(value as Record<string, unknown>) ?? value) as T;
+        }
+        const later = version.later();
+        return later === undefined ? (value as T) : (rewind(this.#current as Folder, this.key, later) as T);
+      };
       let seen: { value: T } | undefined;
       event = {
         index: this.#index,
@@ -405,10 +409,6 @@ export class Subscription<T> extends SafeEmitter<SubscriptionEvents<T>> {
           return seen.value;
         },
       };
-    } else {
-      // A key's value is never written in place, so reading it now costs nothing: a plain object, without
-      // the getter V8 builds through a runtime call (a key's change is on the latency path users feel).
-      event = { index: this.#index, changes, current: read() };
     }
     if (watchChangeChannel.hasSubscribers)
       watchChangeChannel.publish({ key: this.key, index: this.#index, changes });
