@@ -351,16 +351,71 @@ export class Transport {
     onAnswer: (response: TransportResponse) => void,
     onFailure: (error: unknown) => void,
   ): void {
-    const handler = new Exchange(this.#config.maxResponseBytes, request, seen, onAnswer, onFailure);
-    abort.onAbort = (reason) => handler.stop(reason);
-    handler.abort = abort;
+    const limit = this.#config.maxResponseBytes;
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    let status = 0;
+    let headers: TransportResponse['headers'] = {};
+    let chunks: Buffer[] = [];
+    let total = 0;
+    const fail = (error: unknown): void => {
+      if (settled) return;
+      settled = true;
+      chunks = [];
+      abort.onAbort = undefined;
+      onFailure(error);
+    };
+    // Aborting ends the exchange at once; undici drops the socket rather than reading on.
+    const stop = (error: unknown): void => {
+      fail(error);
+      controller?.abort(error instanceof Error ? error : new Error(String(error)));
+    };
+    const tooLarge = (): ResponseTooLargeError =>
+      new ResponseTooLargeError(
+        `${describe(request)}: response body over maxResponseBytes (${limit} bytes); raise maxResponseBytes or read a smaller prefix`,
+        { operation: request.operation, key: request.key, status },
+      );
+    abort.onAbort = stop;
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(started) {
+        controller = started;
+        if (settled) started.abort(new Error('request ended before it started'));
+      },
+      onResponseStart(_controller, statusCode, responseHeaders) {
+        // 1xx informational answers come before the real one.
+        if (statusCode < 200 || settled) return;
+        status = statusCode;
+        headers = responseHeaders;
+        seen.status = statusCode;
+        seen.headers = responseHeaders;
+        if (Number(responseHeaders['content-length']) > limit) stop(tooLarge());
+      },
+      onResponseData(_controller, chunk) {
+        if (settled) return;
+        total += chunk.length;
+        if (total > limit) stop(tooLarge());
+        else chunks.push(chunk);
+      },
+      onResponseEnd() {
+        if (settled) return;
+        settled = true;
+        abort.onAbort = undefined;
+        const body =
+          chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], total);
+        chunks = [];
+        onAnswer({ status, headers, body });
+      },
+      onResponseError(_controller, error) {
+        fail(error);
+      },
+    };
     // Aborted already (e.g. closed while waiting for the socket's return): still dispatched, as undici's
     // request() does, and ended by the handler before anything is written.
-    if (abort.aborted) handler.fail(abort.reason);
+    if (abort.aborted) fail(abort.reason);
     try {
       this.#dispatcher.dispatch(options, handler);
     } catch (error) {
-      handler.fail(error);
+      fail(error);
     }
   }
 
@@ -492,104 +547,6 @@ export class Transport {
     await Promise.allSettled(pending);
     this.#clearSettledTimers();
     if (this.#ownsDispatcher) await this.#dispatcher.destroy();
-  }
-}
-
-/**
- * The undici handler of one exchange (see Transport.#exchange): gathers the body chunks straight into one
- * Buffer and calls `onAnswer` or `onFailure`, exactly one of them, once. A class rather than an object of
- * closures: a request makes one object.
- */
-class Exchange implements Dispatcher.DispatchHandler {
-  /** The request's abort, whose `onAbort` is cleared once the exchange is over. */
-  abort: RequestAbort | undefined;
-  #controller: Dispatcher.DispatchController | undefined;
-  #settled = false;
-  #status = 0;
-  #headers: TransportResponse['headers'] = {};
-  #chunks: Buffer[] = [];
-  #total = 0;
-  readonly #limit: number;
-  readonly #request: TransportRequest;
-  readonly #seen: ResponseHead;
-  readonly #onAnswer: (response: TransportResponse) => void;
-  readonly #onFailure: (error: unknown) => void;
-
-  constructor(
-    limit: number,
-    request: TransportRequest,
-    seen: ResponseHead,
-    onAnswer: (response: TransportResponse) => void,
-    onFailure: (error: unknown) => void,
-  ) {
-    this.#limit = limit;
-    this.#request = request;
-    this.#seen = seen;
-    this.#onAnswer = onAnswer;
-    this.#onFailure = onFailure;
-  }
-
-  fail(error: unknown): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#chunks = [];
-    if (this.abort !== undefined) this.abort.onAbort = undefined;
-    this.#onFailure(error);
-  }
-
-  /** Ends the exchange at once; undici drops the socket rather than reading on. */
-  stop(error: unknown): void {
-    this.fail(error);
-    this.#controller?.abort(error instanceof Error ? error : new Error(String(error)));
-  }
-
-  #tooLarge(): ResponseTooLargeError {
-    const request = this.#request;
-    return new ResponseTooLargeError(
-      `${describe(request)}: response body over maxResponseBytes (${this.#limit} bytes); raise maxResponseBytes or read a smaller prefix`,
-      { operation: request.operation, key: request.key, status: this.#status },
-    );
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#settled) controller.abort(new Error('request ended before it started'));
-  }
-
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: TransportResponse['headers'],
-  ): void {
-    // 1xx informational answers come before the real one.
-    if (statusCode < 200 || this.#settled) return;
-    this.#status = statusCode;
-    this.#headers = headers;
-    this.#seen.status = statusCode;
-    this.#seen.headers = headers;
-    if (Number(headers['content-length']) > this.#limit) this.stop(this.#tooLarge());
-  }
-
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#settled) return;
-    this.#total += chunk.length;
-    if (this.#total > this.#limit) this.stop(this.#tooLarge());
-    else this.#chunks.push(chunk);
-  }
-
-  onResponseEnd(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    if (this.abort !== undefined) this.abort.onAbort = undefined;
-    const chunks = this.#chunks;
-    const body =
-      chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Uint8Array[], this.#total);
-    this.#chunks = [];
-    this.#onAnswer({ status: this.#status, headers: this.#headers, body });
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.fail(error);
   }
 }
 
