@@ -307,9 +307,9 @@ export class Transport {
     // The request's timeout timer goes with it: settled requests ignore their abort anyway.
     this.#settledTimers.push(timer);
     // Called from undici's last callback, which schedules the socket's return (a setImmediate) only once
-    // that callback is over: ours is scheduled from a microtask so that it comes after undici's. A plain
-    // callback, and a promise only for a request that has to wait. A resolved promise's `then` rather than
-    // queueMicrotask, which wraps each callback in an AsyncResource of its own.
+    // that callback is over: ours is scheduled from a microtask so that it comes after undici's. That
+    // microtask is a resolved promise's `then` rather than queueMicrotask, which wraps each callback in an
+    // AsyncResource of its own; a request that has to wait gets a waiter entry, never a promise.
     this.#socketReturning = true;
     this.#answers++;
     void RESOLVED.then(this.#scheduleSocketReturn);
